@@ -1,0 +1,37 @@
+# The README's two commands: `make demo` (the main job) and `make test` (the test suite).
+# Both install what they need: Debian's prometheus and prometheus-alertmanager (as root, if absent)
+# and this package in a virtualenv under .venv.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test deps engines venv clean schema
+
+demo: venv engines
+	$(BIN)/python -m sloengine.demo
+
+test: venv engines
+	$(BIN)/python -m pytest -q
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Prometheus and Alertmanager are the engines the tests run against; install them from Debian if absent.
+engines:
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null || ! command -v amtool >/dev/null; then \
+	  echo "installing Debian packages prometheus and prometheus-alertmanager"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
+schema: venv
+	$(BIN)/sloengine schema --out schema/sloengine-v1.schema.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,3 @@
+"""sloengine: service level objectives and agreements as code for Prometheus."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Readers for each spec format; :mod:`sloengine.loader` picks one per document."""

@@ -1,0 +1,165 @@
+"""Reader for the native ``sloengine/v1`` format: pydantic validation, errors placed in the file.
+
+Pydantic reports a location as a path through the *schema* (with union member
+tags such as ``str`` or ``CalendarSpec`` mixed in); we walk that path through
+the *data* to find the YAML node, and through the models to list the keys that
+were allowed there, for "did you mean".
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .. import conventions
+from ..model import SourceFormat
+from ..spec import ServiceLevelsSpec, to_model
+from .base import Context, ImportResult
+
+FORMATS = (SourceFormat.NATIVE,)
+
+
+def detect(data: object) -> bool:
+    return isinstance(data, dict) and str(data.get("apiVersion", "")).startswith("sloengine/")
+
+
+def read(contexts: list[Context]) -> ImportResult:
+    services, slos = [], []
+    for ctx in contexts:
+        result = _read_one(ctx)
+        if result is not None:
+            services.append(result[0])
+            slos.extend(result[1])
+    return ImportResult(tuple(services), tuple(slos))
+
+
+def _read_one(ctx: Context):
+    data = ctx.doc.data
+    if data.get("apiVersion") != conventions.API_VERSION:
+        ctx.error(("apiVersion",), f"unsupported version {data.get('apiVersion')!r}",
+                  f"this sloengine reads apiVersion: {conventions.API_VERSION}")
+        return None
+    if data.get("kind") not in (conventions.KIND_SERVICE_LEVELS,):
+        ctx.error(("kind",), f"unknown kind {data.get('kind')!r}", f"use kind: {conventions.KIND_SERVICE_LEVELS}")
+        return None
+    try:
+        spec = ServiceLevelsSpec.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            _report(ctx, error)
+        return None
+    return to_model(spec, ctx.position)
+
+
+def _report(ctx: Context, error: dict[str, Any]) -> None:
+    path = _data_path(ctx.doc.data, error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = path[-1]
+        known = sorted(_allowed_keys(_model_at(path[:-1])))
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else (f"allowed here: {', '.join(known)}" if known else "remove it")
+        ctx.error(path, f"unknown key {key!r}", hint, key=True)
+        return
+    if kind == "missing":
+        ctx.error(path[:-1], f"required key {path[-1]!r} is missing", f"add {path[-1]}: ...")
+        return
+    if kind == "sloengine":
+        context = error.get("ctx", {})
+        ctx.error(path, context.get("message", error["msg"]), context.get("hint", ""))
+        return
+    if kind in ("literal_error", "enum"):
+        expected = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        close = difflib.get_close_matches(str(error["input"]), expected, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}?" if close else error["msg"].replace("Input should be", "use")
+        ctx.error(path, f"{error['input']!r} is not allowed here", hint)
+        return
+    if kind == "string_pattern_mismatch" and path and path[-1] == "name":
+        ctx.error(path, f"{error['input']!r} is not a valid name",
+                  "start with a letter or digit; use letters, digits, '.', '_' and '-' (at most 128)")
+        return
+    if kind == "string_pattern_mismatch":
+        ctx.error(path, f"{error['input']!r} is not a valid label name", "use letters, digits and _, not starting with a digit")
+        return
+    message = error["msg"]
+    ctx.error(path, f"{message} (got {error.get('input')!r})" if "input" in error and not isinstance(error["input"], (dict, list)) else message,
+              _generic_hint(kind))
+
+
+def _generic_hint(kind: str) -> str:
+    return {
+        "string_type": "quote the value as a string",
+        "float_parsing": "give a number",
+        "float_type": "give a number",
+        "int_parsing": "give a whole number",
+        "int_type": "give a whole number",
+        "bool_parsing": "use true or false",
+        "bool_type": "use true or false",
+        "dict_type": "give a mapping (key: value lines)",
+        "list_type": "give a list (lines starting with '- ')",
+        "too_short": "add at least one entry",
+        "greater_than": "give a larger value",
+        "greater_than_equal": "give a larger value",
+        "less_than_equal": "give a smaller value",
+        "enum": "use one of the listed values",
+        "model_type": "give a mapping (key: value lines)",
+    }.get(kind, "")
+
+
+def _data_path(data: Any, loc: tuple) -> tuple:
+    """Keep the parts of a pydantic location that exist in the data (drops union member tags)."""
+    path: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and part == loc[-1]:
+            path.append(part)
+            node = None
+    return tuple(path)
+
+
+def _model_at(path: tuple) -> Any:
+    model: Any = ServiceLevelsSpec
+    for part in path:
+        if isinstance(part, str):
+            model = _field_model(model, part)
+    return model
+
+
+def _alias_lookup(model: type[BaseModel], key: str):
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info
+    return None
+
+
+def _field_model(model: Any, key: str) -> Any:
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    info = _alias_lookup(model, key)
+    return _first_model(info.annotation) if info is not None else None
+
+
+def _first_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _allowed_keys(model: Any) -> list[str]:
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    return [info.alias or name for name, info in model.model_fields.items()]

@@ -1,0 +1,255 @@
+"""The one typed, immutable model every spec format is loaded into.
+
+Everything downstream (rules, alerts, dashboards, the engine) reads only these
+types, never a spec's raw YAML, so a Sloth file and a native file that say the
+same thing produce the same output. Values are normalised on the way in:
+windows in whole seconds, objectives as percentages, mappings as sorted tuples
+of pairs so that models compare, hash and render deterministically.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Mapping, Union
+
+from .diagnostics import Position
+from .durations import format_duration
+from .promql import Selector
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def labels(mapping: Mapping[str, str] | None) -> Labels:
+    """Freeze a mapping into sorted pairs."""
+    return tuple(sorted((str(k), str(v)) for k, v in (mapping or {}).items()))
+
+
+class SourceFormat(enum.Enum):
+    """Which spec format an SLO was read from (reported by ``validate``)."""
+
+    NATIVE = "sloengine/v1"
+    SLOTH = "sloth prometheus/v1"
+    SLOTH_K8S = "sloth PrometheusServiceLevel"
+    OPENSLO_V1 = "openslo/v1"
+    OPENSLO_V1ALPHA = "openslo/v1alpha"
+    PYRRA = "pyrra ServiceLevelObjective"
+
+
+class SLIKind(enum.Enum):
+    RATIO = "ratio"
+    LATENCY = "latency"
+    PROBE = "probe"
+    RAW = "raw"
+
+
+@dataclass(frozen=True)
+class RatioSLI:
+    """Events counted by counters: ``good`` or ``bad`` against ``total``."""
+
+    total: Selector
+    good: Selector | None = None
+    bad: Selector | None = None
+    group_by: tuple[str, ...] = ()
+    kind: SLIKind = field(default=SLIKind.RATIO, init=False)
+
+    def __post_init__(self) -> None:
+        if (self.good is None) == (self.bad is None):
+            raise ValueError("a ratio SLI needs exactly one of good and bad")
+
+
+@dataclass(frozen=True)
+class LatencySLI:
+    """Requests faster than ``threshold_seconds``, from a histogram's ``_bucket`` and ``_count``.
+
+    ``histogram`` is the metric's base name (without ``_bucket``) with its
+    matchers; the compiler matches the ``le`` label for both ``"1"`` and
+    ``"1.0"`` spellings, which client libraries disagree on.
+    """
+
+    histogram: Selector
+    threshold_seconds: float
+    group_by: tuple[str, ...] = ()
+    kind: SLIKind = field(default=SLIKind.LATENCY, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.threshold_seconds > 0:
+            raise ValueError("a latency threshold must be positive")
+
+    @property
+    def bucket(self) -> Selector:
+        return self.histogram.with_metric(self.histogram.metric + "_bucket")
+
+    @property
+    def count(self) -> Selector:
+        return self.histogram.with_metric(self.histogram.metric + "_count")
+
+
+@dataclass(frozen=True)
+class ProbeSLI:
+    """A 0/1 gauge (``up``, ``probe_success``): the share of samples that are 1. Time-based."""
+
+    gauge: Selector
+    group_by: tuple[str, ...] = ()
+    kind: SLIKind = field(default=SLIKind.PROBE, init=False)
+
+
+@dataclass(frozen=True)
+class RawSLI:
+    """User PromQL with a ``$window`` placeholder: an error ratio, or event counts.
+
+    Either ``error_ratio`` alone, or ``total`` with one of ``good``/``bad``.
+    The queries are parsed before they get here.
+    """
+
+    error_ratio: str | None = None
+    good: str | None = None
+    bad: str | None = None
+    total: str | None = None
+    group_by: tuple[str, ...] = ()
+    kind: SLIKind = field(default=SLIKind.RAW, init=False)
+
+    def __post_init__(self) -> None:
+        events = self.total is not None and ((self.good is None) != (self.bad is None))
+        ratio = self.error_ratio is not None and self.total is None and self.good is None and self.bad is None
+        if not (events or ratio):
+            raise ValueError("a raw SLI needs error_ratio alone, or total with exactly one of good and bad")
+
+
+SLI = Union[RatioSLI, LatencySLI, ProbeSLI, RawSLI]
+
+
+class CalendarUnit(enum.Enum):
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
+#: Nominal lengths used where a calendar period must act as a duration (alert scaling).
+CALENDAR_NOMINAL_SECONDS = {
+    CalendarUnit.WEEK: 7 * 86400,
+    CalendarUnit.MONTH: 30 * 86400,
+    CalendarUnit.QUARTER: 90 * 86400,
+}
+
+
+@dataclass(frozen=True)
+class RollingWindow:
+    seconds: int
+
+    @property
+    def nominal_seconds(self) -> int:
+        return self.seconds
+
+    @property
+    def name(self) -> str:
+        return format_duration(self.seconds)
+
+
+@dataclass(frozen=True)
+class CalendarWindow:
+    """A calendar period (weeks start on Monday) in an IANA time zone."""
+
+    unit: CalendarUnit
+    timezone: str = "UTC"
+
+    @property
+    def nominal_seconds(self) -> int:
+        return CALENDAR_NOMINAL_SECONDS[self.unit]
+
+    @property
+    def name(self) -> str:
+        return self.unit.value
+
+
+Window = Union[RollingWindow, CalendarWindow]
+
+
+class AlertSeverity(enum.Enum):
+    PAGE = "page"
+    TICKET = "ticket"
+
+
+@dataclass(frozen=True)
+class BurnRateAlert:
+    """One multi-window burn-rate condition: fire when both windows burn faster than ``burn_factor``.
+
+    ``budget_percent`` is the share of the whole error budget this condition
+    lets burn within ``long_seconds`` before it fires; the factor follows from
+    it and the SLO period (factor = budget share × period ÷ long window).
+    """
+
+    severity: AlertSeverity
+    long_seconds: int
+    short_seconds: int
+    budget_percent: float
+    burn_factor: float
+    for_seconds: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{format_duration(self.long_seconds)}-{format_duration(self.short_seconds)}"
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    enabled: bool
+    conditions: tuple[BurnRateAlert, ...]
+    name: str = ""
+    labels: Labels = ()
+    annotations: Labels = ()
+    page_labels: Labels = ()
+    page_annotations: Labels = ()
+    ticket_labels: Labels = ()
+    ticket_annotations: Labels = ()
+    #: Fewest events the long window must hold for an alert to fire (0: no guard).
+    min_events: int = 0
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    team: str = ""
+    owner: str = ""
+    description: str = ""
+    labels: Labels = ()
+    source: Position | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class SLO:
+    service: str
+    name: str
+    objective: float
+    window: Window
+    sli: SLI
+    alerting: AlertPolicy
+    description: str = ""
+    labels: Labels = ()
+    source: Position | None = field(default=None, compare=False)
+    source_format: SourceFormat = field(default=SourceFormat.NATIVE, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.service}/{self.name}"
+
+    @property
+    def target(self) -> float:
+        """The objective as a fraction (99.9 → 0.999), rounded to shed float noise."""
+        return round(self.objective / 100.0, 12)
+
+    @property
+    def error_budget(self) -> float:
+        """The allowed error ratio (99.9 → 0.001)."""
+        return round(1.0 - self.objective / 100.0, 12)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything loaded from a set of spec files, sorted for deterministic output."""
+
+    services: tuple[Service, ...] = ()
+    slos: tuple[SLO, ...] = ()
+
+    def service(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name == name), None)

@@ -1,0 +1,111 @@
+"""Checks that need the whole model rather than one field: they run after every format's reader.
+
+A reader can only see its own document; duplicate SLO ids across files, alert
+windows longer than the SLO window, or a burn factor that no error ratio can
+reach are only visible once everything is loaded. Running them here means a
+Sloth or OpenSLO import gets exactly the same scrutiny as a native spec.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import conventions
+from .diagnostics import Diagnostic, Level, Position
+from .durations import format_duration
+from .model import SLO, CalendarWindow, Catalog, Service
+from .promql import LABEL_NAME
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def _where(slo: SLO) -> Position:
+    return slo.source or Position("<unknown>")
+
+
+def _check_slo(slo: SLO) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    where = _where(slo)
+
+    def error(field: str, message: str, hint: str) -> None:
+        out.append(Diagnostic(Level.ERROR, where, f"{slo.id}: {field}", message, hint))
+
+    def warn(field: str, message: str, hint: str) -> None:
+        out.append(Diagnostic(Level.WARNING, where, f"{slo.id}: {field}", message, hint))
+
+    for what, name in (("service", slo.service), ("name", slo.name)):
+        if not NAME.match(name):
+            error(what, f"{name!r} is not a valid name",
+                  "start with a letter or digit; use letters, digits, '.', '_' and '-' (at most 128)")
+    if not 0 < slo.objective < 100:
+        error("objective", f"objective {slo.objective:g} is out of range",
+              "give a percentage strictly between 0 and 100, e.g. 99.9")
+        return out
+    for key, _ in slo.labels:
+        if not LABEL_NAME.match(key):
+            error("labels", f"{key!r} is not a valid label name", "use letters, digits and _, not starting with a digit")
+        elif key in conventions.RESERVED_LABELS:
+            error("labels", f"label {key!r} is set by sloengine itself", "rename the label")
+    for label in slo.sli.group_by:
+        if not LABEL_NAME.match(label):
+            error("sli.group_by", f"{label!r} is not a valid label name", "use letters, digits and _")
+        elif label in conventions.RESERVED_LABELS:
+            error("sli.group_by", f"{label!r} is set by sloengine on every series and cannot be a grouping label",
+                  "relabel the source label to another name")
+    if isinstance(slo.window, CalendarWindow):
+        try:
+            ZoneInfo(slo.window.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            error("window.timezone", f"{slo.window.timezone!r} is not an IANA time zone", "use e.g. UTC or Europe/Berlin")
+    period = slo.window.nominal_seconds
+    for cond in slo.alerting.conditions:
+        if cond.long_seconds >= period:
+            error("alerting.conditions",
+                  f"alert window {format_duration(cond.long_seconds)} is not shorter than the SLO window {slo.window.name}",
+                  "use a longer SLO window or shorter alert windows")
+        if cond.short_seconds >= cond.long_seconds:
+            error("alerting.conditions",
+                  f"short window {format_duration(cond.short_seconds)} is not shorter than long window "
+                  f"{format_duration(cond.long_seconds)}", "make the short window about 1/12 of the long one")
+        needed = cond.burn_factor * slo.error_budget
+        if slo.alerting.enabled and needed > 1:
+            warn("alerting.conditions",
+                 f"{cond.severity.value} condition {cond.name} fires at an error ratio of {needed:.0%}, "
+                 f"which can never be reached with objective {slo.objective:g}",
+                 "lower its burn factor below " f"{1 / slo.error_budget:.3g} or set explicit conditions")
+    return out
+
+
+def check_catalog(services: Iterable[Service], slos: Iterable[SLO]) -> tuple[Catalog, list[Diagnostic]]:
+    """Merge what the readers produced into a sorted catalog, with cross-file diagnostics."""
+    problems: list[Diagnostic] = []
+    by_name: dict[str, Service] = {}
+    for service in services:
+        first = by_name.get(service.name)
+        if first is None:
+            by_name[service.name] = service
+        elif (first.team, first.owner) != (service.team, service.owner) and (service.team or service.owner):
+            where = service.source or Position("<unknown>")
+            problems.append(Diagnostic(
+                Level.WARNING, where, f"service {service.name}",
+                f"team/owner differ from the declaration at {first.source}; that one is used",
+                "declare the service's team and owner in one place"))
+    seen: dict[str, SLO] = {}
+    kept: list[SLO] = []
+    for slo in sorted(slos, key=lambda s: (s.id, str(s.source))):
+        if slo.service not in by_name:
+            by_name[slo.service] = Service(slo.service, source=slo.source)
+        if slo.id in seen:
+            first = seen[slo.id]
+            problems.append(Diagnostic(
+                Level.ERROR, _where(slo), f"{slo.id}",
+                f"duplicate SLO id {slo.id!r}, first defined at {_where(first)}",
+                "rename one of them or change its service"))
+            continue
+        seen[slo.id] = slo
+        problems.extend(_check_slo(slo))
+        kept.append(slo)
+    catalog = Catalog(tuple(sorted(by_name.values(), key=lambda s: s.name)), tuple(kept))
+    return catalog, problems

@@ -1,0 +1,164 @@
+"""YAML documents that remember where every key and value came from.
+
+PyYAML's plain loaders forget positions and silently keep the last of two
+duplicate keys; both would make our errors vague or wrong. Here each file is
+composed into nodes and converted by hand, recording the line and column of
+every value and key under its path (``("slos", 0, "objective")``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .diagnostics import Diagnostic, Level, Position, SpecError
+
+KeyPath = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a file, its plain data, and where each path sits."""
+
+    file: str
+    index: int
+    data: Any
+    values: dict[KeyPath, Position] = field(repr=False, compare=False)
+    keys: dict[KeyPath, Position] = field(repr=False, compare=False)
+
+    def position(self, path: KeyPath = (), *, key: bool = False) -> Position:
+        """The closest known position of ``path`` (or of its key with ``key=True``)."""
+        table = self.keys if key else self.values
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return table[probe]
+            if probe in self.values:
+                return self.values[probe]
+            probe = probe[:-1]
+        return self.values.get((), Position(self.file, 1, 1))
+
+    def get(self, path: KeyPath, default: Any = None) -> Any:
+        node = self.data
+        for part in path:
+            if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+                node = node[part]
+            elif isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                return default
+        return node
+
+    def sub(self, prefix: KeyPath) -> "Document":
+        """A view of the value at ``prefix`` as its own document (positions kept)."""
+        n = len(prefix)
+        values = {p[n:]: pos for p, pos in self.values.items() if p[:n] == prefix}
+        keys = {p[n:]: pos for p, pos in self.keys.items() if p[:n] == prefix}
+        return Document(self.file, self.index, self.get(prefix), values, keys)
+
+
+def _position(file: str, mark: yaml.Mark) -> Position:
+    return Position(file, mark.line + 1, mark.column + 1)
+
+
+class _Converter:
+    def __init__(self, file: str):
+        self.file = file
+        self.values: dict[KeyPath, Position] = {}
+        self.keys: dict[KeyPath, Position] = {}
+        self.errors: list[Diagnostic] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def convert(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.values[path] = _position(self.file, node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            self._constructor.flatten_mapping(node)
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.scalar(key_node)
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    self.errors.append(
+                        Diagnostic(Level.ERROR, _position(self.file, key_node.start_mark), "",
+                                   "mapping keys must be plain strings", "quote the key")
+                    )
+                    continue
+                key = str(key) if not isinstance(key, str) else key
+                child = path + (key,)
+                if key in out:
+                    first = self.keys.get(child)
+                    self.errors.append(
+                        Diagnostic(
+                            Level.ERROR,
+                            _position(self.file, key_node.start_mark),
+                            _render(child),
+                            f"duplicate key {key!r} (first defined at line {first.line if first else '?'})",
+                            "remove one of them; YAML would silently keep only the last",
+                        )
+                    )
+                    continue
+                self.keys[child] = _position(self.file, key_node.start_mark)
+                out[key] = self.convert(value_node, child)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return None
+        return self._constructor.construct_object(node, deep=True)
+
+
+def _render(path: KeyPath) -> str:
+    from .diagnostics import field_path
+
+    return field_path(path)
+
+
+def load_text(text: str, file: str) -> list[Document]:
+    """Parse every document of a YAML text; raise :class:`SpecError` on syntax errors."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = _position(file, mark) if mark else Position(file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError([Diagnostic(Level.ERROR, pos, "", f"YAML syntax error: {problem}",
+                                    "check indentation and quoting around this line")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([Diagnostic(Level.ERROR, Position(file), "", f"YAML error: {exc}", "")]) from None
+    documents = []
+    errors: list[Diagnostic] = []
+    for index, node in enumerate(nodes):
+        if node is None:
+            continue
+        conv = _Converter(file)
+        try:
+            data = conv.convert(node, ())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            errors.append(Diagnostic(Level.ERROR, _position(file, mark) if mark else Position(file), "",
+                                     f"YAML error: {getattr(exc, 'problem', exc)}", ""))
+            continue
+        errors.extend(conv.errors)
+        documents.append(Document(file, index, data, conv.values, conv.keys))
+    if errors:
+        raise SpecError(errors)
+    return documents
+
+
+def load_file(path: Path) -> list[Document]:
+    """Read a YAML file; unreadable or non-UTF-8 files become diagnostics, not tracebacks."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpecError([Diagnostic(Level.ERROR, Position(name), "", "file is not UTF-8 text",
+                                    "save the file as UTF-8")]) from None
+    except OSError as exc:
+        raise SpecError([Diagnostic(Level.ERROR, Position(name), "", f"cannot read file: {exc.strerror}",
+                                    "check the path and its permissions")]) from None
+    return load_text(text, name)
