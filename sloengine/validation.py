@@ -53,7 +53,8 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
             error("sli.group_by", f"{label!r} is not a valid label name", "use letters, digits and _")
         elif label in conventions.RESERVED_LABELS:
             error("sli.group_by", f"{label!r} is set by sloengine on every series and cannot be a grouping label",
-                  "relabel the source label to another name")
+                  f"rename the source label at scrape time (metric_relabel_configs: {label} -> e.g. "
+                  f"source_{label}) and group by the new name")
     if isinstance(slo.window, CalendarWindow):
         try:
             ZoneInfo(slo.window.timezone)
