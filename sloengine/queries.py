@@ -1,0 +1,144 @@
+"""PromQL for counting an SLI's bad and total events over a range, per SLI kind.
+
+Every function returns text assembled only from pieces that cannot carry user
+syntax: selectors rendered with escaped label values, label names checked
+against Prometheus's grammar, durations formatted by us, numbers by ``repr``.
+:func:`checked` parses each final expression with the real parser, so a
+generated rule that would not load is a bug caught at generation time.
+
+Counts, not ratios, are what we record: sums of counts over tiles stay exact
+when traffic swings, where averages of short-window ratios do not.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .model import SLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI
+from .promql import LABEL_NAME, MatchOp, Matcher, Selector, parse, quote, substitute_window
+
+
+class QueryBuildError(AssertionError):
+    """A generated expression failed to parse: always a bug in sloengine, never the user's."""
+
+
+def checked(expr: str) -> str:
+    try:
+        parse(expr)
+    except ValueError as exc:  # PromQLError is a ValueError
+        raise QueryBuildError(f"generated PromQL does not parse: {exc}\n{expr}") from None
+    return expr
+
+
+def summed(inner: str, labels: tuple[str, ...]) -> str:
+    """``sum(inner)`` or ``sum by (a, b) (inner)``."""
+    for label in labels:
+        if not LABEL_NAME.match(label):
+            raise QueryBuildError(f"bad label name {label!r}")
+    return f"sum by ({', '.join(labels)}) ({inner})" if labels else f"sum({inner})"
+
+
+def number(value: float) -> str:
+    """A float as PromQL reads it back exactly."""
+    if not math.isfinite(value):
+        raise QueryBuildError(f"non-finite number {value!r}")
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def label_matchers(pairs: tuple[tuple[str, str], ...]) -> str:
+    """``{a="x",b="y"}`` with escaped values (for recorded series we select by service/slo/window)."""
+    return "{" + ",".join(f"{k}={quote(v)}" for k, v in pairs) + "}"
+
+
+def le_spellings(threshold: float) -> tuple[str, ...]:
+    """Ways client libraries write a bucket boundary in the ``le`` label (Go: ``1``, Python: ``1.0``)."""
+    value = float(threshold)
+    spellings = {repr(value), f"{value:g}"}
+    if value.is_integer():
+        spellings |= {str(int(value)), f"{int(value)}.0"}
+    if abs(value) >= 1e6 or abs(value) < 1e-4:
+        mantissa, exponent = f"{value:e}".split("e")
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        sign, digits = exponent[0], exponent[1:].lstrip("0").rjust(2, "0")
+        spellings |= {f"{mantissa}e{sign}{digits}", f"{mantissa if '.' in mantissa else mantissa + '.0'}e{sign}{digits}"}
+    return tuple(sorted(spellings))
+
+
+def le_matcher(threshold: float) -> Matcher:
+    alternatives = "|".join(re.escape(s) for s in le_spellings(threshold))
+    return Matcher("le", MatchOp.RE, alternatives)
+
+
+@dataclass(frozen=True)
+class EventQueries:
+    """Bad and total events of one SLI over a range ``[window]``, summed by its grouping labels."""
+
+    sli: SLI
+
+    @property
+    def group_by(self) -> tuple[str, ...]:
+        return tuple(self.sli.group_by)
+
+    @property
+    def counts_events(self) -> bool:
+        """False only for a raw error-ratio SLI, which has a ratio but no counts."""
+        return not (isinstance(self.sli, RawSLI) and self.sli.error_ratio is not None)
+
+    def _sum(self, function: str, selector: Selector, window: str) -> str:
+        return summed(f"{function}({selector.render()}[{window}])", self.group_by)
+
+    def total(self, window: str) -> str:
+        sli = self.sli
+        if isinstance(sli, RatioSLI):
+            return checked(self._sum("increase", sli.total, window))
+        if isinstance(sli, LatencySLI):
+            return checked(self._sum("increase", sli.count, window))
+        if isinstance(sli, ProbeSLI):
+            return checked(self._sum("count_over_time", sli.gauge, window))
+        if isinstance(sli, RawSLI) and sli.total is not None:
+            return checked(substitute_window(sli.total, window))
+        raise QueryBuildError("a raw error-ratio SLI has no event counts")
+
+    def bad(self, window: str, total: str) -> str:
+        """Bad events over ``window``; ``total`` is the already-recorded total for the same window.
+
+        Reusing the recorded total saves re-reading the raw counter, and
+        ``or 0 * total`` makes a bad (or good) counter that never appeared
+        count as zero instead of leaving the SLI without data.
+        """
+        sli = self.sli
+        if isinstance(sli, RatioSLI) and sli.bad is not None:
+            return checked(f"({self._sum('increase', sli.bad, window)} or 0 * {total})")
+        if isinstance(sli, RatioSLI):
+            assert sli.good is not None
+            good = self._sum("increase", sli.good, window)
+            return checked(f"{total} - ({good} or 0 * {total})")
+        if isinstance(sli, LatencySLI):
+            good = self._sum("increase", sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)), window)
+            return checked(f"{total} - ({good} or 0 * {total})")
+        if isinstance(sli, ProbeSLI):
+            return checked(f"{total} - {self._sum('sum_over_time', sli.gauge, window)}")
+        if isinstance(sli, RawSLI) and sli.bad is not None:
+            return checked(substitute_window(sli.bad, window))
+        if isinstance(sli, RawSLI) and sli.good is not None:
+            return checked(f"{total} - ({substitute_window(sli.good, window)})")
+        raise QueryBuildError("a raw error-ratio SLI has no event counts")
+
+    def error_ratio(self, window: str) -> str:
+        """Only for raw error-ratio SLIs: the user's query with the window filled in."""
+        assert isinstance(self.sli, RawSLI) and self.sli.error_ratio is not None
+        return checked(substitute_window(self.sli.error_ratio, window))
+
+    def presence(self) -> Selector | None:
+        """The raw series whose absence means the SLI has no data (None for raw PromQL)."""
+        sli = self.sli
+        if isinstance(sli, RatioSLI):
+            return sli.total
+        if isinstance(sli, LatencySLI):
+            return sli.count
+        if isinstance(sli, ProbeSLI):
+            return sli.gauge
+        return None

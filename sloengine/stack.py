@@ -1,0 +1,152 @@
+"""Start and stop real Prometheus (and later Alertmanager) processes on 127.0.0.1.
+
+Tests, benchmarks and the demo run the engines we integrate with, never a
+mock: each process gets a throwaway data directory and a free loopback port,
+and is stopped (terminate, then kill) when its context ends, so nothing is
+left running.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import requests
+import yaml
+
+PROMETHEUS_BINARIES = ("prometheus",)
+PROMTOOL = "promtool"
+
+
+class StackError(RuntimeError):
+    """An engine could not be found, started or reached."""
+
+
+def find_binary(*names: str) -> str:
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise StackError(f"none of {', '.join(names)} is on PATH; install Debian's prometheus package "
+                     "(make test and make demo do this)")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60.0, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            raise StackError(f"{url} exited with code {process.returncode} before it was ready:\n{tail}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise StackError(f"{url} was not ready within {timeout:.0f}s")
+
+
+def stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
+@dataclass
+class Prometheus:
+    """A running Prometheus: its base URL, data directory and log."""
+
+    url: str
+    data_dir: Path
+    config_file: Path
+    log_file: Path
+    process: subprocess.Popen = field(repr=False)
+
+    def query(self, expr: str, at: float | None = None) -> list[dict]:
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        response = requests.get(f"{self.url}/api/v1/query", params=params, timeout=60)
+        payload = response.json()
+        if payload.get("status") != "success":
+            raise StackError(f"query failed: {payload.get('error')}: {expr}")
+        return payload["data"]["result"]
+
+    def rule_groups(self) -> list[dict]:
+        payload = requests.get(f"{self.url}/api/v1/rules", timeout=30).json()
+        return payload["data"]["groups"]
+
+    def metrics_text(self) -> str:
+        return requests.get(f"{self.url}/metrics", timeout=30).text
+
+
+def write_config(path: Path, rule_files: Sequence[Path] = (), scrape_configs: Sequence[dict] = (),
+                 evaluation_interval: str = "30s", alertmanagers: Sequence[str] = ()) -> None:
+    config: dict = {
+        "global": {"scrape_interval": "15s", "evaluation_interval": evaluation_interval},
+        "rule_files": [str(p) for p in rule_files],
+        "scrape_configs": list(scrape_configs),
+    }
+    if alertmanagers:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@contextmanager
+def prometheus(workdir: Path, *, rule_files: Sequence[Path] = (), scrape_configs: Sequence[dict] = (),
+               data_dir: Path | None = None, retention: str = "400d", evaluation_interval: str = "30s",
+               alertmanagers: Sequence[str] = (), extra_args: Sequence[str] = ()) -> Iterator[Prometheus]:
+    """Run Prometheus on a free loopback port until the ``with`` block ends."""
+    binary = find_binary(*PROMETHEUS_BINARIES)
+    workdir.mkdir(parents=True, exist_ok=True)
+    data_dir = data_dir or workdir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "prometheus.yml"
+    write_config(config, rule_files, scrape_configs, evaluation_interval, alertmanagers)
+    port = free_port()
+    log = workdir / "prometheus.log"
+    args = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data_dir}",
+        f"--storage.tsdb.retention.time={retention}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-lifecycle",
+        "--web.enable-admin-api",
+        *extra_args,
+    ]
+    with log.open("wb") as handle:
+        process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{url}/-/ready", process, log=log)
+        yield Prometheus(url, data_dir, config, log, process)
+    finally:
+        stop(process)
+
+
+def promtool(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run promtool; raise :class:`StackError` with its output when it fails."""
+    binary = find_binary(PROMTOOL)
+    done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise StackError(f"promtool {' '.join(args[:3])} failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
+                         f"{done.stderr[-3000:]}")
+    return done
