@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test deps engines venv clean schema
+.PHONY: demo test deps engines venv clean schema rules
 
 demo: venv engines
 	$(BIN)/python -m sloengine.demo
@@ -35,3 +35,7 @@ schema: venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Regenerate the committed rules and promtool tests for examples/ (a test checks they are fresh).
+rules: venv
+	$(BIN)/sloengine generate examples --out rules

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from . import __version__
 from .diagnostics import Level
+from .generate import OutputFormat, render
+from .generate import write as write_generated
 from .loader import LoadResult, load
 from .model import SLO
 from .schema import schema_text
@@ -104,6 +108,83 @@ def show(paths: tuple[Path, ...]) -> None:
     if result.errors:
         sys.exit(EXIT_INVALID)
     click.echo(json.dumps([_slo_summary(s) for s in result.catalog.slos], indent=2, sort_keys=True))
+
+
+def _load_clean(paths: tuple[Path, ...]):
+    """Load specs; on any error print them all and exit 1 before anything is written."""
+    result = load(paths)
+    _print_diagnostics(result)
+    if result.errors:
+        click.secho(f"{len(result.errors)} errors: nothing written", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
+    return result.catalog
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output directory: rules/ (rule files), tests/ (promtool tests), prometheus-operator/.")
+@click.option("--format", "fmt", type=click.Choice([f.value for f in OutputFormat]), default="prometheus",
+              show_default=True, help="prometheus-operator also writes PrometheusRule objects.")
+def generate(paths: tuple[Path, ...], out: Path, fmt: str) -> None:
+    """Compile SLO specs into Prometheus recording and alerting rules, with promtool tests.
+
+    Writes OUT/rules/<service>.rules.yml (load them in Prometheus's rule_files)
+    and OUT/tests/<service>.test.yml (run `promtool test rules OUT/tests/*.yml`).
+    Files are replaced atomically; generated files for services that are gone
+    are removed. Nothing is written when a spec has an error.
+    """
+    catalog = _load_clean(paths)
+    files = render(catalog, OutputFormat(fmt))
+    written, removed = write_generated(out, files)
+    for path in removed:
+        click.echo(f"removed stale {path}", err=True)
+    click.echo(f"wrote {len(written)} files for {len(catalog.slos)} SLOs to {out}", err=True)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--prometheus", "url", required=True, help="Prometheus base URL holding the raw counters.")
+@click.option("--since", default="30d", show_default=True, help="How far back to backfill (a duration).")
+@click.option("--until", "until", default=None, help="End (RFC 3339 or Unix seconds); default: now.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for the TSDB blocks (OUT/blocks) and the rules used.")
+def backfill(paths: tuple[Path, ...], url: str, since: str, until: str | None, out: Path) -> None:
+    """Write TSDB blocks of the SLOs' recorded history so new SLOs show their whole window at once.
+
+    Only the 5-minute tiles need history (every longer window is a sum of
+    them), so this is one pass with no rule ordering to get wrong. Copy
+    OUT/blocks/* into Prometheus's data directory and restart it; its
+    retention must reach back to --since.
+    """
+    from .backfill import backfill as run_backfill
+    from .durations import DurationError, parse_duration
+    from .stack import StackError
+
+    catalog = _load_clean(paths)
+    try:
+        span = parse_duration(since)
+    except DurationError as exc:
+        raise click.BadParameter(f"{exc}; e.g. 30d", param_hint="--since") from None
+    end = _instant(until) if until else int(time.time())
+    try:
+        result = run_backfill(catalog, url.rstrip("/"), end - span, end, out)
+    except StackError as exc:
+        click.secho(f"backfill failed: {exc}", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
+    blocks = sorted(p.name for p in result.blocks_dir.iterdir() if p.is_dir())
+    click.echo(f"wrote {len(blocks)} blocks for {result.groups} SLOs to {result.blocks_dir}", err=True)
+
+
+def _instant(text: str) -> int:
+    try:
+        return int(float(text))
+    except ValueError:
+        pass
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is neither RFC 3339 nor Unix seconds", param_hint="--until") from None
 
 
 @main.command()

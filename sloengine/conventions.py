@@ -24,10 +24,12 @@ LABEL_SEVERITY = "severity"
 LABEL_LONG_WINDOW = "long_window"
 LABEL_SHORT_WINDOW = "short_window"
 LABEL_BURN_FACTOR = "burn_factor"
+#: ``raw`` for windows counted from the raw counters, ``tiles`` for sums of 5-minute tiles (edges on tiles).
+LABEL_WINDOW_SOURCE = "window_source"
 
 RESERVED_LABELS = frozenset(
     {LABEL_SERVICE, LABEL_SLO, LABEL_WINDOW, LABEL_SEVERITY, LABEL_LONG_WINDOW, LABEL_SHORT_WINDOW,
-     LABEL_BURN_FACTOR, "le", "__name__"}
+     LABEL_BURN_FACTOR, LABEL_WINDOW_SOURCE, "le", "__name__"}
 )
 
 #: Name of the JSON Schema file written by ``sloengine schema``.
@@ -94,3 +96,4 @@ METRIC_UTC_OFFSET = "slo:calendar_utc_offset:seconds"
 METRIC_PERIOD_START_LOCAL = "slo:calendar_period_start_local:timestamp"
 CALENDAR_GROUP = "sloengine:calendars"
 CALENDAR_FILE_STEM = "_calendars"
+OPERATOR_DIR = "prometheus-operator"

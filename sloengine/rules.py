@@ -4,12 +4,17 @@ Two groups per SLO keep evaluation cheap:
 
 * ``fast`` (every 30s): bad and total events over the alert windows up to 6h,
   straight from the raw counters (so a page sees an outage at once), their
-  error ratios and burn rates, and the alerts.
-* ``slow`` (every 5m): bad and total events in 5-minute *tiles*, and every
+  error ratios and burn rates, and the page alerts.
+* ``slow`` (every 5m): bad and total events in 5-minute *tiles*, every
   longer window (1d, 3d, the SLO window, the calendar period so far) as a sum
-  of tiles. A 30-day window then reads 8,640 recorded points per SLO instead
-  of re-scanning raw counters, and because we sum *counts* and divide once,
-  the ratio is event-weighted (exact) however much traffic swings.
+  of tiles, the budget left, and the ticket, budget and no-data alerts. A
+  30-day window then reads 8,640 recorded points per SLO instead of
+  re-scanning raw counters, and because we sum *counts* and divide once, the
+  ratio is event-weighted (exact) however much traffic swings.
+
+Each recorded metric is one rule for all its windows (``label_replace`` tags
+each window's value): Prometheus pays a fixed cost per rule per evaluation
+that exceeds the query itself for short windows.
 
 Tiles are summed through a ``[W:5m]`` subquery: its steps fall on 5-minute
 boundaries and each picks the latest tile, so the tiles cover the window
@@ -19,6 +24,7 @@ end to end whether the slow group runs every 5 minutes or (as in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -33,10 +39,10 @@ from .model import (
     CalendarWindow,
     Catalog,
     Labels,
-    RawSLI,
     RollingWindow,
     Service,
 )
+from .promql import quote
 from .queries import EventQueries, checked, label_matchers, number, summed
 
 
@@ -115,13 +121,22 @@ def is_raw_window(seconds: int) -> bool:
 # ---- recording rules ----------------------------------------------------------------------------
 
 
-def _window_rules(slo: SLO, window: str, total: str, bad: str) -> list[RecordingRule]:
-    """Total first: the bad-events rule may read the total recorded just before it in the same group."""
-    labels = slo_labels(slo) + ((c.LABEL_WINDOW, window),)
-    return [
-        RecordingRule(c.METRIC_TOTAL, checked(total), labels),
-        RecordingRule(c.METRIC_BAD, checked(bad), labels),
-    ]
+def windows_selector(metric: str, slo: SLO, windows: tuple[str, ...]) -> str:
+    """Our recorded ``metric`` of ``slo`` for exactly these windows (one regex matcher)."""
+    alternatives = "|".join(re.escape(w) for w in windows)
+    pairs = label_matchers(slo_labels(slo))[:-1] + f",{c.LABEL_WINDOW}=~{quote(alternatives)}}}"
+    return metric + pairs
+
+
+def _per_window(parts: list[tuple[str, str]]) -> str:
+    """One expression yielding every window's value, each tagged with its ``window`` label.
+
+    A rule per window costs Prometheus a fixed overhead per rule per evaluation
+    (about 0.1 ms here), which for short windows exceeds the query itself; one
+    rule for all windows pays it once.
+    """
+    return " or ".join(f'label_replace({expr}, "{c.LABEL_WINDOW}", {quote(window)}, "", "")'
+                       for window, expr in parts)
 
 
 def _recorded_total(slo: SLO, metric: str, window: str | None = None) -> str:
@@ -129,15 +144,32 @@ def _recorded_total(slo: SLO, metric: str, window: str | None = None) -> str:
     return summed(series(metric, slo, window), tuple(slo.sli.group_by))
 
 
-def _ratio_rules(slo: SLO, window: str, ratio: str | None = None) -> list[RecordingRule]:
-    """Error ratio (bad ÷ total, no sample when there was no traffic) and burn rate for a window."""
-    labels = slo_labels(slo) + ((c.LABEL_WINDOW, window),)
-    if ratio is None:
-        ratio = f"{series(c.METRIC_BAD, slo, window)} / ({series(c.METRIC_TOTAL, slo, window)} > 0)"
-    burn = f"{series(c.METRIC_ERROR_RATIO, slo, window)} / {number(slo.error_budget)}"
+def _source_labels(slo: SLO, source: str) -> Labels:
+    """Our labels plus ``window_source``, which also keeps the fast and slow groups' rules distinct."""
+    return slo_labels(slo) + ((c.LABEL_WINDOW_SOURCE, source),)
+
+
+def _events_rules(slo: SLO, source: str, totals: list[tuple[str, str]],
+                  bads: list[tuple[str, str]]) -> list[RecordingRule]:
+    """Total first: the bad-events rule may read the totals recorded just before it in the same group."""
     return [
-        RecordingRule(c.METRIC_ERROR_RATIO, checked(ratio), labels),
-        RecordingRule(c.METRIC_BURN_RATE, checked(burn), labels),
+        RecordingRule(c.METRIC_TOTAL, checked(_per_window(totals)), _source_labels(slo, source)),
+        RecordingRule(c.METRIC_BAD, checked(_per_window(bads)), _source_labels(slo, source)),
+    ]
+
+
+def _ratio_rules(slo: SLO, source: str, windows: tuple[str, ...],
+                 ratios: list[tuple[str, str]] | None = None) -> list[RecordingRule]:
+    """Error ratio (bad ÷ total; no sample when there was no traffic) and burn rate for these windows."""
+    if ratios is None:
+        ratio = (f"{windows_selector(c.METRIC_BAD, slo, windows)} / "
+                 f"({windows_selector(c.METRIC_TOTAL, slo, windows)} > 0)")
+    else:
+        ratio = _per_window(ratios)
+    burn = f"{windows_selector(c.METRIC_ERROR_RATIO, slo, windows)} / {number(slo.error_budget)}"
+    return [
+        RecordingRule(c.METRIC_ERROR_RATIO, checked(ratio), _source_labels(slo, source)),
+        RecordingRule(c.METRIC_BURN_RATE, checked(burn), _source_labels(slo, source)),
     ]
 
 
@@ -155,10 +187,9 @@ def _period_to_date_sum(metric: str, slo: SLO, window: CalendarWindow) -> str:
     return f"sum_over_time(({tile} and ({since}))[{span}])"
 
 
-def _budget_rule(slo: SLO, window: str) -> RecordingRule:
-    labels = slo_labels(slo) + ((c.LABEL_WINDOW, window),)
-    expr = f"1 - {series(c.METRIC_ERROR_RATIO, slo, window)} / {number(slo.error_budget)}"
-    return RecordingRule(c.METRIC_BUDGET_REMAINING, checked(expr), labels)
+def _budget_rule(slo: SLO, windows: tuple[str, ...]) -> RecordingRule:
+    expr = f"1 - {windows_selector(c.METRIC_ERROR_RATIO, slo, windows)} / {number(slo.error_budget)}"
+    return RecordingRule(c.METRIC_BUDGET_REMAINING, checked(expr), slo_labels(slo))
 
 
 def _static_rules(slo: SLO, service: Service) -> list[RecordingRule]:
@@ -195,12 +226,13 @@ def alert_name(slo: SLO) -> str:
 def _burn_alert(slo: SLO, service: Service, cond: BurnRateAlert) -> AlertingRule:
     long_w, short_w = window_name(cond.long_seconds), window_name(cond.short_seconds)
     factor = number(cond.burn_factor)
+    ours = f"{c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}"
     expr = (
-        f"max without ({c.LABEL_WINDOW}) ({series(c.METRIC_BURN_RATE, slo, long_w)} > {factor})"
-        f" and ignoring ({c.LABEL_WINDOW}) ({series(c.METRIC_BURN_RATE, slo, short_w)} > {factor})"
+        f"max without ({ours}) ({series(c.METRIC_BURN_RATE, slo, long_w)} > {factor})"
+        f" and ignoring ({ours}) ({series(c.METRIC_BURN_RATE, slo, short_w)} > {factor})"
     )
     if slo.alerting.min_events:
-        expr += (f" and ignoring ({c.LABEL_WINDOW}) "
+        expr += (f" and ignoring ({ours}) "
                  f"({series(c.METRIC_TOTAL, slo, long_w)} >= {slo.alerting.min_events})")
     page = cond.severity is AlertSeverity.PAGE
     base_labels: Labels = slo_labels(slo) + (
@@ -227,7 +259,8 @@ def _burn_alert(slo: SLO, service: Service, cond: BurnRateAlert) -> AlertingRule
 
 def _exhausted_alert(slo: SLO, service: Service) -> AlertingRule:
     window = slo_window_names(slo)[0]
-    expr = f"max without ({c.LABEL_WINDOW}) ({series(c.METRIC_BUDGET_REMAINING, slo, window)} <= 0)"
+    expr = (f"max without ({c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}) "
+            f"({series(c.METRIC_BUDGET_REMAINING, slo, window)} <= 0)")
     labels = slo_labels(slo) + ((c.LABEL_SEVERITY, AlertSeverity.TICKET.value), (c.LABEL_WINDOW, window))
     labels += ((c.LABEL_TEAM, service.team),) if service.team else ()
     return AlertingRule(
@@ -239,7 +272,7 @@ def _exhausted_alert(slo: SLO, service: Service) -> AlertingRule:
     )
 
 
-def _no_data_alert(slo: SLO, service: Service) -> AlertingRule | None:
+def _no_data_alert(slo: SLO, service: Service) -> AlertingRule:
     presence = EventQueries(slo.sli).presence()
     if presence is None:
         shortest = window_name(rolling_windows(slo)[0])
@@ -260,46 +293,57 @@ def _no_data_alert(slo: SLO, service: Service) -> AlertingRule | None:
 # ---- groups ------------------------------------------------------------------------------------
 
 
+RAW = "raw"
+TILES = "tiles"
+
+
 def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) -> tuple[RuleGroup, RuleGroup]:
     """The fast and slow rule groups of one SLO."""
     queries = EventQueries(slo.sli)
     fast: list[Rule] = []
     slow: list[Rule] = []
-    raw_ratio = isinstance(slo.sli, RawSLI) and not queries.counts_events
-    if not raw_ratio:
+    raw_windows = tuple(window_name(s) for s in rolling_windows(slo) if is_raw_window(s))
+    long_windows = tuple(window_name(s) for s in rolling_windows(slo) if not is_raw_window(s))
+    budget_windows = slo_window_names(slo)
+    if queries.counts_events:
         tile = window_name(c.TILE_SECONDS)
-        slow.append(RecordingRule(c.METRIC_TILE_TOTAL, queries.total(tile), slo_labels(slo)))
-        slow.append(RecordingRule(c.METRIC_TILE_BAD, queries.bad(tile, _recorded_total(slo, c.METRIC_TILE_TOTAL)),
-                                  slo_labels(slo)))
-    for seconds in rolling_windows(slo):
-        name = window_name(seconds)
-        target = fast if is_raw_window(seconds) else slow
-        if raw_ratio:
-            target.extend(_ratio_rules(slo, name, queries.error_ratio(name)))
-            continue
-        if is_raw_window(seconds):
-            target.extend(_window_rules(slo, name, queries.total(name),
-                                        queries.bad(name, _recorded_total(slo, c.METRIC_TOTAL, name))))
-        else:
-            target.extend(_window_rules(slo, name, _tiled_sum(c.METRIC_TILE_TOTAL, slo, seconds),
-                                        _tiled_sum(c.METRIC_TILE_BAD, slo, seconds)))
-        target.extend(_ratio_rules(slo, name))
-    if isinstance(slo.window, CalendarWindow) and not raw_ratio:
-        period = slo.window.unit.value
-        slow.extend(_window_rules(slo, period, _period_to_date_sum(c.METRIC_TILE_TOTAL, slo, slo.window),
-                                  _period_to_date_sum(c.METRIC_TILE_BAD, slo, slo.window)))
-        slow.extend(_ratio_rules(slo, period))
-    for window in slo_window_names(slo):
-        if raw_ratio and window in {u.value for u in CalendarUnit}:
-            continue
-        slow.append(_budget_rule(slo, window))
+        slow.append(RecordingRule(c.METRIC_TILE_TOTAL, checked(queries.total(tile)), slo_labels(slo)))
+        slow.append(RecordingRule(
+            c.METRIC_TILE_BAD, checked(queries.bad(tile, _recorded_total(slo, c.METRIC_TILE_TOTAL))),
+            slo_labels(slo)))
+        if raw_windows:
+            fast.extend(_events_rules(
+                slo, RAW,
+                [(w, queries.total(w)) for w in raw_windows],
+                [(w, queries.bad(w, _recorded_total(slo, c.METRIC_TOTAL, w))) for w in raw_windows],
+            ))
+            fast.extend(_ratio_rules(slo, RAW, raw_windows))
+        tiled = [(w, s) for w, s in zip(long_windows, (s for s in rolling_windows(slo) if not is_raw_window(s)))]
+        totals = [(w, _tiled_sum(c.METRIC_TILE_TOTAL, slo, s)) for w, s in tiled]
+        bads = [(w, _tiled_sum(c.METRIC_TILE_BAD, slo, s)) for w, s in tiled]
+        if isinstance(slo.window, CalendarWindow):
+            period = slo.window.unit.value
+            totals.append((period, _period_to_date_sum(c.METRIC_TILE_TOTAL, slo, slo.window)))
+            bads.append((period, _period_to_date_sum(c.METRIC_TILE_BAD, slo, slo.window)))
+            long_windows += (period,)
+        if long_windows:
+            slow.extend(_events_rules(slo, TILES, totals, bads))
+            slow.extend(_ratio_rules(slo, TILES, long_windows))
+    else:
+        # A raw error ratio cannot be summed from tiles: every window re-runs the user's query.
+        if raw_windows:
+            fast.extend(_ratio_rules(slo, RAW, raw_windows, [(w, queries.error_ratio(w)) for w in raw_windows]))
+        if long_windows:
+            slow.extend(_ratio_rules(slo, RAW, long_windows, [(w, queries.error_ratio(w)) for w in long_windows]))
+        budget_windows = tuple(w for w in budget_windows if w not in {u.value for u in CalendarUnit})
+    slow.append(_budget_rule(slo, budget_windows))
     slow.extend(_static_rules(slo, service))
+    # Pages need the 30s group; tickets, budget exhaustion and missing data can wait for the slow one.
     if slo.alerting.enabled:
-        fast.extend(_burn_alert(slo, service, cond) for cond in slo.alerting.conditions)
+        for cond in slo.alerting.conditions:
+            (fast if cond.severity is AlertSeverity.PAGE else slow).append(_burn_alert(slo, service, cond))
         slow.append(_exhausted_alert(slo, service))
-    no_data = _no_data_alert(slo, service)
-    if no_data is not None:
-        fast.append(no_data)
+    slow.append(_no_data_alert(slo, service))
     return (
         RuleGroup(c.group_name(slo.service, slo.name, "fast"), intervals.fast_seconds, tuple(fast)),
         RuleGroup(c.group_name(slo.service, slo.name, "slow"), intervals.slow_seconds, tuple(slow)),

@@ -31,6 +31,8 @@ class Counter:
     labels: tuple[tuple[str, str], ...]
     increments: np.ndarray
     resets: tuple[int, ...] = field(default=())
+    #: Samples that were scraped; ``False`` leaves a gap (a failed scrape), the events still happen.
+    scraped: np.ndarray | None = field(default=None, compare=False)
 
     def values(self) -> np.ndarray:
         values = np.cumsum(self.increments, dtype=np.float64)
@@ -64,6 +66,8 @@ def openmetrics(series: Sequence[Counter | Gauge], start: int, step: int) -> str
         for s in by_metric[metric]:
             values = s.values() if isinstance(s, Counter) else np.asarray(s.samples, dtype=np.float64)
             times = start + step * np.arange(len(values), dtype=np.int64)
+            if isinstance(s, Counter) and s.scraped is not None:
+                values, times = values[s.scraped], times[s.scraped]
             name = _series_name(s.metric, s.labels)
             chunks.append("".join(f"{name} {v:.17g} {t}\n" for v, t in zip(values.tolist(), times.tolist())))
     chunks.append("# EOF\n")

@@ -25,7 +25,7 @@ from sloengine.synthetic import Counter, openmetrics, window_sum, write_blocks
 
 STEP = 60
 DAYS = 31
-PATTERNS = ("flat", "night-errors", "peak-errors", "counter-reset", "incidents")
+PATTERNS = ("flat", "night-errors", "peak-errors", "counter-reset", "incidents", "quiet", "scrape-gap")
 
 SPEC = """\
 apiVersion: sloengine/v1
@@ -49,7 +49,13 @@ def traffic(pattern: str, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-minute (good, bad) events: flat, or a 100x day/night swing with errors at night or at peak."""
     hour = (times // 3600) % 24
     day = (hour >= 8) & (hour < 20)
-    if pattern in ("flat", "counter-reset"):
+    if pattern == "quiet":
+        # No traffic at all for two days in the middle and for the last 7 hours (the counters stay flat).
+        end = times[-1]
+        idle = ((times > end - 12 * 86400) & (times <= end - 10 * 86400)) | (times > end - 7 * 3600)
+        total = np.where(idle, 0.0, 600.0)
+        bad = np.where(idle, 0.0, 0.6)
+    elif pattern in ("flat", "counter-reset", "scrape-gap"):
         total = np.full(times.shape, 600.0)
         bad = np.full(times.shape, 0.6 if pattern == "flat" else 1.2)
     elif pattern == "incidents":
@@ -86,8 +92,11 @@ def loaded(tmp_path_factory):
     for pattern in PATTERNS:
         good, bad = traffic(pattern, times)
         resets = tuple(range(len(times) // 7, len(times), len(times) // 7)) if pattern == "counter-reset" else ()
-        series.append(Counter("acc_requests_total", (("code", "200"), ("pattern", pattern)), good, resets))
-        series.append(Counter("acc_requests_total", (("code", "500"), ("pattern", pattern)), bad, resets))
+        # A 6-hour scrape outage 5 days ago: the counters keep counting, Prometheus sees nothing meanwhile.
+        scraped = ~((times > end - 5 * 86400) & (times <= end - 5 * 86400 + 6 * 3600)) \
+            if pattern == "scrape-gap" else None
+        series.append(Counter("acc_requests_total", (("code", "200"), ("pattern", pattern)), good, resets, scraped))
+        series.append(Counter("acc_requests_total", (("code", "500"), ("pattern", pattern)), bad, resets, scraped))
         truth[pattern] = (good + bad, bad)
     data = work / "data"
     write_blocks(openmetrics(series, start, STEP), work, data)
@@ -146,6 +155,19 @@ def test_budget_remaining_follows_from_the_exact_ratio(loaded):
     at, remaining = recorded(prom, c.METRIC_BUDGET_REMAINING, "peak-errors", "30d")
     exact = exact_ratio(truth, "peak-errors", start, at - 30 * 86400, at)
     assert remaining == pytest.approx(1 - exact / 0.001, abs=0.01)
+
+
+def test_no_traffic_leaves_short_windows_without_a_value_and_long_ones_exact(loaded):
+    prom, truth, start = loaded
+    assert prom.query(f'{c.METRIC_ERROR_RATIO}{{slo="quiet",window="1h"}}') == []
+    assert prom.query(f'{c.METRIC_BUDGET_REMAINING}{{slo="quiet"}}')  # the 30d window still has traffic
+
+
+def test_no_recorded_series_is_nan_or_infinite(loaded):
+    prom, _, _ = loaded
+    for metric in (c.METRIC_ERROR_RATIO, c.METRIC_BURN_RATE, c.METRIC_BUDGET_REMAINING, c.METRIC_BAD, c.METRIC_TOTAL):
+        assert prom.query(f"{metric} != {metric}") == [], f"{metric} has NaN"
+        assert prom.query(f"abs({metric}) == +Inf") == [], f"{metric} has Inf"
 
 
 def test_every_generated_rule_evaluates_without_error(loaded):

@@ -1,0 +1,23 @@
+"""Every benchmark runs at a tiny size, so the numbers in the README can always be reproduced."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "peers"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the rule-cost benchmark templates Sloth's files from ../shared/peers")
+def test_rule_cost_benchmark_runs_and_reports_both_tools(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "rule_cost.py"), "--slos", "3", "--days", "2",
+                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((tmp_path / "rule_cost-3.json").read_text())
+    assert result["sloth_ms_per_slo_per_cycle"] > 0 and result["sloengine_ms_per_slo_per_cycle"] > 0
+    assert set(result["accuracy_relative_error_30d"]) == {"sloth", "sloengine"}
