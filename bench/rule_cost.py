@@ -255,7 +255,7 @@ def _only_rule(texts: list[str], record: str) -> str:
 def render_table(r: dict) -> str:
     acc = r["accuracy_relative_error_30d"]
     lines = [
-        f"| SLOs | Sloth ms/SLO/cycle | sloengine ms/SLO/cycle | ratio | Sloth ms/SLO/30s | sloengine ms/SLO/30s | ratio |",
+        "| SLOs | Sloth ms/SLO/cycle | sloengine ms/SLO/cycle | ratio | Sloth ms/SLO/30s | sloengine ms/SLO/30s | ratio |",
         "|---|---|---|---|---|---|---|",
         f"| {r['slos']} | {r['sloth_ms_per_slo_per_cycle']} | {r['sloengine_ms_per_slo_per_cycle']} | "
         f"{r['cost_ratio_per_cycle']} | {r['sloth_ms_per_slo_per_30s']} | {r['sloengine_ms_per_slo_per_30s']} | "

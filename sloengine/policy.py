@@ -44,9 +44,10 @@ def burn_factor(budget_percent: float, period_seconds: int, long_seconds: int) -
     return round(budget_percent / 100.0 * period_seconds / long_seconds, 6)
 
 
-#: Windows that scaled alert windows snap to.
+#: Windows that scaled alert windows snap to. None is under 2 minutes: with a 1-minute scrape a 1m
+#: window can hold a single sample, and ``increase()`` of one sample is no value, so the alert never fires.
 ROUND_WINDOWS: tuple[int, ...] = tuple(
-    m * MINUTE for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 4320, 5760, 10080, 20160, 40320, 43200)
+    m * MINUTE for m in (2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 4320, 5760, 10080, 20160, 40320, 43200)
 )
 
 
@@ -60,8 +61,8 @@ def default_conditions(period_seconds: int) -> tuple[BurnRateAlert, ...]:
     scale = period_seconds / WORKBOOK_PERIOD_SECONDS
     out = []
     for tier in WORKBOOK_TIERS:
-        long_s = _snap(tier.long_seconds * scale)
-        short_s = _snap(long_s / 12)
+        long_s = max(_snap(tier.long_seconds * scale), ROUND_WINDOWS[1])
+        short_s = min(_snap(long_s / 12), max(w for w in ROUND_WINDOWS if w < long_s))
         out.append(
             condition(tier.severity, long_s, short_s, period_seconds, factor=tier.factor,
                       for_seconds=min(tier.for_seconds, short_s))

@@ -72,6 +72,17 @@ def le_matcher(threshold: float) -> Matcher:
     return Matcher("le", MatchOp.RE, alternatives)
 
 
+def half_open(window: str) -> str:
+    """``window`` less a millisecond, so a range holds the samples of ``(t-w, t]`` only.
+
+    Prometheus 2.42 includes the sample at the left edge of a range; counting
+    samples over adjacent windows would count a sample on the boundary twice.
+    """
+    from .durations import parse_duration
+
+    return f"{parse_duration(window) * 1000 - 1}ms"
+
+
 @dataclass(frozen=True)
 class EventQueries:
     """Bad and total events of one SLI over a range ``[window]``, summed by its grouping labels."""
@@ -97,7 +108,7 @@ class EventQueries:
         if isinstance(sli, LatencySLI):
             return checked(self._sum("increase", sli.count, window))
         if isinstance(sli, ProbeSLI):
-            return checked(self._sum("count_over_time", sli.gauge, window))
+            return checked(self._sum("count_over_time", sli.gauge, half_open(window)))
         if isinstance(sli, RawSLI) and sli.total is not None:
             return checked(substitute_window(sli.total, window))
         raise QueryBuildError("a raw error-ratio SLI has no event counts")
@@ -120,7 +131,7 @@ class EventQueries:
             good = self._sum("increase", sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)), window)
             return checked(f"{total} - ({good} or 0 * {total})")
         if isinstance(sli, ProbeSLI):
-            return checked(f"{total} - {self._sum('sum_over_time', sli.gauge, window)}")
+            return checked(f"{total} - {self._sum('sum_over_time', sli.gauge, half_open(window))}")
         if isinstance(sli, RawSLI) and sli.bad is not None:
             return checked(substitute_window(sli.bad, window))
         if isinstance(sli, RawSLI) and sli.good is not None:

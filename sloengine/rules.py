@@ -174,8 +174,9 @@ def _ratio_rules(slo: SLO, source: str, windows: tuple[str, ...],
 
 
 def _tiled_sum(metric: str, slo: SLO, seconds: int) -> str:
+    """Tiles at the 5-minute steps in ``(t-W, t]``; a second short of W so the left-edge step is not a 31st day."""
     tile = series(metric, slo)
-    return f"sum_over_time({tile}[{window_name(seconds)}:{window_name(c.TILE_SECONDS)}])"
+    return f"sum_over_time({tile}[{window_name(seconds - 1)}:{window_name(c.TILE_SECONDS)}])"
 
 
 def _period_to_date_sum(metric: str, slo: SLO, window: CalendarWindow) -> str:

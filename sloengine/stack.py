@@ -8,6 +8,7 @@ left running.
 
 from __future__ import annotations
 
+import resource
 import shutil
 import socket
 import subprocess
@@ -41,6 +42,13 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _raise_open_file_limit() -> None:
+    """Backfilled history arrives as many small blocks; Prometheus opens them all at start."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60.0, log: Path | None = None) -> None:
@@ -133,7 +141,8 @@ def prometheus(workdir: Path, *, rule_files: Sequence[Path] = (), scrape_configs
         *extra_args,
     ]
     with log.open("wb") as handle:
-        process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   preexec_fn=_raise_open_file_limit)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(f"{url}/-/ready", process, log=log)

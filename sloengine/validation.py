@@ -70,6 +70,11 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
             error("alerting.conditions",
                   f"short window {format_duration(cond.short_seconds)} is not shorter than long window "
                   f"{format_duration(cond.long_seconds)}", "make the short window about 1/12 of the long one")
+        if cond.short_seconds < 120:
+            warn("alerting.conditions",
+                 f"short window {format_duration(cond.short_seconds)} can hold a single sample at a 1-minute scrape "
+                 "interval; increase() of one sample has no value, so the alert never fires",
+                 "use a short window of at least 2m (four scrape intervals is safer)")
         needed = cond.burn_factor * slo.error_budget
         if slo.alerting.enabled and needed > 1:
             warn("alerting.conditions",

@@ -25,7 +25,7 @@ def test_other_periods_keep_factors_and_short_windows_stay_shorter(days):
     conditions = default_conditions(period)
     assert [c.burn_factor for c in conditions] == [14.4, 6.0, 3.0, 1.0]
     for c in conditions:
-        assert 60 <= c.short_seconds < c.long_seconds < period
+        assert 120 <= c.short_seconds < c.long_seconds < period
         assert c.burn_factor == pytest.approx(c.budget_percent / 100 * period / c.long_seconds, rel=1e-5)
 
 

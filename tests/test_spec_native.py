@@ -86,7 +86,7 @@ def test_latency_threshold_in_milliseconds_becomes_seconds():
 def test_probe_example_is_time_based_on_a_gauge_with_alert_windows_scaled_to_seven_days():
     slo = next(s for s in load([EXAMPLES]).catalog.slos if s.id == "homepage/probe-availability")
     assert isinstance(slo.sli, ProbeSLI) and slo.sli.gauge.metric == "probe_success"
-    assert [c.name for c in slo.alerting.conditions] == ["15m-1m", "1h-5m", "6h-30m", "12h-1h"]
+    assert [c.name for c in slo.alerting.conditions] == ["15m-2m", "1h-5m", "6h-30m", "12h-1h"]
     assert [c.burn_factor for c in slo.alerting.conditions] == [14.4, 6.0, 3.0, 1.0]
 
 

@@ -9,14 +9,15 @@ sums of the increments over the same windows.
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-import requests
 
 from sloengine import conventions as c
 from sloengine.backfill import backfill, install_blocks
+from sloengine.calendars import period_start
+from sloengine.model import CalendarUnit
 from sloengine.loader import load
 from sloengine.rulefiles import render_rule_file
 from sloengine.rules import Intervals, compile_catalog
@@ -42,7 +43,14 @@ slos:
         total: acc_requests_total{{pattern="{p}"}}
 """
     for p in PATTERNS
-)
+) + """  - name: monthly
+    objective: 99.9
+    window: {calendar: month, timezone: Europe/Berlin}
+    sli:
+      ratio:
+        bad: acc_requests_total{pattern="night-errors",code="500"}
+        total: acc_requests_total{pattern="night-errors"}
+"""
 
 
 def traffic(pattern: str, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +92,7 @@ def loaded(tmp_path_factory):
     spec = work / "spec.yaml"
     spec.write_text(SPEC)
     catalog = load([spec]).catalog
-    assert len(catalog.slos) == len(PATTERNS)
+    assert len(catalog.slos) == len(PATTERNS) + 1
     end = int(time.time()) // STEP * STEP
     start = end - DAYS * 86400
     times = start + STEP * np.arange(DAYS * 86400 // STEP + 1, dtype=np.int64)
@@ -155,6 +163,16 @@ def test_budget_remaining_follows_from_the_exact_ratio(loaded):
     at, remaining = recorded(prom, c.METRIC_BUDGET_REMAINING, "peak-errors", "30d")
     exact = exact_ratio(truth, "peak-errors", start, at - 30 * 86400, at)
     assert remaining == pytest.approx(1 - exact / 0.001, abs=0.01)
+
+
+def test_calendar_month_to_date_counts_events_since_local_midnight_on_the_first(loaded):
+    prom, truth, start = loaded
+    at, total = recorded(prom, c.METRIC_TOTAL, "monthly", "month")
+    _, ratio = recorded(prom, c.METRIC_ERROR_RATIO, "monthly", "month")
+    begin = period_start(CalendarUnit.MONTH, "Europe/Berlin", datetime.fromtimestamp(at, timezone.utc)).timestamp()
+    exact_total = window_sum(truth["night-errors"][0], start, STEP, begin, at)
+    assert total == pytest.approx(exact_total, rel=0.001)
+    assert ratio == pytest.approx(exact_ratio(truth, "night-errors", start, begin, at), rel=0.01)
 
 
 def test_no_traffic_leaves_short_windows_without_a_value_and_long_ones_exact(loaded):
