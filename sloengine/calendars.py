@@ -87,25 +87,18 @@ def next_period_start(unit: CalendarUnit, tz: str, start: datetime) -> datetime:
 MAX_PERIOD_SECONDS = {CalendarUnit.WEEK: 7 * 86400, CalendarUnit.MONTH: 31 * 86400, CalendarUnit.QUARTER: 92 * 86400}
 
 
-def offset_expr(tz: str, at: str) -> str:
-    """PromQL for the zone's UTC offset at instant ``at`` (a scalar or vector expression, UTC seconds)."""
-    base, changes = transitions(tz)
-    terms = [str(base)]
-    for change in changes:
-        delta = change.after - change.before
-        terms.append(f"{'+' if delta >= 0 else '-'} ({at} >= bool {change.at}) * {abs(delta)}")
-    return " ".join(terms)
+def offset_expr(tz: str, at: str, *, local: bool = False) -> str:
+    """PromQL for the zone's UTC offset at ``at`` (a scalar or vector expression of Unix seconds).
 
-
-def local_offset_expr(tz: str, local: str) -> str:
-    """Offset in force at a *local* wall time ``local`` (encoded as if it were UTC seconds).
-
-    A transition happens at local time ``at + before``; wall times in a skipped
-    or repeated hour are never period starts, so this is exact where we use it.
+    With ``local=True``, ``at`` is a local wall time encoded as if it were UTC:
+    a transition then happens at local time ``at + before``. Wall times in a
+    skipped or repeated hour are never period starts, so this is exact where we
+    use it.
     """
     base, changes = transitions(tz)
     terms = [str(base)]
     for change in changes:
         delta = change.after - change.before
-        terms.append(f"{'+' if delta >= 0 else '-'} ({local} >= bool {change.at + change.before}) * {abs(delta)}")
+        threshold = change.at + change.before if local else change.at
+        terms.append(f"{'+' if delta >= 0 else '-'} ({at} >= bool {threshold}) * {abs(delta)}")
     return " ".join(terms)

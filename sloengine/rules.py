@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from . import conventions as c
-from .calendars import MAX_PERIOD_SECONDS, local_offset_expr, offset_expr
+from .calendars import MAX_PERIOD_SECONDS, offset_expr
 from .durations import format_duration
 from .model import (
     SLO,
@@ -173,19 +173,43 @@ def _ratio_rules(slo: SLO, source: str, windows: tuple[str, ...],
     ]
 
 
+#: Most steps one subquery may take: ``promtool test rules`` refuses queries that load over 10,000 samples.
+MAX_SUBQUERY_STEPS = 9000
+
+
+def _hourly(tile: str) -> str:
+    return f"sum_over_time({tile}[{window_name(3600 - 1)}:{window_name(c.TILE_SECONDS)}])"
+
+
 def _tiled_sum(metric: str, slo: SLO, seconds: int) -> str:
-    """Tiles at the 5-minute steps in ``(t-W, t]``; a second short of W so the left-edge step is not a 31st day."""
+    """Tiles at the 5-minute steps in ``(t-W, t]``; a second short of W so the left-edge step is not a 31st day.
+
+    Windows too long for 5-minute steps (beyond about 31 days) step through hourly sums of tiles, so their
+    far edge falls on the hour.
+    """
     tile = series(metric, slo)
+    if seconds // c.TILE_SECONDS > MAX_SUBQUERY_STEPS:
+        return f"sum_over_time({_hourly(tile)}[{window_name(seconds - 1)}:{window_name(3600)}])"
     return f"sum_over_time({tile}[{window_name(seconds - 1)}:{window_name(c.TILE_SECONDS)}])"
 
 
 def _period_to_date_sum(metric: str, slo: SLO, window: CalendarWindow) -> str:
-    """Tiles that began at or after the current period's start (evaluated at the rule's own instant)."""
+    """Tiles that began at or after the current period's start (evaluated at the rule's own instant).
+
+    A quarter would take 26,496 five-minute steps, past the 10,000 samples
+    ``promtool test rules`` lets a query load, so quarters step through hourly
+    sums of tiles instead (their start is then found to the hour).
+    """
+    hourly = window.unit is CalendarUnit.QUARTER
     tile = series(metric, slo)
+    step = 3600 if hourly else c.TILE_SECONDS
+    if hourly:
+        tile = _hourly(tile)
     start = period_start_series(window.unit, window.timezone)
-    since = f"timestamp({tile}) - {c.TILE_SECONDS} >= on() group_left() ({start} @ end())"
-    span = f"{window_name(MAX_PERIOD_SECONDS[window.unit])}:{window_name(c.TILE_SECONDS)}"
-    return f"sum_over_time(({tile} and ({since}))[{span}])"
+    since = f"timestamp({tile}) - {step} >= on() group_left() ({start} @ end())" if not hourly else \
+        f"vector(time()) - {step} >= on() ({start} @ end())"
+    span = f"{window_name(MAX_PERIOD_SECONDS[window.unit])}:{window_name(step)}"
+    return f"sum_over_time(({tile} and{' on()' if hourly else ''} ({since}))[{span}])"
 
 
 def _budget_rule(slo: SLO, windows: tuple[str, ...]) -> RecordingRule:
@@ -388,7 +412,7 @@ def compile_calendars(catalog: Catalog, intervals: Intervals = Intervals()) -> R
         labels = ((c.LABEL_CALENDAR, unit_name), (c.LABEL_TIMEZONE, tz))
         rules.append(RecordingRule(c.METRIC_PERIOD_START_LOCAL, checked(_local_start_expr(unit, tz)), labels))
         local = c.METRIC_PERIOD_START_LOCAL + label_matchers(labels)
-        rules.append(RecordingRule(c.METRIC_PERIOD_START, checked(f"{local} - ({local_offset_expr(tz, local)})"),
+        rules.append(RecordingRule(c.METRIC_PERIOD_START, checked(f"{local} - ({offset_expr(tz, local, local=True)})"),
                                    labels))
     return RuleGroup(c.CALENDAR_GROUP, intervals.fast_seconds, tuple(rules))
 

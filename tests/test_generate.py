@@ -111,3 +111,20 @@ def test_generate_removes_rules_of_a_service_that_is_gone(tmp_path):
     (out / c.RULES_DIR / "hand-written.yml").write_text("groups: []\n")
     assert CliRunner().invoke(main, ["generate", str(keep), "--out", str(out)]).exit_code == 0
     assert sorted(p.name for p in (out / c.RULES_DIR).iterdir()) == ["hand-written.yml", "homepage.rules.yml"]
+
+
+@pytest.mark.parametrize("calendar", ["week", "month", "quarter"])
+def test_every_subquery_stays_under_promtools_sample_limit(tmp_path, calendar):
+    """promtool test rules lets a query load 10,000 samples; a subquery loads one per step at least."""
+    import re
+
+    from sloengine.durations import parse_duration
+
+    spec = tmp_path / "cal.yaml"
+    spec.write_text("apiVersion: sloengine/v1\nkind: ServiceLevels\nservice: {name: cal}\nslos:\n"
+                    f"  - name: c\n    objective: 99.9\n    window: {{calendar: {calendar}, timezone: Asia/Kolkata}}\n"
+                    "    sli: {ratio: {bad: 'x_total{code=\"500\"}', total: x_total}}\n")
+    files = render(load([spec]).catalog)
+    steps = [parse_duration(r) // parse_duration(s)
+             for text in files.values() for r, s in re.findall(r"\[([0-9a-z]+):([0-9a-z]+)\]", text)]
+    assert steps and max(steps) < 10_000
