@@ -152,7 +152,7 @@ def wait_evaluated(prom, timeout: float) -> None:
 
 def accuracy(prom, truth, start) -> dict[str, dict[str, list[float]]]:
     out: dict[str, dict[str, list[float]]] = {"sloth": {}, "sloengine": {}}
-    for i, svc in enumerate(sorted(truth)):
+    for svc in sorted(truth):
         pattern = PATTERNS[int(svc[3:]) % len(PATTERNS)]
         total, bad = truth[svc]
         queries = {

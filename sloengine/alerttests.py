@@ -545,7 +545,22 @@ def _sum_by(members: Sequence[tuple[_Samples, LabelPairs]], fn: str, t: int, w: 
     return out
 
 
-class _SLIReplay:
+class _Memoised:
+    """Events over ``(t, w)``, computed once: the replay asks for the same windows many times."""
+
+    _cache: dict[tuple[int, int], Events]
+
+    def events(self, t: int, w: int) -> Events:
+        key = (t, w)
+        if key not in self._cache:
+            self._cache[key] = self._events(t, w)
+        return self._cache[key]
+
+    def _events(self, t: int, w: int) -> Events:
+        raise NotImplementedError
+
+
+class _SLIReplay(_Memoised):
     """Bad and total events of one SLO's SLI over a window, as its recording rules count them."""
 
     def __init__(self, slo: SLO, series: Sequence[Series], samples: Sequence[_Samples]) -> None:
@@ -567,13 +582,8 @@ class _SLIReplay:
             self.part = members(sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)))
         elif isinstance(sli, ProbeSLI):
             self.total = members(sli.gauge)
-        self._cache: dict[tuple[int, int], Events] = {}
+        self._cache = {}
 
-    def events(self, t: int, w: int) -> Events:
-        key = (t, w)
-        if key not in self._cache:
-            self._cache[key] = self._events(t, w)
-        return self._cache[key]
 
     def _events(self, t: int, w: int) -> Events:
         sli = self.sli
@@ -591,7 +601,7 @@ class _SLIReplay:
         return total, {g: total[g] - part.get(g, _ZERO) for g in total}
 
 
-class _Tiles:
+class _Tiles(_Memoised):
     """Windows summed from 5-minute tiles through a ``[W:5m]`` subquery.
 
     The subquery steps on multiples of 5 minutes inside ``(t-W, t]`` (its
@@ -600,13 +610,8 @@ class _Tiles:
 
     def __init__(self, sli: _SLIReplay) -> None:
         self.sli = sli
-        self._cache: dict[tuple[int, int], Events] = {}
+        self._cache = {}
 
-    def events(self, t: int, w: int) -> Events:
-        key = (t, w)
-        if key not in self._cache:
-            self._cache[key] = self._events(t, w)
-        return self._cache[key]
 
     def _events(self, t: int, w: int) -> Events:
         total: dict[LabelPairs, _Val] = {}

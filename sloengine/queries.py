@@ -16,6 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from .durations import parse_duration
 from .model import SLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI
 from .promql import LABEL_NAME, MatchOp, Matcher, Selector, parse, quote, substitute_window
 
@@ -78,8 +79,6 @@ def half_open(window: str) -> str:
     Prometheus 2.42 includes the sample at the left edge of a range; counting
     samples over adjacent windows would count a sample on the boundary twice.
     """
-    from .durations import parse_duration
-
     return f"{parse_duration(window) * 1000 - 1}ms"
 
 

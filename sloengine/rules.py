@@ -200,16 +200,14 @@ def _period_to_date_sum(metric: str, slo: SLO, window: CalendarWindow) -> str:
     ``promtool test rules`` lets a query load, so quarters step through hourly
     sums of tiles instead (their start is then found to the hour).
     """
-    hourly = window.unit is CalendarUnit.QUARTER
-    tile = series(metric, slo)
-    step = 3600 if hourly else c.TILE_SECONDS
-    if hourly:
-        tile = _hourly(tile)
     start = period_start_series(window.unit, window.timezone)
-    since = f"timestamp({tile}) - {step} >= on() group_left() ({start} @ end())" if not hourly else \
-        f"vector(time()) - {step} >= on() ({start} @ end())"
-    span = f"{window_name(MAX_PERIOD_SECONDS[window.unit])}:{window_name(step)}"
-    return f"sum_over_time(({tile} and{' on()' if hourly else ''} ({since}))[{span}])"
+    span = window_name(MAX_PERIOD_SECONDS[window.unit])
+    tile = series(metric, slo)
+    if window.unit is CalendarUnit.QUARTER:
+        since = f"vector(time()) - 3600 >= on() ({start} @ end())"
+        return f"sum_over_time(({_hourly(tile)} and on() ({since}))[{span}:{window_name(3600)}])"
+    since = f"timestamp({tile}) - {c.TILE_SECONDS} >= on() group_left() ({start} @ end())"
+    return f"sum_over_time(({tile} and ({since}))[{span}:{window_name(c.TILE_SECONDS)}])"
 
 
 def _budget_rule(slo: SLO, windows: tuple[str, ...]) -> RecordingRule:
@@ -328,7 +326,8 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) 
     fast: list[Rule] = []
     slow: list[Rule] = []
     raw_windows = tuple(window_name(s) for s in rolling_windows(slo) if is_raw_window(s))
-    long_windows = tuple(window_name(s) for s in rolling_windows(slo) if not is_raw_window(s))
+    long_seconds = tuple(s for s in rolling_windows(slo) if not is_raw_window(s))
+    long_windows = tuple(window_name(s) for s in long_seconds)
     budget_windows = slo_window_names(slo)
     if queries.counts_events:
         tile = window_name(c.TILE_SECONDS)
@@ -343,9 +342,8 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) 
                 [(w, queries.bad(w, _recorded_total(slo, c.METRIC_TOTAL, w))) for w in raw_windows],
             ))
             fast.extend(_ratio_rules(slo, RAW, raw_windows))
-        tiled = [(w, s) for w, s in zip(long_windows, (s for s in rolling_windows(slo) if not is_raw_window(s)))]
-        totals = [(w, _tiled_sum(c.METRIC_TILE_TOTAL, slo, s)) for w, s in tiled]
-        bads = [(w, _tiled_sum(c.METRIC_TILE_BAD, slo, s)) for w, s in tiled]
+        totals = [(window_name(s), _tiled_sum(c.METRIC_TILE_TOTAL, slo, s)) for s in long_seconds]
+        bads = [(window_name(s), _tiled_sum(c.METRIC_TILE_BAD, slo, s)) for s in long_seconds]
         if isinstance(slo.window, CalendarWindow):
             period = slo.window.unit.value
             totals.append((period, _period_to_date_sum(c.METRIC_TILE_TOTAL, slo, slo.window)))
