@@ -32,10 +32,13 @@ engines:
 
 schema: venv
 	$(BIN)/sloengine schema --out schema/sloengine-v1.schema.json
+	$(BIN)/sloengine schema --report --out schema/sloengine-report-v1.schema.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
 
-# Regenerate the committed rules and promtool tests for examples/ (a test checks they are fresh).
+# Regenerate the committed rules, promtool tests, escalation (rules/) and dashboards (dashboards/) for examples/
+# (tests check they are fresh).
 rules: venv
-	$(BIN)/sloengine generate examples --out rules
+	$(BIN)/sloengine generate examples --out rules --no-dashboards
+	$(BIN)/python -m sloengine.dashboards .

@@ -7,6 +7,12 @@ window at the next evaluation. The bad-events tile normally reads the total
 tile recorded just before it; ``promtool`` backfills rules without letting
 them see each other's output, so here the total is inlined and every rule
 stands alone: one pass, no ordering to get wrong.
+
+``promtool`` writes one block per rule per block range, and Prometheus keeps
+every block open; a rule per SLO would leave thousands of blocks for a large
+catalogue. So each tile metric is one rule for many SLOs: every SLO's
+expression carries its labels itself (``label_replace``) and the expressions
+are joined with ``or``.
 """
 
 from __future__ import annotations
@@ -14,41 +20,59 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from . import conventions as c
 from .durations import format_duration
 from .model import Catalog
+from .promql import with_labels
 from .queries import EventQueries
 from .rulefiles import render_rule_file
 from .rules import RecordingRule, RuleGroup, slo_labels
 from .stack import promtool
 
 
-def tile_groups(catalog: Catalog) -> tuple[RuleGroup, ...]:
-    """One group per SLO with its two tile rules, each free of references to recorded series."""
-    groups = []
+#: A large catalogue over a month of history takes promtool a while; this only guards against a hang.
+BACKFILL_TIMEOUT_SECONDS = 6 * 3600
+
+#: SLOs per combined rule: keeps each range query's expression and result a moderate size.
+SLOS_PER_RULE = 100
+
+
+def combined(rules: Sequence[RecordingRule], per_rule: int = SLOS_PER_RULE) -> tuple[RecordingRule, ...]:
+    """The same series as ``rules``, from one rule per metric per ``per_rule`` rules (in order)."""
+    by_metric: dict[str, list[RecordingRule]] = {}
+    for rule in rules:
+        by_metric.setdefault(rule.record, []).append(rule)
+    out = []
+    for metric, members in by_metric.items():
+        for first in range(0, len(members), per_rule):
+            chunk = members[first:first + per_rule]
+            expr = " or ".join(with_labels(f"({rule.expr})", rule.labels) for rule in chunk)
+            out.append(RecordingRule(metric, expr))
+    return tuple(out)
+
+
+def tile_rules(catalog: Catalog) -> tuple[RecordingRule, ...]:
+    """Each event-counting SLO's two tile rules, free of references to recorded series."""
+    rules = []
     tile = format_duration(c.TILE_SECONDS)
     for slo in catalog.slos:
         queries = EventQueries(slo.sli)
         if not queries.counts_events:
             continue
         total = queries.total(tile)
-        groups.append(RuleGroup(
-            c.group_name(slo.service, slo.name, "backfill"),
-            c.TILE_SECONDS,
-            (
-                RecordingRule(c.METRIC_TILE_TOTAL, total, slo_labels(slo)),
-                RecordingRule(c.METRIC_TILE_BAD, queries.bad(tile, total), slo_labels(slo)),
-            ),
-        ))
-    return tuple(groups)
+        rules.append(RecordingRule(c.METRIC_TILE_TOTAL, total, slo_labels(slo)))
+        rules.append(RecordingRule(c.METRIC_TILE_BAD, queries.bad(tile, total), slo_labels(slo)))
+    return tuple(rules)
 
 
 @dataclass(frozen=True)
 class BackfillResult:
     rules_file: Path
     blocks_dir: Path
-    groups: int
+    slos: int
+    rules: int
 
 
 def backfill(catalog: Catalog, prometheus_url: str, start: int, end: int, out: Path) -> BackfillResult:
@@ -58,7 +82,8 @@ def backfill(catalog: Catalog, prometheus_url: str, start: int, end: int, out: P
     ``--storage.tsdb.path``) and restart it; retention must cover ``start``.
     """
     out.mkdir(parents=True, exist_ok=True)
-    groups = tile_groups(catalog)
+    singles = tile_rules(catalog)
+    groups = (RuleGroup(c.BACKFILL_GROUP, c.TILE_SECONDS, combined(singles)),) if singles else ()
     rules_file = out / "backfill.rules.yml"
     rules_file.write_text(render_rule_file(groups))
     blocks = out / "blocks"
@@ -69,8 +94,9 @@ def backfill(catalog: Catalog, prometheus_url: str, start: int, end: int, out: P
         # Range queries are capped at 11,000 points: blocks of 30 days at a 5m step stay below it.
         promtool("tsdb", "create-blocks-from", "--max-block-duration=720h", "rules", "--quiet",
                  f"--url={prometheus_url}", f"--start={start}", f"--end={end}",
-                 f"--output-dir={blocks}", f"--eval-interval={format_duration(c.TILE_SECONDS)}", str(rules_file))
-    return BackfillResult(rules_file, blocks, len(groups))
+                 f"--output-dir={blocks}", f"--eval-interval={format_duration(c.TILE_SECONDS)}", str(rules_file),
+                 timeout=BACKFILL_TIMEOUT_SECONDS)
+    return BackfillResult(rules_file, blocks, len(singles) // 2, sum(len(g.rules) for g in groups))
 
 
 def install_blocks(blocks: Path, data_dir: Path) -> list[Path]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -21,11 +21,15 @@ from .generate import OutputFormat, render
 from .generate import write as write_generated
 from .loader import LoadResult, load
 from .model import SLO
+from .results import Status
 from .schema import schema_text
 from .writer import write_atomically
 
 EXIT_OK = 0
 EXIT_INVALID = 1
+#: ``report``: an SLO could not be computed (query failed, Prometheus unreachable); breaches with --fail-on-breach.
+EXIT_ERROR = 3
+EXIT_BREACHED = 4
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,19 +127,23 @@ def _load_clean(paths: tuple[Path, ...]):
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Output directory: rules/ (rule files), tests/ (promtool tests), prometheus-operator/.")
+              help="Output directory: rules/, tests/, dashboards/, alertmanager/ (and prometheus-operator/).")
 @click.option("--format", "fmt", type=click.Choice([f.value for f in OutputFormat]), default="prometheus",
               show_default=True, help="prometheus-operator also writes PrometheusRule objects.")
-def generate(paths: tuple[Path, ...], out: Path, fmt: str) -> None:
-    """Compile SLO specs into Prometheus recording and alerting rules, with promtool tests.
+@click.option("--no-dashboards", is_flag=True, help="Skip the Grafana dashboards.")
+def generate(paths: tuple[Path, ...], out: Path, fmt: str, no_dashboards: bool) -> None:
+    """Compile SLO specs into Prometheus rules with promtool tests, Grafana dashboards and Alertmanager escalation.
 
-    Writes OUT/rules/<service>.rules.yml (load them in Prometheus's rule_files)
-    and OUT/tests/<service>.test.yml (run `promtool test rules OUT/tests/*.yml`).
-    Files are replaced atomically; generated files for services that are gone
-    are removed. Nothing is written when a spec has an error.
+    Writes OUT/rules/<service>.rules.yml (load them in Prometheus's rule_files),
+    OUT/tests/<service>.test.yml (run `promtool test rules OUT/tests/*.yml`),
+    OUT/dashboards/*.json with Grafana provisioning under
+    OUT/dashboards/provisioning/, and OUT/alertmanager/ (configuration and
+    `amtool config routes test` cases). Files are replaced atomically;
+    generated files for services that are gone are removed. Nothing is
+    written when a spec has an error.
     """
     catalog = _load_clean(paths)
-    files = render(catalog, OutputFormat(fmt))
+    files = render(catalog, OutputFormat(fmt), dashboards=not no_dashboards)
     written, removed = write_generated(out, files)
     for path in removed:
         click.echo(f"removed stale {path}", err=True)
@@ -166,38 +174,330 @@ def backfill(paths: tuple[Path, ...], url: str, since: str, until: str | None, o
         span = parse_duration(since)
     except DurationError as exc:
         raise click.BadParameter(f"{exc}; e.g. 30d", param_hint="--since") from None
-    end = _instant(until) if until else int(time.time())
+    end = int(_instant(until)) if until else int(time.time())
     try:
         result = run_backfill(catalog, url.rstrip("/"), end - span, end, out)
     except StackError as exc:
         click.secho(f"backfill failed: {exc}", fg="red", err=True)
         sys.exit(EXIT_INVALID)
     blocks = sorted(p.name for p in result.blocks_dir.iterdir() if p.is_dir())
-    click.echo(f"wrote {len(blocks)} blocks for {result.groups} SLOs to {result.blocks_dir}", err=True)
+    click.echo(f"wrote {len(blocks)} blocks for {result.slos} SLOs ({result.rules} rules) to {result.blocks_dir}", err=True)
 
 
-def _instant(text: str) -> int:
+def _instant(text: str, hint: str = "--until") -> float:
+    """RFC 3339 (a time without an offset is UTC) or Unix seconds."""
     try:
-        return int(float(text))
+        return float(text)
     except ValueError:
         pass
     try:
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{text!r} is neither RFC 3339 nor Unix seconds", param_hint="--until") from None
+        raise click.BadParameter(f"{text!r} is neither RFC 3339 (2026-10-01T00:00:00Z) nor Unix seconds",
+                                 param_hint=hint) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def connection_options(command):
+    """Flags for reaching Prometheus, shared by every command that reads it (see ``sloengine.connection``)."""
+    options = [
+        click.option("--prometheus", "url", envvar="SLOENGINE_PROMETHEUS_URL", default=None,
+                     help="Prometheus-compatible API base URL (env SLOENGINE_PROMETHEUS_URL)."),
+        click.option("--connection-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                     help="YAML with url, timeout_seconds, retries, username, password, bearer_token_file, "
+                          "ca_file, insecure_skip_verify, headers."),
+        click.option("--timeout", "timeout_seconds", type=float, help="Seconds per request (default 30)."),
+        click.option("--retries", type=int, help="Retries on connection errors and 5xx, with backoff (default 3)."),
+        click.option("--username", help="Basic auth user; the password comes from SLOENGINE_PROMETHEUS_PASSWORD "
+                                        "or the connection file."),
+        click.option("--bearer-token-file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="File holding a bearer token (or env SLOENGINE_PROMETHEUS_TOKEN); never printed."),
+        click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path), help="CA bundle for TLS."),
+        click.option("--insecure-skip-verify", is_flag=True, default=None, help="Do not verify TLS certificates."),
+        click.option("--header", "headers", multiple=True,
+                     help="Extra header 'Name: value', repeatable (e.g. 'X-Scope-OrgID: tenant-1')."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _client(connection_file, url, timeout_seconds, retries, username, bearer_token_file, ca_file,
+            insecure_skip_verify, headers):
+    from .connection import Client, ConfigError, parse_headers, resolve
+
+    try:
+        config = resolve(connection_file, {
+            "url": url, "timeout_seconds": timeout_seconds, "retries": retries, "username": username,
+            "bearer_token_file": str(bearer_token_file) if bearer_token_file else None,
+            "ca_file": str(ca_file) if ca_file else None, "insecure_skip_verify": insecure_skip_verify,
+            "headers": parse_headers(headers) if headers else None,
+        })
+        return Client(config)
+    except ConfigError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@connection_options
+@click.option("--at", "at", default=None, help="Evaluate every query at this instant (RFC 3339 or Unix seconds; "
+                                               "default: now).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table",
+              show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the schema to this file (atomically) instead of standard output.")
-def schema(out: Path | None) -> None:
-    """Print the JSON Schema of the sloengine/v1 format (for editors and CI)."""
-    text = schema_text()
+              help="Write the report to this file (atomically) instead of standard output.")
+@click.option("--fail-on-breach", is_flag=True, help="Exit 4 when any SLO has spent its budget (for CI gates).")
+@click.option("--raw", "raw_only", is_flag=True, help="Ignore recorded series; count from the raw counters.")
+def report(paths: tuple[Path, ...], at: str | None, fmt: str, out: Path | None, fail_on_breach: bool,
+           raw_only: bool, **connection) -> None:
+    """Availability, error budget, burn rates and time to exhaustion of every SLO, from Prometheus.
+
+    Reads sloengine's recorded series in a few batched queries and falls back
+    to the raw counters (counted exactly) for SLOs without them. Exit 0 when
+    every SLO was computed, 3 when any could not be (query failed, Prometheus
+    unreachable: never reported as healthy), 4 with --fail-on-breach when any
+    SLO is breached, 1 for invalid specs or settings.
+    """
+    from .engine import evaluate
+    from .report import RENDERERS, render_table
+
+    catalog = _load_clean(paths)
+    instant = _instant(at, "--at") if at else None
+    client = _client(**connection)
+    total = len(catalog.slos)
+    show_progress = sys.stderr.isatty() and total >= 20
+    with click.progressbar(length=total, label="evaluating SLOs", file=sys.stderr,
+                           hidden=not show_progress) as bar:
+        result = evaluate(catalog, client, instant, progress=bar.update, use_recorded=not raw_only)
+    client.close()
+    if fmt == "table":
+        text = render_table(result, colour=out is None and sys.stdout.isatty())
+    else:
+        text = RENDERERS[fmt](result)
     if out is None:
         click.echo(text, nl=False)
     else:
         write_atomically(out, text)
         click.echo(f"wrote {out}", err=True)
+    if result.failed:
+        click.secho(f"{result.count(Status.ERROR)} SLOs could not be computed", fg="red", err=True)
+        sys.exit(EXIT_ERROR)
+    if fail_on_breach and result.breached:
+        click.secho(f"{result.count(Status.BREACHED)} SLOs breached", fg="red", err=True)
+        sys.exit(EXIT_BREACHED)
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the schema to this file (atomically) instead of standard output.")
+@click.option("--report", "of_report", is_flag=True, help="The schema of `report --format json` instead.")
+def schema(out: Path | None, of_report: bool) -> None:
+    """Print the JSON Schema of the sloengine/v1 format (for editors and CI), or of the JSON report."""
+    if of_report:
+        from .report import schema_text as report_schema_text
+
+        text = report_schema_text()
+    else:
+        text = schema_text()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(out, text)
+        click.echo(f"wrote {out}", err=True)
+
+
+def _interval_seconds(text: str) -> float:
+    """``60s``, ``1m30s`` or a bare number of seconds."""
+    import math
+
+    from .durations import DurationError, parse_seconds_float
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            seconds = parse_seconds_float(text)
+        except DurationError as exc:
+            raise click.BadParameter(f"{exc}; e.g. 60s", param_hint="--interval") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise click.BadParameter(f"{text!r} must be a positive duration, e.g. 60s", param_hint="--interval")
+    return seconds
+
+
+def _stderr_log_handler():
+    """A log handler writing to whatever ``sys.stderr`` is at the time (click's test runner swaps it)."""
+    import logging
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                sys.stderr.write(self.format(record) + "\n")
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+    handler = Handler(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    return handler
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@connection_options
+@click.option("--listen", default="127.0.0.1:9099", show_default=True,
+              help="host:port to serve on; the default keeps it on this machine (0.0.0.0:9099 exposes it).")
+@click.option("--interval", default="60s", show_default=True, help="How often to recompute every SLO.")
+@click.option("--tls-cert-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Serve HTTPS with this certificate (PEM; needs --tls-key-file).")
+@click.option("--tls-key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Private key of --tls-cert-file (PEM).")
+@click.option("--basic-auth-user", default=None, help="Require basic auth with this user on every endpoint.")
+@click.option("--basic-auth-password-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="File holding the basic auth password (else env SLOENGINE_EXPORTER_PASSWORD).")
+def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Path | None,
+          tls_key_file: Path | None, basic_auth_user: str | None, basic_auth_password_file: Path | None,
+          **connection) -> None:
+    """Export every SLO's figures as Prometheus metrics on /metrics, recomputed every --interval.
+
+    Series: slo_objective_ratio, slo_sli_ratio, slo_error_budget_remaining_ratio,
+    slo_burn_rate_ratio{window}, slo_time_to_exhaustion_seconds, slo_status{status},
+    slo_good_events, slo_total_events (labels service, slo, window and group_by
+    labels), and the exporter's health (sloengine_exporter_*). When Prometheus
+    is unreachable the last values keep being served with
+    sloengine_exporter_stale 1 until an evaluation works again. /-/healthy
+    answers while the loop runs, /-/ready once an evaluation has finished.
+    Ctrl-C or SIGTERM stops it (exit 0).
+    """
+    import logging
+    import signal
+    import threading
+
+    from .exporter import Exporter, ServeError, basic_auth, start_server, tls
+
+    catalog = _load_clean(paths)
+    seconds = _interval_seconds(interval)
+    try:
+        auth = basic_auth(basic_auth_user, basic_auth_password_file)
+        tls_files = tls(tls_cert_file, tls_key_file)
+    except ServeError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
+    client = _client(**connection)
+    exporter = Exporter(catalog, client, interval_seconds=seconds)
+    try:
+        running = start_server(exporter, listen, auth=auth, tls_files=tls_files)
+    except ServeError as exc:
+        client.close()
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
+    logger = logging.getLogger("sloengine.exporter")
+    handler = _stderr_log_handler()
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        exporter.start()
+        click.echo(f"serving {len(catalog.slos)} SLOs on {running.url}/metrics, every {seconds:g}s, "
+                   f"from {client.url}", err=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
+        running.close()
+        exporter.stop()
+        client.close()
+        logger.removeHandler(handler)
+    click.echo("stopped", err=True)
+
+
+@main.command("sla-report")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@connection_options
+@click.option("--period", required=True, help="2026-10 (month), 2026-Q4 (quarter) or 2026-W43 (ISO week); each "
+                                              "agreement reports its own period containing its first day.")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html", "json"]), default="markdown",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file (atomically) instead of standard output.")
+@click.option("--at", "at", default=None, help="Treat this instant as now (RFC 3339 or Unix seconds).")
+def sla_report(paths: tuple[Path, ...], period: str, fmt: str, out: Path | None, at: str | None,
+               **connection) -> None:
+    """Agreements (SLAs with their OLAs and UCs) for one period: attained vs target within support hours and
+    net of exclusions, verdict, credit owed, downtime against the allowance, burn-down and worst episodes.
+
+    Counts are exact (raw samples). Exit 0 when every agreement was computed, 3 when any could not be.
+    """
+    from .sla import Compliance, PeriodError, evaluate_all, period_day
+    from .sla_report import RENDERERS
+
+    catalog = _load_clean(paths)
+    agreements = catalog.agreements
+    if not agreements:
+        click.secho("error: no agreements in these specs (add an 'agreements:' section)", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
+    try:
+        day = period_day(period)
+    except PeriodError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from None
+    now = _instant(at, "--at") if at else None
+    client = _client(**connection)
+    results = evaluate_all(client, catalog, agreements, day, now)
+    client.close()
+    text = RENDERERS[fmt](results, period)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(out, text)
+        click.echo(f"wrote {out}", err=True)
+    flat = [r for top in results for r in (top, *top.dependencies)]
+    if any(r.compliance is Compliance.ERROR for r in flat):
+        click.secho("some agreements could not be computed", fg="red", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@connection_options
+@click.option("--lookback", default="90d", show_default=True, help="History to review (a duration).")
+@click.option("--at", "at", default=None, help="End of the lookback (RFC 3339 or Unix seconds; default now).")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
+def recommend(paths: tuple[Path, ...], lookback: str, at: str | None, fmt: str, **connection) -> None:
+    """What each SLO achieved per period over the lookback, and a target it would have met in most periods.
+
+    Flags targets that were missed in most periods (unrealistic) or never came close to being spent
+    (too loose): the baseline a periodic service level review needs. Exit 3 when any SLO could not be read.
+    """
+    from .durations import DurationError, parse_duration
+    from .recommend import Verdict, document
+    from .recommend import recommend as run_recommend
+    from .recommend import render_markdown as render_recommendations
+
+    catalog = _load_clean(paths)
+    try:
+        span = parse_duration(lookback)
+    except DurationError as exc:
+        raise click.BadParameter(f"{exc}; e.g. 90d", param_hint="--lookback") from None
+    end = _instant(at, "--at") if at else float(int(time.time()))
+    client = _client(**connection)
+    recs = run_recommend(client, catalog, span, end)
+    client.close()
+    click.echo(render_recommendations(recs) if fmt == "markdown" else json.dumps(document(recs), indent=2) + "\n",
+               nl=False)
+    if any(r.verdict is Verdict.ERROR for r in recs):
+        for r in recs:
+            if r.error:
+                click.secho(f"error: {r.slo.id}: {r.error}", fg="red", err=True)
+        sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -95,5 +95,84 @@ def tests_file(service: str) -> str:
 METRIC_UTC_OFFSET = "slo:calendar_utc_offset:seconds"
 METRIC_PERIOD_START_LOCAL = "slo:calendar_period_start_local:timestamp"
 CALENDAR_GROUP = "sloengine:calendars"
+#: The group of tile rules that ``sloengine backfill`` hands to promtool (never loaded by Prometheus).
+BACKFILL_GROUP = "sloengine:backfill"
 CALENDAR_FILE_STEM = "_calendars"
 OPERATOR_DIR = "prometheus-operator"
+
+# ---- dashboards (Grafana) ---------------------------------------------------------------------
+DASHBOARDS_DIR = "dashboards"
+DASHBOARD_PROVISIONING_DIR = f"{DASHBOARDS_DIR}/provisioning"
+DASHBOARD_OVERVIEW_UID = "sloengine-overview"
+DASHBOARD_UID_PREFIX = "sloengine-"
+#: Every generated dashboard carries this tag: Grafana lists them together, and old ones are recognisable.
+DASHBOARD_TAG = "sloengine"
+#: uid of the example data source in provisioning/datasources.yaml (the datasource variable's default).
+DASHBOARD_DATASOURCE_UID = "sloengine-prometheus"
+
+
+# ---- exporter (`sloengine serve`) --------------------------------------------------------------
+# Section owned by sloengine/exporter.py. Exported series use plain metric names (no colons: colons
+# are for recording rules), labelled service, slo, window (the window the figure is computed over:
+# the SLO window, or the alert window for burn rates) and the group_by labels of grouped SLIs.
+
+#: Objective as a ratio (99.9% → 0.999).
+EXPORT_OBJECTIVE = "slo_objective_ratio"
+#: Good ÷ total events over the SLO window; no sample when there were no events.
+EXPORT_SLI = "slo_sli_ratio"
+#: 1 − budget consumed over the SLO window (negative when overspent, never ±Inf).
+EXPORT_BUDGET_REMAINING = "slo_error_budget_remaining_ratio"
+#: Error ratio ÷ error budget over each alert window (``window`` = the alert window).
+EXPORT_BURN_RATE = "slo_burn_rate_ratio"
+#: Seconds until the budget is spent at the current burn rate (0: already spent; absent: not burning).
+EXPORT_TIME_TO_EXHAUSTION = "slo_time_to_exhaustion_seconds"
+#: State set: 1 for the SLO's current status, 0 for the others (``status`` label).
+EXPORT_STATUS = "slo_status"
+EXPORT_GOOD_EVENTS = "slo_good_events"
+EXPORT_TOTAL_EVENTS = "slo_total_events"
+LABEL_STATUS = "status"
+#: Prefix given to a group_by label whose name clashes with a label the exporter sets (``status``).
+EXPORT_CLASH_PREFIX = "exported_"
+
+#: The exporter's own health.
+HEALTH_LAST_SUCCESS = "sloengine_exporter_last_success_timestamp_seconds"
+HEALTH_EVALUATION_DURATION = "sloengine_exporter_evaluation_duration_seconds"
+#: Counter of evaluations by ``result``: success (no errors), partial (some SLOs failed), failure (all failed).
+HEALTH_EVALUATIONS = "sloengine_exporter_evaluations_total"
+HEALTH_QUERY_ERRORS = "sloengine_exporter_query_errors_total"
+#: 1 while the SLO series are the last good values because the latest evaluation failed.
+HEALTH_STALE = "sloengine_exporter_stale"
+HEALTH_SLOS = "sloengine_exporter_slos"
+LABEL_RESULT = "result"
+
+EXPORTER_DEFAULT_LISTEN = "127.0.0.1:9099"
+EXPORTER_DEFAULT_INTERVAL_SECONDS = 60.0
+EXPORTER_METRICS_PATH = "/metrics"
+EXPORTER_HEALTHY_PATH = "/-/healthy"
+EXPORTER_READY_PATH = "/-/ready"
+#: Password of the exporter's basic auth when --basic-auth-password-file is not given.
+ENV_EXPORTER_PASSWORD = "SLOENGINE_EXPORTER_PASSWORD"
+
+
+# ---- escalation (Alertmanager) -----------------------------------------------------------------
+# Section owned by sloengine/escalation.py. Page alerts carry ``escalation_level="L1"``; a page that
+# stays unresolved raises ``SLOEscalation`` with the next level's label (Alertmanager has no
+# acknowledgements, so time-based escalation is carried by Prometheus rules).
+
+#: Label naming the escalation level of a page (L1 on the page itself, L2/L3 on its escalations).
+LABEL_ESCALATION_LEVEL = "escalation_level"
+#: Escalation levels, in order; L1 is the first responder (on-call).
+ESCALATION_LEVELS = ("L1", "L2", "L3")
+#: Alert raised when a page has fired longer than a level's delay.
+ALERT_ESCALATION = "SLOEscalation"
+#: Root receiver of the generated routing tree: no integrations (alerts that are not ours go nowhere).
+DEFAULT_RECEIVER = "sloengine-default"
+#: How Alertmanager groups our alerts into notifications.
+ALERTMANAGER_GROUP_BY = ("alertname", LABEL_SERVICE, LABEL_SLO, LABEL_SEVERITY, LABEL_ESCALATION_LEVEL)
+ALERTMANAGER_DIR = "alertmanager"
+ALERTMANAGER_CONFIG_FILE = f"{ALERTMANAGER_DIR}/alertmanager.yml"
+#: ``amtool config routes test`` cases (labels → expected receivers) for every SLO and level.
+ALERTMANAGER_ROUTE_TESTS_FILE = f"{ALERTMANAGER_DIR}/routes.test.yml"
+
+# The escalation label is ours like the others: no SLI may group by it.
+RESERVED_LABELS = RESERVED_LABELS | {LABEL_ESCALATION_LEVEL}

@@ -10,10 +10,13 @@ are gone.
 from __future__ import annotations
 
 import enum
+import json
 from pathlib import Path
 
 from . import conventions as c
 from .alerttests import render_tests
+from .dashboards import DASHBOARD_TAG, render_dashboards
+from .escalation import render_alertmanager
 from .model import Catalog
 from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
 from .rules import Intervals, compile_catalog
@@ -26,10 +29,13 @@ class OutputFormat(enum.Enum):
 
 
 def render(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
-           intervals: Intervals = Intervals()) -> dict[str, str]:
+           intervals: Intervals = Intervals(), *, dashboards: bool = True) -> dict[str, str]:
     groups_by_file = compile_catalog(catalog, intervals)
     files = {path: render_rule_file(groups) for path, groups in groups_by_file.items()}
     files.update(render_tests(catalog, files))
+    files.update(render_alertmanager(catalog))
+    if dashboards:
+        files.update(render_dashboards(catalog))
     if fmt is OutputFormat.PROMETHEUS_OPERATOR:
         for path, groups in groups_by_file.items():
             stem = Path(path).name.removesuffix(".rules.yml")
@@ -38,14 +44,25 @@ def render(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
     return dict(sorted(files.items()))
 
 
+def _our_dashboard(path: Path) -> bool:
+    try:
+        return DASHBOARD_TAG in json.loads(path.read_text(encoding="utf-8")).get("tags", [])
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def stale_files(out: Path, keep: dict[str, str]) -> list[Path]:
-    """Files under ``out`` that an earlier run generated (our header) and this run does not."""
+    """Files under ``out`` that an earlier run generated (our header, or our dashboards' tag) and this run does not."""
     stale = []
-    for directory in (c.RULES_DIR, c.TESTS_DIR, c.OPERATOR_DIR):
+    board_dir = out / c.DASHBOARDS_DIR
+    if board_dir.is_dir():
+        stale += [p for p in sorted(board_dir.glob("*.json"))
+                  if p.relative_to(out).as_posix() not in keep and _our_dashboard(p)]
+    for directory in (c.RULES_DIR, c.TESTS_DIR, c.OPERATOR_DIR, c.ALERTMANAGER_DIR, c.DASHBOARD_PROVISIONING_DIR):
         root = out / directory
         if not root.is_dir():
             continue
-        for path in sorted(root.glob("*.yml")):
+        for path in sorted([*root.glob("*.yml"), *root.glob("*.yaml")]):
             relative = path.relative_to(out).as_posix()
             if relative in keep:
                 continue

@@ -10,7 +10,9 @@ of pairs so that models compare, hash and render deterministically.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Mapping, Union
 
 from .diagnostics import Position
@@ -206,6 +208,121 @@ class AlertPolicy:
     min_events: int = 0
 
 
+# ---- escalation (routing pages and tickets to people through Alertmanager) ----------------------
+
+
+@dataclass(frozen=True)
+class ClockRange:
+    """Wall-clock minutes within a day, ``start`` inclusive and ``end`` exclusive (``end`` up to 1440)."""
+
+    start_minute: int
+    end_minute: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start_minute < self.end_minute <= 1440:
+            raise ValueError("a time range needs 00:00 <= start < end <= 24:00")
+
+    @staticmethod
+    def clock(minute: int) -> str:
+        return f"{minute // 60:02d}:{minute % 60:02d}"
+
+    @property
+    def text(self) -> str:
+        return f"{self.clock(self.start_minute)}-{self.clock(self.end_minute)}"
+
+
+@dataclass(frozen=True)
+class WeeklyHours:
+    """Recurring hours in an IANA time zone: weekdays (``monday``, or a range ``monday:friday``; weeks start
+    on Monday) and times of day; an empty list means every day, or all day."""
+
+    timezone: str = "UTC"
+    weekdays: tuple[str, ...] = ()
+    times: tuple[ClockRange, ...] = ()
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """When every notification of an SLO is muted: weekly ``hours``, or once from ``start`` to ``end``
+    (timezone-aware datetimes, whole minutes)."""
+
+    name: str
+    hours: WeeklyHours | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if (self.hours is None) == (self.start is None or self.end is None):
+            raise ValueError("a maintenance window is weekly hours or a start and an end")
+
+
+@dataclass(frozen=True)
+class EscalationLevel:
+    """Who is notified at a level, once a page has fired for ``after_seconds`` (0 for L1: at once)."""
+
+    level: str
+    receiver: str
+    after_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    """Who gets an SLO's pages and tickets, and when.
+
+    ``levels`` start with L1 (the on-call, notified with the page). A level
+    beyond L1 is notified when the page has stayed unresolved for its
+    ``after_seconds`` (Prometheus raises an escalation alert; Alertmanager
+    routes it). ``ticket_receiver`` gets tickets (default: L1's receiver), only
+    within ``support_hours`` when given; ``maintenance`` mutes everything.
+    """
+
+    levels: tuple[EscalationLevel, ...]
+    ticket_receiver: str = ""
+    support_hours: WeeklyHours | None = None
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.levels or self.levels[0].level != "L1":
+            raise ValueError("an escalation policy starts with level L1")
+
+    @property
+    def l1(self) -> EscalationLevel:
+        return self.levels[0]
+
+    @property
+    def tickets(self) -> str:
+        return self.ticket_receiver or self.l1.receiver
+
+    @property
+    def escalations(self) -> tuple[EscalationLevel, ...]:
+        """The levels raised by escalation rules (every level after L1)."""
+        return self.levels[1:]
+
+
+def default_receiver(service: str, team: str = "") -> str:
+    """The receiver an SLO's alerts go to when its spec names none: its team's (else its service's)."""
+    return team or service
+
+
+def default_policy(service: str, team: str = "") -> EscalationPolicy:
+    """L1 = the team's receiver, no escalation, tickets to the same receiver, no hours."""
+    return EscalationPolicy((EscalationLevel("L1", default_receiver(service, team)),))
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """An Alertmanager receiver: its integrations as Alertmanager's own YAML keys, frozen as canonical JSON."""
+
+    name: str
+    config_json: str = "{}"
+    source: Position | None = field(default=None, compare=False)
+
+    @property
+    def config(self) -> dict:
+        return json.loads(self.config_json)
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
@@ -214,6 +331,8 @@ class Service:
     description: str = ""
     labels: Labels = ()
     source: Position | None = field(default=None, compare=False)
+    #: Alertmanager receivers declared in this service's file (the catalog merges every file's).
+    receivers: tuple[Receiver, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -228,6 +347,8 @@ class SLO:
     labels: Labels = ()
     source: Position | None = field(default=None, compare=False)
     source_format: SourceFormat = field(default=SourceFormat.NATIVE, compare=False)
+    #: Who is notified and when; None: the default (L1 = the team's receiver, no escalation).
+    escalation: EscalationPolicy | None = None
 
     @property
     def id(self) -> str:
@@ -250,6 +371,8 @@ class Catalog:
 
     services: tuple[Service, ...] = ()
     slos: tuple[SLO, ...] = ()
+    #: Alertmanager receivers declared in any file, by name.
+    receivers: tuple[Receiver, ...] = ()
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)

@@ -95,6 +95,18 @@ def quote(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def with_labels(expr: str, labels: tuple[tuple[str, str], ...]) -> str:
+    """``expr`` with each label set to a constant (nested ``label_replace``), values escaped.
+
+    Lets one rule carry what would otherwise be each rule's own ``labels:``, so
+    many rules' outputs can be joined with ``or`` into one.
+    """
+    for name, value in labels:
+        # The replacement is a template: ``$`` must be doubled to stay literal.
+        expr = f'label_replace({expr}, {quote(name)}, {quote(value.replace("$", "$$"))}, "", "")'
+    return expr
+
+
 def _check_regex(pattern: str) -> None:
     """Check a regex with the PromQL parser's RE2-style engine, not Python's ``re``."""
     try:

@@ -274,10 +274,55 @@ def _burn_alert(slo: SLO, service: Service, cond: BurnRateAlert) -> AlertingRule
         expr=checked(expr),
         for_seconds=cond.for_seconds,
         labels=_merge(base_labels, slo.alerting.labels,
-                      slo.alerting.page_labels if page else slo.alerting.ticket_labels, slo_labels(slo)),
+                      slo.alerting.page_labels if page else slo.alerting.ticket_labels, slo_labels(slo),
+                      ((c.LABEL_ESCALATION_LEVEL, FIRST_LEVEL),) if page else ()),
         annotations=_merge((("description", description), ("summary", summary)), slo.alerting.annotations,
                            slo.alerting.page_annotations if page else slo.alerting.ticket_annotations),
     )
+
+
+#: The level a page itself carries: the on-call, notified at once.
+FIRST_LEVEL = c.ESCALATION_LEVELS[0]
+
+#: Labels of a page's ALERTS series that tell its conditions apart; an escalation is one per SLO (and group).
+CONDITION_LABELS = ("alertname", "alertstate", c.LABEL_LONG_WINDOW, c.LABEL_SHORT_WINDOW, c.LABEL_BURN_FACTOR)
+
+
+def escalation_alerts(slo: SLO) -> list[AlertingRule]:
+    """One alert per level beyond L1: the SLO's page has been firing for the level's delay.
+
+    Alertmanager has no acknowledgement, so "unresolved for 30 minutes" is
+    Prometheus's ``for`` over the page's own ``ALERTS`` series. Any of the
+    page's conditions keeps it going (they are merged, so the escalation does
+    not restart when the 1h condition hands over to the 6h one); the page's
+    labels (team, severity, the SLI's groups, the user's page labels) carry
+    over, and ``escalation_level`` names the level to route to.
+    """
+    policy = slo.escalation
+    if policy is None or not policy.escalations or not slo.alerting.enabled:
+        return []
+    if not any(cond.severity is AlertSeverity.PAGE for cond in slo.alerting.conditions):
+        return []
+    firing = "ALERTS" + label_matchers((
+        ("alertname", alert_name(slo)), ("alertstate", "firing"), *slo_labels(slo),
+        (c.LABEL_ESCALATION_LEVEL, FIRST_LEVEL)))
+    expr = f"max without ({', '.join(CONDITION_LABELS)}) ({firing})"
+    out = []
+    for level in policy.escalations:
+        waited = window_name(level.after_seconds) if level.after_seconds else "0s"
+        summary = (f"{slo.id} has been paging for {waited} without resolving: escalated to {level.level} "
+                   f"({level.receiver})")
+        out.append(AlertingRule(
+            alert=c.ALERT_ESCALATION,
+            expr=checked(expr),
+            for_seconds=level.after_seconds,
+            labels=_merge(slo_labels(slo), ((c.LABEL_ESCALATION_LEVEL, level.level),)),
+            annotations=_merge(slo.alerting.annotations, slo.alerting.page_annotations,
+                               (("description", f"The page {alert_name(slo)} of {slo.id} is still firing after "
+                                                f"{waited}; {level.level} ({level.receiver}) is now notified."),
+                                ("summary", summary))),
+        ))
+    return out
 
 
 def _exhausted_alert(slo: SLO, service: Service) -> AlertingRule:
@@ -365,6 +410,7 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) 
     if slo.alerting.enabled:
         for cond in slo.alerting.conditions:
             (fast if cond.severity is AlertSeverity.PAGE else slow).append(_burn_alert(slo, service, cond))
+        fast.extend(escalation_alerts(slo))
         slow.append(_exhausted_alert(slo, service))
     slow.append(_no_data_alert(slo, service))
     return (

@@ -22,10 +22,16 @@ A document looks like::
 
 from __future__ import annotations
 
+import difflib
+import json
+import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     Discriminator,
@@ -46,14 +52,21 @@ from .model import (
     AlertSeverity,
     CalendarUnit,
     CalendarWindow,
+    ClockRange,
+    EscalationLevel,
+    EscalationPolicy,
     LatencySLI,
+    MaintenanceWindow,
     ProbeSLI,
     RatioSLI,
     RawSLI,
+    Receiver,
     RollingWindow,
     Service,
     SourceFormat,
+    WeeklyHours,
     Window,
+    default_policy,
     labels,
 )
 from .policy import condition, default_conditions
@@ -332,6 +345,275 @@ class AlertingSpec(_Strict):
     conditions: list[ConditionSpec] | None = Field(None, description="Override the SRE workbook's four conditions.")
 
 
+# ---- escalation: who is notified, when, and through which Alertmanager receivers ----------------
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_CLOCK_RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+_ZERO = re.compile(r"^0+(?:ms|s|m|h|d|w|y)?$")
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail(f"{value!r} is not an IANA time zone", "use a name such as UTC, Europe/Berlin or America/New_York") from None
+    return value
+
+
+def _delay(value: Any) -> int:
+    """A delay that may be zero (``0m``: at once)."""
+    if isinstance(value, str) and _ZERO.match(value.strip()):
+        return 0
+    if value == 0 and not isinstance(value, bool):
+        return 0
+    return _duration(value)
+
+
+def _delay_text(value: Any) -> Any:
+    """Check a delay as it is written (``30m``, ``0m``); a bare number is refused for its missing unit."""
+    if value is not None:
+        _delay(value)
+    return "0s" if value == 0 and not isinstance(value, bool) else value
+
+
+def _weekday_range(value: str) -> str:
+    text = value.strip().lower()
+    parts = text.split(":")
+    for part in parts:
+        if part not in WEEKDAYS:
+            close = difflib.get_close_matches(part, WEEKDAYS, n=1, cutoff=0.6)
+            raise _fail(f"{value!r} is not a weekday or a range of weekdays",
+                        f"did you mean {close[0]!r}?" if close else "write a day (monday) or a range (monday:friday)")
+    if len(parts) > 2:
+        raise _fail(f"{value!r} has more than two days", "write a range as first:last, e.g. monday:friday")
+    if len(parts) == 2 and WEEKDAYS.index(parts[0]) > WEEKDAYS.index(parts[1]):
+        raise _fail(f"the range {value!r} runs backwards (weeks start on Monday)",
+                    f"write it as two entries: {parts[0]}:sunday and "
+                    f"{'monday' if parts[1] == 'monday' else 'monday:' + parts[1]}")
+    return text
+
+
+def _clock_range(value: str) -> ClockRange:
+    match = _CLOCK_RANGE.match(value.strip()) if isinstance(value, str) else None
+    hint = "write start-end as HH:MM-HH:MM in 24-hour time, e.g. 09:00-17:00 (24:00 is the end of the day)"
+    if match is None:
+        raise _fail(f"{value!r} is not a time range", hint)
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if m1 > 59 or m2 > 59 or h1 > 23 or h2 > 24 or (h2 == 24 and m2):
+        raise _fail(f"{value!r} is not a time of day", hint)
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if start >= end:
+        raise _fail(f"the range {value!r} ends before it starts",
+                    "split a range over midnight into two, e.g. 22:00-24:00 and 00:00-06:00")
+    return ClockRange(start, end)
+
+
+def _clock_text(value: str) -> str:
+    _clock_range(value)
+    return value.strip()
+
+
+Weekdays = Annotated[str, AfterValidator(_weekday_range)]
+ClockText = Annotated[str, AfterValidator(_clock_text)]
+
+
+class HoursSpec(_Strict):
+    """Recurring hours, e.g. support hours: weekdays and times of day in a time zone."""
+
+    timezone: str = Field("UTC", description="IANA time zone the hours are wall-clock times in.")
+    weekdays: list[Weekdays] = Field(default_factory=list, description="Days or ranges: monday, monday:friday. Empty: every day.")
+    times: list[ClockText] = Field(default_factory=list, description="Times of day, HH:MM-HH:MM (end exclusive, 24:00 allowed). Empty: all day.")
+
+    _check_zone = field_validator("timezone")(_zone)
+
+
+class MaintenanceSpec(_Strict):
+    """A maintenance window that mutes every notification: weekly (weekdays/times) or once (start/end)."""
+
+    name: Name
+    timezone: str = Field("UTC", description="IANA time zone of the times (and of start/end without an offset).")
+    weekdays: list[Weekdays] | None = Field(None, description="Weekly: days or ranges (monday:friday).")
+    times: list[ClockText] | None = Field(None, description="Weekly: HH:MM-HH:MM.")
+    start: datetime | None = Field(None, description="Once: first minute muted, e.g. '2026-03-01 22:00'.")
+    end: datetime | None = Field(None, description="Once: first minute no longer muted.")
+
+    _check_zone = field_validator("timezone")(_zone)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _minutes(cls, value: datetime | None) -> datetime | None:
+        if value is not None and (value.second or value.microsecond):
+            raise _fail(f"{value.isoformat()} is not a whole minute", "Alertmanager counts time in minutes: drop the seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> "MaintenanceSpec":
+        once = self.start is not None or self.end is not None
+        weekly = self.weekdays is not None or self.times is not None
+        if once and weekly:
+            raise _fail("a maintenance window is either weekly (weekdays/times) or once (start/end), not both",
+                        "split it into two windows")
+        if not once and not weekly:
+            raise _fail("the maintenance window has no time",
+                        "give weekdays and/or times for a weekly window, or start and end for a one-off")
+        if once:
+            if self.start is None or self.end is None:
+                raise _fail("a one-off maintenance window needs both start and end", "add the missing one")
+            if _aware(self.end, self.timezone) <= _aware(self.start, self.timezone):
+                raise _fail(f"the window ends ({self.end}) before it starts ({self.start})", "swap start and end")
+        return self
+
+
+def _aware(moment: datetime, timezone: str) -> datetime:
+    """A datetime without an offset is wall-clock time in ``timezone``."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=ZoneInfo(timezone))
+    return moment
+
+
+def _receiver_name(value: str) -> str:
+    if value == conventions.DEFAULT_RECEIVER:
+        raise _fail(f"{value!r} is the root receiver of the generated Alertmanager configuration",
+                    "choose another receiver name")
+    return value
+
+
+ReceiverName = Annotated[Name, AfterValidator(_receiver_name)]
+
+
+class LevelSpec(_Strict):
+    """One escalation level: who is notified, and after how long a page has stayed unresolved."""
+
+    level: Literal["L1", "L2", "L3"]
+    receiver: ReceiverName = Field(description="Name of an Alertmanager receiver (defined under receivers:).")
+    after: Annotated[str | None, BeforeValidator(_delay_text)] = Field(
+        None, description="How long the page must have fired (0m for L1, the default; required for L2 and L3; "
+                          "0m notifies that level with the page).")
+
+
+class EscalationSpec(_Strict):
+    """Who gets the pages and tickets, when a page escalates, and when notifications are held back."""
+
+    levels: list[LevelSpec] | None = Field(None, description="L1 (notified with the page), then L2 and L3 with "
+                                                             "their delays. Default: L1 = the service's team.")
+    tickets: ReceiverName | None = Field(None, description="Receiver of tickets; default: L1's receiver.")
+    support_hours: HoursSpec | None = Field(None, description="Tickets are delivered only within these hours.")
+    maintenance: list[MaintenanceSpec] | None = Field(None, description="Windows in which every notification is muted.")
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: list[LevelSpec] | None) -> list[LevelSpec] | None:
+        if value is None:
+            return None
+        if not value:
+            raise _fail("no escalation levels", "list at least L1: [{level: L1, receiver: my-oncall}]")
+        names = [lv.level for lv in value]
+        if names[0] != "L1":
+            raise _fail(f"the first level is {names[0]}, not L1", "start with L1, the on-call notified with the page")
+        for name in names:
+            if names.count(name) > 1:
+                raise _fail(f"level {name} is listed twice", "list each level once")
+        if names != sorted(names):
+            raise _fail(f"levels are out of order ({', '.join(names)})", "list them as L1, L2, L3")
+        if value[0].after is not None and _delay(value[0].after) != 0:
+            raise _fail(f"L1 has a delay ({value[0].after}); L1 is notified with the page",
+                        "remove 'after' from L1 (or make L2 the level that waits)")
+        for lv in value[1:]:
+            if lv.after is None:
+                raise _fail(f"{lv.level} has no 'after'",
+                            f"say how long a page must stay unresolved before {lv.level} is notified, e.g. after: 30m")
+        return value
+
+    @field_validator("maintenance")
+    @classmethod
+    def _unique(cls, value: list[MaintenanceSpec] | None) -> list[MaintenanceSpec] | None:
+        names = [m.name for m in value or ()]
+        for name in names:
+            if names.count(name) > 1:
+                raise _fail(f"maintenance window {name!r} is listed twice", "give each window its own name")
+        return value
+
+
+def _http_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise _fail(f"{value!r} is not an http(s) URL", "write the full URL, e.g. https://hooks.example.com/alerts")
+    return value
+
+
+class WebhookSpec(_Strict):
+    url: str = Field(description="Where Alertmanager POSTs its JSON notifications.")
+    send_resolved: bool | None = Field(None, description="Also notify when alerts resolve (Alertmanager's default: true).")
+    max_alerts: int | None = Field(None, ge=0, description="Most alerts per message (0: all).")
+
+    _check_url = field_validator("url")(_http_url)
+
+
+class EmailSpec(_Strict):
+    to: str = Field(description="Recipient address(es).")
+    from_: str = Field(alias="from", description="Sender address.")
+    smarthost: str = Field(description="SMTP server as host:port.")
+    require_tls: bool | None = None
+    send_resolved: bool | None = None
+
+    @field_validator("smarthost")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if not re.match(r"^[^\s:/]+:\d{1,5}$", value):
+            raise _fail(f"{value!r} is not host:port", "give the SMTP server with its port, e.g. smtp.example.com:587")
+        return value
+
+
+class PagerDutySpec(_Strict):
+    routing_key: str | None = Field(None, description="Events API v2 integration key (prefer routing_key_file).")
+    routing_key_file: str | None = Field(None, description="File holding the integration key.")
+    service_key: str | None = Field(None, description="Events API v1 integration key.")
+    service_key_file: str | None = None
+    url: str | None = None
+    severity: str | None = None
+    send_resolved: bool | None = None
+
+    _check_url = field_validator("url")(lambda v: v if v is None else _http_url(v))
+
+    @model_validator(mode="after")
+    def _one_key(self) -> "PagerDutySpec":
+        keys = [k for k in ("routing_key", "routing_key_file", "service_key", "service_key_file")
+                if getattr(self, k) is not None]
+        if len(keys) != 1:
+            raise _fail(f"a PagerDuty integration needs exactly one key, got {len(keys)}",
+                        "give one of routing_key_file (preferred), routing_key, service_key_file, service_key")
+        return self
+
+
+class SlackSpec(_Strict):
+    api_url: str | None = Field(None, description="Incoming-webhook URL (prefer api_url_file).")
+    api_url_file: str | None = Field(None, description="File holding the incoming-webhook URL.")
+    channel: str | None = None
+    title: str | None = None
+    text: str | None = None
+    send_resolved: bool | None = None
+
+    _check_url = field_validator("api_url")(lambda v: v if v is None else _http_url(v))
+
+    @model_validator(mode="after")
+    def _one_url(self) -> "SlackSpec":
+        if (self.api_url is None) == (self.api_url_file is None):
+            raise _fail("a Slack integration needs exactly one of api_url and api_url_file",
+                        "give api_url_file (keeps the secret out of the spec) or api_url")
+        return self
+
+
+class ReceiverSpec(_Strict):
+    """An Alertmanager receiver: a validated subset of Alertmanager's integrations, passed through.
+    A receiver with no integrations discards what it gets."""
+
+    webhook_configs: list[WebhookSpec] = Field(default_factory=list)
+    email_configs: list[EmailSpec] = Field(default_factory=list)
+    pagerduty_configs: list[PagerDutySpec] = Field(default_factory=list)
+    slack_configs: list[SlackSpec] = Field(default_factory=list)
+
+
 class SLOSpec(_Strict):
     name: Name
     description: str = ""
@@ -341,6 +623,7 @@ class SLOSpec(_Strict):
     labels: LabelMap = Field(default_factory=dict)
     sli: SLISpec
     alerting: AlertingSpec | None = None
+    escalation: EscalationSpec | None = Field(None, description="Overrides defaults.escalation key by key.")
 
     @field_validator("objective")
     @classmethod
@@ -365,6 +648,7 @@ class ServiceSpec(_Strict):
 class DefaultsSpec(_Strict):
     window: WindowSpec | None = None
     alerting: AlertingSpec | None = None
+    escalation: EscalationSpec | None = Field(None, description="Escalation policy of every SLO in the file.")
 
 
 class ServiceLevelsSpec(_Strict):
@@ -377,6 +661,8 @@ class ServiceLevelsSpec(_Strict):
     service: ServiceSpec
     defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
     slos: list[SLOSpec] = Field(min_length=1, description="SLO names are unique per service, across all files.")
+    receivers: dict[ReceiverName, ReceiverSpec] = Field(
+        default_factory=dict, description="Alertmanager receivers by name, for the escalation policies of any file.")
 
 
 # ---- conversion into the model -------------------------------------------------------------
@@ -410,6 +696,52 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
         else:
             out[key] = value
     return out
+
+
+def _merge_escalation(default: EscalationSpec | None, own: EscalationSpec | None) -> EscalationSpec | None:
+    if default is None or own is None:
+        return own or default
+    return EscalationSpec.model_validate(
+        _deep_merge(default.model_dump(by_alias=True, exclude_unset=True),
+                    own.model_dump(by_alias=True, exclude_unset=True))
+    )
+
+
+def to_hours(spec: HoursSpec) -> WeeklyHours:
+    return WeeklyHours(spec.timezone, tuple(spec.weekdays), tuple(_clock_range(t) for t in spec.times))
+
+
+def to_maintenance(spec: MaintenanceSpec) -> MaintenanceWindow:
+    if spec.start is not None and spec.end is not None:
+        return MaintenanceWindow(spec.name, start=_aware(spec.start, spec.timezone),
+                                 end=_aware(spec.end, spec.timezone), timezone=spec.timezone)
+    hours = WeeklyHours(spec.timezone, tuple(spec.weekdays or ()), tuple(_clock_range(t) for t in spec.times or ()))
+    return MaintenanceWindow(spec.name, hours=hours, timezone=spec.timezone)
+
+
+def to_escalation(spec: EscalationSpec | None, service: str, team: str) -> EscalationPolicy | None:
+    """The SLO's policy; None when no spec says anything (the default applies)."""
+    if spec is None:
+        return None
+    if spec.levels is None:
+        levels = default_policy(service, team).levels
+    else:
+        levels = tuple(EscalationLevel(lv.level, lv.receiver, _delay(lv.after) if lv.after is not None else 0)
+                       for lv in spec.levels)
+    return EscalationPolicy(
+        levels=levels,
+        ticket_receiver=spec.tickets or "",
+        support_hours=to_hours(spec.support_hours) if spec.support_hours is not None else None,
+        maintenance=tuple(to_maintenance(m) for m in spec.maintenance or ()),
+    )
+
+
+def to_receiver(name: str, spec: ReceiverSpec, source=None) -> Receiver:
+    config = {key: [item.model_dump(by_alias=True, exclude_none=True) for item in items]
+              for key, items in (("webhook_configs", spec.webhook_configs), ("email_configs", spec.email_configs),
+                                 ("pagerduty_configs", spec.pagerduty_configs), ("slack_configs", spec.slack_configs))
+              if items}
+    return Receiver(name, json.dumps(config, sort_keys=True), source)
 
 
 def to_policy(spec: AlertingSpec, period_seconds: int) -> AlertPolicy:
@@ -460,7 +792,9 @@ def to_sli(spec: SLISpec):
 def to_model(spec: ServiceLevelsSpec, position_of) -> tuple[Service, tuple[SLO, ...]]:
     """Convert a validated document; ``position_of(path)`` locates each SLO in its file."""
     svc = spec.service
-    service = Service(svc.name, svc.team, svc.owner, svc.description, labels(svc.labels), position_of(("service",)))
+    receivers = tuple(to_receiver(name, r, position_of(("receivers", name))) for name, r in sorted(spec.receivers.items()))
+    service = Service(svc.name, svc.team, svc.owner, svc.description, labels(svc.labels), position_of(("service",)),
+                      receivers)
     slos = []
     for i, s in enumerate(spec.slos):
         window = to_window(s.window if s.window is not None else spec.defaults.window)
@@ -477,6 +811,7 @@ def to_model(spec: ServiceLevelsSpec, position_of) -> tuple[Service, tuple[SLO, 
                 labels=labels(s.labels),
                 source=position_of(("slos", i)),
                 source_format=SourceFormat.NATIVE,
+                escalation=to_escalation(_merge_escalation(spec.defaults.escalation, s.escalation), svc.name, svc.team),
             )
         )
     return service, tuple(slos)

@@ -51,14 +51,15 @@ def _raise_open_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60.0, log: Path | None = None) -> None:
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60.0, log: Path | None = None,
+               verify: str | bool = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
             raise StackError(f"{url} exited with code {process.returncode} before it was ready:\n{tail}")
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=2, verify=verify).status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -120,16 +121,27 @@ def write_config(path: Path, rule_files: Sequence[Path] = (), scrape_configs: Se
 @contextmanager
 def prometheus(workdir: Path, *, rule_files: Sequence[Path] = (), scrape_configs: Sequence[dict] = (),
                data_dir: Path | None = None, retention: str = "400d", evaluation_interval: str = "30s",
-               alertmanagers: Sequence[str] = (), extra_args: Sequence[str] = ()) -> Iterator[Prometheus]:
-    """Run Prometheus on a free loopback port until the ``with`` block ends."""
+               alertmanagers: Sequence[str] = (), extra_args: Sequence[str] = (),
+               tls: tuple[Path, Path] | None = None, port: int | None = None) -> Iterator[Prometheus]:
+    """Run Prometheus on a free loopback port (or ``port``) until the ``with`` block ends.
+
+    ``tls`` is a (certificate, key) pair: Prometheus then serves HTTPS only, as
+    a secured production server would (the certificate doubles as the CA).
+    """
     binary = find_binary(*PROMETHEUS_BINARIES)
     workdir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir or workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     write_config(config, rule_files, scrape_configs, evaluation_interval, alertmanagers)
-    port = free_port()
+    port = port or free_port()
     log = workdir / "prometheus.log"
+    scheme = "http"
+    if tls is not None:
+        web = workdir / "web.yml"
+        web.write_text(yaml.safe_dump({"tls_server_config": {"cert_file": str(tls[0]), "key_file": str(tls[1])}}))
+        extra_args = [*extra_args, f"--web.config.file={web}"]
+        scheme = "https"
     args = [
         binary,
         f"--config.file={config}",
@@ -143,9 +155,9 @@ def prometheus(workdir: Path, *, rule_files: Sequence[Path] = (), scrape_configs
     with log.open("wb") as handle:
         process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    preexec_fn=_raise_open_file_limit)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
     try:
-        wait_ready(f"{url}/-/ready", process, log=log)
+        wait_ready(f"{url}/-/ready", process, log=log, verify=str(tls[0]) if tls else True)
         yield Prometheus(url, data_dir, config, log, process)
     finally:
         stop(process)
@@ -159,3 +171,70 @@ def promtool(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
         raise StackError(f"promtool {' '.join(args[:3])} failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
                          f"{done.stderr[-3000:]}")
     return done
+
+
+# ---- Alertmanager -------------------------------------------------------------------------------
+
+ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
+
+
+@dataclass
+class Alertmanager:
+    """A running Alertmanager: its base URL, the host:port Prometheus sends to, and its log."""
+
+    url: str
+    address: str
+    config_file: Path
+    log_file: Path
+    process: subprocess.Popen = field(repr=False)
+
+    def alerts(self, **filters: str) -> list[dict]:
+        """The alerts it holds (API v2), each with ``status.state`` and ``status.inhibitedBy``."""
+        params = [("filter", f'{k}="{v}"') for k, v in sorted(filters.items())]
+        response = requests.get(f"{self.url}/api/v2/alerts", params=params, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def post_alerts(self, alerts: Sequence[dict]) -> None:
+        """Send alerts as Prometheus would (``labels``, ``annotations``, ``startsAt``, ``endsAt``)."""
+        response = requests.post(f"{self.url}/api/v2/alerts", json=list(alerts), timeout=30)
+        if response.status_code != 200:
+            raise StackError(f"Alertmanager refused the alerts ({response.status_code}): {response.text[:500]}")
+
+
+@contextmanager
+def alertmanager(workdir: Path, config: str | Path, *, port: int | None = None,
+                 extra_args: Sequence[str] = ()) -> Iterator[Alertmanager]:
+    """Run Alertmanager on a free loopback port until the ``with`` block ends.
+
+    ``config`` is the configuration's text or a file. Clustering is off (an
+    empty ``--cluster.listen-address``) and its state lives in a throwaway
+    ``--storage.path`` under ``workdir``.
+    """
+    binary = find_binary(*ALERTMANAGER_BINARIES)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if isinstance(config, Path):
+        config_file = config
+    else:
+        config_file = workdir / "alertmanager.yml"
+        config_file.write_text(config)
+    storage = workdir / "alertmanager-data"
+    storage.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    log = workdir / "alertmanager.log"
+    args = [
+        binary,
+        f"--config.file={config_file}",
+        f"--storage.path={storage}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        *extra_args,
+    ]
+    with log.open("wb") as handle:
+        process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{url}/-/ready", process, log=log)
+        yield Alertmanager(url, f"127.0.0.1:{port}", config_file, log, process)
+    finally:
+        stop(process)

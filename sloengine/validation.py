@@ -8,6 +8,7 @@ Sloth or OpenSLO import gets exactly the same scrutiny as a native spec.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from . import conventions
 from .diagnostics import Diagnostic, Level, Position
 from .durations import format_duration
-from .model import SLO, CalendarWindow, Catalog, Service
+from .model import SLO, AlertSeverity, CalendarWindow, Catalog, Receiver, Service
 from .promql import LABEL_NAME
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -43,6 +44,25 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
         error("objective", f"objective {slo.objective:g} is out of range",
               "give a percentage strictly between 0 and 100, e.g. 99.9")
         return out
+    for what, layer in (("alerting.labels", slo.alerting.labels), ("alerting.page.labels", slo.alerting.page_labels),
+                        ("alerting.ticket.labels", slo.alerting.ticket_labels)):
+        if conventions.LABEL_ESCALATION_LEVEL in dict(layer):
+            error(what, f"label {conventions.LABEL_ESCALATION_LEVEL!r} is set by sloengine itself (L1 on pages, "
+                        "L2/L3 on their escalations)", "remove it and describe the levels under escalation.levels")
+    if slo.escalation is not None:
+        for zone in {w.timezone for w in slo.escalation.maintenance} | (
+                {slo.escalation.support_hours.timezone} if slo.escalation.support_hours else set()):
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                error("escalation", f"{zone!r} is not an IANA time zone", "use e.g. UTC or Europe/Berlin")
+        pages = slo.alerting.enabled and any(c.severity is AlertSeverity.PAGE for c in slo.alerting.conditions)
+        if slo.escalation.escalations and not pages:
+            extra = [lv.level for lv in slo.escalation.escalations]
+            warn("escalation.levels",
+                 f"{'levels' if len(extra) > 1 else 'level'} {', '.join(extra)} never "
+                 f"{'fire' if len(extra) > 1 else 'fires'}: the SLO has no page conditions to escalate",
+                 "enable page alerts or drop the levels beyond L1")
     for key, _ in slo.labels:
         if not LABEL_NAME.match(key):
             error("labels", f"{key!r} is not a valid label name", "use letters, digits and _, not starting with a digit")
@@ -87,6 +107,7 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
 def check_catalog(services: Iterable[Service], slos: Iterable[SLO]) -> tuple[Catalog, list[Diagnostic]]:
     """Merge what the readers produced into a sorted catalog, with cross-file diagnostics."""
     problems: list[Diagnostic] = []
+    services = list(services)
     by_name: dict[str, Service] = {}
     for service in services:
         first = by_name.get(service.name)
@@ -113,5 +134,42 @@ def check_catalog(services: Iterable[Service], slos: Iterable[SLO]) -> tuple[Cat
         seen[slo.id] = slo
         problems.extend(_check_slo(slo))
         kept.append(slo)
-    catalog = Catalog(tuple(sorted(by_name.values(), key=lambda s: s.name)), tuple(kept))
+    receivers, receiver_problems = _receivers(services, kept)
+    problems.extend(receiver_problems)
+    catalog = Catalog(tuple(sorted(by_name.values(), key=lambda s: s.name)), tuple(kept), receivers)
     return catalog, problems
+
+
+def _receivers(services: list[Service], slos: list[SLO]) -> tuple[tuple[Receiver, ...], list[Diagnostic]]:
+    """Every file's receivers by name (a name defined twice must mean the same receiver), and a warning
+    for each receiver an escalation policy names that no file defines (it would have no integrations)."""
+    problems: list[Diagnostic] = []
+    by_name: dict[str, Receiver] = {}
+    for service in services:
+        for receiver in service.receivers:
+            first = by_name.get(receiver.name)
+            if first is None:
+                by_name[receiver.name] = receiver
+            elif first.config != receiver.config:
+                problems.append(Diagnostic(
+                    Level.ERROR, receiver.source or Position("<unknown>"), f"receivers.{receiver.name}",
+                    f"receiver {receiver.name!r} is defined differently at {first.source}",
+                    "define each receiver once, or give the two different names"))
+    warned: set[str] = set()
+    for slo in slos:
+        policy = slo.escalation
+        if policy is None:
+            continue
+        named = [("escalation.levels", lv.receiver) for lv in policy.levels]
+        named += [("escalation.tickets", policy.ticket_receiver)] if policy.ticket_receiver else []
+        for field, name in named:
+            if name in by_name or name in warned:
+                continue
+            warned.add(name)
+            close = difflib.get_close_matches(name, sorted(by_name), n=1, cutoff=0.6)
+            problems.append(Diagnostic(
+                Level.WARNING, _where(slo), f"{slo.id}: {field}",
+                f"receiver {name!r} is not defined under receivers: in any file; the generated Alertmanager "
+                "configuration gives it no integrations, so its notifications go nowhere",
+                f"did you mean {close[0]!r}?" if close else f"define it under receivers: {name}: {{webhook_configs: ...}}"))
+    return tuple(sorted(by_name.values(), key=lambda r: r.name)), problems

@@ -12,12 +12,16 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
+#: Generated files are read by Prometheus, Grafana and Alertmanager, often as other users (mkstemp makes 0600).
+FILE_MODE = 0o644
+
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, FILE_MODE)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
@@ -38,6 +42,7 @@ def write_tree(root: Path, files: Mapping[str, str]) -> list[Path]:
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.chmod(tmp, FILE_MODE)
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(text)
             staged.append((Path(tmp), target))

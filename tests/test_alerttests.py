@@ -249,8 +249,9 @@ def test_expected_alerts_carry_the_compiled_labels_and_annotations(examples: Cat
     assert page["alertname"] == "CheckoutAPIAvailability"
     alert = page["exp_alerts"][0]
     assert alert["exp_labels"] == {
-        "burn_factor": "14.4", "long_window": "1h", "route": "pagerduty", "service": "checkout-api",
-        "severity": "page", "short_window": "5m", "slo": "requests-availability", "team": "payments",
+        "burn_factor": "14.4", "escalation_level": "L1", "long_window": "1h", "route": "pagerduty",
+        "service": "checkout-api", "severity": "page", "short_window": "5m", "slo": "requests-availability",
+        "team": "payments",
     }
     assert alert["exp_annotations"]["summary"] == "Checkout API is failing requests faster than its error budget allows."
     assert alert["exp_annotations"]["runbook_url"] == "https://runbooks.example.com/checkout-api"

@@ -23,7 +23,7 @@ needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="ne
 
 
 def test_committed_rules_and_tests_for_the_examples_are_fresh():
-    files = render(load([EXAMPLES]).catalog)
+    files = render(load([EXAMPLES]).catalog, dashboards=False)  # dashboards/ at the top level has its own test
     committed = {p.relative_to(COMMITTED).as_posix(): p.read_text()
                  for p in sorted(COMMITTED.rglob("*.yml"))}
     assert committed == files, "run `make rules` to regenerate rules/ from examples/"
@@ -109,8 +109,11 @@ def test_generate_removes_rules_of_a_service_that_is_gone(tmp_path):
     keep.mkdir()
     shutil.copy(EXAMPLES / "homepage-probe.yaml", keep)
     (out / c.RULES_DIR / "hand-written.yml").write_text("groups: []\n")
+    (out / c.DASHBOARDS_DIR / "hand-made.json").write_text('{"title": "mine", "tags": ["ops"]}')
     assert CliRunner().invoke(main, ["generate", str(keep), "--out", str(out)]).exit_code == 0
     assert sorted(p.name for p in (out / c.RULES_DIR).iterdir()) == ["hand-written.yml", "homepage.rules.yml"]
+    assert sorted(p.name for p in (out / c.DASHBOARDS_DIR).glob("*.json")) == [
+        "hand-made.json", "sloengine-homepage.json", "sloengine-overview.json"]
 
 
 @pytest.mark.parametrize("calendar", ["week", "month", "quarter"])

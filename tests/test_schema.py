@@ -33,3 +33,10 @@ def test_schema_rejects_an_unknown_key_and_an_out_of_range_objective():
     too_high = json.loads(json.dumps(base))
     too_high["slos"][0]["objective"] = 100
     assert not validator.is_valid(too_high)
+
+
+def test_committed_report_schema_is_what_the_report_module_defines():
+    from sloengine.report import schema_text as report_schema_text
+
+    committed = REPO / "schema" / "sloengine-report-v1.schema.json"
+    assert committed.read_text() == report_schema_text(), "run `make schema` to regenerate the report schema"

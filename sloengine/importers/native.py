@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
 import typing
 from typing import Any
 
@@ -56,7 +57,17 @@ def _read_one(ctx: Context):
 
 
 def _report(ctx: Context, error: dict[str, Any]) -> None:
-    path = _data_path(ctx.doc.data, error["loc"])
+    loc = tuple(error["loc"])
+    if "[key]" in loc:  # a mapping key failed (a receiver's name): point at the key itself
+        path = _data_path(ctx.doc.data, loc[:loc.index("[key]")])
+        if error["type"] == "sloengine":
+            context = error.get("ctx", {})
+            ctx.error(path, context.get("message", error["msg"]), context.get("hint", ""), key=True)
+        else:
+            ctx.error(path, f"{path[-1]!r} is not a valid name" if path else error["msg"],
+                      "start with a letter or digit; use letters, digits, '.', '_' and '-' (at most 128)", key=True)
+        return
+    path = _data_path(ctx.doc.data, loc)
     kind = error["type"]
     if kind == "extra_forbidden":
         key = path[-1]
@@ -127,12 +138,40 @@ def _data_path(data: Any, loc: tuple) -> tuple:
     return tuple(path)
 
 
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated[...] and Optional[...] down to the type inside."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) == 1:
+                annotation = args[0]
+                continue
+        return annotation
+
+
 def _model_at(path: tuple) -> Any:
-    model: Any = ServiceLevelsSpec
+    """The model whose keys are allowed at ``path`` (through lists, and mappings keyed by name)."""
+    annotation: Any = ServiceLevelsSpec
     for part in path:
-        if isinstance(part, str):
-            model = _field_model(model, part)
-    return model
+        annotation = _unwrap(annotation)
+        origin = typing.get_origin(annotation)
+        if isinstance(part, int):
+            if origin is list:
+                annotation = typing.get_args(annotation)[0]
+            continue
+        if origin is dict:
+            annotation = typing.get_args(annotation)[1]
+            continue
+        model = _first_model(annotation)
+        info = _alias_lookup(model, part) if model is not None else None
+        if info is None:
+            return None
+        annotation = info.annotation
+    return _first_model(_unwrap(annotation))
 
 
 def _alias_lookup(model: type[BaseModel], key: str):
@@ -140,13 +179,6 @@ def _alias_lookup(model: type[BaseModel], key: str):
         if key in (name, info.alias):
             return info
     return None
-
-
-def _field_model(model: Any, key: str) -> Any:
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return None
-    info = _alias_lookup(model, key)
-    return _first_model(info.annotation) if info is not None else None
 
 
 def _first_model(annotation: Any) -> Any:

@@ -65,3 +65,13 @@ def test_unreachable_prometheus_fails_with_a_message_and_exit_one(tmp_path):
                                         "--out", str(tmp_path / "bf")])
     assert outcome.exit_code == 1
     assert "backfill failed" in outcome.output
+
+
+def test_constant_labels_come_out_of_prometheus_verbatim(tmp_path):
+    """The combined backfill rules set labels with label_replace, whose replacement expands ``$1``."""
+    from sloengine.promql import with_labels
+
+    value = 'a$1b "quoted" \\ back'
+    with prometheus(tmp_path) as prom:
+        result = prom.query(with_labels("vector(1)", (("team", value), ("slo", "x"))))
+    assert [r["metric"] for r in result] == [{"team": value, "slo": "x"}]

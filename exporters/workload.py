@@ -1,0 +1,10 @@
+"""The demo workload as a deployable process: ``python exporters/workload.py --port 9200``.
+
+Serves the bundled example services' counters, latency histogram and probe
+with scripted incidents (see ``sloengine/workload.py``), on 127.0.0.1.
+"""
+
+from sloengine.workload import main
+
+if __name__ == "__main__":
+    main()

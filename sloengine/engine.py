@@ -1,0 +1,343 @@
+"""The engine: each SLO's counts over its windows, read from Prometheus at one pinned instant.
+
+Reading is batched by metric, not by SLO. sloengine's recording rules keep
+every SLO's events per window in a handful of series names, so one query per
+name answers the whole catalogue; its cost grows with the number of distinct
+series shapes, not the number of SLOs or windows. An SLO whose recorded
+series are missing (just added, rules not loaded yet) falls back to its raw
+counters, counted *exactly* (every increase between consecutive samples,
+resets included), so the figures match the true event counts rather than
+``increase()``'s extrapolation: Prometheus computes last-minus-first per
+window for every series without a reset, and only series with a reset or a
+gap at a window's edge have their samples fetched and counted here. Each
+result says which source it used.
+
+The arithmetic on the counts lives in :mod:`sloengine.figures` (numpy,
+vectorised over all SLOs at once); here is only I/O and bookkeeping.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from . import conventions as c
+from .calendars import next_period_start, period_start
+from .connection import Client, QueryError
+from .durations import format_duration
+from .model import SLO, CalendarWindow, Catalog, LatencySLI, ProbeSLI, RatioSLI, RawSLI
+from .promql import MatchOp, Matcher, Selector, substitute_window
+from .queries import EventQueries, le_matcher
+from .results import Report, SLOResult, Source, Status
+
+#: How far before a window's start raw samples are fetched, to find the sample the first increase starts from.
+BASELINE_SECONDS = 3600
+#: Raw fallback queries run this many at a time.
+RAW_WORKERS = 4
+
+GroupKey = tuple[tuple[str, str], ...]
+
+
+@dataclass
+class Counts:
+    """Bad and total events (or a ratio, for raw-ratio SLIs) per window label, for one SLO and group."""
+
+    source: Source
+    bad: dict[str, float] = field(default_factory=dict)
+    total: dict[str, float] = field(default_factory=dict)
+    ratio: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The windows one SLO needs: its budget window and every alert window (label → seconds)."""
+
+    slo: SLO
+    budget_window: str
+    windows: tuple[tuple[str, float], ...]
+    period: tuple[float, float] | None = None  # (start, end) of the calendar period containing ``at``
+
+
+def plan(slo: SLO, at: float) -> Plan:
+    seconds = {slo.window.nominal_seconds}
+    for cond in slo.alerting.conditions:
+        seconds |= {cond.long_seconds, cond.short_seconds}
+    windows = [(format_duration(s), float(s)) for s in sorted(seconds)]
+    if isinstance(slo.window, CalendarWindow):
+        moment = datetime.fromtimestamp(at, tz=timezone.utc)
+        start = period_start(slo.window.unit, slo.window.timezone, moment)
+        end = next_period_start(slo.window.unit, slo.window.timezone, start)
+        windows.append((slo.window.unit.value, at - start.timestamp()))
+        return Plan(slo, slo.window.unit.value, tuple(windows), (start.timestamp(), end.timestamp()))
+    return Plan(slo, format_duration(slo.window.seconds), tuple(windows))
+
+
+# ---- recorded series ------------------------------------------------------------------------------
+
+_OWN_LABELS = frozenset({"__name__", c.LABEL_SERVICE, c.LABEL_SLO, c.LABEL_WINDOW, c.LABEL_WINDOW_SOURCE})
+
+
+def _group_of(metric: dict[str, str]) -> GroupKey:
+    return tuple(sorted((k, v) for k, v in metric.items() if k not in _OWN_LABELS))
+
+
+def _index(result: list[dict]) -> dict[tuple[str, str], dict[GroupKey, dict[str, float]]]:
+    """(service, slo) → group → window → value."""
+    out: dict[tuple[str, str], dict[GroupKey, dict[str, float]]] = {}
+    for item in result:
+        metric = item["metric"]
+        key = (metric.get(c.LABEL_SERVICE, ""), metric.get(c.LABEL_SLO, ""))
+        value = float(item["value"][1])
+        out.setdefault(key, {}).setdefault(_group_of(metric), {})[metric.get(c.LABEL_WINDOW, "")] = value
+    return out
+
+
+def _windows_matcher(plans: Iterable[Plan]) -> str:
+    names = sorted({w for p in plans for w, _ in p.windows})
+    return "{" + f'{c.LABEL_WINDOW}=~"{"|".join(names)}"' + "}"
+
+
+def read_recorded(client: Client, plans: Sequence[Plan], at: float) -> dict[tuple[str, str], dict[GroupKey, Counts]]:
+    """Every SLO's recorded counts in at most three queries; SLOs missing a window are left out."""
+    if not plans:
+        return {}
+    matcher = _windows_matcher(plans)
+    event_plans = [p for p in plans if EventQueries(p.slo.sli).counts_events]
+    ratio_plans = [p for p in plans if not EventQueries(p.slo.sli).counts_events]
+    found: dict[tuple[str, str], dict[GroupKey, Counts]] = {}
+    if event_plans:
+        totals = _index(client.query(c.METRIC_TOTAL + matcher, at))
+        bads = _index(client.query(c.METRIC_BAD + matcher, at))
+        for p in event_plans:
+            key = (p.slo.service, p.slo.name)
+            groups: dict[GroupKey, Counts] = {}
+            for group, total in totals.get(key, {}).items():
+                bad = bads.get(key, {}).get(group, {})
+                if all(w in total and w in bad for w, _ in p.windows):
+                    groups[group] = Counts(Source.RECORDED, bad=dict(bad), total=dict(total))
+            if groups:
+                found[key] = groups
+    if ratio_plans:
+        ratios = _index(client.query(c.METRIC_ERROR_RATIO + matcher, at))
+        for p in ratio_plans:
+            key = (p.slo.service, p.slo.name)
+            groups = {g: Counts(Source.RECORDED, ratio=dict(r)) for g, r in ratios.get(key, {}).items()
+                      if all(w in r for w, _ in p.windows)}
+            if groups:
+                found[key] = groups
+    return found
+
+
+# ---- raw counters, counted exactly --------------------------------------------------------------
+
+
+def _samples(client: Client, selector: Selector, span: float, at: float) -> list[tuple[GroupKey, np.ndarray, np.ndarray]]:
+    """Every series of ``selector`` over ``span`` seconds before ``at``: (labels, times, values)."""
+    result = client.query(f"{selector.render()}[{int(np.ceil(span))}s]", at)
+    out = []
+    for item in result:
+        values = np.array(item.get("values", []), dtype=np.float64).reshape(-1, 2)
+        labels = tuple(sorted((k, v) for k, v in item["metric"].items() if k != "__name__"))
+        out.append((labels, values[:, 0], values[:, 1]))
+    return out
+
+
+def counter_increase(times: np.ndarray, values: np.ndarray, at: float, windows: Sequence[float]) -> np.ndarray:
+    """Events counted in ``(at-w, at]`` for each window ``w``: increases between consecutive samples whose
+    later sample falls in the window, a reset (a drop) counting the new value. The first sample is only a
+    baseline: its own count happened before we can see."""
+    if len(values) < 2:
+        return np.zeros(len(windows))
+    deltas = np.diff(values)
+    increments = np.where(deltas >= 0, deltas, values[1:])
+    cumulative = np.concatenate(([0.0], np.cumsum(increments)))  # cumulative[i] = events up to sample i
+    ends = np.searchsorted(times, at, side="right") - 1
+    starts = np.searchsorted(times, at - np.asarray(windows, dtype=np.float64), side="right") - 1
+    starts = np.maximum(starts, 0)
+    return np.where(ends >= 0, cumulative[np.maximum(ends, 0)] - cumulative[starts], 0.0)
+
+
+def _grouped(series: list[tuple[GroupKey, np.ndarray]], group_by: Sequence[str], n: int) -> dict[GroupKey, np.ndarray]:
+    out: dict[GroupKey, np.ndarray] = {}
+    for labels, sums in series:
+        mapping = dict(labels)
+        key = tuple((g, mapping.get(g, "")) for g in sorted(group_by))
+        out[key] = out.get(key, np.zeros(n)) + sums
+    return out
+
+
+#: Temporary label tagging each window's value in a combined raw query (removed before counting).
+_TAG = "sloengine_window"
+
+
+def _ms(seconds: float) -> str:
+    return f"{max(1, int(round(seconds * 1000)))}ms"
+
+
+def _tagged(expr: str, tag: str) -> str:
+    return f'label_replace({expr}, "{_TAG}", "{tag}", "", "")'
+
+
+def _by_series(result: list[dict]) -> dict[GroupKey, dict[str, float]]:
+    """Series labels (without the name and our tag) → tag → value."""
+    out: dict[GroupKey, dict[str, float]] = {}
+    for item in result:
+        labels = tuple(sorted((k, v) for k, v in item["metric"].items() if k not in ("__name__", _TAG)))
+        out.setdefault(labels, {})[item["metric"].get(_TAG, "")] = float(item["value"][1])
+    return out
+
+
+def counter_increases(client: Client, selector: Selector, seconds: Sequence[float],
+                      at: float) -> list[tuple[GroupKey, np.ndarray]]:
+    """Exact events per window for every series of a counter, computed by Prometheus where it can be.
+
+    Without a reset, the events in ``(at-w, at]`` are the last value minus the
+    value at ``at-w`` (both the latest samples at those instants, as the exact
+    count needs): two point lookups per window, all windows in one query. A
+    second query names the series that had a reset, or no sample at either
+    end; only those have their samples fetched and counted here.
+    """
+    sel = selector.render()
+    longest = max(seconds)
+    values = _by_series(client.query(" or ".join(
+        _tagged(f"{sel} - {sel} offset {_ms(s)}", str(i)) for i, s in enumerate(seconds)), at))
+    checks = _by_series(client.query(
+        _tagged(f"resets({sel}[{_ms(longest + BASELINE_SECONDS)}]) > 0", "resets") + " or "
+        + _tagged(f"count_over_time({sel}[{_ms(longest)}])", "present"), at))
+    tags = [str(i) for i in range(len(seconds))]
+    out = []
+    for labels, check in sorted(checks.items()):
+        found = values.get(labels, {})
+        if "resets" not in check and all(t in found for t in tags):
+            out.append((labels, np.array([found[t] for t in tags])))
+            continue
+        one = Selector(selector.metric, tuple(Matcher(k, MatchOp.EQ, v) for k, v in labels))
+        for _, times, vals in _samples(client, one, longest + BASELINE_SECONDS, at):
+            out.append((labels, counter_increase(times, vals, at, seconds)))
+    return out
+
+
+def gauge_counts(client: Client, selector: Selector, seconds: Sequence[float],
+                 at: float) -> list[tuple[GroupKey, np.ndarray, np.ndarray]]:
+    """(labels, sum, count) of a 0/1 gauge's samples in ``(at-w, at]`` per window, all computed by Prometheus
+    (a range a millisecond short of ``w`` leaves out the sample at ``at-w`` itself)."""
+    sel = selector.render()
+    parts = []
+    for i, s in enumerate(seconds):
+        window = f"{max(1, int(round(s * 1000)) - 1)}ms"
+        parts.append(_tagged(f"sum_over_time({sel}[{window}])", f"s{i}"))
+        parts.append(_tagged(f"count_over_time({sel}[{window}])", f"c{i}"))
+    out = []
+    for labels, found in sorted(_by_series(client.query(" or ".join(parts), at)).items()):
+        out.append((labels, np.array([found.get(f"s{i}", 0.0) for i in range(len(seconds))]),
+                    np.array([found.get(f"c{i}", 0.0) for i in range(len(seconds))])))
+    return out
+
+
+def read_raw(client: Client, p: Plan, at: float) -> dict[GroupKey, Counts]:
+    """One SLO's counts from its raw series (exact for counters and probes; the user's PromQL for raw SLIs)."""
+    sli = p.slo.sli
+    labels = [w for w, _ in p.windows]
+    seconds = [s for _, s in p.windows]
+    n = len(labels)
+    group_by = tuple(sli.group_by)
+    if isinstance(sli, (RatioSLI, LatencySLI)):
+        if isinstance(sli, RatioSLI):
+            total_sel, part_sel, part_is_bad = sli.total, (sli.bad or sli.good), sli.bad is not None
+        else:
+            total_sel, part_sel, part_is_bad = sli.count, sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)), False
+        totals = _grouped(counter_increases(client, total_sel, seconds, at), group_by, n)
+        parts = _grouped(counter_increases(client, part_sel, seconds, at), group_by, n)
+        out = {}
+        for group, total in totals.items():
+            part = parts.get(group, np.zeros(n))
+            bad = part if part_is_bad else total - part
+            out[group] = Counts(Source.RAW, bad=dict(zip(labels, bad.tolist())), total=dict(zip(labels, total.tolist())))
+        return out
+    if isinstance(sli, ProbeSLI):
+        found = gauge_counts(client, sli.gauge, seconds, at)
+        goods = _grouped([(lab, good) for lab, good, _ in found], group_by, n)
+        totals = _grouped([(lab, count) for lab, _, count in found], group_by, n)
+        return {g: Counts(Source.RAW, bad=dict(zip(labels, (totals[g] - goods[g]).tolist())),
+                          total=dict(zip(labels, totals[g].tolist()))) for g in totals}
+    assert isinstance(sli, RawSLI)
+    return _read_raw_query(client, p, sli, at)
+
+
+def _read_raw_query(client: Client, p: Plan, sli: RawSLI, at: float) -> dict[GroupKey, Counts]:
+    """Raw PromQL SLIs: the user's query per window, evaluated by Prometheus (as its rules do)."""
+    out: dict[GroupKey, Counts] = {}
+
+    def per_window(query: str) -> dict[GroupKey, dict[str, float]]:
+        values: dict[GroupKey, dict[str, float]] = {}
+        for label, seconds in p.windows:
+            for item in client.query(substitute_window(query, format_duration(max(1, int(seconds)))), at):
+                group = tuple(sorted((k, v) for k, v in item["metric"].items() if k in sli.group_by))
+                values.setdefault(group, {})[label] = float(item["value"][1])
+        return values
+
+    if sli.error_ratio is not None:
+        for group, ratios in per_window(sli.error_ratio).items():
+            out[group] = Counts(Source.QUERY, ratio=ratios)
+        return out
+    assert sli.total is not None
+    totals = per_window(sli.total)
+    part = per_window(sli.bad if sli.bad is not None else sli.good)  # type: ignore[arg-type]
+    for group, total in totals.items():
+        other = part.get(group, {})
+        bad = {w: other.get(w, 0.0) if sli.bad is not None else total[w] - other.get(w, 0.0) for w in total}
+        out[group] = Counts(Source.QUERY, bad=bad, total=total)
+    return out
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+Progress = Callable[[int], None]
+
+
+def evaluate(catalog: Catalog, client: Client, at: float | None = None, *,
+             progress: Progress | None = None, use_recorded: bool = True) -> Report:
+    """Every SLO of ``catalog`` at the instant ``at`` (default: now)."""
+    from .figures import compute
+
+    started = time.monotonic()
+    at = float(int(time.time()) if at is None else at)
+    plans = [plan(slo, at) for slo in catalog.slos]
+    counts: dict[tuple[str, str], dict[GroupKey, Counts]] = {}
+    errors: dict[tuple[str, str], str] = {}
+    try:
+        if use_recorded:
+            counts.update(read_recorded(client, plans, at))
+    except QueryError as exc:
+        if exc.kind in (QueryError.UNREACHABLE, QueryError.HTTP, QueryError.MALFORMED):
+            # The server itself is failing: asking it once per SLO would only repeat the failure slowly.
+            errors = {(p.slo.service, p.slo.name): str(exc) for p in plans}
+    missing = [p for p in plans if (p.slo.service, p.slo.name) not in counts
+               and (p.slo.service, p.slo.name) not in errors]
+    if progress:
+        progress(len(plans) - len(missing))
+    if missing:
+        def fetch(p: Plan) -> tuple[Plan, dict[GroupKey, Counts] | str]:
+            try:
+                return p, read_raw(client, p, at)
+            except QueryError as exc:
+                return p, str(exc)
+
+        with ThreadPoolExecutor(max_workers=RAW_WORKERS) as pool:
+            for p, outcome in pool.map(fetch, missing):
+                key = (p.slo.service, p.slo.name)
+                if isinstance(outcome, str):
+                    errors[key] = outcome
+                else:
+                    counts[key] = outcome
+                if progress:
+                    progress(1)
+    results: list[SLOResult] = compute(plans, counts, errors, at)
+    return Report(at=at, prometheus=client.url, results=tuple(results), queries=client.queries,
+                  duration_seconds=time.monotonic() - started)

@@ -1,0 +1,55 @@
+"""The rules ``sloengine backfill`` hands to promtool: few of them, whatever the catalogue's size."""
+
+from __future__ import annotations
+
+import math
+
+from sloengine import conventions as c
+from sloengine.backfill import SLOS_PER_RULE, combined, tile_rules
+from sloengine.loader import load
+from sloengine.promql import parse, with_labels
+from sloengine.rules import RecordingRule
+
+SPEC = """\
+apiVersion: sloengine/v1
+kind: ServiceLevels
+service: {{name: svc{i}}}
+slos:
+  - name: availability
+    objective: 99.9
+    window: 30d
+    sli:
+      ratio:
+        bad: http_requests_total{{job="svc{i}",code=~"5.."}}
+        total: http_requests_total{{job="svc{i}"}}
+"""
+
+
+def test_a_large_catalogue_backfills_through_a_few_rules_not_one_per_slo(tmp_path):
+    """promtool writes a block per rule per range and Prometheus opens every block: 250 SLOs must not mean 500."""
+    paths = []
+    for i in range(250):
+        path = tmp_path / f"svc{i}.yaml"
+        path.write_text(SPEC.format(i=i))
+        paths.append(path)
+    singles = tile_rules(load(paths).catalog)
+    rules = combined(singles)
+    assert len(singles) == 500
+    assert len(rules) == 2 * math.ceil(250 / SLOS_PER_RULE)
+    assert {r.record for r in rules} == {c.METRIC_TILE_TOTAL, c.METRIC_TILE_BAD}
+    assert all(not r.labels for r in rules)
+    for rule in rules:
+        parse(rule.expr)
+        assert 'label_replace' in rule.expr and '"service"' in rule.expr and '"slo"' in rule.expr
+
+
+def test_combined_rules_keep_each_rules_labels_on_its_own_expression():
+    rules = combined([RecordingRule("m", "vector(1)", (("service", "a"),)),
+                      RecordingRule("m", "vector(2)", (("service", "b"),))])
+    assert rules == (RecordingRule(
+        "m", 'label_replace((vector(1)), "service", "a", "", "") or label_replace((vector(2)), "service", "b", "", "")'),)
+
+
+def test_constant_labels_keep_a_dollar_sign_literal():
+    """label_replace expands $1 in its replacement; a label value with a dollar must come out unchanged."""
+    assert with_labels("up", (("team", "a$1b"),)) == 'label_replace(up, "team", "a$$1b", "", "")'
