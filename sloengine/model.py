@@ -13,11 +13,14 @@ import enum
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping, Union
+from typing import TYPE_CHECKING, Mapping, Union
 
 from .diagnostics import Position
 from .durations import format_duration
 from .promql import Selector
+
+if TYPE_CHECKING:
+    from .agreements import Agreement
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -333,6 +336,8 @@ class Service:
     source: Position | None = field(default=None, compare=False)
     #: Alertmanager receivers declared in this service's file (the catalog merges every file's).
     receivers: tuple[Receiver, ...] = ()
+    #: SLAs, OLAs and UCs declared in this service's file (the catalog merges every file's).
+    agreements: tuple["Agreement", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -373,6 +378,8 @@ class Catalog:
     slos: tuple[SLO, ...] = ()
     #: Alertmanager receivers declared in any file, by name.
     receivers: tuple[Receiver, ...] = ()
+    #: Agreements declared in any file, by name.
+    agreements: tuple["Agreement", ...] = ()
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)

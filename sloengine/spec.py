@@ -25,7 +25,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -651,6 +651,57 @@ class DefaultsSpec(_Strict):
     escalation: EscalationSpec | None = Field(None, description="Escalation policy of every SLO in the file.")
 
 
+class SupportHoursSpec(HoursSpec):
+    """When an agreement's target applies: recurring hours, less holidays. Absent: around the clock."""
+
+    holidays: list[date] = Field(default_factory=list, description="Dates (YYYY-MM-DD) outside support hours.")
+
+
+class CreditSpec(_Strict):
+    below: float = Field(gt=0, lt=100, description="Attainment (percent) below which this credit is owed.")
+    credit: float = Field(gt=0, le=100, description="Credit, in percent of the period's fee.")
+
+
+class CoverSpec(_Strict):
+    """An SLO whose SLI the agreement holds to its target."""
+
+    slo: Name
+    service: Name | None = Field(None, description="Default: this file's service.")
+    objective: float | None = Field(None, gt=0, lt=100, description="Percent; default: the agreement's or its tier's.")
+    match: LabelMap = Field(default_factory=dict,
+                            description="Extra label matchers narrowing the SLI, e.g. {customer: acme}.")
+
+
+class TierSpec(_Strict):
+    """A level the service is offered at (gold, silver, ...): defaults for agreements naming it."""
+
+    objective: float = Field(gt=0, lt=100)
+    credits: list[CreditSpec] = Field(default_factory=list)
+    support_hours: SupportHoursSpec | None = None
+    escalate_to: str = Field("", description="Highest escalation level SLAs of this tier reach, e.g. L3.")
+
+
+class AgreementSpec(_Strict):
+    """An SLA (with a customer), OLA (between internal teams) or UC (with a vendor)."""
+
+    name: Name
+    kind: Literal["sla", "ola", "uc"]
+    description: str = ""
+    provider: str = Field(description="Who promises: the service's team (SLA, OLA) or the vendor (UC).")
+    customer: str = Field("", description="Who is promised: the customer (SLA) or the internal team (OLA, UC).")
+    tier: Name | None = Field(None, description="A tier under tiers: supplying objective, credits, support hours.")
+    objective: float | None = Field(None, gt=0, lt=100, description="Target in percent for every covered SLO.")
+    period: CalendarSpec = Field(default_factory=lambda: CalendarSpec(calendar="month"),
+                                 description="The calendar period the target is measured over (default: month, UTC).")
+    covers: list[CoverSpec] = Field(default_factory=list)
+    support_hours: SupportHoursSpec | None = Field(None, description="Default: around the clock.")
+    exclusions: list[MaintenanceSpec] = Field(default_factory=list,
+                                              description="Time removed from good and total events (maintenance).")
+    credits: list[CreditSpec] | None = Field(None, description="Service credits; default: the tier's.")
+    depends_on: list[Name] = Field(default_factory=list, description="OLAs and UCs this agreement relies on.")
+    review_every: Literal["month", "quarter"] | None = None
+
+
 class ServiceLevelsSpec(_Strict):
     """A file of SLOs for one service."""
 
@@ -663,6 +714,9 @@ class ServiceLevelsSpec(_Strict):
     slos: list[SLOSpec] = Field(min_length=1, description="SLO names are unique per service, across all files.")
     receivers: dict[ReceiverName, ReceiverSpec] = Field(
         default_factory=dict, description="Alertmanager receivers by name, for the escalation policies of any file.")
+    tiers: dict[Name, TierSpec] = Field(default_factory=dict, description="Service tiers by name (gold, silver, ...).")
+    agreements: list[AgreementSpec] = Field(default_factory=list,
+                                            description="SLAs, OLAs and underpinning contracts on these SLOs.")
 
 
 # ---- conversion into the model -------------------------------------------------------------
@@ -793,8 +847,12 @@ def to_model(spec: ServiceLevelsSpec, position_of) -> tuple[Service, tuple[SLO, 
     """Convert a validated document; ``position_of(path)`` locates each SLO in its file."""
     svc = spec.service
     receivers = tuple(to_receiver(name, r, position_of(("receivers", name))) for name, r in sorted(spec.receivers.items()))
+    from .agreement_spec import to_agreement
+
+    agreements = tuple(to_agreement(a, svc.name, spec.tiers, position_of(("agreements", i)))
+                       for i, a in enumerate(spec.agreements))
     service = Service(svc.name, svc.team, svc.owner, svc.description, labels(svc.labels), position_of(("service",)),
-                      receivers)
+                      receivers, agreements)
     slos = []
     for i, s in enumerate(spec.slos):
         window = to_window(s.window if s.window is not None else spec.defaults.window)

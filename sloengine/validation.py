@@ -8,6 +8,8 @@ Sloth or OpenSLO import gets exactly the same scrutiny as a native spec.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import difflib
 import re
 from typing import Iterable
@@ -137,7 +139,33 @@ def check_catalog(services: Iterable[Service], slos: Iterable[SLO]) -> tuple[Cat
     receivers, receiver_problems = _receivers(services, kept)
     problems.extend(receiver_problems)
     catalog = Catalog(tuple(sorted(by_name.values(), key=lambda s: s.name)), tuple(kept), receivers)
-    return catalog, problems
+    agreements, agreement_problems = _agreements(services, catalog)
+    problems.extend(agreement_problems)
+    return replace(catalog, agreements=agreements), problems
+
+
+def _agreements(services: list[Service], catalog: Catalog) -> tuple[tuple, list[Diagnostic]]:
+    """Every file's agreements (names unique across files), checked against each other and the SLOs."""
+    from .agreements import consistency
+
+    problems: list[Diagnostic] = []
+    by_name: dict = {}
+    for service in services:
+        for agreement in service.agreements:
+            first = by_name.get(agreement.name)
+            if first is not None:
+                problems.append(Diagnostic(
+                    Level.ERROR, agreement.source or Position("<unknown>"), f"agreement {agreement.name}",
+                    f"duplicate agreement name {agreement.name!r}, first defined at {first.source}",
+                    "give each agreement its own name"))
+                continue
+            by_name[agreement.name] = agreement
+    agreements = tuple(sorted(by_name.values(), key=lambda a: a.name))
+    for finding in consistency(catalog, agreements):
+        problems.append(Diagnostic(
+            Level.ERROR if finding.error else Level.WARNING, finding.source or Position("<unknown>"),
+            f"agreement {finding.agreement}", finding.message, finding.fix))
+    return agreements, problems
 
 
 def _receivers(services: list[Service], slos: list[SLO]) -> tuple[tuple[Receiver, ...], list[Diagnostic]]:

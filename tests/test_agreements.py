@@ -6,12 +6,12 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
-from sloengine.agreement_spec import AgreementSpec, TierSpec, parse_days, to_agreement
+from sloengine.agreement_spec import to_agreement, weekday_numbers
 from sloengine.agreements import AgreementKind, consistency
 from sloengine.loader import load
+from sloengine.spec import AgreementSpec
 from sloengine.sla import AgreementResult, CommitmentResult, Compliance, Episode, PeriodError, period_bounds, period_day
 from sloengine.sla_report import render_html, render_json, render_markdown
 
@@ -38,13 +38,30 @@ agreements:
 
 
 @pytest.fixture
-def world(tmp_path):
+def loaded(tmp_path):
     spec = tmp_path / "s.yaml"
-    spec.write_text(SLOS)
-    doc = yaml.safe_load(AGREEMENTS)
-    tiers = {k: TierSpec.model_validate(v) for k, v in doc["tiers"].items()}
-    agreements = tuple(to_agreement(AgreementSpec.model_validate(a), "checkout-api", tiers) for a in doc["agreements"])
-    return load([spec]).catalog, {a.name: a for a in agreements}
+    spec.write_text(SLOS + AGREEMENTS)
+    return load([spec])
+
+
+@pytest.fixture
+def world(loaded):
+    return loaded.catalog, {a.name: a for a in loaded.catalog.agreements}
+
+
+def test_agreements_load_from_the_same_file_as_the_slos_and_validate_reports_findings(loaded):
+    assert [a.name for a in loaded.catalog.agreements] == ["acme", "empty-ola", "lonely", "psp-uc", "team-ola"]
+    warnings = [d.render() for d in loaded.warnings]
+    assert any("agreement lonely" in w and "is not backed by any OLA or UC" in w for w in warnings)
+    assert all(":" in w.split(" ")[0] for w in warnings)  # file:line:col
+
+
+def test_an_unknown_tier_is_an_error_at_its_key(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SLOS + "agreements:\n  - {name: x, kind: sla, provider: p, tier: platinum, covers: [{slo: loose}]}\n")
+    result = load([spec])
+    (error,) = result.errors
+    assert "tier 'platinum' is not defined" in error.render() and "s.yaml:" in error.render()
 
 
 def test_a_tier_supplies_the_objective_and_credits(world):
@@ -82,11 +99,8 @@ def test_unknown_references_are_errors(world):
 @pytest.mark.parametrize("data, words", [
     ({"name": "x", "kind": "sla", "provider": "p", "exclusions": [{"name": "m", "start": "2026-01-01T00:00:00"}]},
      "needs both start and end"),
-    ({"name": "x", "kind": "sla", "provider": "p",
-      "exclusions": [{"name": "m", "start": "2026-01-01T00:00:00", "end": "2026-01-01T01:00:00"}]},
-     "without an offset"),
-    ({"name": "x", "kind": "sla", "provider": "p", "support_hours": {"days": ["funday"]}}, "not a day of the week"),
-    ({"name": "x", "kind": "sla", "provider": "p", "support_hours": {"hours": ["18:00-08:00"]}},
+    ({"name": "x", "kind": "sla", "provider": "p", "support_hours": {"weekdays": ["funday"]}}, "not a weekday"),
+    ({"name": "x", "kind": "sla", "provider": "p", "support_hours": {"times": ["18:00-08:00"]}},
      "ends before it starts"),
     ({"name": "x", "kind": "contract", "provider": "p"}, "sla"),
 ])
@@ -96,9 +110,10 @@ def test_wrong_agreement_fields_say_what_to_write(data, words):
     assert words in str(caught.value)
 
 
-def test_day_ranges_wrap_around_the_week():
-    assert parse_days(["friday-monday"]) == frozenset({4, 5, 6, 0})
-    assert parse_days(["mon", "wed"]) == frozenset({0, 2})
+def test_weekday_ranges_and_an_empty_list_meaning_every_day():
+    assert weekday_numbers(["monday:friday"]) == frozenset(range(5))
+    assert weekday_numbers(["monday", "wednesday"]) == frozenset({0, 2})
+    assert weekday_numbers([]) == frozenset(range(7))
 
 
 def test_periods_parse_and_follow_the_agreements_time_zone(world):

@@ -53,6 +53,13 @@ def _read_one(ctx: Context):
         for error in exc.errors(include_url=False):
             _report(ctx, error)
         return None
+    from ..agreement_spec import problems
+
+    found = problems(spec.agreements, spec.tiers)
+    for path, message, fix in found:
+        ctx.error(path, message, fix)
+    if found:
+        return None
     return to_model(spec, ctx.position)
 
 

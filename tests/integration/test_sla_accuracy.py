@@ -15,9 +15,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-import yaml
-
-from sloengine.agreement_spec import AgreementSpec, TierSpec, to_agreement
 from sloengine.connection import Client, ConnectionConfig
 from sloengine.loader import load
 from sloengine.sla import Compliance, evaluate_all
@@ -57,9 +54,9 @@ agreements:
     tier: gold
     period: {calendar: month, timezone: Europe/Berlin}
     covers: [{slo: requests-availability, match: {customer: acme}}]
-    support_hours: {timezone: Europe/Berlin, days: [monday-friday], hours: ["08:00-18:00"]}
+    support_hours: {timezone: Europe/Berlin, weekdays: ["monday:friday"], times: ["08:00-18:00"]}
     exclusions:
-      - {name: db upgrade, start: "2026-03-31T22:00:00+02:00", end: "2026-04-01T03:00:00+02:00"}
+      - {name: db-upgrade, timezone: Europe/Berlin, start: "2026-03-31 22:00", end: "2026-04-01 03:00"}
     depends_on: [payments-ola]
   - name: acme-round-the-clock
     kind: sla
@@ -69,7 +66,7 @@ agreements:
     period: {calendar: month, timezone: Europe/Berlin}
     covers: [{slo: requests-availability, match: {customer: acme}}]
     exclusions:
-      - {name: db upgrade, start: "2026-03-31T22:00:00+02:00", end: "2026-04-01T03:00:00+02:00"}
+      - {name: db-upgrade, timezone: Europe/Berlin, start: "2026-03-31 22:00", end: "2026-04-01 03:00"}
     credits: [{below: 99.5, credit: 15}]
     depends_on: [payments-ola]
   - name: payments-ola
@@ -114,11 +111,10 @@ def _traffic():
 def results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sla")
     spec = tmp / "checkout.yaml"
-    spec.write_text(SLOS)
-    catalog = load([spec]).catalog
-    doc = yaml.safe_load(AGREEMENTS)
-    tiers = {k: TierSpec.model_validate(v) for k, v in doc["tiers"].items()}
-    agreements = tuple(to_agreement(AgreementSpec.model_validate(a), "checkout-api", tiers) for a in doc["agreements"])
+    spec.write_text(SLOS + AGREEMENTS)
+    loaded = load([spec])
+    assert not loaded.errors, [d.render() for d in loaded.errors]
+    catalog, agreements = loaded.catalog, loaded.catalog.agreements
     traffic = _traffic()
     series = []
     for customer, (total, bad) in traffic.items():
@@ -130,7 +126,7 @@ def results(tmp_path_factory):
         client = Client(ConnectionConfig(url=prom.url))
         march = {r.agreement.name: r for r in evaluate_all(client, catalog, agreements, date(2026, 3, 1), NOW)}
         april = {r.agreement.name: r for r in evaluate_all(client, catalog, agreements, date(2026, 4, 1), NOW)}
-        yield march, april, traffic
+        yield march, april, traffic, prom.url, spec
 
 
 def _truth(traffic, customers, mask):
@@ -148,7 +144,7 @@ APRIL = _month(datetime(2026, 4, 1, tzinfo=BERLIN), datetime(2026, 5, 1, tzinfo=
 
 
 def test_office_hours_attainment_counts_only_support_hours_net_of_maintenance(results):
-    march, _, traffic = results
+    march, _, traffic, _, _ = results
     r = march["acme-office-hours"].commitments[0]
     good, total = _truth(traffic, ["acme"], MARCH & OFFICE & ~IN_MAINTENANCE)
     assert (r.good_events, r.total_events) == (good, total)
@@ -157,7 +153,7 @@ def test_office_hours_attainment_counts_only_support_hours_net_of_maintenance(re
 
 
 def test_the_afternoon_outage_breaches_the_office_hours_sla_and_owes_the_first_credit(results):
-    march, _, _ = results
+    march, _, _, _, _ = results
     result = march["acme-office-hours"]
     assert result.compliance is Compliance.BREACHED
     attained = result.attained * 100
@@ -168,7 +164,7 @@ def test_the_afternoon_outage_breaches_the_office_hours_sla_and_owes_the_first_c
 
 
 def test_round_the_clock_sla_counts_the_night_but_not_the_maintenance(results):
-    march, _, traffic = results
+    march, _, traffic, _, _ = results
     r = march["acme-round-the-clock"].commitments[0]
     good, total = _truth(traffic, ["acme"], MARCH & ~IN_MAINTENANCE)
     assert (r.good_events, r.total_events) == (good, total)
@@ -177,7 +173,7 @@ def test_round_the_clock_sla_counts_the_night_but_not_the_maintenance(results):
 
 
 def test_maintenance_across_the_month_boundary_is_excluded_from_april_too(results):
-    _, april, traffic = results
+    _, april, traffic, _, _ = results
     r = april["acme-round-the-clock"].commitments[0]
     good, total = _truth(traffic, ["acme"], APRIL & ~IN_MAINTENANCE)
     assert (r.good_events, r.total_events) == (good, total)
@@ -185,7 +181,7 @@ def test_maintenance_across_the_month_boundary_is_excluded_from_april_too(result
 
 
 def test_downtime_is_measured_against_the_allowance(results):
-    march, _, _ = results
+    march, _, _, _, _ = results
     r = march["acme-round-the-clock"].commitments[0]
     assert r.allowance_minutes == pytest.approx(0.005 * r.period_counted_seconds / 60)
     assert r.downtime_minutes == pytest.approx((1 - r.attained) * r.counted_seconds / 60)
@@ -193,7 +189,7 @@ def test_downtime_is_measured_against_the_allowance(results):
 
 
 def test_the_ola_underneath_covers_all_customers(results):
-    march, _, traffic = results
+    march, _, traffic, _, _ = results
     sla = march["acme-office-hours"]
     (ola,) = sla.dependencies
     assert ola.agreement.name == "payments-ola"
@@ -203,8 +199,32 @@ def test_the_ola_underneath_covers_all_customers(results):
 
 
 def test_burn_down_starts_full_and_ideal_line_reaches_zero_at_period_end(results):
-    march, _, _ = results
+    march, _, _, _, _ = results
     r = march["acme-round-the-clock"].commitments[0]
     assert r.ideal[-1][1] == pytest.approx(0.0, abs=1e-9)
     assert r.ideal[0][1] < 1.0 and r.burn_down[0][1] <= 1.0
     assert r.burn_down[-1][1] == pytest.approx(r.budget_remaining)
+
+
+def test_sla_report_command_renders_every_format_from_the_same_figures(results, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from sloengine.cli import main
+
+    march, _, _, url, spec = results
+    args = ["sla-report", str(spec), "--prometheus", url, "--period", "2026-03", "--at", str(NOW)]
+    document = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)
+    by_name = {a["name"]: a for a in document["agreements"]}
+    assert by_name["acme-office-hours"]["compliance"] == "breached"
+    assert by_name["acme-office-hours"]["credit_percent"] == 10
+    assert by_name["acme-office-hours"]["attained"] == pytest.approx(march["acme-office-hours"].attained)
+    assert [d["name"] for d in by_name["acme-office-hours"]["dependencies"]] == ["payments-ola"]
+    markdown = CliRunner().invoke(main, args)
+    assert markdown.exit_code == 0 and "| acme-office-hours | SLA | acme | 99.9% |" in markdown.output
+    page = tmp_path / "report.html"
+    outcome = CliRunner().invoke(main, [*args, "--format", "html", "--out", str(page)])
+    assert outcome.exit_code == 0 and page.read_text().count("<svg") >= 3
+    wrong = CliRunner().invoke(main, [*args[:-2], "--period", "March"])
+    assert wrong.exit_code == 2 and "2026-10 (month)" in wrong.output
