@@ -246,7 +246,7 @@ def _client(connection_file, url, timeout_seconds, retries, username, bearer_tok
 @connection_options
 @click.option("--at", "at", default=None, help="Evaluate every query at this instant (RFC 3339 or Unix seconds; "
                                                "default: now).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table",
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "html"]), default="table",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file (atomically) instead of standard output.")

@@ -254,4 +254,24 @@ def render_markdown(report: Report) -> str:
     return "\n".join(lines + [""] + [f"{line}  " for line in _footer(report)]) + "\n"
 
 
-RENDERERS = {"table": render_table, "json": render_json, "markdown": render_markdown}
+_HTML_COLOURS = {Status.ERROR: "#f8d7da", Status.BREACHED: "#f8d7da", Status.AT_RISK: "#fff3cd",
+                 Status.NO_DATA: "#e2e3e5", Status.OK: "#d4edda"}
+
+
+def render_html(report: Report) -> str:
+    """One self-contained page: the table, each row coloured by status."""
+    import html
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    rows = "".join(
+        f'<tr style="background:{_HTML_COLOURS[r.status]}">' + "".join(f"<td>{html.escape(c)}</td>" for c in _row(r))
+        + "</tr>" for r in report.results)
+    footer = "".join(f"<p>{html.escape(line)}</p>" for line in _footer(report))
+    return ("<!doctype html><html><head><meta charset=utf-8><title>SLO report</title><style>"
+            "body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left}"
+            "table{border-collapse:collapse}</style></head><body>"
+            f"<h1>SLO report — {html.escape(_iso(report.at))}</h1><table><tr>{head}</tr>{rows}</table>"
+            f"{footer}</body></html>\n")
+
+
+RENDERERS = {"table": render_table, "json": render_json, "markdown": render_markdown, "html": render_html}

@@ -8,10 +8,10 @@ live counters continue the history without a reset.
 
 Scripted incidents, in minutes after the epoch (and their echoes in the history):
 
-* checkout-api: a full outage from +2 to +6 (pages, then escalates if it lasts);
+* checkout-api: a full outage from +2 to +12 minutes (pages at L1, escalates to L2, then resolves);
 * checkout-api latency: 30% of requests over 300 ms from +8 to +20 (a latency regression);
-* search ``/suggest``: 3% errors throughout (a slow burn that raises a ticket);
-* payments: 0.2% failed authorisations; the homepage probe fails one scrape in 400.
+* search ``/suggest``: 2% errors from the start (a slow burn, about 4x the budget; 0.15% before);
+* payments: one failed authorisation every 10 minutes; the homepage probe fails one scrape in 397.
 
 Run on its own: ``python exporters/workload.py --port 9200`` (or ``python -m sloengine.workload``).
 """
@@ -41,10 +41,10 @@ class Schedule:
     """Incident times relative to ``epoch`` (Unix seconds, on a minute)."""
 
     epoch: float
-    outage: tuple[float, float] = (2, 6)
+    outage: tuple[float, float] = (2, 12)
     slow: tuple[float, float] = (8, 20)
     #: Past incidents (minutes before the epoch) so budgets mean something at once.
-    past_outages: tuple[tuple[float, float], ...] = ((-1500, -1490), (-3000, -2985))
+    past_outages: tuple[tuple[float, float], ...] = ((-1500, -1499),)
 
     def minute(self, t: np.ndarray) -> np.ndarray:
         return (t - self.epoch) / 60.0
@@ -65,10 +65,13 @@ def per_minute(schedule: Schedule, t: np.ndarray) -> dict[str, np.ndarray]:
     m = schedule.minute(t)
     base = np.floor(_day_curve(t))
     outage = _in(m, schedule.outage) | np.any([_in(m, p) for p in schedule.past_outages], axis=0)
-    checkout_bad = np.where(outage, base, np.floor(base * 0.0003))
+    every = np.floor(t / 60).astype(np.int64)
+    checkout_bad = np.where(outage, base, (every % 5 == 0).astype(float))
     slow_share = np.where(_in(m, schedule.slow), 0.3, 0.004)
     slow = np.floor(base * slow_share)
     fast = base - slow
+    # The slow burn starts with the demo: 0.15% errors before, 2% after (about 4x the budget).
+    suggest_err = np.floor(base * 0.4 * np.where(m >= 0, 0.02, 0.0015))
     out = {
         "checkout_ok": base - checkout_bad,
         "checkout_err": checkout_bad,
@@ -76,12 +79,12 @@ def per_minute(schedule: Schedule, t: np.ndarray) -> dict[str, np.ndarray]:
         "lat_0.05": np.floor(fast * 0.6), "lat_0.1": np.floor(fast * 0.85), "lat_0.3": fast,
         "lat_1.0": fast + np.floor(slow * 0.7), "lat_3.0": base, "lat_inf": base,
         "lat_sum": fast * 0.08 + slow * 0.9,
-        "pay_ok": np.floor(base * 0.3) - np.floor(base * 0.3 * 0.002),
-        "pay_failed": np.floor(base * 0.3 * 0.002),
+        "pay_ok": np.floor(base * 0.3) - (every % 10 == 0),
+        "pay_failed": (every % 10 == 0).astype(float),
         "search_ok": np.floor(base * 0.5),
         "search_err": np.zeros_like(base),
-        "suggest_ok": np.floor(base * 0.4) - np.floor(base * 0.4 * 0.03),
-        "suggest_err": np.floor(base * 0.4 * 0.03),
+        "suggest_ok": np.floor(base * 0.4) - suggest_err,
+        "suggest_err": suggest_err,
     }
     return out
 
@@ -89,7 +92,7 @@ def per_minute(schedule: Schedule, t: np.ndarray) -> dict[str, np.ndarray]:
 def probe(schedule: Schedule, t: np.ndarray) -> np.ndarray:
     """1 = the probe succeeded; fails one scrape in 400, and throughout checkout's outage."""
     m = schedule.minute(t)
-    flaky = (np.floor(t / 15).astype(np.int64) * 2654435761 % 400) == 0
+    flaky = np.floor(t / 15).astype(np.int64) % 397 == 0
     return np.where(flaky | _in(m, schedule.outage), 0.0, 1.0)
 
 

@@ -21,3 +21,5 @@ def test_rule_cost_benchmark_runs_and_reports_both_tools(tmp_path):
     result = json.loads((tmp_path / "rule_cost-3.json").read_text())
     assert result["sloth_ms_per_slo_per_cycle"] > 0 and result["sloengine_ms_per_slo_per_cycle"] > 0
     assert set(result["accuracy_relative_error_30d"]) == {"sloth", "sloengine"}
+    # Sloth's history is backfilled by one combined rule; it must equal what Sloth's own rule computes.
+    assert result["sloth_history_max_relative_difference"] == 0
