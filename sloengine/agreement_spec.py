@@ -115,7 +115,8 @@ def to_agreement(spec: AgreementSpec, service: str, tiers: dict[str, TierSpec],
         exclusions=tuple(exclusion(e) for e in spec.exclusions),
         credits=tuple(sorted((CreditStep(c.below, c.credit) for c in credits), key=lambda c: -c.below)),
         depends_on=tuple(spec.depends_on), tier=spec.tier or "", description=spec.description,
-        review_every=CalendarUnit(spec.review_every) if spec.review_every else None, source=source,
+        review_every=CalendarUnit(spec.review_every) if spec.review_every else None,
+        escalate_to=tier.escalate_to if tier else "", source=source,
     )
 
 

@@ -80,6 +80,8 @@ class Agreement:
     tier: str = ""
     description: str = ""
     review_every: CalendarUnit | None = None
+    #: Escalation level the covered SLOs' pages must be able to reach (from the tier), e.g. "L3".
+    escalate_to: str = ""
     source: Position | None = field(default=None, compare=False)
 
     @property
@@ -115,7 +117,12 @@ def consistency(catalog: Catalog, agreements: tuple[Agreement, ...]) -> list[Fin
             if slo is None:
                 out.append(Finding(a.name, f"covers SLO {c.slo_id}, which no spec defines",
                                    f"define {c.slo_id} or correct the name", error=True, source=a.source))
-            elif a.kind is AgreementKind.SLA and slo.objective <= c.objective:
+            elif a.escalate_to and (slo.escalation is None
+                                    or a.escalate_to not in {lv.level for lv in slo.escalation.levels}):
+                out.append(Finding(a.name, f"its tier {a.tier!r} escalates to {a.escalate_to}, but {c.slo_id}'s "
+                                           "escalation policy has no such level",
+                                   f"add a level {a.escalate_to} to {c.slo_id}'s escalation: levels", source=a.source))
+            if slo is not None and a.kind is AgreementKind.SLA and slo.objective <= c.objective:
                 out.append(Finding(a.name, f"no internal objective is stricter than the SLA's {c.objective:g}% for "
                                            f"{c.slo_id} (its SLO is {slo.objective:g}%)",
                                    "raise the internal SLO above the SLA target so alerts fire before the "

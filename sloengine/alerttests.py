@@ -59,7 +59,7 @@ from .model import (
 )
 from .promql import MatchOp, Matcher, Selector, quote
 from .queries import le_matcher, le_spellings
-from .rulefiles import HEADER, dump
+from .rulefiles import HEADER, LOADER, dump
 from .rules import AlertingRule, alert_name, compile_slo, is_raw_window
 
 SCRAPE_SECONDS = 60
@@ -1329,16 +1329,20 @@ def _relative(target: str, test_path: str) -> str:
 
 
 def _groups_in(text: str) -> list[str]:
-    document = yaml.safe_load(text) or {}
+    document = yaml.load(text, Loader=LOADER) or {}
     return [g["name"] for g in document.get("groups", [])]
 
 
 def plans(catalog: Catalog) -> dict[str, AlertTestPlan]:
     """Every SLO's plan, by SLO id."""
     out: dict[str, AlertTestPlan] = {}
+    services = {s.name: s for s in catalog.services}
+    by_service: dict[str, list[SLO]] = {}
     for slo in catalog.slos:
-        service = catalog.service(slo.service) or Service(slo.service)
-        peers = [s for s in catalog.slos if s.service == slo.service and s.id != slo.id]
+        by_service.setdefault(slo.service, []).append(slo)
+    for slo in catalog.slos:
+        service = services.get(slo.service) or Service(slo.service)
+        peers = [s for s in by_service[slo.service] if s.id != slo.id]
         out[slo.id] = plan(slo, service, peers=peers)
     return out
 
@@ -1357,8 +1361,11 @@ def render_tests(catalog: Catalog, rule_files: Mapping[str, str]) -> dict[str, s
     out: dict[str, str] = {}
     all_plans = plans(catalog)
     calendars_path = c.rules_file(c.CALENDAR_FILE_STEM)
-    for service_name in sorted({s.service for s in catalog.slos}):
-        slos = [s for s in catalog.slos if s.service == service_name]
+    by_service: dict[str, list[SLO]] = {}
+    for slo in catalog.slos:
+        by_service.setdefault(slo.service, []).append(slo)
+    for service_name in sorted(by_service):
+        slos = by_service[service_name]
         test_path = c.tests_file(service_name)
         rules_path = c.rules_file(service_name)
         if rules_path not in rule_files:

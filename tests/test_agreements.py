@@ -146,3 +146,10 @@ def test_reports_render_verdicts_credits_episodes_and_a_chart(world):
     page = render_html((result,), "2026-10")
     assert "<svg" in page and "polyline" in page
     assert '"compliance": "breached"' in render_json((result,), "2026-10")
+
+
+def test_a_tier_that_escalates_to_l3_needs_an_l3_in_the_covered_slos_policy(world):
+    catalog, agreements = world
+    messages = [f"{f.agreement}: {f.message}" for f in consistency(catalog, tuple(agreements.values()))]
+    assert ("acme: its tier 'gold' escalates to L3, but checkout-api/availability's escalation policy has no such "
+            "level") in messages
