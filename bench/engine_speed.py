@@ -502,17 +502,6 @@ class Setup:
     timeout: float = 3600.0
 
 
-def wait_evaluated(prom: Prometheus, timeout: float) -> None:
-    """Until every rule group has evaluated once."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        groups = prom.rule_groups()
-        if groups and all(not g["lastEvaluation"].startswith("0001") for g in groups):
-            return
-        time.sleep(2)
-    raise RuntimeError("rule groups did not all evaluate in time")
-
-
 def wait_recorded(prom: Prometheus, n: int, timeout: float) -> dict[str, int]:
     """Until every window of both event metrics is recorded for all ``n`` SLOs, the 30-day one included:
     the state a report in production finds, where no SLO needs the raw fallback."""
@@ -601,7 +590,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             with prometheus(work / "prom-recorded", data_dir=data_dir, rule_files=rule_files,
                             scrape_configs=[scrape]) as prom:
                 clock = time.monotonic()
-                wait_evaluated(prom, timeout=120 if args.quick else 900)
+                prom.wait_evaluated(timeout=120 if args.quick else 900)
                 extra["recorded_series"] = wait_recorded(prom, args.slos, timeout=120 if args.quick else 900)
                 prepared["rules_first_evaluated"] = time.monotonic() - clock
                 measured["recorded"] = measure_phase(prom, s, "recorded")

@@ -140,16 +140,6 @@ def per_slo(seen: dict[str, list[float]], interval_of) -> tuple[float, float]:
     return statistics.median(cycle), statistics.median(wall)
 
 
-def wait_evaluated(prom, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        groups = prom.rule_groups()
-        if groups and all(not g["lastEvaluation"].startswith("0001") for g in groups):
-            return
-        time.sleep(2)
-    raise RuntimeError("rule groups did not all evaluate in time")
-
-
 def accuracy(prom, truth, start) -> dict[str, dict[str, list[float]]]:
     out: dict[str, dict[str, list[float]]] = {"sloth": {}, "sloengine": {}}
     for svc in sorted(truth):
@@ -209,7 +199,7 @@ def run(n: int, days: int, quick: bool, work: Path) -> dict:
         rule_files.append(path)
     prepared = time.monotonic() - started
     with prometheus(work / "live", data_dir=data, rule_files=rule_files) as prom:
-        wait_evaluated(prom, timeout=120 if quick else 420)
+        prom.wait_evaluated(timeout=120 if quick else 420)
         seen = measure(prom, samples=3 if quick else 8, pause=10 if quick else 40)
         acc = accuracy(prom, truth, start)
         history_check = _history_matches_sloths_rule(prom, template, history_from, end)

@@ -41,7 +41,7 @@ from .escalation import AlertmanagerOptions, render_config
 from .exporter import Exporter, start_server
 from .loader import load_or_raise
 from .model import Catalog
-from .report import render_html
+from .report import percent, render_html
 from .results import Report
 from .rulefiles import render_rule_file
 from .rules import Intervals, compile_catalog
@@ -161,10 +161,6 @@ def write_rules(catalog: Catalog, directory: Path, intervals: Intervals) -> list
 # ---- the live view ------------------------------------------------------------------------------
 
 
-def _pct(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value * 100:.{digits}f}%"
-
-
 def view(report: Report, alerts: list[dict], receiver: WebhookReceiver, started: float) -> str:
     firing: dict[str, list[str]] = {}
     for alert in alerts:
@@ -188,7 +184,7 @@ def view(report: Report, alerts: list[dict], receiver: WebhookReceiver, started:
 
         alert_text = ", ".join(sorted(set(firing.get(r.slo, [])))) or "—"
         level = reached.get(r.slo, "")
-        lines.append(f"{r.id:42} {_pct(r.sli):>9} {_pct(r.budget_remaining, 1):>8} {burn('5m'):>8} {burn('1h'):>7} "
+        lines.append(f"{r.id:42} {percent(r.sli):>9} {percent(r.budget_remaining, 1):>8} {burn('5m'):>8} {burn('1h'):>7} "
                      f"{burn('6h'):>7}  {r.status.value:9} {alert_text}" + (f"  (reached {level})" if level else ""))
     with receiver.lock:
         recent = receiver.notifications[-5:]

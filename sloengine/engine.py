@@ -147,19 +147,31 @@ def _samples(client: Client, selector: Selector, span: float, at: float) -> list
     return out
 
 
-def counter_increase(times: np.ndarray, values: np.ndarray, at: float, windows: Sequence[float]) -> np.ndarray:
-    """Events counted in ``(at-w, at]`` for each window ``w``: increases between consecutive samples whose
-    later sample falls in the window, a reset (a drop) counting the new value. The first sample is only a
-    baseline: its own count happened before we can see."""
+def counter_events(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(times, events) of each sample after the first: the increase since the previous sample, a reset (a
+    drop) counting the new value. The first sample is only a baseline: its own count happened before we can see."""
     if len(values) < 2:
-        return np.zeros(len(windows))
+        return np.zeros(0), np.zeros(0)
     deltas = np.diff(values)
-    increments = np.where(deltas >= 0, deltas, values[1:])
-    cumulative = np.concatenate(([0.0], np.cumsum(increments)))  # cumulative[i] = events up to sample i
-    ends = np.searchsorted(times, at, side="right") - 1
-    starts = np.searchsorted(times, at - np.asarray(windows, dtype=np.float64), side="right") - 1
-    starts = np.maximum(starts, 0)
-    return np.where(ends >= 0, cumulative[np.maximum(ends, 0)] - cumulative[starts], 0.0)
+    return times[1:], np.where(deltas >= 0, deltas, values[1:])
+
+
+def counter_increase(times: np.ndarray, values: np.ndarray, at: float, windows: Sequence[float]) -> np.ndarray:
+    """Events counted in ``(at-w, at]`` for each window ``w`` (see :func:`counter_events`)."""
+    event_times, increments = counter_events(times, values)
+    if len(increments) == 0:
+        return np.zeros(len(windows))
+    cumulative = np.concatenate(([0.0], np.cumsum(increments)))  # cumulative[i] = events up to event i - 1
+    upper = np.searchsorted(event_times, at, side="right")
+    lower = np.searchsorted(event_times, at - np.asarray(windows, dtype=np.float64), side="right")
+    return cumulative[upper] - cumulative[np.minimum(lower, upper)]
+
+
+def event_selectors(sli: RatioSLI | LatencySLI) -> tuple[Selector, Selector, bool]:
+    """(total, part, part_is_bad): the counters that count an event SLI's events, and which the part is."""
+    if isinstance(sli, RatioSLI):
+        return sli.total, (sli.bad or sli.good), sli.bad is not None  # type: ignore[return-value]
+    return sli.count, sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)), False
 
 
 def _grouped(series: list[tuple[GroupKey, np.ndarray]], group_by: Sequence[str], n: int) -> dict[GroupKey, np.ndarray]:
@@ -247,10 +259,7 @@ def read_raw(client: Client, p: Plan, at: float) -> dict[GroupKey, Counts]:
     n = len(labels)
     group_by = tuple(sli.group_by)
     if isinstance(sli, (RatioSLI, LatencySLI)):
-        if isinstance(sli, RatioSLI):
-            total_sel, part_sel, part_is_bad = sli.total, (sli.bad or sli.good), sli.bad is not None
-        else:
-            total_sel, part_sel, part_is_bad = sli.count, sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)), False
+        total_sel, part_sel, part_is_bad = event_selectors(sli)
         totals = _grouped(counter_increases(client, total_sel, seconds, at), group_by, n)
         parts = _grouped(counter_increases(client, part_sel, seconds, at), group_by, n)
         out = {}

@@ -174,7 +174,8 @@ def schema_text() -> str:
 # ---- human formats ------------------------------------------------------------------------------
 
 
-def _pct(value: float | None, digits: int = 3) -> str:
+def percent(value: float | None, digits: int = 3) -> str:
+    """A ratio as a percentage, or a dash when it could not be computed."""
     return "—" if value is None else f"{value * 100:.{digits}f}%"
 
 
@@ -201,7 +202,7 @@ def _row(r: SLOResult) -> tuple[str, ...]:
     status = r.status.value.replace("_", " ")
     if r.burning:
         status += f" [{', '.join(r.burning)}]"
-    return (r.id, f"{r.objective:g}%", r.window, _pct(r.sli), _pct(r.budget_remaining, 1), _burn(r),
+    return (r.id, f"{r.objective:g}%", r.window, percent(r.sli), percent(r.budget_remaining, 1), _burn(r),
             _duration(r.time_to_exhaustion_seconds), status, r.source.value if r.source else "—")
 
 

@@ -24,11 +24,10 @@ import numpy as np
 from .agreements import Agreement, AgreementKind, Commitment
 from .calendars import next_period_start, period_start
 from .connection import Client, QueryError
-from .engine import BASELINE_SECONDS, _samples
+from .engine import BASELINE_SECONDS, _samples, counter_events, event_selectors
 from .hours import Interval, counted_intervals, mask_in, seconds_in
 from .model import SLO, Catalog, LatencySLI, ProbeSLI, RatioSLI
 from .promql import MatchOp, Matcher, Selector
-from .queries import le_matcher
 
 BUCKET_SECONDS = 3600
 EPISODES = 3
@@ -148,14 +147,6 @@ def _narrow(selector: Selector, commitment: Commitment) -> Selector:
     return selector.with_matchers(*(Matcher(k, MatchOp.EQ, v) for k, v in commitment.match))
 
 
-def _counter_events(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(times, events) of each sample after the first: the increase since the previous sample, resets counted."""
-    if len(values) < 2:
-        return np.zeros(0), np.zeros(0)
-    deltas = np.diff(values)
-    return times[1:], np.where(deltas >= 0, deltas, values[1:])
-
-
 @dataclass
 class _Tally:
     """Good and total events per bucket of counted time."""
@@ -187,18 +178,15 @@ def _tally(client: Client, slo: SLO, commitment: Commitment, start: float, end: 
             tally.add(times, values, intervals, tally.good)
             tally.add(times, np.ones(len(times)), intervals, tally.total)
         return tally
-    if isinstance(sli, RatioSLI):
-        total_sel, part_sel, part_is_bad = sli.total, (sli.bad or sli.good), sli.bad is not None
-    elif isinstance(sli, LatencySLI):
-        total_sel, part_sel, part_is_bad = sli.count, sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)), False
-    else:
+    if not isinstance(sli, (RatioSLI, LatencySLI)):
         raise QueryError(QueryError.REJECTED, "agreements need a ratio, latency or probe SLI for exact counts; "
                                               f"{slo.id} is raw PromQL")
+    total_sel, part_sel, part_is_bad = event_selectors(sli)
     part = np.zeros(tally.buckets)
     for _, times, values in _samples(client, _narrow(total_sel, commitment), span, at):
-        tally.add(*_counter_events(times, values), intervals, tally.total)
+        tally.add(*counter_events(times, values), intervals, tally.total)
     for _, times, values in _samples(client, _narrow(part_sel, commitment), span, at):
-        tally.add(*_counter_events(times, values), intervals, part)
+        tally.add(*counter_events(times, values), intervals, part)
     tally.good = tally.total - part if part_is_bad else part
     return tally
 

@@ -12,13 +12,10 @@ import json
 import math
 from typing import Any
 
+from .report import percent
 from .sla import AgreementResult, CommitmentResult, Compliance, Episode, iso
 
 SCHEMA_VERSION = "sloengine-sla-report/v1"
-
-
-def _pct(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value * 100:.{digits}f}%"
 
 
 def _minutes(value: float | None) -> str:
@@ -83,7 +80,7 @@ def _summary_row(r: AgreementResult, indent: str = "") -> str:
     state = _VERDICT[r.compliance] + (" (so far)" if r.partial else "")
     credit = f"{r.credit_percent:g}%" if r.credit_percent else "—"
     return (f"| {indent}{a.name} | {a.kind.value.upper()} | {html.escape(a.consumer or '—')} | {a.objective:g}% | "
-            f"{_pct(r.attained)} | {state} | {credit} |")
+            f"{percent(r.attained)} | {state} | {credit} |")
 
 
 def _commitment_lines(r: AgreementResult) -> list[str]:
@@ -96,9 +93,9 @@ def _commitment_lines(r: AgreementResult) -> list[str]:
     for c in r.commitments:
         match = ",".join(f"{k}={v}" for k, v in c.commitment.match)
         name = c.commitment.slo_id + (f"{{{match}}}" if match else "")
-        lines.append(f"| {name} | {c.commitment.objective:g}% | {_pct(c.attained)} | {_VERDICT[c.compliance]} | "
+        lines.append(f"| {name} | {c.commitment.objective:g}% | {percent(c.attained)} | {_VERDICT[c.compliance]} | "
                      f"{_minutes(c.downtime_minutes)} | {_minutes(c.allowance_minutes)} | "
-                     f"{_pct(c.budget_remaining, 1)} | {c.counted_seconds / 3600:.1f} h |")
+                     f"{percent(c.budget_remaining, 1)} | {c.counted_seconds / 3600:.1f} h |")
     for c in r.commitments:
         if c.error:
             lines.append(f"\nerror: {c.commitment.slo_id}: {c.error}")
@@ -162,14 +159,14 @@ def render_html(results: tuple[AgreementResult, ...], period: str) -> str:
             a = item.agreement
             body.append(f"<h2>{html.escape(a.name)} <small>{a.kind.value.upper()} · "
                         f"{html.escape(a.consumer or '')}</small></h2>")
-            body.append(f"<p>Target {a.objective:g}% · attained {_pct(item.attained)} · "
+            body.append(f"<p>Target {a.objective:g}% · attained {percent(item.attained)} · "
                         f"<b>{item.compliance.value.replace('_', ' ')}</b>"
                         + (" (period not over)" if item.partial else "")
                         + (f" · credit owed {item.credit_percent:g}%" if item.credit_percent else "") + "</p>")
             for c in item.commitments:
                 body.append(f"<h3>{html.escape(c.commitment.slo_id)}</h3>")
                 body.append(f"<p>Downtime {_minutes(c.downtime_minutes)} of {_minutes(c.allowance_minutes)} allowed; "
-                            f"budget left {_pct(c.budget_remaining, 1)}.</p>")
+                            f"budget left {percent(c.budget_remaining, 1)}.</p>")
                 body.append(burn_down_svg(c, item.start, item.end))
                 if c.episodes:
                     body.append("<ul>" + "".join(

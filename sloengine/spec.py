@@ -45,6 +45,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from . import conventions
+from .hours import WEEKDAYS
 from .durations import DURATION_HINT, DurationError, parse_duration, parse_seconds_float
 from .model import (
     SLO,
@@ -348,7 +349,6 @@ class AlertingSpec(_Strict):
 # ---- escalation: who is notified, when, and through which Alertmanager receivers ----------------
 
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _CLOCK_RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 _ZERO = re.compile(r"^0+(?:ms|s|m|h|d|w|y)?$")
 

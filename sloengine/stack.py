@@ -105,6 +105,16 @@ class Prometheus:
     def metrics_text(self) -> str:
         return requests.get(f"{self.url}/metrics", timeout=30).text
 
+    def wait_evaluated(self, timeout: float) -> None:
+        """Until every loaded rule group has evaluated once (benchmarks measure only after that)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            groups = self.rule_groups()
+            if groups and all(not g["lastEvaluation"].startswith("0001") for g in groups):
+                return
+            time.sleep(2)
+        raise StackError("rule groups did not all evaluate in time")
+
 
 def write_config(path: Path, rule_files: Sequence[Path] = (), scrape_configs: Sequence[dict] = (),
                  evaluation_interval: str = "30s", alertmanagers: Sequence[str] = ()) -> None:
