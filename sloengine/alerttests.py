@@ -1190,7 +1190,8 @@ def _recording_rank(w: int) -> int:
     return 0 if is_raw_window(w) else 1
 
 
-def _burn_rules(slo: SLO, service: Service) -> list[_Rule]:
+@lru_cache(maxsize=4096)
+def _burn_rules(slo: SLO, service: Service) -> tuple[_Rule, ...]:
     """The compiled alerting rule of each burn-rate condition, in condition order."""
     found: list[tuple[AlertingRule, int]] = [
         (r, rank) for rank, group in enumerate(compile_slo(slo, service)) for r in group.rules
@@ -1205,7 +1206,7 @@ def _burn_rules(slo: SLO, service: Service) -> list[_Rule]:
             raise AssertionError(f"{slo.id}: no compiled alerting rule for the {cond.name} {cond.severity.value} condition")
         rule, rank = found.pop(match)
         out.append(_Rule(slo, cond, rule, rank))
-    return out
+    return tuple(out)
 
 
 def _scenarios(planner: _Planner) -> tuple[list[Scenario], list[str]]:
@@ -1238,13 +1239,38 @@ def _scenarios(planner: _Planner) -> tuple[list[Scenario], list[str]]:
     return scenarios, skipped
 
 
+def _series_metrics(slo: SLO) -> set[str]:
+    """The metric names of the series an SLO's rules read."""
+    sli = slo.sli
+    if isinstance(sli, LatencySLI):
+        return {sli.bucket.metric, sli.count.metric}
+    return {s.metric for s in _selectors(slo)}
+
+
+def _interfering(slo: SLO, peers: Sequence[SLO]) -> tuple[SLO, ...]:
+    """The peers whose alerts can fire on this SLO's synthetic series: same alert name, and raw PromQL or a
+    metric in common. The others' rules match none of the series, so leaving them out changes nothing."""
+    name = alert_name(slo)
+    mine = _series_metrics(slo)
+    return tuple(p for p in peers if p.id != slo.id and p.alerting.enabled and alert_name(p) == name
+                 and (isinstance(p.sli, RawSLI) or mine & _series_metrics(p)))
+
+
 def plan(slo: SLO, service: Service, *, peers: Sequence[SLO] = (), le_spelling: str | None = None) -> AlertTestPlan:
-    """The scenarios for one SLO; ``peers`` are the other SLOs loaded from the same rules file."""
+    """The scenarios for one SLO; ``peers`` are the other SLOs loaded from the same rules file.
+
+    Plans are kept by their inputs: services stamped from one shape (see :mod:`.stamps`) ask for the same
+    plan many times, and replaying the rules is the costliest step of generation."""
+    return _plan(slo, service, _interfering(slo, peers), le_spelling)
+
+
+@lru_cache(maxsize=1024)
+def _plan(slo: SLO, service: Service, peers: tuple[SLO, ...], le_spelling: str | None) -> AlertTestPlan:
     reason = skip_reason(slo)
     if reason is not None:
         return AlertTestPlan(slo, alert_name(slo), (), (reason,))
     try:
-        planner = _Planner(slo, service, [p for p in peers if p.id != slo.id], le_spelling)
+        planner = _Planner(slo, service, peers, le_spelling)
         problem = planner.problem()
         if problem is not None:
             return AlertTestPlan(slo, planner.alertname, (), (problem,))

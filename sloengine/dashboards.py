@@ -759,19 +759,43 @@ def provisioning_datasources() -> str:
             + yaml.safe_dump(config, sort_keys=False))
 
 
+def _service_catalogs(catalog: Catalog) -> dict[str, Catalog]:
+    """Each service's own catalogue (its declaration and SLOs), by service name."""
+    slos: dict[str, list[SLO]] = {}
+    for slo in catalog.slos:
+        slos.setdefault(slo.service, []).append(slo)
+    declared = {s.name: s for s in catalog.services}
+    return {name: Catalog(services=(declared[name],) if name in declared else (), slos=tuple(members))
+            for name, members in sorted(slos.items())}
+
+
 def dashboards(catalog: Catalog) -> dict[str, dash_m.Dashboard]:
     """Every dashboard as the SDK's model, by relative path."""
     out = {dashboard_path(OVERVIEW_UID): overview_dashboard(catalog)}
-    for service in sorted({s.service for s in catalog.slos}):
-        out[dashboard_path(service_uid(service))] = service_dashboard(catalog, service)
+    for service, own in _service_catalogs(catalog).items():
+        out[dashboard_path(service_uid(service))] = service_dashboard(own, service)
     return out
+
+
+def render_service_dashboard(catalog: Catalog, service: str) -> dict[str, str]:
+    """One service's dashboard as text, by path."""
+    return {dashboard_path(service_uid(service)): encode(service_dashboard(catalog, service))}
+
+
+def render_shared_dashboards(catalog: Catalog) -> dict[str, str]:
+    """What is not per service: the overview and the provisioning files."""
+    return {
+        dashboard_path(OVERVIEW_UID): encode(overview_dashboard(catalog)),
+        f"{PROVISIONING_DIR}/dashboards.yaml": provisioning_dashboards(),
+        f"{PROVISIONING_DIR}/datasources.yaml": provisioning_datasources(),
+    }
 
 
 def render_dashboards(catalog: Catalog) -> dict[str, str]:
     """Every dashboard and provisioning file as text, by path relative to the output directory."""
-    files = {path: encode(board) for path, board in dashboards(catalog).items()}
-    files[f"{PROVISIONING_DIR}/dashboards.yaml"] = provisioning_dashboards()
-    files[f"{PROVISIONING_DIR}/datasources.yaml"] = provisioning_datasources()
+    files = render_shared_dashboards(catalog)
+    for service, own in _service_catalogs(catalog).items():
+        files.update(render_service_dashboard(own, service))
     return dict(sorted(files.items()))
 
 

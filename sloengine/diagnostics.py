@@ -59,6 +59,10 @@ class SpecError(Exception):
         self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
         super().__init__("\n".join(d.render() for d in self.diagnostics))
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Crosses process boundaries (parallel loading) with its diagnostics, not just their text.
+        return (SpecError, (self.diagnostics,))
+
 
 def field_path(path: Iterable[object]) -> str:
     """Render a key path as ``slos[0].sli.ratio.total``."""

@@ -56,6 +56,7 @@ from .model import (
 from .promql import quote
 from .rulefiles import HEADER, dump
 from .rules import CONDITION_LABELS, FIRST_LEVEL, AlertingRule, compile_slo
+from .stamps import Stamp, canonical
 
 AMTOOL_BINARIES = ("amtool",)
 
@@ -118,6 +119,16 @@ def _alerts(slo: SLO, service: Service) -> _Alerts:
         inherited = {k: v for k, v in pages[0].items() if k not in CONDITION_LABELS}
         escalations = [{**inherited, **_alert_labels(r)} for r in rules if r.alert == c.ALERT_ESCALATION]
     return _Alerts(tuple(pages), tuple(escalations), tuple(others))
+
+
+def _restored(alerts: _Alerts, stamp: Stamp) -> _Alerts:
+    """Alerts compiled for a canonical SLO, with the tokens in their labels replaced by real names."""
+    if not stamp.names:
+        return alerts
+
+    def labels(group: tuple[dict[str, str], ...]) -> tuple[dict[str, str], ...]:
+        return tuple({k: stamp.restore(v) for k, v in a.items()} for a in group)
+    return _Alerts(labels(alerts.pages), labels(alerts.escalations), labels(alerts.others))
 
 
 # ---- time intervals --------------------------------------------------------------------------------
@@ -244,12 +255,26 @@ class _Plan:
     alerts: _Alerts
 
 
-def _plans(catalog: Catalog) -> list[_Plan]:
-    out = []
+def _plans(catalog: Catalog, stamps: Mapping[str, Stamp] | None = None) -> list[_Plan]:
+    """Each SLO's policy and alerts. The alerts of SLOs that differ only in names are compiled once:
+    compiling an SLO's rules costs far more than renaming its alerts' labels. ``stamps`` are the
+    services' canonical forms (:func:`.stamps.canonical`, by service name) when the caller has them."""
+    services = {s.name: s for s in catalog.services}
+    slos: dict[str, list[SLO]] = {}
     for slo in catalog.slos:
-        service = catalog.service(slo.service) or Service(slo.service)
-        out.append(_Plan(slo, policy_of(slo, service), _alerts(slo, service)))
-    return out
+        slos.setdefault(slo.service, []).append(slo)
+    compiled: dict[tuple[SLO, Service], _Alerts] = {}
+    plans: dict[str, _Plan] = {}
+    for name, members in slos.items():
+        service = services.get(name) or Service(name)
+        stamp = stamps[name] if stamps and name in stamps else canonical(service, members)
+        assert len(stamp.unit.slos) == len(members), "a stamp is of its service's SLOs, in catalogue order"
+        for slo, shape in zip(members, stamp.unit.slos):
+            key = (shape, stamp.unit.service)
+            if key not in compiled:
+                compiled[key] = _alerts(shape, stamp.unit.service)
+            plans[slo.id] = _Plan(slo, policy_of(slo, service), _restored(compiled[key], stamp))
+    return [plans[slo.id] for slo in catalog.slos]
 
 
 def _slo_route(plan: _Plan, support: str | None, mutes: list[str]) -> dict[str, Any]:
@@ -277,9 +302,10 @@ def _inhibit_rule(slo: SLO) -> dict[str, Any]:
     }
 
 
-def alertmanager_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions()) -> tuple[dict[str, Any], list[str]]:
+def alertmanager_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
+                        plans: Sequence[_Plan] | None = None) -> tuple[dict[str, Any], list[str]]:
     """The configuration as a mapping, and the receivers it names that no spec defines."""
-    plans = _plans(catalog)
+    plans = _plans(catalog) if plans is None else plans
     names = _IntervalNames()
     for plan in plans:
         if plan.policy.support_hours is not None:
@@ -333,10 +359,10 @@ def alertmanager_config(catalog: Catalog, options: AlertmanagerOptions = Alertma
     return config, missing
 
 
-def route_cases(catalog: Catalog) -> list[RouteCase]:
+def route_cases(catalog: Catalog, plans: Sequence[_Plan] | None = None) -> list[RouteCase]:
     """For every SLO: its page (L1), each escalation level, and each of its other alerts (tickets)."""
     cases = []
-    for plan in _plans(catalog):
+    for plan in _plans(catalog) if plans is None else plans:
         policy = plan.policy
         by_level = {lv.level: lv.receiver for lv in policy.levels}
         seen: set[tuple[tuple[str, str], ...]] = set()
@@ -377,8 +403,9 @@ def load_route_cases(text: str) -> list[RouteCase]:
                       tuple(item["receivers"])) for item in yaml.safe_load(text) or []]
 
 
-def render_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions()) -> str:
-    config, missing = alertmanager_config(catalog, options)
+def render_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
+                  plans: Sequence[_Plan] | None = None) -> str:
+    config, missing = alertmanager_config(catalog, options, plans)
     notes = ("# Alertmanager configuration for the SLO alerts (routes, receivers, inhibition, time intervals).\n"
              "# Check it with: amtool check-config alertmanager.yml\n")
     if missing:
@@ -387,11 +414,13 @@ def render_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerO
     return HEADER + notes + dump(config)
 
 
-def render_alertmanager(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions()) -> dict[str, str]:
+def render_alertmanager(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
+                        stamps: Mapping[str, Stamp] | None = None) -> dict[str, str]:
     """``alertmanager/alertmanager.yml`` and ``alertmanager/routes.test.yml``, by relative path."""
+    plans = _plans(catalog, stamps)
     return {
-        c.ALERTMANAGER_CONFIG_FILE: render_config(catalog, options),
-        c.ALERTMANAGER_ROUTE_TESTS_FILE: render_route_cases(route_cases(catalog)),
+        c.ALERTMANAGER_CONFIG_FILE: render_config(catalog, options, plans),
+        c.ALERTMANAGER_ROUTE_TESTS_FILE: render_route_cases(route_cases(catalog, plans)),
     }
 
 

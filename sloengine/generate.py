@@ -13,14 +13,22 @@ import enum
 import json
 from pathlib import Path
 
+import yaml
+
 from . import conventions as c
 from .alerttests import render_tests
-from .dashboards import DASHBOARD_TAG, render_dashboards
+from .dashboards import DASHBOARD_TAG, UID_PREFIX, render_service_dashboard, render_shared_dashboards, service_uid
 from .escalation import render_alertmanager
-from .model import Catalog
-from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
-from .rules import Intervals, compile_catalog
+from .model import SLO, Catalog, Service
+from .rulefiles import HEADER, LOADER, render_prometheus_rule_document, render_rule_file
+from .rules import Intervals, compile_calendars, compile_catalog
+from .parallel import Background
+from .stamps import Unit, canonical
 from .writer import write_tree
+
+
+#: From this many SLOs on, the Alertmanager configuration is rendered in a second process.
+PARALLEL_SLOS = 1000
 
 
 class OutputFormat(enum.Enum):
@@ -30,18 +38,55 @@ class OutputFormat(enum.Enum):
 
 def render(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
            intervals: Intervals = Intervals(), *, dashboards: bool = True) -> dict[str, str]:
-    groups_by_file = compile_catalog(catalog, intervals)
-    files = {path: render_rule_file(groups) for path, groups in groups_by_file.items()}
-    files.update(render_tests(catalog, files))
-    files.update(render_alertmanager(catalog))
+    # The Alertmanager configuration needs every SLO and is as costly as all per-service files together:
+    # with many SLOs it is rendered in a second process meanwhile.
+    alertmanager = Background(render_alertmanager, catalog, enabled=len(catalog.slos) >= PARALLEL_SLOS)
+    files: dict[str, str] = {}
+    rendered: dict[Unit, dict[str, str]] = {}
+    for service, slos in _services(catalog):
+        stamp = canonical(service, slos, _plain_uid)
+        if stamp.unit not in rendered:
+            rendered[stamp.unit] = service_files(stamp.unit, intervals, dashboards=dashboards)
+        for path, text in rendered[stamp.unit].items():
+            files[stamp.restore(path)] = stamp.restore(text)
+    calendars = compile_calendars(catalog, intervals)
+    if calendars is not None:
+        files[c.rules_file(c.CALENDAR_FILE_STEM)] = render_rule_file((calendars,))
+    files.update(alertmanager.result())
     if dashboards:
-        files.update(render_dashboards(catalog))
+        files.update(render_shared_dashboards(catalog))
     if fmt is OutputFormat.PROMETHEUS_OPERATOR:
-        for path, groups in groups_by_file.items():
+        for path in [p for p in files if p.startswith(c.RULES_DIR + "/")]:
             stem = Path(path).name.removesuffix(".rules.yml")
             name = "sloengine-" + stem.strip("_").replace("_", "-")
-            files[f"{c.OPERATOR_DIR}/{stem}.prometheusrule.yml"] = render_prometheus_rule(name, groups)
+            document = yaml.load(files[path], Loader=LOADER)
+            files[f"{c.OPERATOR_DIR}/{stem}.prometheusrule.yml"] = render_prometheus_rule_document(name, document)
     return dict(sorted(files.items()))
+
+
+def _services(catalog: Catalog) -> list[tuple[Service, tuple[SLO, ...]]]:
+    """Each service with SLOs (declared, or implied by its SLOs) and its SLOs in catalogue order."""
+    slos: dict[str, list[SLO]] = {}
+    for slo in catalog.slos:
+        slos.setdefault(slo.service, []).append(slo)
+    declared = {s.name: s for s in catalog.services}
+    return [(declared.get(name) or Service(name), tuple(members)) for name, members in slos.items()]
+
+
+def _plain_uid(service: str) -> bool:
+    return service_uid(service) == UID_PREFIX + service
+
+
+def service_files(unit: Unit, intervals: Intervals = Intervals(), *, dashboards: bool = True) -> dict[str, str]:
+    """Everything generated for one service: its rules file, its promtool tests and its dashboard."""
+    own = Catalog(services=(unit.service,), slos=unit.slos)
+    rule_texts = {path: render_rule_file(groups) for path, groups in compile_catalog(own, intervals).items()}
+    path = c.rules_file(unit.service.name)
+    files = {path: rule_texts[path]}
+    files.update(render_tests(own, rule_texts))
+    if dashboards:
+        files.update(render_service_dashboard(own, unit.service.name))
+    return files
 
 
 def _our_dashboard(path: Path) -> bool:

@@ -19,6 +19,7 @@ from .diagnostics import Diagnostic, Level, Position, SpecError
 from .importers import native, openslo, pyrra, sloth
 from .importers.base import Context
 from .model import SLO, Catalog, Service, SourceFormat
+from .parallel import split_map
 from .validation import check_catalog
 from .yamlsource import Document, load_file
 
@@ -113,17 +114,31 @@ def _reject_reason(data: object) -> tuple[str, str, tuple]:
             f"start it with apiVersion: {conventions.API_VERSION} (or a Sloth/OpenSLO/Pyrra header)", ())
 
 
+#: From this many files on, half of them are parsed in a second process.
+PARALLEL_FILES = 200
+
+
+def _parse(paths: Sequence[Path]) -> list[list[Document] | SpecError]:
+    """Each file's documents, or the error that stopped its parsing (returned, not raised)."""
+    out: list[list[Document] | SpecError] = []
+    for path in paths:
+        try:
+            out.append(load_file(path))
+        except SpecError as exc:
+            out.append(exc)
+    return out
+
+
 def load(paths: Sequence[str | Path]) -> LoadResult:
     """Read every spec under ``paths``; never raises for problems in the files."""
     files, diagnostics = discover(paths)
     by_reader: dict[ModuleType, list[Context]] = {reader: [] for reader in READERS}
     formats: list[tuple[str, SourceFormat]] = []
-    for path in files:
-        try:
-            documents = load_file(path)
-        except SpecError as exc:
-            diagnostics.extend(exc.diagnostics)
+    for path, parsed in zip(files, split_map(_parse, files, minimum=PARALLEL_FILES)):
+        if isinstance(parsed, SpecError):
+            diagnostics.extend(parsed.diagnostics)
             continue
+        documents = parsed
         if not documents:
             diagnostics.append(Diagnostic(Level.ERROR, Position(str(path), 1, 1), "", "the file is empty",
                                           f"add an SLO spec (apiVersion: {conventions.API_VERSION})"))

@@ -26,8 +26,9 @@ class Document:
     file: str
     index: int
     data: Any
-    values: dict[KeyPath, Position] = field(repr=False, compare=False)
-    keys: dict[KeyPath, Position] = field(repr=False, compare=False)
+    #: (line, column) of each value and key by path; a Position is built only when a diagnostic asks.
+    values: dict[KeyPath, tuple[int, int]] = field(repr=False, compare=False)
+    keys: dict[KeyPath, tuple[int, int]] = field(repr=False, compare=False)
 
     def position(self, path: KeyPath = (), *, key: bool = False) -> Position:
         """The closest known position of ``path`` (or of its key with ``key=True``)."""
@@ -35,11 +36,11 @@ class Document:
         probe = tuple(path)
         while probe:
             if probe in table:
-                return table[probe]
+                return Position(self.file, *table[probe])
             if probe in self.values:
-                return self.values[probe]
+                return Position(self.file, *self.values[probe])
             probe = probe[:-1]
-        return self.values.get((), Position(self.file, 1, 1))
+        return Position(self.file, *self.values.get((), (1, 1)))
 
     def get(self, path: KeyPath, default: Any = None) -> Any:
         node = self.data
@@ -64,16 +65,20 @@ def _position(file: str, mark: yaml.Mark) -> Position:
     return Position(file, mark.line + 1, mark.column + 1)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 class _Converter:
     def __init__(self, file: str):
         self.file = file
-        self.values: dict[KeyPath, Position] = {}
-        self.keys: dict[KeyPath, Position] = {}
+        self.values: dict[KeyPath, tuple[int, int]] = {}
+        self.keys: dict[KeyPath, tuple[int, int]] = {}
         self.errors: list[Diagnostic] = []
         self._constructor = yaml.SafeLoader("")
 
     def convert(self, node: yaml.Node, path: KeyPath) -> Any:
-        self.values[path] = _position(self.file, node.start_mark)
+        mark = node.start_mark
+        self.values[path] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.MappingNode):
             self._constructor.flatten_mapping(node)
             out: dict[Any, Any] = {}
@@ -94,12 +99,12 @@ class _Converter:
                             Level.ERROR,
                             _position(self.file, key_node.start_mark),
                             _render(child),
-                            f"duplicate key {key!r} (first defined at line {first.line if first else '?'})",
+                            f"duplicate key {key!r} (first defined at line {first[0] if first else '?'})",
                             "remove one of them; YAML would silently keep only the last",
                         )
                     )
                     continue
-                self.keys[child] = _position(self.file, key_node.start_mark)
+                self.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 out[key] = self.convert(value_node, child)
             return out
         if isinstance(node, yaml.SequenceNode):
@@ -109,6 +114,8 @@ class _Converter:
     def scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             return None
+        if node.tag == _STR_TAG:
+            return node.value
         return self._constructor.construct_object(node, deep=True)
 
 
@@ -118,10 +125,14 @@ def _render(path: KeyPath) -> str:
     return field_path(path)
 
 
+#: libyaml's parser when PyYAML was built with it: the same nodes and marks, several times faster.
+_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_text(text: str, file: str) -> list[Document]:
     """Parse every document of a YAML text; raise :class:`SpecError` on syntax errors."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_COMPOSER))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = _position(file, mark) if mark else Position(file)

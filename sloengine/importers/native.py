@@ -125,7 +125,22 @@ def _generic_hint(kind: str) -> str:
         "less_than_equal": "give a smaller value",
         "enum": "use one of the listed values",
         "model_type": "give a mapping (key: value lines)",
-    }.get(kind, "")
+        "date_type": "give a date as YYYY-MM-DD",
+        "date_parsing": "give a date as YYYY-MM-DD",
+        "date_from_datetime_parsing": "give a date as YYYY-MM-DD",
+        "date_from_datetime_inexact": "give a date as YYYY-MM-DD",
+        "datetime_type": "give a date and time as YYYY-MM-DDTHH:MM with a time zone offset or Z",
+        "datetime_parsing": "give a date and time as YYYY-MM-DDTHH:MM with a time zone offset or Z",
+        "datetime_from_date_parsing": "give a date and time as YYYY-MM-DDTHH:MM with a time zone offset or Z",
+        "timezone_aware": "add a time zone offset (+01:00) or Z",
+        "string_too_long": "shorten the value",
+        "string_too_short": "give a non-empty value",
+        "too_long": "remove entries",
+        "less_than": "give a smaller value",
+        "finite_number": "give a finite number",
+        "union_tag_invalid": "use one of the listed kinds",
+        "union_tag_not_found": "say which kind this is",
+    }.get(kind, "give a value of the documented type (see: sloengine schema)")
 
 
 def _data_path(data: Any, loc: tuple) -> tuple:

@@ -1,0 +1,77 @@
+"""The fast YAML layout writes exactly what PyYAML writes, for every document sloengine generates."""
+
+from __future__ import annotations
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sloengine import rulefiles
+from sloengine.rulefiles import dump
+
+
+def pyyaml(document):
+    return yaml.dump(document, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False,
+                     width=100000, allow_unicode=True, default_flow_style=False)
+
+
+TRICKY = ["", "true", "yes", "no", "null", "~", "1", "1.5", "0x1F", "1_000", "2026-03-31", "- x", "#x", "a: b",
+          "a #b", "'quoted'", '"double"', "back\\slash", "ünïcode ✓", "tab\there", "x" * 200, "{}", "[a]", "*ref",
+          "&anchor", "!tag", "%", "@", "`", "job=~\"5..\"", "sum by (x) (rate(y[5m]))", " leading", "trailing ",
+          "line\nbreak", "=", "?", "? x", ": x", ",", "|", ">"]
+
+
+def test_every_generated_document_is_laid_out_as_pyyaml_would(tmp_path):
+    from sloengine.generate import render
+    from sloengine.loader import load_or_raise
+
+    seen = []
+    original = rulefiles.dump
+
+    def spy(document):
+        seen.append(document)
+        return original(document)
+
+    import sloengine.alerttests as alerttests
+    import sloengine.escalation as escalation
+    patched = [(rulefiles, "dump"), (alerttests, "dump"), (escalation, "dump")]
+    for module, name in patched:
+        setattr(module, name, spy)
+    try:
+        render(load_or_raise(["examples"]))
+    finally:
+        for module, name in patched:
+            setattr(module, name, original)
+    assert len(seen) > 5
+    for document in seen:
+        assert dump(document) == pyyaml(document)
+
+
+def test_tricky_scalars_keys_and_nesting_match_pyyaml():
+    document = {
+        "plain": TRICKY,
+        "as_keys": {s: s for s in TRICKY if s and len(s) < 100},
+        "numbers": [0, -1, 10**20, 0.1, 1e-05, 1e300, float("inf"), True, False, None],
+        "empty": {"dict": {}, "list": []},
+        "nested": [[1, [2, []]], [{"a": [{"b": {"c": [1]}}]}], {"k": [[{}]]}],
+        "x" * 130: "long key",
+    }
+    assert dump(document) == pyyaml(document)
+    assert dump([]) == pyyaml([]) and dump({}) == pyyaml({}) and dump("x") == pyyaml("x")
+
+
+words = st.one_of(st.from_regex(r"[A-Za-z_.~][A-Za-z0-9_./:= -]{0,6}", fullmatch=True),
+                  st.sampled_from(["yes", "No", "ON", "off", "True", "null", "Null", "NULL", "y", "n", "~", "<<", "=",
+                                   "_", ".inf", ".NaN", "a.b", "x/y", "a-1", "e1", "inf", "nan", "v1.2.3"]),
+                  st.from_regex(r"[ -~]{0,5}: [ -~]{0,5}", fullmatch=True))
+scalars = st.one_of(st.text(max_size=12), words, st.integers(), st.booleans(), st.none(),
+                    st.floats(allow_nan=False, width=32))
+documents = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                          st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+                         max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents)
+def test_any_document_of_dicts_lists_and_scalars_matches_pyyaml(document):
+    assert dump(document) == pyyaml(document)
