@@ -17,7 +17,7 @@ import click
 
 from . import __version__
 from .diagnostics import Level
-from .generate import OutputFormat, render
+from .generate import OutputFormat, render_iter
 from .generate import write as write_generated
 from .loader import LoadResult, load
 from .model import SLO
@@ -143,7 +143,7 @@ def generate(paths: tuple[Path, ...], out: Path, fmt: str, no_dashboards: bool) 
     written when a spec has an error.
     """
     catalog = _load_clean(paths)
-    files = render(catalog, OutputFormat(fmt), dashboards=not no_dashboards)
+    files = render_iter(catalog, OutputFormat(fmt), dashboards=not no_dashboards)
     written, removed = write_generated(out, files)
     for path in removed:
         click.echo(f"removed stale {path}", err=True)

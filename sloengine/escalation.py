@@ -56,7 +56,7 @@ from .model import (
 from .promql import quote
 from .rulefiles import HEADER, dump
 from .rules import CONDITION_LABELS, FIRST_LEVEL, AlertingRule, compile_slo
-from .stamps import Stamp, canonical
+from .stamps import Stamp, stamp_all
 
 AMTOOL_BINARIES = ("amtool",)
 
@@ -258,19 +258,23 @@ class _Plan:
 def _plans(catalog: Catalog, stamps: Mapping[str, Stamp] | None = None) -> list[_Plan]:
     """Each SLO's policy and alerts. The alerts of SLOs that differ only in names are compiled once:
     compiling an SLO's rules costs far more than renaming its alerts' labels. ``stamps`` are the
-    services' canonical forms (:func:`.stamps.canonical`, by service name) when the caller has them."""
+    services' canonical forms (:func:`.stamps.stamp_all`, by service name) when the caller has them."""
     services = {s.name: s for s in catalog.services}
     slos: dict[str, list[SLO]] = {}
     for slo in catalog.slos:
         slos.setdefault(slo.service, []).append(slo)
-    compiled: dict[tuple[SLO, Service], _Alerts] = {}
+    if stamps is None:
+        stamps = stamp_all((services.get(name) or Service(name), members) for name, members in slos.items())
+    # By the canonical unit's identity: services of one shape share one unit object (see stamps.stamp_all),
+    # and hashing a whole SLO for every lookup would cost more than the rest of this loop.
+    compiled: dict[tuple[int, int], _Alerts] = {}
     plans: dict[str, _Plan] = {}
     for name, members in slos.items():
         service = services.get(name) or Service(name)
-        stamp = stamps[name] if stamps and name in stamps else canonical(service, members)
+        stamp = stamps[name]
         assert len(stamp.unit.slos) == len(members), "a stamp is of its service's SLOs, in catalogue order"
-        for slo, shape in zip(members, stamp.unit.slos):
-            key = (shape, stamp.unit.service)
+        for index, (slo, shape) in enumerate(zip(members, stamp.unit.slos)):
+            key = (id(stamp.unit), index)
             if key not in compiled:
                 compiled[key] = _alerts(shape, stamp.unit.service)
             plans[slo.id] = _Plan(slo, policy_of(slo, service), _restored(compiled[key], stamp))

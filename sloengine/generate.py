@@ -12,18 +12,19 @@ from __future__ import annotations
 import enum
 import json
 from pathlib import Path
+from typing import Collection, Iterable, Iterator, Mapping
 
 import yaml
 
 from . import conventions as c
 from .alerttests import render_tests
 from .dashboards import DASHBOARD_TAG, UID_PREFIX, render_service_dashboard, render_shared_dashboards, service_uid
-from .escalation import render_alertmanager
+from .escalation import AlertmanagerOptions, render_alertmanager
 from .model import SLO, Catalog, Service
 from .rulefiles import HEADER, LOADER, render_prometheus_rule_document, render_rule_file
 from .rules import Intervals, compile_calendars, compile_catalog
 from .parallel import Background
-from .stamps import Unit, canonical
+from .stamps import Stamp, Unit, stamp_all
 from .writer import write_tree
 
 
@@ -38,30 +39,55 @@ class OutputFormat(enum.Enum):
 
 def render(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
            intervals: Intervals = Intervals(), *, dashboards: bool = True) -> dict[str, str]:
-    # The Alertmanager configuration needs every SLO and is as costly as all per-service files together:
-    # with many SLOs it is rendered in a second process meanwhile.
-    alertmanager = Background(render_alertmanager, catalog, enabled=len(catalog.slos) >= PARALLEL_SLOS)
-    files: dict[str, str] = {}
-    rendered: dict[Unit, dict[str, str]] = {}
-    for service, slos in _services(catalog):
-        stamp = canonical(service, slos, _plain_uid)
-        if stamp.unit not in rendered:
-            rendered[stamp.unit] = service_files(stamp.unit, intervals, dashboards=dashboards)
-        for path, text in rendered[stamp.unit].items():
-            files[stamp.restore(path)] = stamp.restore(text)
+    """Every generated file by relative path, sorted."""
+    return dict(sorted(render_iter(catalog, fmt, intervals, dashboards=dashboards)))
+
+
+def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
+                intervals: Intervals = Intervals(), *, dashboards: bool = True) -> Iterator[tuple[str, str]]:
+    """:func:`render` as a stream of (path, text), each service's files as soon as they are ready, so that
+    writing them can overlap rendering the next and a large catalogue is never held in memory at once."""
+    stamps = stamp_all(_services(catalog), _plain_uid)
+    # The Alertmanager configuration needs every SLO and costs about as much as all per-service files
+    # together: with many SLOs a forked worker renders it meanwhile (from the same stamps).
+    alertmanager = Background(render_alertmanager, catalog, AlertmanagerOptions(), stamps,
+                              enabled=len(catalog.slos) >= PARALLEL_SLOS)
+    try:
+        yield from _rendered(catalog, stamps, fmt, intervals, dashboards)
+        yield from alertmanager.result().items()
+    finally:
+        alertmanager.cancel()
+
+
+def _rendered(catalog: Catalog, stamps: Mapping[str, Stamp], fmt: OutputFormat, intervals: Intervals,
+              dashboards: bool) -> Iterator[tuple[str, str]]:
+    """Every file but the Alertmanager configuration."""
+    operator = fmt is OutputFormat.PROMETHEUS_OPERATOR
+    rendered: dict[int, dict[str, str]] = {}
+    for stamp in stamps.values():
+        if id(stamp.unit) not in rendered:
+            rendered[id(stamp.unit)] = service_files(stamp.unit, intervals, dashboards=dashboards)
+        for path, text in rendered[id(stamp.unit)].items():
+            path, text = stamp.restore(path), stamp.restore(text)
+            yield path, text
+            if operator and path.startswith(c.RULES_DIR + "/"):
+                yield _operator_file(path, text)
     calendars = compile_calendars(catalog, intervals)
     if calendars is not None:
-        files[c.rules_file(c.CALENDAR_FILE_STEM)] = render_rule_file((calendars,))
-    files.update(alertmanager.result())
+        path, text = c.rules_file(c.CALENDAR_FILE_STEM), render_rule_file((calendars,))
+        yield path, text
+        if operator:
+            yield _operator_file(path, text)
     if dashboards:
-        files.update(render_shared_dashboards(catalog))
-    if fmt is OutputFormat.PROMETHEUS_OPERATOR:
-        for path in [p for p in files if p.startswith(c.RULES_DIR + "/")]:
-            stem = Path(path).name.removesuffix(".rules.yml")
-            name = "sloengine-" + stem.strip("_").replace("_", "-")
-            document = yaml.load(files[path], Loader=LOADER)
-            files[f"{c.OPERATOR_DIR}/{stem}.prometheusrule.yml"] = render_prometheus_rule_document(name, document)
-    return dict(sorted(files.items()))
+        yield from render_shared_dashboards(catalog).items()
+
+
+def _operator_file(path: str, text: str) -> tuple[str, str]:
+    """The prometheus-operator ``PrometheusRule`` object holding a rendered rules file's groups."""
+    stem = Path(path).name.removesuffix(".rules.yml")
+    name = "sloengine-" + stem.strip("_").replace("_", "-")
+    document = yaml.load(text, Loader=LOADER)
+    return f"{c.OPERATOR_DIR}/{stem}.prometheusrule.yml", render_prometheus_rule_document(name, document)
 
 
 def _services(catalog: Catalog) -> list[tuple[Service, tuple[SLO, ...]]]:
@@ -96,7 +122,7 @@ def _our_dashboard(path: Path) -> bool:
         return False
 
 
-def stale_files(out: Path, keep: dict[str, str]) -> list[Path]:
+def stale_files(out: Path, keep: Collection[str]) -> list[Path]:
     """Files under ``out`` that an earlier run generated (our header, or our dashboards' tag) and this run does not."""
     stale = []
     board_dir = out / c.DASHBOARDS_DIR
@@ -120,10 +146,12 @@ def stale_files(out: Path, keep: dict[str, str]) -> list[Path]:
     return stale
 
 
-def write(out: Path, files: dict[str, str]) -> tuple[list[Path], list[Path]]:
-    """Write all files atomically, then remove stale generated ones; returns (written, removed)."""
+def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[list[Path], list[Path]]:
+    """Write all files atomically (a mapping, or a stream from :func:`render_iter`), then remove stale
+    generated ones; returns (written, removed)."""
     written = write_tree(out, files)
-    removed = stale_files(out, files)
+    keep = {path.relative_to(out).as_posix() for path in written}
+    removed = stale_files(out, keep)
     for path in removed:
         path.unlink()
     return written, removed

@@ -114,18 +114,54 @@ def _reject_reason(data: object) -> tuple[str, str, tuple]:
             f"start it with apiVersion: {conventions.API_VERSION} (or a Sloth/OpenSLO/Pyrra header)", ())
 
 
-#: From this many files on, half of them are parsed in a second process.
+#: From this many files on, half of them are parsed (and native specs read) in a second process.
 PARALLEL_FILES = 200
 
 
-def _parse(paths: Sequence[Path]) -> list[list[Document] | SpecError]:
-    """Each file's documents, or the error that stopped its parsing (returned, not raised)."""
-    out: list[list[Document] | SpecError] = []
+@dataclass
+class _File:
+    """One file's outcome: native documents already read (their services, SLOs and diagnostics); the
+    documents other readers take together (Sloth, OpenSLO and Pyrra resolve references across files),
+    by reader index; and the formats seen."""
+
+    services: list[Service] = field(default_factory=list)
+    slos: list[SLO] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    deferred: list[tuple[int, Document]] = field(default_factory=list)
+    formats: list[SourceFormat] = field(default_factory=list)
+
+
+def _read_files(paths: Sequence[Path]) -> list[_File]:
+    """Parse each file and read its native documents; everything a file did wrong is in its diagnostics."""
+    out = []
     for path in paths:
+        result = _File()
+        out.append(result)
         try:
-            out.append(load_file(path))
+            documents = load_file(path)
         except SpecError as exc:
-            out.append(exc)
+            result.diagnostics.extend(exc.diagnostics)
+            continue
+        if not documents:
+            result.diagnostics.append(Diagnostic(Level.ERROR, Position(str(path), 1, 1), "", "the file is empty",
+                                                 f"add an SLO spec (apiVersion: {conventions.API_VERSION})"))
+        for doc in (d for whole in documents for d in _split(whole)):
+            index = next((i for i, r in enumerate(READERS) if r.detect(doc.data)), None)
+            if index is None:
+                message, fix, where = _reject_reason(doc.data)
+                ctx = Context(doc)
+                ctx.error(where, message, fix)
+                result.diagnostics.extend(ctx.diagnostics)
+                continue
+            result.formats.append(READERS[index].FORMATS[0])
+            if READERS[index] is native:
+                ctx = Context(doc)
+                read = native.read([ctx])
+                result.services.extend(read.services)
+                result.slos.extend(read.slos)
+                result.diagnostics.extend(ctx.diagnostics)
+            else:
+                result.deferred.append((index, doc))
     return out
 
 
@@ -134,32 +170,21 @@ def load(paths: Sequence[str | Path]) -> LoadResult:
     files, diagnostics = discover(paths)
     by_reader: dict[ModuleType, list[Context]] = {reader: [] for reader in READERS}
     formats: list[tuple[str, SourceFormat]] = []
-    for path, parsed in zip(files, split_map(_parse, files, minimum=PARALLEL_FILES)):
-        if isinstance(parsed, SpecError):
-            diagnostics.extend(parsed.diagnostics)
-            continue
-        documents = parsed
-        if not documents:
-            diagnostics.append(Diagnostic(Level.ERROR, Position(str(path), 1, 1), "", "the file is empty",
-                                          f"add an SLO spec (apiVersion: {conventions.API_VERSION})"))
-        for doc in (d for whole in documents for d in _split(whole)):
-            reader = next((r for r in READERS if r.detect(doc.data)), None)
-            if reader is None:
-                message, fix, where = _reject_reason(doc.data)
-                ctx = Context(doc)
-                ctx.error(where, message, fix)
-                diagnostics.extend(ctx.diagnostics)
-                continue
-            by_reader[reader].append(Context(doc))
-            formats.append((str(path), reader.FORMATS[0]))
     services: list[Service] = []
     slos: list[SLO] = []
+    for path, result in zip(files, split_map(_read_files, files, minimum=PARALLEL_FILES)):
+        diagnostics.extend(result.diagnostics)
+        services.extend(result.services)
+        slos.extend(result.slos)
+        formats.extend((str(path), f) for f in result.formats)
+        for index, doc in result.deferred:
+            by_reader[READERS[index]].append(Context(doc))
     for reader, contexts in by_reader.items():
         if not contexts:
             continue
-        result = reader.read(contexts)
-        services.extend(result.services)
-        slos.extend(result.slos)
+        read = reader.read(contexts)
+        services.extend(read.services)
+        slos.extend(read.slos)
         for ctx in contexts:
             diagnostics.extend(ctx.diagnostics)
     catalog, problems = check_catalog(services, slos)

@@ -71,6 +71,20 @@ class Background:
         finally:
             self._pool.close()
             self._pool.join()
+            self._pool = None
+            self._call = (_gone, ())
+
+    def cancel(self) -> None:
+        """Stop the worker if its result will not be asked for (the caller failed or gave up)."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+            self._call = (_gone, ())
+
+
+def _gone() -> Any:
+    raise RuntimeError("the background result was already taken or cancelled")
 
 
 def split_map(function: Callable[[Sequence[T]], list[R]], items: Sequence[T], *, minimum: int) -> list[R]:

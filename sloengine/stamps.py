@@ -26,8 +26,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+import types
+import typing
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
@@ -114,10 +116,37 @@ def candidate_names(unit: Unit, service_ok: Callable[[str], bool]) -> list[str]:
 _FIELDS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
+def _stringless(hint: Any) -> bool:
+    """A type whose values never hold a string: numbers, enums, and tuples or dataclasses of those."""
+    if hint in (int, float, bool, type(None)) or (isinstance(hint, type) and issubclass(hint, enum.Enum)):
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        return all(_stringless(a) for a in args if a is not Ellipsis)
+    if origin in (typing.Union, types.UnionType):
+        return all(_stringless(a) for a in args)
+    if dataclasses.is_dataclass(hint):
+        try:
+            hints = typing.get_type_hints(hint)
+        except NameError:
+            return False
+        return all(_stringless(hints[f.name]) for f in dataclasses.fields(hint) if f.name not in _IGNORED)
+    return False
+
+
 def _fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A dataclass's fields that reach output: (all of them, those that may be renamed)."""
+    """A dataclass's fields that may hold a string: (all of them, those that may be renamed).
+
+    Fields typed as numbers, enums or structures of those (alert conditions, rolling windows) are skipped:
+    walking them is most of the cost of canonicalising an SLO, and they cannot hold a name.
+    """
     if cls not in _FIELDS:
-        names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _IGNORED)
+        try:
+            hints = typing.get_type_hints(cls)
+        except NameError:  # a forward reference this module cannot resolve: walk every field
+            hints = {}
+        names = tuple(f.name for f in dataclasses.fields(cls)
+                      if f.name not in _IGNORED and not (f.name in hints and _stringless(hints[f.name])))
         _FIELDS[cls] = (names, tuple(n for n in names if n not in _INTERPRETED))
     return _FIELDS[cls]
 
@@ -171,7 +200,7 @@ class _Renamer:
         for name in renamed:
             old = getattr(value, name)
             old_kind = type(old)
-            if old_kind in _ATOMS:
+            if old_kind in _ATOMS or (old_kind is tuple and not old):
                 continue
             new = self.string(old) if old_kind is str else self.value(old)
             if new is not old:
@@ -201,3 +230,16 @@ def canonical(service: Service, slos: Iterable[SLO], service_ok: Callable[[str],
         if not embedded:
             return Stamp(stamped, tuple((tok, name) for name, tok in renamer.tokens.items()))
         names = [n for n in names if n not in embedded]
+
+
+def stamp_all(services: Iterable[tuple[Service, Sequence[SLO]]],
+              service_ok: Callable[[str], bool] = lambda _: True) -> dict[str, Stamp]:
+    """Each service's canonical form, by service name. Services of one shape share one unit *object*, so
+    callers can key work by ``id(stamp.unit)`` instead of hashing whole SLOs again and again."""
+    units: dict[Unit, Unit] = {}
+    stamps = {}
+    for service, slos in services:
+        stamp = canonical(service, slos, service_ok)
+        unit = units.setdefault(stamp.unit, stamp.unit)
+        stamps[service.name] = stamp if unit is stamp.unit else Stamp(unit, stamp.names)
+    return stamps

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 #: Generated files are read by Prometheus, Grafana and Alertmanager, often as other users (mkstemp makes 0600).
 FILE_MODE = 0o644
@@ -33,23 +34,49 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def write_tree(root: Path, files: Mapping[str, str]) -> list[Path]:
-    """Write several files under ``root``: all are rendered and staged before any is replaced."""
-    root = Path(root)
-    staged: list[tuple[Path, Path]] = []
+def _stage(target: Path, text: str) -> Path:
+    """``text`` in a temporary sibling of ``target`` (mode 0644), returned for the final rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        for relative, text in sorted(files.items()):
-            target = root / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            os.chmod(tmp, FILE_MODE)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-            staged.append((Path(tmp), target))
+        os.fchmod(fd, FILE_MODE)
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]
     except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
         raise
-    for tmp, target in staged:
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_tree(root: Path, files: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[Path]:
+    """Write several files under ``root``: all are staged before any is replaced.
+
+    ``files`` is a mapping or a stream of (relative path, text); a stream is staged on a thread as it
+    arrives (the kernel's copying overlaps the producer's work), and if the producer fails, everything
+    staged is removed and nothing is replaced.
+    """
+    root = Path(root)
+    items = sorted(files.items()) if isinstance(files, Mapping) else files
+    staged: list[tuple[Future[Path], Path]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sloengine-writer") as pool:
+        try:
+            made: set[Path] = set()
+            for relative, text in items:
+                target = root / relative
+                if target.parent not in made:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(target.parent)
+                staged.append((pool.submit(_stage, target, text), target))
+            done = [(future.result(), target) for future, target in staged]
+        except BaseException:
+            for future, _ in staged:
+                try:
+                    future.result().unlink(missing_ok=True)
+                except BaseException:
+                    pass
+            raise
+    for tmp, target in done:
         os.replace(tmp, target)
-    return [target for _, target in staged]
+    return sorted(target for _, target in done)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 import pytest
 
 from sloengine import generate, loader
@@ -100,6 +101,18 @@ def test_generation_and_loading_in_two_processes_equal_one(tmp_path, monkeypatch
     for i in range(6):
         write(tmp_path, f"svc-{i}", team=f"team{i % 2}", tz=["UTC", "Asia/Tokyo"][i % 2])
     (tmp_path / "broken.yaml").write_text("apiVersion: sloengine/v1\nkind: ServiceLevels\nservice: [\n")
+    (tmp_path / "sloth.yaml").write_text(textwrap.dedent("""\
+        version: prometheus/v1
+        service: legacy
+        slos:
+          - name: availability
+            objective: 99.9
+            sli:
+              events:
+                error_query: sum(rate(http_requests_total{job="legacy",code=~"5.."}[{{.window}}]))
+                total_query: sum(rate(http_requests_total{job="legacy"}[{{.window}}]))
+            alerting: {name: LegacyErrors}
+        """))
     monkeypatch.setenv("SLOENGINE_WORKERS", "1")
     serial_load = load([tmp_path])
     serial = render(load_or_raise([p for p in tmp_path.glob("svc-*.yaml")]))
@@ -111,6 +124,8 @@ def test_generation_and_loading_in_two_processes_equal_one(tmp_path, monkeypatch
     assert parallel_load.catalog == serial_load.catalog
     assert parallel_load.diagnostics == serial_load.diagnostics
     assert any("broken.yaml" in str(d.position) for d in parallel_load.errors)
+    assert any(slo.service == "legacy" for slo in parallel_load.catalog.slos)
+    assert parallel_load.formats == serial_load.formats
     assert render(load_or_raise([p for p in tmp_path.glob("svc-*.yaml")])) == serial
 
 
@@ -126,3 +141,17 @@ def test_canonical_form_renames_names_and_leaves_queries_alone(tmp_path):
     assert [m.value for m in availability.sli.bad.matchers if m.label == "code"] == ["5.."]
     assert next(s for s in stamp.unit.slos if s.name == "monthly").window.timezone == "Europe/Berlin"
     assert stamp.restore(f"{availability.service}/{availability.name}") == "checkout/availability"
+
+
+def test_a_stream_abandoned_midway_leaves_no_worker_behind(tmp_path, monkeypatch):
+    import multiprocessing
+
+    for i in range(3):
+        write(tmp_path, f"svc-{i}")
+    monkeypatch.setenv("SLOENGINE_WORKERS", "2")
+    monkeypatch.setattr(generate, "PARALLEL_SLOS", 2)
+    stream = generate.render_iter(load_or_raise([tmp_path]))
+    next(stream)
+    assert len(multiprocessing.active_children()) == 1
+    stream.close()
+    assert multiprocessing.active_children() == []

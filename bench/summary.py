@@ -1,0 +1,182 @@
+"""All benchmarks in one table: each figure beside its peer's, the ratio, and the command that measured it.
+
+    python bench/summary.py            # print the table from bench/results/*.json
+    python bench/summary.py --readme   # and rewrite it into README.md between its markers
+
+The table is built only from the committed results, so it can be regenerated without rerunning anything and a
+test checks that the README shows exactly what the results say.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+README = REPO / "README.md"
+START = "<!-- bench-summary:start (python bench/summary.py --readme) -->"
+END = "<!-- bench-summary:end -->"
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.1f} ms" if value < 1000 else f"{value / 1000:,.2f} s"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:+.2f}%" if abs(value) < 10 else f"{value * 100:+,.0f}%"
+
+
+def _times(ratio: float) -> str:
+    """sloengine ÷ peer, and in words which way round (every row is a cost: less is better)."""
+    if ratio <= 0:
+        return "n/a"
+    return f"{ratio:.2f} ({1 / ratio:.1f}× less)" if ratio < 1 else f"{ratio:.2f} ({ratio:.2f}× more)"
+
+
+Row = tuple[str, str, str, str, str]
+
+
+def rule_cost_rows() -> list[Row]:
+    rows: list[Row] = []
+    for slos in (50, 500):
+        r = _load(f"rule_cost-{slos}.json")
+        if r is None:
+            continue
+        command = f"`python bench/rule_cost.py --slos {slos}`"
+        sloth, ours = r["sloth_ms_per_slo_per_cycle"], r["sloengine_ms_per_slo_per_cycle"]
+        rows.append((f"Rule evaluation per SLO per cycle ({slos} SLOs, group duration)", _ms(ours),
+                     f"Sloth {_ms(sloth)}", _times(ours / sloth), command))
+        rows.append((f"Rule evaluation per SLO per 30 s ({slos} SLOs, slow groups weighted by interval)",
+                     _ms(r["sloengine_ms_per_slo_per_30s"]), f"Sloth {_ms(r['sloth_ms_per_slo_per_30s'])}",
+                     _times(r["sloengine_ms_per_slo_per_30s"] / r["sloth_ms_per_slo_per_30s"]), command))
+        cpu = r.get("cpu_ms_per_slo_per_second")
+        if cpu and cpu.get("sloth") and cpu.get("sloengine"):
+            rows.append((f"Prometheus CPU per SLO per second ({slos} SLOs, each tool alone)",
+                         f"{cpu['sloengine']:.3f} ms", f"Sloth {cpu['sloth']:.3f} ms",
+                         _times(cpu["sloengine"] / cpu["sloth"]), command))
+            if cpu.get("pyrra"):
+                rows.append((f"Prometheus CPU per SLO per second ({slos} SLOs) against Pyrra",
+                             f"{cpu['sloengine']:.3f} ms", f"Pyrra {cpu['pyrra']:.3f} ms",
+                             _times(cpu["sloengine"] / cpu["pyrra"]), command))
+        pyrra = r.get("pyrra_ms_per_slo_per_cycle")
+        if pyrra:
+            rows.append((f"Rule evaluation per SLO per cycle ({slos} SLOs) against Pyrra", _ms(ours),
+                         f"Pyrra {_ms(pyrra)}", _times(ours / pyrra), command))
+        if slos == 500:
+            accuracy = r["accuracy_relative_error_30d"]
+            for pattern, label in (("night-errors", "errors at night"), ("peak-errors", "errors at peak")):
+                peers = f"Sloth {_pct(accuracy['sloth'][pattern])}"
+                if "pyrra" in accuracy:
+                    peers += f"; Pyrra {_pct(accuracy['pyrra'][pattern])}"
+                rows.append((f"30d error ratio vs exact count, 100× day/night traffic, {label}",
+                             _pct(accuracy["sloengine"][pattern]), peers, "exact vs approximate", command))
+    return rows
+
+
+def engine_rows() -> list[Row]:
+    r = _load("engine_speed-1000.json")
+    if r is None:
+        return []
+    command = "`python bench/engine_speed.py --slos 1000`"
+    sg, se = r["slo_generator"], r["sloengine"]
+    return [
+        ("Report per SLO, recorded series (1,000 SLOs, all 8 windows vs 1)", _ms(se["recorded"]["ms_per_slo"]),
+         f"slo-generator {_ms(sg['recorded']['ms_per_slo'])}",
+         _times(se["recorded"]["ms_per_slo"] / sg["recorded"]["ms_per_slo"]), command),
+        ("Report per SLO, raw counters only (exact, 8 windows vs 1)", _ms(se["raw"]["ms_per_slo"]),
+         f"slo-generator {_ms(sg['raw']['ms_per_slo'])}",
+         _times(se["raw"]["ms_per_slo"] / sg["raw"]["ms_per_slo"]), command),
+        ("Worst 30d SLI error vs exact count (raw counters)", f"{se['raw']['sli_max_abs_error']:.1e}",
+         f"slo-generator {sg['raw']['sli_max_abs_error']:.1e}", "exact vs rounded", command),
+    ]
+
+
+def exporter_rows() -> list[Row]:
+    r = _load("exporter_scrape.json")
+    if r is None:
+        return []
+    ours, naive = r["scrape_ms"]["gzip"]["median"], r["naive_scrape_ms"]["gzip"]["median"]
+    return [(f"Exporter scrape, {r['slos']:,} SLOs (median, gzip)", _ms(ours),
+             f"prometheus-client rendering per scrape {_ms(naive)}", _times(ours / naive),
+             "`python bench/exporter_scrape.py`")]
+
+
+def detection_rows() -> list[Row]:
+    r = _load("detection.json")
+    if r is None:
+        return []
+    rows: list[Row] = []
+    by = {(row["tool"], row["condition"], row["error_rate"]): row for row in r["rows"]}
+    for condition, rate in (("page 1h/5m", 1.0), ("page 6h/30m", 0.1), ("ticket 1d/2h", 0.1)):
+        ours = by.get(("sloengine", condition, rate))
+        if ours is None:
+            continue
+        sloth = by.get(("sloth", condition, rate))
+        peer = f"theory {_duration(ours['theory_seconds'])}"
+        if sloth is not None:
+            peer += f"; Sloth {_duration(sloth['measured_seconds'])}"
+        ratio = (f"{ours['measured_seconds'] / ours['theory_seconds']:.1f}× theory"
+                 if ours["measured_seconds"] and ours["theory_seconds"] else "n/a")
+        rows.append((f"Detection, {condition} at {rate:.0%} errors (includes `for: "
+                     f"{_duration(ours['for_seconds'])}`)", _duration(ours["measured_seconds"]), peer, ratio,
+                     "`python bench/detection.py`"))
+    return rows
+
+
+def compile_rows() -> list[Row]:
+    r = _load("compile-10000.json") or _load("compile-1000.json")
+    if r is None:
+        return []
+    seconds, memory = r["seconds"]["total"], r.get("peak_rss_total_mib", r["peak_rss_mib"])
+    target = r["targets"]
+    return [(f"Compile {r['slos']:,} SLOs to rules, alert tests, dashboards, Alertmanager (wall, peak RSS)",
+             f"{seconds:.1f} s, {memory:,.0f} MiB", f"target {target['seconds']} s, {target['peak_rss_mib']:,} MiB",
+             f"{seconds / target['seconds']:.2f}× of target time", f"`python bench/compile.py --slos {r['slos']}`")]
+
+
+def table() -> str:
+    rows = rule_cost_rows() + engine_rows() + exporter_rows() + detection_rows() + compile_rows()
+    lines = ["| measure | sloengine | peer or target | sloengine ÷ peer | command |", "|---|---|---|---|---|"]
+    lines += [f"| {' | '.join(row)} |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def rewrite_readme(text: str, summary: str) -> str:
+    if START not in text or END not in text:
+        raise SystemExit(f"{README}: add the markers {START!r} and {END!r} where the table goes")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{summary}{END}{tail}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readme", action="store_true", help="rewrite the table in README.md")
+    args = parser.parse_args()
+    summary = table()
+    print(summary, end="")
+    if args.readme:
+        README.write_text(rewrite_readme(README.read_text(), summary))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

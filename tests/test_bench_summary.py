@@ -1,0 +1,30 @@
+"""The README's benchmark table is exactly what the committed results say."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def summary_module():
+    spec = importlib.util.spec_from_file_location("bench_summary", REPO / "bench" / "summary.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_benchmark_table_matches_the_committed_results():
+    summary = summary_module()
+    table = summary.table()
+    readme = (REPO / "README.md").read_text()
+    assert summary.rewrite_readme(readme, table) == readme, "run: python bench/summary.py --readme"
+
+
+def test_every_benchmark_has_a_row_with_its_command():
+    table = summary_module().table()
+    for command in ("bench/rule_cost.py --slos 500", "bench/engine_speed.py --slos 1000", "bench/exporter_scrape.py",
+                    "bench/detection.py", "bench/compile.py --slos"):
+        assert command in table
+    assert all(row.count("|") == 6 for row in table.splitlines())
