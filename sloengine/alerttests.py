@@ -1264,7 +1264,8 @@ def plan(slo: SLO, service: Service, *, peers: Sequence[SLO] = (), le_spelling: 
     return _plan(slo, service, _interfering(slo, peers), le_spelling)
 
 
-@lru_cache(maxsize=1024)
+# Bounded: a plan holds its scenarios' series (tens of kilobytes); shapes beyond this are replayed again.
+@lru_cache(maxsize=256)
 def _plan(slo: SLO, service: Service, peers: tuple[SLO, ...], le_spelling: str | None) -> AlertTestPlan:
     reason = skip_reason(slo)
     if reason is not None:

@@ -64,13 +64,21 @@ class Stamp:
 
     unit: Unit
     names: tuple[tuple[str, str], ...]
+    #: Short texts restored before (label values repeat across a service's alerts).
+    _seen: dict[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def restore(self, text: str) -> str:
         if TOKEN_PREFIX not in text:
             return text
+        short = len(text) < 256
+        if short and text in self._seen:
+            return self._seen[text]
+        restored = text
         for tok, name in self.names:
-            text = text.replace(tok, name)
-        return text
+            restored = restored.replace(tok, name)
+        if short:
+            self._seen[text] = restored
+        return restored
 
 
 _RESOLVER = yaml.resolver.Resolver()
