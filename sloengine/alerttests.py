@@ -56,6 +56,7 @@ from .model import (
     RatioSLI,
     RawSLI,
     Service,
+    sli_selectors,
 )
 from .promql import MatchOp, Matcher, Selector, quote
 from .queries import le_matcher, le_spellings
@@ -1156,7 +1157,7 @@ def _group_values(slo: SLO) -> list[dict[str, str]]:
     if not group_by:
         return [{}]
     constraints: dict[str, list[Matcher]] = {}
-    for selector in _selectors(slo):
+    for selector in sli_selectors(slo.sli):
         for m in selector.matchers:
             if m.label in group_by:
                 constraints.setdefault(m.label, []).append(m)
@@ -1173,17 +1174,6 @@ def _group_values(slo: SLO) -> list[dict[str, str]]:
             group[label] = value
         groups.append(group)
     return groups
-
-
-def _selectors(slo: SLO) -> list[Selector]:
-    sli = slo.sli
-    if isinstance(sli, RatioSLI):
-        return [s for s in (sli.total, sli.good, sli.bad) if s is not None]
-    if isinstance(sli, LatencySLI):
-        return [sli.histogram]
-    if isinstance(sli, ProbeSLI):
-        return [sli.gauge]
-    return []
 
 
 def _recording_rank(w: int) -> int:
@@ -1244,7 +1234,7 @@ def _series_metrics(slo: SLO) -> set[str]:
     sli = slo.sli
     if isinstance(sli, LatencySLI):
         return {sli.bucket.metric, sli.count.metric}
-    return {s.metric for s in _selectors(slo)}
+    return {s.metric for s in sli_selectors(slo.sli)}
 
 
 def _interfering(slo: SLO, peers: Sequence[SLO]) -> tuple[SLO, ...]:

@@ -124,6 +124,18 @@ class RawSLI:
 SLI = Union[RatioSLI, LatencySLI, ProbeSLI, RawSLI]
 
 
+def sli_selectors(sli: SLI) -> list[Selector]:
+    """The selectors an SLI reads as written (a latency SLI's histogram, not its bucket and count); none for
+    raw PromQL, whose series are not known."""
+    if isinstance(sli, RatioSLI):
+        return [s for s in (sli.total, sli.good, sli.bad) if s is not None]
+    if isinstance(sli, LatencySLI):
+        return [sli.histogram]
+    if isinstance(sli, ProbeSLI):
+        return [sli.gauge]
+    return []
+
+
 class CalendarUnit(enum.Enum):
     WEEK = "week"
     MONTH = "month"

@@ -33,11 +33,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
-from .model import SLO, EscalationPolicy, LatencySLI, ProbeSLI, RatioSLI, Service
-from .promql import MatchOp, Selector
+from .model import SLO, EscalationPolicy, Service, sli_selectors
+from .promql import MatchOp
 
 TOKEN_PREFIX = "zqv"
-_TOKEN = re.compile(TOKEN_PREFIX + r"\d{5}qz")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*[A-Za-z0-9_]\Z")
 #: Fields whose strings are interpreted, never copied: they are never tokenised (and a name inside one
 #: is not tokenised anywhere, see :func:`canonical`).
@@ -93,17 +92,6 @@ def _eligible(value: str) -> bool:
     return bool(_NAME.match(value)) and TOKEN_PREFIX not in value and _yaml_plain(value)
 
 
-def _selectors(slo: SLO) -> list[Selector]:
-    sli = slo.sli
-    if isinstance(sli, RatioSLI):
-        return [s for s in (sli.total, sli.good, sli.bad) if s is not None]
-    if isinstance(sli, LatencySLI):
-        return [sli.histogram]
-    if isinstance(sli, ProbeSLI):
-        return [sli.gauge]
-    return []
-
-
 def _receivers(policy: EscalationPolicy | None) -> list[str]:
     if policy is None:
         return []
@@ -115,7 +103,7 @@ def candidate_names(unit: Unit, service_ok: Callable[[str], bool]) -> list[str]:
     found = [unit.service.name, unit.service.team, unit.service.owner]
     for slo in unit.slos:
         found += _receivers(slo.escalation)
-        found += [m.value for sel in _selectors(slo) for m in sel.matchers if m.op is MatchOp.EQ]
+        found += [m.value for sel in sli_selectors(slo.sli) for m in sel.matchers if m.op is MatchOp.EQ]
     # A vetoed service name stays literal even where it is also, say, a label value.
     vetoed = None if service_ok(unit.service.name) else unit.service.name
     return list(dict.fromkeys(n for n in found if n and n != vetoed and _eligible(n)))
