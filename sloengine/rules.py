@@ -14,7 +14,13 @@ Two groups per SLO keep evaluation cheap:
 
 Each recorded metric is one rule for all its windows (``label_replace`` tags
 each window's value): Prometheus pays a fixed cost per rule per evaluation
-that exceeds the query itself for short windows.
+that exceeds the query itself for short windows. Bad events fall back to
+``0 * total`` once for all windows, not once per window.
+
+A raw window that no page reads (with the default conditions, the 2h short
+window of the 1d ticket) is counted in the slow group, just before the ticket
+that reads it, instead of every 30s: each recorded value is the same exact
+count, recorded every 5 minutes.
 
 Tiles are summed through a ``[W:5m]`` subquery: its steps fall on 5-minute
 boundaries and each picks the latest tile, so the tiles cover the window
@@ -39,11 +45,14 @@ from .model import (
     CalendarWindow,
     Catalog,
     Labels,
+    LatencySLI,
+    ProbeSLI,
+    RatioSLI,
     RollingWindow,
     Service,
 )
 from .promql import quote
-from .queries import EventQueries, checked, label_matchers, number, summed
+from .queries import EventQueries, checked, half_open, label_matchers, le_matcher, number, summed
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,21 @@ def is_raw_window(seconds: int) -> bool:
     return seconds <= c.RAW_WINDOW_MAX_SECONDS
 
 
+def fast_raw_windows(slo: SLO) -> tuple[int, ...]:
+    """Raw windows counted every 30s in the fast group: those a page reads.
+
+    The others (read only by tickets, which the slow group evaluates) are
+    counted in the slow group. Without pages (or with alerting off) every raw
+    window stays in the fast group, as before.
+    """
+    raw = tuple(s for s in rolling_windows(slo) if is_raw_window(s))
+    pages = {s for cond in slo.alerting.conditions if cond.severity is AlertSeverity.PAGE
+             for s in (cond.long_seconds, cond.short_seconds)}
+    if not slo.alerting.enabled or not pages:
+        return raw
+    return tuple(s for s in raw if s in pages)
+
+
 # ---- recording rules ----------------------------------------------------------------------------
 
 
@@ -150,26 +174,81 @@ def _source_labels(slo: SLO, source: str) -> Labels:
 
 
 def _events_rules(slo: SLO, source: str, totals: list[tuple[str, str]],
-                  bads: list[tuple[str, str]]) -> list[RecordingRule]:
-    """Total first: the bad-events rule may read the totals recorded just before it in the same group."""
+                  bads: list[tuple[str, str]] | str) -> list[RecordingRule]:
+    """Total first: the bad-events rule may read the totals recorded just before it in the same group.
+
+    ``bads`` is per window, or one expression already covering every window (:func:`_raw_bad`).
+    """
+    bad = bads if isinstance(bads, str) else _per_window(bads)
     return [
         RecordingRule(c.METRIC_TOTAL, checked(_per_window(totals)), _source_labels(slo, source)),
-        RecordingRule(c.METRIC_BAD, checked(_per_window(bads)), _source_labels(slo, source)),
+        RecordingRule(c.METRIC_BAD, checked(bad), _source_labels(slo, source)),
     ]
 
 
-def _ratio_rules(slo: SLO, source: str, windows: tuple[str, ...],
+def _raw_bad(slo: SLO, queries: EventQueries, windows: tuple[str, ...]) -> str:
+    """Bad events over every raw window in one expression, reading each window's recorded total once.
+
+    The same values as :meth:`EventQueries.bad` per window (``bad or 0 * total``,
+    ``total - (good or 0 * total)``, ``total - ones``), but the totals of all
+    windows are one selector and the zero fallback one ``or`` for all windows.
+    Raw PromQL SLIs keep the per-window form.
+    """
+    sli = slo.sli
+    group_by = tuple(sli.group_by)
+    totals = summed(windows_selector(c.METRIC_TOTAL, slo, windows), (c.LABEL_WINDOW, *group_by))
+
+    def over(function: str, selector, window: str) -> str:
+        return summed(f"{function}({selector.render()}[{window}])", group_by)
+
+    if isinstance(sli, RatioSLI) and sli.bad is not None:
+        return checked(f"{_per_window([(w, over('increase', sli.bad, w)) for w in windows])} or 0 * {totals}")
+    if isinstance(sli, (RatioSLI, LatencySLI)):
+        good = sli.good if isinstance(sli, RatioSLI) else sli.bucket.with_matchers(le_matcher(sli.threshold_seconds))
+        goods = _per_window([(w, over("increase", good, w)) for w in windows])
+        return checked(f"{totals} - ({goods} or 0 * {totals})")
+    if isinstance(sli, ProbeSLI):
+        ones = _per_window([(w, over("sum_over_time", sli.gauge, half_open(w))) for w in windows])
+        return checked(f"{totals} - ({ones})")
+    return _per_window([(w, queries.bad(w, _recorded_total(slo, c.METRIC_TOTAL, w))) for w in windows])
+
+
+def _ratio_rules(slo: SLO, source: str | None, windows: tuple[str, ...],
                  ratios: list[tuple[str, str]] | None = None) -> list[RecordingRule]:
-    """Error ratio (bad ÷ total; no sample when there was no traffic) and burn rate for these windows."""
+    """Error ratio (bad ÷ total; no sample when there was no traffic) and burn rate for these windows.
+
+    ``source`` None: the windows mix sources, and each series keeps the ``window_source`` of its events.
+    """
     if ratios is None:
         ratio = (f"{windows_selector(c.METRIC_BAD, slo, windows)} / "
                  f"({windows_selector(c.METRIC_TOTAL, slo, windows)} > 0)")
     else:
         ratio = _per_window(ratios)
     burn = f"{windows_selector(c.METRIC_ERROR_RATIO, slo, windows)} / {number(slo.error_budget)}"
+    labels = slo_labels(slo) if source is None else _source_labels(slo, source)
     return [
-        RecordingRule(c.METRIC_ERROR_RATIO, checked(ratio), _source_labels(slo, source)),
-        RecordingRule(c.METRIC_BURN_RATE, checked(burn), _source_labels(slo, source)),
+        RecordingRule(c.METRIC_ERROR_RATIO, checked(ratio), labels),
+        RecordingRule(c.METRIC_BURN_RATE, checked(burn), labels),
+    ]
+
+
+def _mixed_events_rules(slo: SLO, queries: EventQueries, raw_windows: tuple[str, ...],
+                        totals: list[tuple[str, str]], bads: list[tuple[str, str]]) -> list[RecordingRule]:
+    """The slow group's events: raw windows only tickets read, and the tiled windows, one rule per metric.
+
+    ``window_source`` is set per part (``raw`` or ``tiles``), so every series
+    has the labels it would have in a group of its own source.
+    """
+    def tagged(raw: str, tiles: list[tuple[str, str]]) -> str:
+        out = f'label_replace({raw}, "{c.LABEL_WINDOW_SOURCE}", "{RAW}", "", "")'
+        if tiles:
+            out += (f' or label_replace({_per_window(tiles)}, "{c.LABEL_WINDOW_SOURCE}", "{TILES}", "", "")')
+        return out
+
+    raw_totals = _per_window([(w, queries.total(w)) for w in raw_windows])
+    return [
+        RecordingRule(c.METRIC_TOTAL, checked(tagged(raw_totals, totals)), slo_labels(slo)),
+        RecordingRule(c.METRIC_BAD, checked(tagged(_raw_bad(slo, queries, raw_windows), bads)), slo_labels(slo)),
     ]
 
 
@@ -370,7 +449,10 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) 
     queries = EventQueries(slo.sli)
     fast: list[Rule] = []
     slow: list[Rule] = []
-    raw_windows = tuple(window_name(s) for s in rolling_windows(slo) if is_raw_window(s))
+    fast_seconds = fast_raw_windows(slo)
+    raw_windows = tuple(window_name(s) for s in fast_seconds)
+    # Raw windows only tickets read: counted from the raw counters too, but in the slow group.
+    slow_raw = tuple(window_name(s) for s in rolling_windows(slo) if is_raw_window(s) and s not in fast_seconds)
     long_seconds = tuple(s for s in rolling_windows(slo) if not is_raw_window(s))
     long_windows = tuple(window_name(s) for s in long_seconds)
     budget_windows = slo_window_names(slo)
@@ -382,10 +464,7 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) 
             slo_labels(slo)))
         if raw_windows:
             fast.extend(_events_rules(
-                slo, RAW,
-                [(w, queries.total(w)) for w in raw_windows],
-                [(w, queries.bad(w, _recorded_total(slo, c.METRIC_TOTAL, w))) for w in raw_windows],
-            ))
+                slo, RAW, [(w, queries.total(w)) for w in raw_windows], _raw_bad(slo, queries, raw_windows)))
             fast.extend(_ratio_rules(slo, RAW, raw_windows))
         totals = [(window_name(s), _tiled_sum(c.METRIC_TILE_TOTAL, slo, s)) for s in long_seconds]
         bads = [(window_name(s), _tiled_sum(c.METRIC_TILE_BAD, slo, s)) for s in long_seconds]
@@ -394,15 +473,19 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) 
             totals.append((period, _period_to_date_sum(c.METRIC_TILE_TOTAL, slo, slo.window)))
             bads.append((period, _period_to_date_sum(c.METRIC_TILE_BAD, slo, slo.window)))
             long_windows += (period,)
-        if long_windows:
+        if slow_raw:
+            slow.extend(_mixed_events_rules(slo, queries, slow_raw, totals, bads))
+            slow.extend(_ratio_rules(slo, None, slow_raw + long_windows))
+        elif long_windows:
             slow.extend(_events_rules(slo, TILES, totals, bads))
             slow.extend(_ratio_rules(slo, TILES, long_windows))
     else:
         # A raw error ratio cannot be summed from tiles: every window re-runs the user's query.
         if raw_windows:
             fast.extend(_ratio_rules(slo, RAW, raw_windows, [(w, queries.error_ratio(w)) for w in raw_windows]))
-        if long_windows:
-            slow.extend(_ratio_rules(slo, RAW, long_windows, [(w, queries.error_ratio(w)) for w in long_windows]))
+        if slow_raw or long_windows:
+            slow.extend(_ratio_rules(slo, RAW, slow_raw + long_windows,
+                                     [(w, queries.error_ratio(w)) for w in slow_raw + long_windows]))
         budget_windows = tuple(w for w in budget_windows if w not in {u.value for u in CalendarUnit})
     slow.append(_budget_rule(slo, budget_windows))
     slow.extend(_static_rules(slo, service))

@@ -131,3 +131,68 @@ def test_every_subquery_stays_under_promtools_sample_limit(tmp_path, calendar):
     steps = [parse_duration(r) // parse_duration(s)
              for text in files.values() for r, s in re.findall(r"\[([0-9a-z]+):([0-9a-z]+)\]", text)]
     assert steps and max(steps) < 10_000
+
+
+def _groups(path: Path) -> dict[str, dict]:
+    return {g["name"].rsplit(":", 1)[1] + ":" + g["name"].split(":")[2]: g
+            for g in yaml.safe_load(path.read_text())["groups"]}
+
+
+def test_bad_events_fall_back_to_zero_once_for_all_raw_windows():
+    groups = _groups(COMMITTED / c.RULES_DIR / "checkout-api.rules.yml")
+    for name in ("fast:requests-availability", "fast:requests-latency"):
+        (bad,) = [r for r in groups[name]["rules"] if r.get("record") == c.METRIC_BAD]
+        assert bad["expr"].count("or 0 *") == 1, bad["expr"]
+        # each window's total is read once, by one selector for all windows
+        assert bad["expr"].count(c.METRIC_TOTAL) == (1 if name.startswith("fast:requests-availability") else 2)
+
+
+def test_raw_windows_only_tickets_read_are_counted_in_the_slow_group():
+    groups = _groups(COMMITTED / c.RULES_DIR / "checkout-api.rules.yml")
+    fast, slow = groups["fast:requests-availability"], groups["slow:requests-availability"]
+    fast_exprs = " ".join(r["expr"] for r in fast["rules"] if "record" in r)
+    assert "[2h]" not in fast_exprs and all(f"[{w}]" in fast_exprs for w in ("5m", "30m", "1h", "6h"))
+    (total,) = [r for r in slow["rules"] if r.get("record") == c.METRIC_TOTAL]
+    # the 2h window keeps its labels: window_source="raw", set per part (the rule itself sets no window_source)
+    assert "[2h]" in total["expr"] and '"window_source", "raw"' in total["expr"]
+    assert '"window_source", "tiles"' in total["expr"] and "window_source" not in total["labels"]
+    # ... and is recorded before the ticket that reads it, in the same group
+    order = [r.get("record") or r.get("alert") for r in slow["rules"]]
+    assert order.index(c.METRIC_BURN_RATE) < order.index("CheckoutAPIAvailability")
+
+
+QUIET_SPEC = """\
+apiVersion: sloengine/v1
+kind: ServiceLevels
+service: {name: quiet}
+slos:
+  - name: availability
+    objective: 99.9
+    sli:
+      ratio:
+        bad: http_requests_total{job="quiet",code=~"5.."}
+        total: http_requests_total{job="quiet"}
+    alerting:
+      page: {enabled: %s}
+"""
+
+
+@pytest.mark.parametrize("pages", [True, False])
+def test_raw_windows_stay_in_the_fast_group_when_nothing_pages(tmp_path, pages):
+    from sloengine.rules import compile_slo, fast_raw_windows
+
+    spec = tmp_path / "quiet.yaml"
+    spec.write_text(QUIET_SPEC % ("true" if pages else "false"))
+    result = load([spec])
+    assert not result.errors, [d.render() for d in result.errors]
+    slo = result.catalog.slos[0]
+    fast, slow = compile_slo(slo, result.catalog.service(slo.service))
+    fast_exprs = " ".join(r.expr for r in fast.rules)
+    slow_exprs = " ".join(r.expr for r in slow.rules)
+    if pages:
+        assert fast_raw_windows(slo) == (300, 1800, 3600, 21600)
+        assert "[2h]" not in fast_exprs and "[2h]" in slow_exprs
+    else:
+        # page disabled drops the page conditions: the tickets' raw windows stay where they were
+        assert fast_raw_windows(slo) == (7200, 21600)
+        assert "[2h]" in fast_exprs and "[2h]" not in slow_exprs
