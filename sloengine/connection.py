@@ -12,17 +12,20 @@ never include headers.
 from __future__ import annotations
 
 import ast
+import difflib
 import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import requests
-import yaml
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+from .diagnostics import SpecError
+from .yamlsource import load_text
 
 #: Environment variables read by :func:`config_from_env` (flags override them).
 ENV_URL = "SLOENGINE_PROMETHEUS_URL"
@@ -92,27 +95,38 @@ _FILE_KEYS = {
 
 
 def config_from_file(path: Path) -> ConnectionConfig:
-    """Settings from a YAML file (``prometheus:`` mapping or the mapping itself)."""
+    """Settings from a YAML file (``prometheus:`` mapping or the mapping itself); errors name file:line:col."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        documents = load_text(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    except SpecError as exc:
+        raise ConfigError("\n".join(f"{d.position}: {d.message} (fix: {d.hint})" for d in exc.diagnostics)) from None
+    if not documents:
+        return ConnectionConfig()
+    doc = documents[0]
+    data, prefix = doc.data, ()
     if isinstance(data, dict) and isinstance(data.get("prometheus"), dict):
-        data = data["prometheus"]
+        data, prefix = data["prometheus"], ("prometheus",)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of connection settings")
-    return _apply(ConnectionConfig(), data, str(path))
+        raise ConfigError(f"{doc.position(prefix)}: expected a mapping of connection settings "
+                          f"(url: ..., timeout_seconds: ...)")
+    return _apply(ConnectionConfig(), data, str(path), lambda key, at_key: str(doc.position(prefix + (key,),
+                                                                                              key=at_key)))
 
 
-def _apply(config: ConnectionConfig, data: Mapping[str, Any], origin: str) -> ConnectionConfig:
+def _apply(config: ConnectionConfig, data: Mapping[str, Any], origin: str,
+           where: Callable[[str, bool], str] | None = None) -> ConnectionConfig:
+    """``where(key, at_key)`` places a setting (file:line:col) when it came from a file."""
     changes: dict[str, Any] = {}
     for key, value in data.items():
+        origin = where(key, False) if where else origin
         kind = _FILE_KEYS.get(key)
         if kind is None:
             known = ", ".join(sorted(_FILE_KEYS))
-            raise ConfigError(f"{origin}: unknown setting {key!r} (known: {known})")
+            close = difflib.get_close_matches(str(key), list(_FILE_KEYS), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {known}"
+            raise ConfigError(f"{where(key, True) if where else origin}: unknown setting {key!r} ({hint})")
         if value is None:
             continue
         if kind is dict:
@@ -127,7 +141,8 @@ def _apply(config: ConnectionConfig, data: Mapping[str, Any], origin: str) -> Co
             try:
                 changes[key] = kind(value)
             except (TypeError, ValueError):
-                raise ConfigError(f"{origin}: {key} must be a {kind.__name__}, got {value!r}") from None
+                wanted = {int: "a whole number", float: "a number", str: "a string"}[kind]
+                raise ConfigError(f"{origin}: {key} must be {wanted}, got {value!r}") from None
     return replace(config, **changes)
 
 

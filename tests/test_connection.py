@@ -80,18 +80,21 @@ def test_secrets_never_appear_in_the_settings_repr(tmp_path):
     assert "hunter2" not in repr(config) and "s3cret-token" not in repr(config)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("prometheus:\n  url: http://x\n  timout: 3\n", "unknown setting 'timout'"),
-    ("prometheus:\n  url: http://x\n  retries: many\n", "retries must be a int"),
-    ("prometheus:\n  url: http://x\n  insecure_skip_verify: yes please\n", "true or false"),
-    ("- a\n- b\n", "expected a mapping"),
+@pytest.mark.parametrize("content, place, message", [
+    ("prometheus:\n  url: http://x\n  timout_seconds: 3\n", ":3:3:",
+     "unknown setting 'timout_seconds' (did you mean 'timeout_seconds'?)"),
+    ("prometheus:\n  url: http://x\n  retries: many\n", ":3:12:", "retries must be a whole number"),
+    ("prometheus:\n  url: http://x\n  insecure_skip_verify: yes please\n", ":3:25:", "true or false"),
+    ("- a\n- b\n", ":1:1:", "expected a mapping"),
+    ("url: [x\n", ":2:1:", "YAML syntax error"),
+    ("url: http://x\nurl: http://y\n", ":2:1:", "duplicate key 'url'"),
 ])
-def test_a_wrong_connection_file_names_the_file_and_the_setting(tmp_path, content, message):
+def test_a_wrong_connection_file_names_the_file_line_and_setting(tmp_path, content, place, message):
     file = tmp_path / "conn.yaml"
     file.write_text(content)
     with pytest.raises(ConfigError) as caught:
         resolve(file, {}, {})
-    assert str(file) in str(caught.value) and message in str(caught.value)
+    assert f"{file}{place}" in str(caught.value) and message in str(caught.value)
 
 
 def test_a_missing_url_or_ca_file_is_a_clear_error(tmp_path):
