@@ -1,4 +1,4 @@
-"""Rule-evaluation cost and long-window accuracy: sloengine's rules beside Sloth's, in one Prometheus.
+"""Rule-evaluation cost and long-window accuracy: sloengine's rules beside Sloth's and Pyrra's.
 
     python bench/rule_cost.py --slos 50            # and --slos 500
     python bench/rule_cost.py --slos 2 --days 4 --quick   # what the test suite runs
@@ -7,13 +7,20 @@ The same SLO (Sloth's getting-started example) is templated for N services.
 Sloth's side uses the rules Sloth generated for it (``../shared/peers/sloth/
 examples/_gen/getting-started.yml``, service name substituted), with the
 history of its 5m ratio backfilled at 30s so its 30d rule reads what it would
-in production; ours imports the same Sloth spec and backfills its 5m tiles.
-Both sets of rules run in one Prometheus on the same synthetic counters (31
-days, one sample a minute, patterns: flat, 100x day/night swing with errors at
-night, the same with errors at peak). Cost is
-``prometheus_rule_group_last_duration_seconds`` summed over each SLO's groups,
-sampled over several evaluations; accuracy compares each tool's 30d error
-ratio with the exact count.
+in production; ours imports the same Sloth spec and backfills its 5m tiles;
+Pyrra's side is the rule file Pyrra writes for a ratio SLO
+(``../shared/peers/pyrra/generated/http.rules.yaml``: 28d window) with its
+selectors mapped onto the same counters and Sloth's objective (99.9%).
+All run on the same synthetic counters (31 days, one sample a minute,
+patterns: flat, 100x day/night swing with errors at night, the same with
+errors at peak), each tool in its own phase: Prometheus is restarted on the
+same data directory with only that tool's rules, after an idle phase with no
+rules. Per phase: ``prometheus_rule_group_last_duration_seconds`` summed over
+each SLO's groups (wall time, sampled over the phase), and the Prometheus
+process's CPU (``process_cpu_seconds_total`` over the phase, less the idle
+phase's rate) per SLO. Accuracy compares each tool's recorded window error
+ratio with the exact count over the same window ending at the sample's
+timestamp (30d; Pyrra's is its 28d window).
 """
 
 from __future__ import annotations
@@ -43,7 +50,9 @@ from sloengine.synthetic import Counter, openmetrics, window_sum, write_blocks  
 PEERS = REPO.parent / "shared" / "peers"
 SLOTH_SPEC = PEERS / "sloth" / "examples" / "getting-started.yml"
 SLOTH_RULES = PEERS / "sloth" / "examples" / "_gen" / "getting-started.yml"
+PYRRA_RULES = PEERS / "pyrra" / "generated" / "http.rules.yaml"
 PATTERNS = ("flat", "night-errors", "peak-errors")
+TOOLS = ("sloth", "sloengine", "pyrra")
 STEP = 60
 
 
@@ -66,6 +75,33 @@ def service_name(i: int) -> str:
 
 def sloth_rules_for(service: str, template: str) -> str:
     return template.replace("myservice", service)
+
+
+def pyrra_rules_for(service: str, template: str) -> str:
+    """Pyrra's ConfigMap rule file for its ratio SLO, on this service's counters.
+
+    Its selectors ``http_requests_total{job="app"[,status=~"5.."]}`` become
+    Sloth's example's ``http_request_duration_seconds_count{job=SERVICE[,code=~"(5..|429)"]}``,
+    its grouping label ``status`` becomes ``code``, its 99.5% objective Sloth's
+    99.9%, and its groups are named per service. ``partial_response_strategy``
+    (a Thanos field Prometheus refuses) is dropped. Windows, intervals and
+    expressions are otherwise Pyrra's own.
+    """
+    import yaml
+
+    text = (template.replace("http_requests_total{", "http_request_duration_seconds_count{")
+            .replace('status=~"5.."', 'code=~"(5..|429)"').replace("by (status)", "by (code)")
+            .replace('job="app"', f'job="{service}"').replace("(1-0.995)", "(1-0.999)"))
+    data = yaml.safe_load(text)
+    for group in data["groups"]:
+        group.pop("partial_response_strategy", None)
+        group["name"] = f"pyrra-{service}" + group["name"][len("http"):]
+        for rule in group["rules"]:
+            if rule.get("labels", {}).get("job") == "app":
+                rule["labels"]["job"] = service
+    text = yaml.safe_dump(data, sort_keys=False)
+    assert "status" not in text and "http_requests_total" not in text and '"app"' not in text, text
+    return text
 
 
 def write_specs(n: int, work: Path) -> list[Path]:
@@ -107,25 +143,55 @@ def group_costs(metrics_text: str) -> dict[str, float]:
 
 
 def slo_of_group(name: str) -> tuple[str, str] | None:
-    """(tool, service) for a group name of either tool."""
+    """(tool, service) for a group name of any tool."""
     if name.startswith("sloth-slo-"):
         match = re.search(r"(svc\d{4})", name)
         return ("sloth", match.group(1)) if match else None
     if name.startswith("sloengine:"):
         return ("sloengine", name.split(":")[1])
+    if name.startswith("pyrra-"):
+        match = re.search(r"(svc\d{4})", name)
+        return ("pyrra", match.group(1)) if match else None
     return None
 
 
-def measure(prom, samples: int, pause: float) -> dict[str, dict[str, list[float]]]:
-    """Per tool, per group: last durations observed over several scrapes of /metrics."""
-    seen: dict[str, dict[str, list[float]]] = {"sloth": {}, "sloengine": {}}
-    for _ in range(samples):
-        for group, seconds in group_costs(prom.metrics_text()).items():
-            owner = slo_of_group(group)
-            if owner and seconds > 0:
-                seen[owner[0]].setdefault(group, []).append(seconds)
-        time.sleep(pause)
-    return seen
+def cpu_seconds(metrics_text: str) -> float:
+    for line in metrics_text.splitlines():
+        if line.startswith("process_cpu_seconds_total "):
+            return float(line.split()[1])
+    raise RuntimeError("process_cpu_seconds_total not in Prometheus's /metrics")
+
+
+def measure(prom, seconds: float, pause: float) -> tuple[dict[str, list[float]], float, float]:
+    """Group durations seen over ``seconds`` of wall time, and the process's CPU seconds and wall seconds spent.
+
+    Durations: per group, the ``last_duration`` read every ``pause`` seconds.
+    """
+    seen: dict[str, list[float]] = {}
+    text = prom.metrics_text()
+    t0, cpu0 = time.monotonic(), cpu_seconds(text)
+    while True:
+        for group, value in group_costs(text).items():
+            if slo_of_group(group) and value > 0:
+                seen.setdefault(group, []).append(value)
+        if time.monotonic() - t0 >= seconds:
+            break
+        time.sleep(min(pause, max(0.0, seconds - (time.monotonic() - t0))))
+        text = prom.metrics_text()
+    return seen, cpu_seconds(text) - cpu0, time.monotonic() - t0
+
+
+def settle(prom, quick: bool) -> None:
+    """Until Prometheus has merged the backfilled blocks (the block count holds steady for a while)."""
+    time.sleep(15 if quick else 75)
+    last, steady = None, 0
+    deadline = time.monotonic() + (120 if quick else 900)
+    while steady < 3 and time.monotonic() < deadline:
+        blocks = re.search(r"^prometheus_tsdb_blocks_loaded (\S+)$", prom.metrics_text(), re.M)
+        value = blocks.group(1) if blocks else None
+        steady = steady + 1 if value == last else 0
+        last = value
+        time.sleep(5 if quick else 10)
 
 
 def per_slo(seen: dict[str, list[float]], interval_of) -> tuple[float, float]:
@@ -140,24 +206,57 @@ def per_slo(seen: dict[str, list[float]], interval_of) -> tuple[float, float]:
     return statistics.median(cycle), statistics.median(wall)
 
 
-def accuracy(prom, truth, start) -> dict[str, dict[str, list[float]]]:
-    out: dict[str, dict[str, list[float]]] = {"sloth": {}, "sloengine": {}}
+#: Per tool: (PromQL of the recorded window error ratio per service, by ``job`` or ``service``; window days).
+RATIO_QUERIES = {
+    "sloth": ('label_replace(slo:sli_error:ratio_rate30d{sloth_service=~"svc.*"}, "svc", "$1", "sloth_service", "(.*)")',
+              30),
+    "sloengine": (f'label_replace({c.METRIC_ERROR_RATIO}{{window="30d"}}, "svc", "$1", "service", "(.*)")', 30),
+    # Pyrra records increase() over its whole 28d window by code; its availability is 1 - errors / total.
+    "pyrra": ('label_replace(sum by (job) (http_requests:increase4w{code=~"(5..|429)"}) / '
+              'sum by (job) (http_requests:increase4w), "svc", "$1", "job", "(.*)")', 28),
+}
+
+
+def accuracy(prom, tool: str, truth, start) -> dict[str, list[float]]:
+    """Relative error of the tool's recorded window ratio against the exact count over the same window,
+    ending at the instant the rule recorded it."""
+    query, days = RATIO_QUERIES[tool]
+    # timestamp() of a ratio of recorded series is the query instant: read the recording instant separately.
+    stamp_of = {
+        "sloth": 'label_replace(timestamp(slo:sli_error:ratio_rate30d{sloth_service=~"svc.*"}), "svc", "$1", "sloth_service", "(.*)")',
+        "sloengine": f'label_replace(timestamp({c.METRIC_ERROR_RATIO}{{window="30d"}}), "svc", "$1", "service", "(.*)")',
+        "pyrra": 'label_replace(max by (job) (timestamp(http_requests:increase4w)), "svc", "$1", "job", "(.*)")',
+    }[tool]
+    now = time.time()
+    values = {r["metric"]["svc"]: float(r["value"][1]) for r in prom.query(query, now)}
+    stamps = {r["metric"]["svc"]: float(r["value"][1]) for r in prom.query(stamp_of, now)}
+    out: dict[str, list[float]] = {}
     for svc in sorted(truth):
+        if svc not in values or svc not in stamps:
+            continue
         pattern = PATTERNS[int(svc[3:]) % len(PATTERNS)]
         total, bad = truth[svc]
-        queries = {
-            "sloth": f'slo:sli_error:ratio_rate30d{{sloth_service="{svc}"}}',
-            "sloengine": f'{c.METRIC_ERROR_RATIO}{{service="{svc}",window="30d"}}',
-        }
-        for tool, query in queries.items():
-            result = prom.query(query)
-            if not result:
-                continue
-            at, value = float(result[0]["value"][0]), float(result[0]["value"][1])
-            exact = window_sum(bad, start, STEP, at - 30 * 86400, at) / window_sum(total, start, STEP,
-                                                                                    at - 30 * 86400, at)
-            out[tool].setdefault(pattern, []).append(value / exact - 1)
+        at = stamps[svc]
+        exact = (window_sum(bad, start, STEP, at - days * 86400, at)
+                 / window_sum(total, start, STEP, at - days * 86400, at))
+        out.setdefault(pattern, []).append(values[svc] / exact - 1)
     return out
+
+
+def phase(name: str, rule_files: list[Path], work: Path, data: Path, quick: bool, seconds: float,
+          after=None) -> dict:
+    """One Prometheus on ``data`` with only these rules: wait for every group to evaluate, then measure."""
+    with prometheus(work / f"phase-{name}", data_dir=data, rule_files=rule_files) as prom:
+        if rule_files:
+            prom.wait_evaluated(timeout=240 if quick else 900)
+            # A group's first evaluation after a restart reads cold caches: let every group evaluate once
+            # more before measuring, so a 5-minute group's sampled duration is not its first one.
+            time.sleep(max(g["interval"] for g in prom.rule_groups()) + 5)
+        else:
+            settle(prom, quick)
+        seen, cpu, wall = measure(prom, seconds, pause=5 if quick else 20)
+        extra = after(prom) if after else None
+    return {"seen": seen, "cpu_seconds": cpu, "wall_seconds": wall, "extra": extra}
 
 
 def run(n: int, days: int, quick: bool, work: Path) -> dict:
@@ -191,43 +290,114 @@ def run(n: int, days: int, quick: bool, work: Path) -> dict:
     install_blocks(ours.blocks_dir, data)
     install_blocks(sloth_blocks, data)
     intervals = Intervals(slow_seconds=30) if quick else Intervals()
-    rule_files = list(sloth_files)
+    ours_files = []
     for relative, groups in compile_catalog(catalog, intervals).items():
         path = work / "ours" / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render_rule_file(groups))
-        rule_files.append(path)
+        ours_files.append(path)
+    pyrra_files = []
+    if PYRRA_RULES.exists():
+        pyrra_template = PYRRA_RULES.read_text()
+        for i in range(n):
+            path = work / "pyrra" / f"{service_name(i)}.yml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = pyrra_rules_for(service_name(i), pyrra_template)
+            # --quick: every group every 30s, as ours (a test need not wait 2m30s for Pyrra's increase group)
+            path.write_text(text.replace("interval: 2m30s", "interval: 30s") if quick else text)
+            pyrra_files.append(path)
+        promtool("check", "rules", *map(str, pyrra_files[:1]))
     prepared = time.monotonic() - started
-    with prometheus(work / "live", data_dir=data, rule_files=rule_files) as prom:
-        prom.wait_evaluated(timeout=120 if quick else 420)
-        seen = measure(prom, samples=3 if quick else 8, pause=10 if quick else 40)
-        acc = accuracy(prom, truth, start)
-        history_check = _history_matches_sloths_rule(prom, template, history_from, end)
-    interval_of = {"sloth": lambda g: 30.0,
-                   "sloengine": lambda g: float(intervals.slow_seconds if g.endswith(":slow") else intervals.fast_seconds)}
-    split = {kind: round(statistics.median(statistics.median(v) for g, v in seen["sloengine"].items()
-                                           if g.endswith(kind)) * 1000, 3)
-             for kind in (":fast", ":slow")}
-    sloth_cycle, sloth_wall = per_slo(seen["sloth"], interval_of["sloth"])
-    ours_cycle, ours_wall = per_slo(seen["sloengine"], interval_of["sloengine"])
-    return {
+    seconds = 45 if quick else 300
+    idle = phase("idle", [], work, data, quick, min(seconds, 120))
+    phases = {
+        "sloth": phase("sloth", sloth_files, work, data, quick, seconds,
+                       lambda prom: (accuracy(prom, "sloth", truth, start),
+                                     _history_matches_sloths_rule(prom, template, history_from, end))),
+        "sloengine": phase("sloengine", ours_files, work, data, quick, seconds,
+                           lambda prom: (accuracy(prom, "sloengine", truth, start), None)),
+    }
+    if pyrra_files:
+        phases["pyrra"] = phase("pyrra", pyrra_files, work, data, quick, seconds,
+                                lambda prom: (accuracy(prom, "pyrra", truth, start), None))
+    interval_of = {
+        "sloth": lambda g: 30.0,
+        "sloengine": lambda g: float(intervals.slow_seconds if g.endswith(":slow") else intervals.fast_seconds),
+        "pyrra": lambda g: 150.0 if g.endswith("-increase") and not quick else 30.0,
+    }
+    idle_rate = idle["cpu_seconds"] / idle["wall_seconds"]
+    tools = {}
+    for tool, ph in phases.items():
+        cycle, wall = per_slo(ph["seen"], interval_of[tool])
+        rate = ph["cpu_seconds"] / ph["wall_seconds"]
+        per_second = max(rate - idle_rate, 0.0) / n
+        tools[tool] = {
+            "ms_per_slo_per_cycle": round(cycle, 3),
+            "ms_per_slo_per_30s": round(wall, 3),
+            "cpu_ms_per_slo_per_second": round(per_second * 1000, 4),
+            "cpu_ms_per_slo_per_30s": round(per_second * 30 * 1000, 3),
+            "phase_cpu_seconds": round(ph["cpu_seconds"], 2),
+            "phase_wall_seconds": round(ph["wall_seconds"], 1),
+            "phase_cores_used": round(rate, 4),
+            "groups_seen": len(ph["seen"]),
+        }
+    ours_groups = phases["sloengine"]["seen"]
+    tools["sloengine"]["ms_by_group"] = {
+        kind: round(statistics.median(statistics.median(v) for g, v in ours_groups.items() if g.endswith(kind)) * 1000, 3)
+        for kind in (":fast", ":slow")}
+    if "pyrra" in phases:
+        pyrra_groups = phases["pyrra"]["seen"]
+        tools["pyrra"]["ms_by_group"] = {
+            kind: round(statistics.median(statistics.median(v) for g, v in pyrra_groups.items()
+                                          if g.endswith("-increase") == (kind == "increase")) * 1000, 3)
+            for kind in ("increase", "burnrate")}
+
+    def ratio(key: str, tool: str = "sloengine", base: str = "sloth") -> float | None:
+        a, b = tools.get(tool, {}).get(key), tools.get(base, {}).get(key)
+        return round(a / b, 4) if a is not None and b else None
+
+    ratios = {
+        f"{tool}_over_{base}": {
+            "per_cycle": ratio("ms_per_slo_per_cycle", tool, base),
+            "per_30s": ratio("ms_per_slo_per_30s", tool, base),
+            "cpu_per_second": ratio("cpu_ms_per_slo_per_second", tool, base),
+        }
+        for tool, base in (("sloengine", "sloth"), ("sloengine", "pyrra"), ("pyrra", "sloth")) if base in tools
+    }
+    return flat_keys({
         "slos": n,
         "days": days,
         "quick": quick,
         "prepare_seconds": round(prepared, 1),
-        "sloth_ms_per_slo_per_cycle": round(sloth_cycle, 3),
-        "sloengine_ms_per_slo_per_cycle": round(ours_cycle, 3),
-        "sloth_ms_per_slo_per_30s": round(sloth_wall, 3),
-        "sloengine_ms_per_slo_per_30s": round(ours_wall, 3),
-        "sloengine_ms_by_group": split,
-        "cost_ratio_per_cycle": round(ours_cycle / sloth_cycle, 4) if sloth_cycle else None,
-        "cost_ratio_per_30s": round(ours_wall / sloth_wall, 4) if sloth_wall else None,
-        "sloth_history_max_relative_difference": history_check,
-        "accuracy_relative_error_30d": {
-            tool: {p: round(max(errs, key=abs), 6) for p, errs in sorted(by_pattern.items())}
-            for tool, by_pattern in acc.items()
+        "phase_seconds": seconds,
+        "idle_cores_used": round(idle_rate, 4),
+        "tools": tools,
+        "ratios": ratios,
+        # the headline figures, kept under their earlier names
+        "cost_ratio_per_cycle": ratios["sloengine_over_sloth"]["per_cycle"],
+        "cost_ratio_per_30s": ratios["sloengine_over_sloth"]["per_30s"],
+        "cpu_ratio_per_second": ratios["sloengine_over_sloth"]["cpu_per_second"],
+        "sloth_history_max_relative_difference": phases["sloth"]["extra"][1],
+        "accuracy_window_days": {tool: RATIO_QUERIES[tool][1] for tool in phases},
+        "accuracy_relative_error": {
+            tool: {p: round(max(errs, key=abs), 6) for p, errs in sorted(ph["extra"][0].items())}
+            for tool, ph in phases.items()
         },
-    }
+    })
+
+
+def flat_keys(result: dict) -> dict:
+    """The per-tool figures also under flat names (``<tool>_ms_per_slo_per_cycle``, ``cpu_ms_per_slo_per_second``
+    by tool, ``accuracy_relative_error_30d`` for the tools whose window is 30d), for readers of earlier results."""
+    out = dict(result)
+    for tool, figures in result["tools"].items():
+        for key in ("ms_per_slo_per_cycle", "ms_per_slo_per_30s"):
+            out[f"{tool}_{key}"] = figures[key]
+    out["sloengine_ms_by_group"] = result["tools"]["sloengine"].get("ms_by_group")
+    out["cpu_ms_per_slo_per_second"] = {t: f["cpu_ms_per_slo_per_second"] for t, f in result["tools"].items()}
+    out["accuracy_relative_error_30d"] = {t: v for t, v in result["accuracy_relative_error"].items()
+                                          if result["accuracy_window_days"][t] == 30}
+    return out
 
 
 def _history_matches_sloths_rule(prom, template: str, history_from: int, end: int) -> float:
@@ -275,20 +445,21 @@ def _sloth_history_rule(template: str) -> str:
 
 
 def render_table(r: dict) -> str:
-    acc = r["accuracy_relative_error_30d"]
+    acc, tools = r["accuracy_relative_error"], r["tools"]
     lines = [
-        "| SLOs | Sloth ms/SLO/cycle | sloengine ms/SLO/cycle | ratio | Sloth ms/SLO/30s | sloengine ms/SLO/30s | ratio |",
-        "|---|---|---|---|---|---|---|",
-        f"| {r['slos']} | {r['sloth_ms_per_slo_per_cycle']} | {r['sloengine_ms_per_slo_per_cycle']} | "
-        f"{r['cost_ratio_per_cycle']} | {r['sloth_ms_per_slo_per_30s']} | {r['sloengine_ms_per_slo_per_30s']} | "
-        f"{r['cost_ratio_per_30s']} |",
-        "",
-        "| 30d error ratio vs exact | " + " | ".join(PATTERNS) + " |",
-        "|---|" + "---|" * len(PATTERNS),
+        "| tool | ms/SLO/cycle | ms/SLO per 30s | CPU ms/SLO/s | CPU ms/SLO per 30s |",
+        "|---|---|---|---|---|",
     ]
-    for tool in ("sloth", "sloengine"):
-        lines.append(f"| {tool} | " + " | ".join(f"{acc.get(tool, {}).get(p, float('nan')):+.2%}" for p in PATTERNS)
-                     + " |")
+    for tool, t in tools.items():
+        lines.append(f"| {tool} | {t['ms_per_slo_per_cycle']} | {t['ms_per_slo_per_30s']} | "
+                     f"{t['cpu_ms_per_slo_per_second']} | {t['cpu_ms_per_slo_per_30s']} |")
+    lines += ["", "| ratio | per cycle | per 30s | CPU |", "|---|---|---|---|"]
+    for name, v in r["ratios"].items():
+        lines.append(f"| {name} | {v['per_cycle']} | {v['per_30s']} | {v['cpu_per_second']} |")
+    lines += ["", "| window error ratio vs exact | " + " | ".join(PATTERNS) + " |", "|---|" + "---|" * len(PATTERNS)]
+    for tool in acc:
+        lines.append(f"| {tool} ({r['accuracy_window_days'][tool]}d) | "
+                     + " | ".join(f"{acc[tool].get(p, float('nan')):+.2%}" for p in PATTERNS) + " |")
     return "\n".join(lines)
 
 
@@ -296,7 +467,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slos", type=int, default=50)
     parser.add_argument("--days", type=int, default=31)
-    parser.add_argument("--quick", action="store_true", help="30s slow interval and fewer samples (for tests)")
+    parser.add_argument("--quick", action="store_true", help="every group every 30s (ours and Pyrra's slow ones too) and short phases (for tests)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sloengine-bench-") as tmp:

@@ -14,13 +14,29 @@ SHARED = REPO.parent / "shared" / "peers"
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="the rule-cost benchmark templates Sloth's files from ../shared/peers")
-def test_rule_cost_benchmark_runs_and_reports_both_tools(tmp_path):
+def test_rule_cost_benchmark_runs_and_reports_every_tool_in_its_own_phase(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "bench" / "rule_cost.py"), "--slos", "3", "--days", "2",
-                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+                           "--quick", "--out", str(tmp_path)], capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((tmp_path / "rule_cost-3.json").read_text())
-    assert result["sloth_ms_per_slo_per_cycle"] > 0 and result["sloengine_ms_per_slo_per_cycle"] > 0
-    assert set(result["accuracy_relative_error_30d"]) == {"sloth", "sloengine"}
+    tools = result["tools"]
+    expected = {"sloth", "sloengine"} | ({"pyrra"} if (SHARED / "pyrra" / "generated" / "http.rules.yaml").exists()
+                                         else set())
+    assert set(tools) == expected
+    for tool in tools.values():
+        # group durations (wall time) and the phase's Prometheus CPU, less the idle phase's, per SLO
+        assert tool["ms_per_slo_per_cycle"] > 0 and tool["ms_per_slo_per_30s"] > 0
+        assert tool["groups_seen"] >= 3 * 2
+        assert tool["phase_wall_seconds"] > 0 and tool["phase_cpu_seconds"] >= 0
+        assert tool["cpu_ms_per_slo_per_second"] >= 0
+        assert tool["cpu_ms_per_slo_per_30s"] == pytest.approx(tool["cpu_ms_per_slo_per_second"] * 30, abs=0.01)
+    assert result["idle_cores_used"] >= 0
+    assert set(result["ratios"]["sloengine_over_sloth"]) == {"per_cycle", "per_30s", "cpu_per_second"}
+    assert result["cost_ratio_per_cycle"] == result["ratios"]["sloengine_over_sloth"]["per_cycle"]
+    assert set(result["accuracy_relative_error"]) == expected
+    if "pyrra" in tools:
+        assert {"sloengine_over_pyrra", "pyrra_over_sloth"} <= set(result["ratios"])
+        assert result["accuracy_window_days"]["pyrra"] == 28
     # Sloth's history is backfilled by one combined rule; it must equal what Sloth's own rule computes.
     assert result["sloth_history_max_relative_difference"] == 0
 
