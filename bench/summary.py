@@ -143,7 +143,7 @@ def detection_rows() -> list[Row]:
 
 
 def compile_rows() -> list[Row]:
-    r = _load("compile-10000.json") or _load("compile-1000.json")
+    r = _load("compile-10000.json")
     if r is None:
         return []
     seconds, memory = r["seconds"]["total"], r.get("peak_rss_total_mib", r["peak_rss_mib"])
