@@ -82,11 +82,12 @@ def rule_cost_rows() -> list[Row]:
             rows.append((f"Rule evaluation per SLO per cycle ({slos} SLOs) against Pyrra", _ms(ours),
                          f"Pyrra {_ms(pyrra)}", _times(ours / pyrra), command))
         if slos == 500:
-            accuracy = r["accuracy_relative_error_30d"]
+            accuracy = r.get("accuracy_relative_error") or r["accuracy_relative_error_30d"]
+            days = r.get("accuracy_window_days", {})
             for pattern, label in (("night-errors", "errors at night"), ("peak-errors", "errors at peak")):
                 peers = f"Sloth {_pct(accuracy['sloth'][pattern])}"
                 if "pyrra" in accuracy:
-                    peers += f"; Pyrra {_pct(accuracy['pyrra'][pattern])}"
+                    peers += f"; Pyrra ({days.get('pyrra', 28)}d window) {_pct(accuracy['pyrra'][pattern])}"
                 rows.append((f"30d error ratio vs exact count, 100× day/night traffic, {label}",
                              _pct(accuracy["sloengine"][pattern]), peers, "exact vs approximate", command))
     return rows

@@ -94,5 +94,9 @@ def split_map(function: Callable[[Sequence[T]], list[R]], items: Sequence[T], *,
         return function(items)
     half = (len(items) + 1) // 2
     other = Background(function, items[half:])
-    first = function(items[:half])
+    try:
+        first = function(items[:half])
+    except BaseException:
+        other.cancel()
+        raise
     return first + other.result()
