@@ -89,7 +89,7 @@ def rule_cost_rows() -> list[Row]:
                 if "pyrra" in accuracy:
                     peers += f"; Pyrra ({days.get('pyrra', 28)}d window) {_pct(accuracy['pyrra'][pattern])}"
                 rows.append((f"30d error ratio vs exact count, 100× day/night traffic, {label}",
-                             _pct(accuracy["sloengine"][pattern]), peers, "exact vs approximate", command))
+                             _pct(accuracy["sloengine"][pattern]), peers, "exact (Sloth averages 5m ratios)", command))
     return rows
 
 
