@@ -316,14 +316,24 @@ def evaluation_instants(prom, group: str, interval: int, t0: int) -> float:
 def misaligned_series(prom, recordings: list[Recording], t0: int) -> int:
     """Backfilled series whose samples are off their group's evaluation instants (0: every pass of a group
     was laid on the same instants, so each rule read its inputs from the same evaluation, as live)."""
-    off = 0
+    # One metric may be recorded by two groups of a service (sloengine counts a raw window that only
+    # tickets read in its slow group): a series is aligned when it sits on the grid of a group of its
+    # service that records that metric.
+    grids: dict[tuple[str, str], set[tuple[float, int]]] = {}
+    phases: dict[str, float] = {}
     for rec in recordings:
         if rec.rule["record"] == PHASE_METRIC:
             continue
-        phase = evaluation_instants(prom, rec.group, rec.interval, t0) % rec.interval
-        matchers = ",".join(f'{k}="{v}"' for k, v in sorted(rec.rule.get("labels", {}).items()))
-        for series in prom.query(f"timestamp({rec.rule['record']}{{{matchers}}})", t0):
-            if abs((float(series["value"][1]) - phase) % rec.interval) > 1e-3:
+        if rec.group not in phases:
+            phases[rec.group] = evaluation_instants(prom, rec.group, rec.interval, t0) % rec.interval
+        service = rec.rule.get("labels", {}).get("service", "")
+        grids.setdefault((rec.rule["record"], service), set()).add((phases[rec.group], rec.interval))
+    off = 0
+    for (record, service), grid in sorted(grids.items()):
+        matchers = f'service="{service}"' if service else ""
+        for series in prom.query(f"timestamp({record}{{{matchers}}})", t0):
+            at = float(series["value"][1])
+            if all(abs((at - phase) % interval) > 1e-3 for phase, interval in grid):
                 off += 1
     return off
 
