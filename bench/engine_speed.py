@@ -502,33 +502,30 @@ class Setup:
     timeout: float = 3600.0
 
 
+def _recorded_windows(prom: Prometheus, n: int, at: float | None = None) -> tuple[dict[str, int], bool]:
+    """SLOs per metric and window at ``at`` (now by default), and whether every window of both event
+    metrics, the 30-day one included, is there for all ``n`` SLOs."""
+    counts: dict[str, int] = {}
+    complete = True
+    for metric in (c.METRIC_TOTAL, c.METRIC_BAD):
+        by_window = {r["metric"].get(c.LABEL_WINDOW, ""): int(float(r["value"][1]))
+                     for r in prom.query(f"count by ({c.LABEL_WINDOW}) ({metric})", at)}
+        counts.update({f"{metric}/{w}": v for w, v in by_window.items()})
+        complete &= WINDOW in by_window and all(v == n for v in by_window.values())
+    return counts, complete
+
+
 def wait_recorded(prom: Prometheus, n: int, timeout: float) -> dict[str, int]:
     """Until every window of both event metrics is recorded for all ``n`` SLOs, the 30-day one included:
     the state a report in production finds, where no SLO needs the raw fallback."""
     deadline = time.monotonic() + timeout
     counts: dict[str, int] = {}
     while time.monotonic() < deadline:
-        counts = {}
-        complete = True
-        for metric in (c.METRIC_TOTAL, c.METRIC_BAD):
-            by_window = {r["metric"].get(c.LABEL_WINDOW, ""): int(float(r["value"][1]))
-                         for r in prom.query(f"count by ({c.LABEL_WINDOW}) ({metric})")}
-            counts.update({f"{metric}/{w}": v for w, v in by_window.items()})
-            complete &= WINDOW in by_window and all(v == n for v in by_window.values())
+        counts, complete = _recorded_windows(prom, n)
         if complete:
             return counts
         time.sleep(2)
     raise RuntimeError(f"recorded windows incomplete after {timeout:.0f}s: {counts}")
-
-
-def recorded_complete(prom: Prometheus, n: int, at: int) -> bool:
-    """Every window of both event metrics is recorded for all ``n`` SLOs at ``at``."""
-    for metric in (c.METRIC_TOTAL, c.METRIC_BAD):
-        by_window = {r["metric"].get(c.LABEL_WINDOW, ""): int(float(r["value"][1]))
-                     for r in prom.query(f"count by ({c.LABEL_WINDOW}) ({metric})", at)}
-        if WINDOW not in by_window or any(v != n for v in by_window.values()):
-            return False
-    return True
 
 
 def pinned_instant() -> int:
@@ -546,7 +543,7 @@ def measure_phase(prom: Prometheus, s: Setup, phase: str) -> dict[str, list[Run]
         # Every window must be recorded *at the pinned instant*, not just when wait_recorded looked: a window
         # counted only by the slow group exists from that group's first evaluation on.
         deadline = time.monotonic() + 900
-        while not recorded_complete(prom, s.n, at) and time.monotonic() < deadline:
+        while not _recorded_windows(prom, s.n, at)[1] and time.monotonic() < deadline:
             at = pinned_instant()
     tools: dict[str, Callable[[], Run]] = {
         "slo_generator": lambda: run_slo_generator(s.sg_python, prom, s.sg_slos, config, at, s.work, s.timeout),
