@@ -1190,7 +1190,7 @@ def _burn_rules(slo: SLO, service: Service) -> tuple[_Rule, ...]:
     for cond in slo.alerting.conditions:
         key = {c.LABEL_LONG_WINDOW: format_duration(cond.long_seconds),
                c.LABEL_SHORT_WINDOW: format_duration(cond.short_seconds),
-               c.LABEL_SEVERITY: cond.severity.value}
+               c.LABEL_OWN_SEVERITY: cond.severity.value}
         match = next((i for i, (r, _) in enumerate(found) if key.items() <= dict(r.labels).items()), None)
         if match is None:
             raise AssertionError(f"{slo.id}: no compiled alerting rule for the {cond.name} {cond.severity.value} condition")

@@ -20,7 +20,11 @@ DEFAULT_WINDOW_SECONDS = 30 * 86400
 LABEL_SERVICE = "service"
 LABEL_SLO = "slo"
 LABEL_WINDOW = "window"
+#: ``page`` or ``ticket`` by default; a spec's alert labels may set it to anything (Sloth's ``severity: pageteam``),
+#: so nothing sloengine generates keys on it: routing, grouping and the alert tests read LABEL_OWN_SEVERITY.
 LABEL_SEVERITY = "severity"
+#: sloengine's own record of an alert's severity (``page`` or ``ticket``), which no spec may set.
+LABEL_OWN_SEVERITY = "sloengine_severity"
 LABEL_LONG_WINDOW = "long_window"
 LABEL_SHORT_WINDOW = "short_window"
 LABEL_BURN_FACTOR = "burn_factor"
@@ -168,11 +172,17 @@ ALERT_ESCALATION = "SLOEscalation"
 #: Root receiver of the generated routing tree: no integrations (alerts that are not ours go nowhere).
 DEFAULT_RECEIVER = "sloengine-default"
 #: How Alertmanager groups our alerts into notifications.
-ALERTMANAGER_GROUP_BY = ("alertname", LABEL_SERVICE, LABEL_SLO, LABEL_SEVERITY, LABEL_ESCALATION_LEVEL)
+ALERTMANAGER_GROUP_BY = ("alertname", LABEL_SERVICE, LABEL_SLO, LABEL_OWN_SEVERITY, LABEL_ESCALATION_LEVEL)
 ALERTMANAGER_DIR = "alertmanager"
 ALERTMANAGER_CONFIG_FILE = f"{ALERTMANAGER_DIR}/alertmanager.yml"
 #: ``amtool config routes test`` cases (labels → expected receivers) for every SLO and level.
 ALERTMANAGER_ROUTE_TESTS_FILE = f"{ALERTMANAGER_DIR}/routes.test.yml"
 
 # The escalation label is ours like the others: no SLI may group by it.
-RESERVED_LABELS = RESERVED_LABELS | {LABEL_ESCALATION_LEVEL}
+RESERVED_LABELS = RESERVED_LABELS | {LABEL_ESCALATION_LEVEL, LABEL_OWN_SEVERITY}
+
+#: Labels of sloengine's alerts that a spec's alert labels may not set: routing, inhibition, escalation and
+#: the generated alert tests rely on them (``severity`` and ``team`` are the user's to override).
+ALERT_OWN_LABELS = frozenset({LABEL_SERVICE, LABEL_SLO, LABEL_WINDOW, LABEL_WINDOW_SOURCE, LABEL_OWN_SEVERITY,
+                              LABEL_LONG_WINDOW, LABEL_SHORT_WINDOW, LABEL_BURN_FACTOR, LABEL_ESCALATION_LEVEL,
+                              "alertname", "alertstate", "__name__"})

@@ -314,6 +314,15 @@ def _static_rules(slo: SLO, service: Service) -> list[RecordingRule]:
 # ---- alerting rules -----------------------------------------------------------------------------
 
 
+def _ticket_labels(slo: SLO, service: Service, *own: tuple[str, str]) -> Labels:
+    """Labels of the budget-exhausted and no-data alerts: ``severity`` and ``team`` by default, the spec's
+    alert labels over them, and sloengine's own labels over everything."""
+    defaults: Labels = ((c.LABEL_SEVERITY, AlertSeverity.TICKET.value),) + (
+        ((c.LABEL_TEAM, service.team),) if service.team else ())
+    mine = slo_labels(slo) + ((c.LABEL_OWN_SEVERITY, AlertSeverity.TICKET.value),) + tuple(own)
+    return _merge(defaults, slo.alerting.labels, mine)
+
+
 def _merge(*layers: Labels) -> Labels:
     merged: dict[str, str] = {}
     for layer in layers:
@@ -337,12 +346,15 @@ def _burn_alert(slo: SLO, service: Service, cond: BurnRateAlert) -> AlertingRule
         expr += (f" and ignoring ({ours}) "
                  f"({series(c.METRIC_TOTAL, slo, long_w)} >= {slo.alerting.min_events})")
     page = cond.severity is AlertSeverity.PAGE
-    base_labels: Labels = slo_labels(slo) + (
-        (c.LABEL_SEVERITY, cond.severity.value),
+    # The user's labels may override severity and team, never the labels routing and the alert tests key on.
+    defaults: Labels = ((c.LABEL_SEVERITY, cond.severity.value),) + (
+        ((c.LABEL_TEAM, service.team),) if service.team else ())
+    own: Labels = slo_labels(slo) + (
+        (c.LABEL_OWN_SEVERITY, cond.severity.value),
         (c.LABEL_LONG_WINDOW, long_w),
         (c.LABEL_SHORT_WINDOW, short_w),
         (c.LABEL_BURN_FACTOR, factor),
-    ) + (((c.LABEL_TEAM, service.team),) if service.team else ())
+    ) + (((c.LABEL_ESCALATION_LEVEL, FIRST_LEVEL),) if page else ())
     summary = (f"{slo.id} is burning its error budget {factor}x too fast "
                f"({long_w} and {short_w} windows)")
     description = (f"{slo.description + ' ' if slo.description else ''}Objective {number(slo.objective)}% over "
@@ -352,9 +364,8 @@ def _burn_alert(slo: SLO, service: Service, cond: BurnRateAlert) -> AlertingRule
         alert=alert_name(slo),
         expr=checked(expr),
         for_seconds=cond.for_seconds,
-        labels=_merge(base_labels, slo.alerting.labels,
-                      slo.alerting.page_labels if page else slo.alerting.ticket_labels, slo_labels(slo),
-                      ((c.LABEL_ESCALATION_LEVEL, FIRST_LEVEL),) if page else ()),
+        labels=_merge(defaults, slo.alerting.labels,
+                      slo.alerting.page_labels if page else slo.alerting.ticket_labels, own),
         annotations=_merge((("description", description), ("summary", summary)), slo.alerting.annotations,
                            slo.alerting.page_annotations if page else slo.alerting.ticket_annotations),
     )
@@ -408,13 +419,11 @@ def _exhausted_alert(slo: SLO, service: Service) -> AlertingRule:
     window = slo_window_names(slo)[0]
     expr = (f"max without ({c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}) "
             f"({series(c.METRIC_BUDGET_REMAINING, slo, window)} <= 0)")
-    labels = slo_labels(slo) + ((c.LABEL_SEVERITY, AlertSeverity.TICKET.value), (c.LABEL_WINDOW, window))
-    labels += ((c.LABEL_TEAM, service.team),) if service.team else ()
     return AlertingRule(
         alert=c.ALERT_EXHAUSTED,
         expr=checked(expr),
         for_seconds=c.SLOW_INTERVAL_SECONDS,
-        labels=_merge(labels, slo.alerting.labels, slo_labels(slo)),
+        labels=_ticket_labels(slo, service, (c.LABEL_WINDOW, window)),
         annotations=(("summary", f"{slo.id} has spent its whole error budget over {window}"),),
     )
 
@@ -426,13 +435,11 @@ def _no_data_alert(slo: SLO, service: Service) -> AlertingRule:
         expr = f"absent_over_time({series(c.METRIC_ERROR_RATIO, slo, shortest)}[15m])"
     else:
         expr = f"absent_over_time({presence.render()}[15m])"
-    labels = slo_labels(slo) + ((c.LABEL_SEVERITY, AlertSeverity.TICKET.value),)
-    labels += ((c.LABEL_TEAM, service.team),) if service.team else ()
     return AlertingRule(
         alert=c.ALERT_NO_DATA,
         expr=checked(expr),
         for_seconds=5 * 60,
-        labels=_merge(labels, slo.alerting.labels, slo_labels(slo)),
+        labels=_ticket_labels(slo, service),
         annotations=(("summary", f"{slo.id} has no SLI data: its series are absent, so its availability is unknown"),),
     )
 

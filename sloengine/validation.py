@@ -48,9 +48,14 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
         return out
     for what, layer in (("alerting.labels", slo.alerting.labels), ("alerting.page.labels", slo.alerting.page_labels),
                         ("alerting.ticket.labels", slo.alerting.ticket_labels)):
-        if conventions.LABEL_ESCALATION_LEVEL in dict(layer):
-            error(what, f"label {conventions.LABEL_ESCALATION_LEVEL!r} is set by sloengine itself (L1 on pages, "
-                        "L2/L3 on their escalations)", "remove it and describe the levels under escalation.levels")
+        for key in sorted(set(dict(layer)) & conventions.ALERT_OWN_LABELS):
+            if key == conventions.LABEL_ESCALATION_LEVEL:
+                error(what, f"label {key!r} is set by sloengine itself (L1 on pages, L2/L3 on their escalations)",
+                      "remove it and describe the levels under escalation.levels")
+            else:
+                error(what, f"label {key!r} is set by sloengine itself on every alert: routing, inhibition and "
+                            "the generated alert tests rely on it",
+                      f"rename the label (e.g. user_{key.lstrip('_')}); 'severity' and 'team' are yours to set")
     if slo.escalation is not None:
         for zone in {w.timezone for w in slo.escalation.maintenance} | (
                 {slo.escalation.support_hours.timezone} if slo.escalation.support_hours else set()):

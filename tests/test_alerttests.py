@@ -561,3 +561,24 @@ def _expand(text: str) -> list[int | None]:
 @given(st.lists(st.one_of(st.none(), st.integers(0, 50)), min_size=1, max_size=40))
 def test_series_values_survive_promtools_expanding_notation(values: list[int | None]) -> None:
     assert _expand(Series("m", (), tuple(values)).values_text()) == values
+
+
+# ---- a user's own severity labels ----------------------------------------------------------------
+
+
+@needs_promtool
+def test_a_users_severity_labels_do_not_hide_the_alerts_from_their_tests(tmp_path: Path) -> None:
+    """Sloth's getting-started example labels its page ``severity: pageteam``: the alert tests must still find
+    each condition's rule (by sloengine's own severity label) and expect the user's severity on the alert."""
+    spec = _spec(tmp_path, {"name": "myservice", "team": "web"}, _ratio(
+        "requests-availability", 99.9, 'http_requests_total{code=~"5.."}', "http_requests_total",
+        page={"labels": {"severity": "pageteam", "routing_key": "myteam"}},
+        ticket={"labels": {"severity": "slack"}}))
+    catalog = _catalog(spec)
+    result = plan(catalog.slos[0], _service(catalog, catalog.slos[0]))
+    outage = next(s for s in result.scenarios if s.kind == OUTAGE)
+    fired = [dict(a.labels) for check in outage.checks for a in check.alerts]
+    assert fired and {(a["severity"], a[c.LABEL_OWN_SEVERITY]) for a in fired} == {("pageteam", "page")}
+    _, tests = _generate(tmp_path / "out", catalog)
+    (run,) = _promtool(*(tmp_path / "out" / path for path in tests)).values()
+    assert run.returncode == 0, _output(run)

@@ -254,6 +254,26 @@ def test_the_escalation_label_is_reserved(tmp_path):
     assert any("'escalation_level' is set by sloengine" in d.render() for d in load([grouped]).errors)
 
 
+@pytest.mark.parametrize("label", ["sloengine_severity", "long_window", "burn_factor", "slo", "alertname"])
+def test_alert_labels_sloengine_routes_and_tests_on_are_refused_in_a_spec(tmp_path, label):
+    path = spec(tmp_path, "defaults:\n  alerting: {labels: {%s: x}}\n" % label + SLO)
+    errors = [d.render() for d in load([path]).errors]
+    assert any(f"'{label}' is set by sloengine itself" in e and "rename the label" in e for e in errors), errors
+
+
+def test_a_users_severity_label_is_theirs_and_sloengines_own_severity_stays(tmp_path):
+    path = spec(tmp_path, "defaults:\n  alerting: {page: {labels: {severity: pageteam}}}\n" + SLO)
+    catalog = load([path]).catalog
+    alerts = [dict(r.labels) for g in compile_catalog(catalog)[c.rules_file("api")] for r in g.rules
+              if isinstance(r, AlertingRule)]
+    pages = [a for a in alerts if a.get(c.LABEL_OWN_SEVERITY) == "page"]
+    assert pages and all(a["severity"] == "pageteam" for a in pages)
+    assert all(a["severity"] == "ticket" for a in alerts if a.get(c.LABEL_OWN_SEVERITY) == "ticket")
+    config = yaml.safe_load(render_alertmanager(catalog)[c.ALERTMANAGER_CONFIG_FILE])
+    assert "severity" not in yaml.safe_dump(config["route"]).replace(c.LABEL_OWN_SEVERITY, "")
+    assert "severity" not in yaml.safe_dump(config["inhibit_rules"]).replace(c.LABEL_OWN_SEVERITY, "")
+
+
 def test_levels_without_pages_to_escalate_are_a_warning(features):
     [warning] = [d.render() for d in features.warnings]
     assert "payments/ticket-only" in warning and "levels L2, L3 never fire" in warning
@@ -343,7 +363,7 @@ def test_configuration_is_deterministic_and_complete(features):
     assert set(first) == {c.ALERTMANAGER_CONFIG_FILE, c.ALERTMANAGER_ROUTE_TESTS_FILE}
     config = yaml.safe_load(first[c.ALERTMANAGER_CONFIG_FILE])
     assert config["route"]["receiver"] == c.DEFAULT_RECEIVER
-    assert config["route"]["group_by"] == ["alertname", "service", "slo", "severity", "escalation_level"]
+    assert config["route"]["group_by"] == ["alertname", "service", "slo", "sloengine_severity", "escalation_level"]
     assert config["receivers"][0] == {"name": c.DEFAULT_RECEIVER}
     pay = next(r for r in config["receivers"] if r["name"] == "pay-leads")
     assert pay == {"name": "pay-leads", "webhook_configs": [

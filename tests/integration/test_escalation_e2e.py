@@ -71,6 +71,9 @@ slos:
         total: shop_requests_total
     alerting:
       name: ShopCheckout
+      # The users' own severities (as Sloth's severity: pageteam): routing and inhibition must not depend on them.
+      page: {{labels: {{severity: critical}}}}
+      ticket: {{labels: {{severity: warning}}}}
       conditions:
         # Second-scale windows; the ticket's short window is the shorter, so it resolves before the page.
         - {{severity: page, long: 1m, short: 30s, factor: 20}}
@@ -231,8 +234,8 @@ def test_outage_pages_l1_escalates_to_l2_inhibits_the_ticket_and_resolves(tmp_pa
 
                 page = wait_until(lambda: hook.at("/l1", "firing"), "the L1 page", 60)[0]
                 timings["page"] = page.at - outage
-                assert {(a["alertname"], a[c.LABEL_ESCALATION_LEVEL], a["severity"]) for a in page.labels()} == {
-                    ("ShopCheckout", "L1", "page")}
+                assert {(a["alertname"], a[c.LABEL_ESCALATION_LEVEL], a["severity"], a[c.LABEL_OWN_SEVERITY])
+                        for a in page.labels()} == {("ShopCheckout", "L1", "critical", "page")}
 
                 escalated = wait_until(lambda: hook.at("/l2", "firing"), "the L2 escalation", DELAY_SECONDS + 60)[0]
                 timings["escalation after page"] = escalated.at - page.at
@@ -243,7 +246,7 @@ def test_outage_pages_l1_escalates_to_l2_inhibits_the_ticket_and_resolves(tmp_pa
                 assert DELAY_SECONDS - 3 <= escalated.at - page.at <= DELAY_SECONDS + 10
 
                 # The ticket fires in Prometheus and reaches Alertmanager, which holds it back: the page inhibits it.
-                ticket = wait_until(lambda: [a for a in am.alerts(alertname="ShopCheckout", severity="ticket")
+                ticket = wait_until(lambda: [a for a in am.alerts(alertname="ShopCheckout", severity="warning")
                                              if a["status"]["inhibitedBy"]], "the inhibited ticket", 60)[0]
                 assert ticket["status"]["state"] == "suppressed"
                 timings["ticket inhibited"] = time.monotonic() - outage
