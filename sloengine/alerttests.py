@@ -524,6 +524,29 @@ class _Samples:
         extended = sampled + (start if start < threshold else average / 2) + (to_end if to_end < threshold else average / 2)
         return _Val(result * extended / sampled, extended == sampled)
 
+    def grid_increase(self, t: int, w: int) -> _Val | None:
+        """A counter's events in the tile grid's steps of ``(t-w, t]``, as :func:`queries.telescoped` counts
+        them: at each step the held value less the last sample a step earlier (up to the bridge back), a
+        drop counting the new value; None when no step has both values."""
+        grid, found, total = c.TILE_GRID_SECONDS, False, 0
+        for g in range(t - t % grid - w + grid, t - t % grid + 1, grid):
+            now = self._held(g, 5 * 60)
+            before = self._held(g - grid, c.TILE_BRIDGE_SECONDS)
+            if now is None or before is None:
+                continue
+            found = True
+            v1, v0 = self.values[now], self.values[before]
+            assert v1 is not None and v0 is not None
+            total += v1 - v0 if v1 >= v0 else v1
+        return _Val(total) if found else None
+
+    def _held(self, t: int, lookback: int) -> int | None:
+        """Index of the latest sample in ``[t - lookback, t]``."""
+        if t < 0:
+            return None
+        index = self.prev[min(len(self.values) - 1, t // SCRAPE_SECONDS)]
+        return index if index is not None and index * SCRAPE_SECONDS >= t - lookback else None
+
     def count_over(self, t: int, w: int) -> _Val | None:
         span = self._span(t, w, half_open=True)
         return None if span is None else _Val(self.count[span[1] + 1] - self.count[span[0]])
@@ -587,18 +610,31 @@ class _SLIReplay(_Memoised):
 
 
     def _events(self, t: int, w: int) -> Events:
+        return self._count(t, w, "increase")
+
+    def tile(self, t: int) -> Events:
+        """The 5-minute tile recorded at ``t``: counters telescope on the grid (``queries.telescoped``)."""
+        key = (t, -c.TILE_SECONDS)
+        if key not in self._cache:
+            self._cache[key] = self._count(t, c.TILE_SECONDS, "grid_increase")
+        return self._cache[key]
+
+    def _count(self, t: int, w: int, counter: str) -> Events:
         sli = self.sli
         if isinstance(sli, ProbeSLI):
             total = _sum_by(self.total, "count_over", t, w)
             ones = _sum_by(self.total, "sum_over", t, w)
             return total, {g: total[g] - ones[g] for g in total if g in ones}
-        total = _sum_by(self.total, "increase", t, w)
-        part = _sum_by(self.part, "increase", t, w)
+        total = _sum_by(self.total, counter, t, w)
+        part = _sum_by(self.part, counter, t, w)
         if isinstance(sli, RatioSLI) and sli.bad is not None:
             bad = dict(part)
             for g in total:
                 bad.setdefault(g, _ZERO)
             return total, bad
+        if isinstance(sli, LatencySLI):
+            # No zero fallback for a missing bucket: the group has no bad events, hence no data.
+            return total, {g: total[g] - part[g] for g in total if g in part}
         return total, {g: total[g] - part.get(g, _ZERO) for g in total}
 
 
@@ -621,7 +657,7 @@ class _Tiles(_Memoised):
             return total, bad
         tile = c.TILE_SECONDS
         for m in range(max(0, -(-(t - w + 1) // tile)), t // tile + 1):
-            tile_total, tile_bad = self.sli.events(m * tile, tile)
+            tile_total, tile_bad = self.sli.tile(m * tile)
             for target, source in ((total, tile_total), (bad, tile_bad)):
                 for g, v in source.items():
                     target[g] = target[g] + v if g in target else v

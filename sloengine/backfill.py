@@ -56,14 +56,13 @@ def combined(rules: Sequence[RecordingRule], per_rule: int = SLOS_PER_RULE) -> t
 def tile_rules(catalog: Catalog) -> tuple[RecordingRule, ...]:
     """Each event-counting SLO's two tile rules, free of references to recorded series."""
     rules = []
-    tile = format_duration(c.TILE_SECONDS)
     for slo in catalog.slos:
         queries = EventQueries(slo.sli)
         if not queries.counts_events:
             continue
-        total = queries.total(tile)
+        total = queries.tile_total()
         rules.append(RecordingRule(c.METRIC_TILE_TOTAL, total, slo_labels(slo)))
-        rules.append(RecordingRule(c.METRIC_TILE_BAD, queries.bad(tile, total), slo_labels(slo)))
+        rules.append(RecordingRule(c.METRIC_TILE_BAD, queries.tile_bad(total), slo_labels(slo)))
     return tuple(rules)
 
 

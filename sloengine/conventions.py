@@ -45,6 +45,12 @@ SCHEMA_FILE = "sloengine-v1.schema.json"
 METRIC_TILE_BAD = "slo:bad_events:tiled_increase5m"
 METRIC_TILE_TOTAL = "slo:total_events:tiled_increase5m"
 TILE_SECONDS = 300
+#: A counter's tile counts the increases of its value held on this grid (seconds) over the tile: consecutive
+#: tiles share their edges, so their sum is the counter's exact increase over their span (resets included).
+TILE_GRID_SECONDS = 15
+#: How far back a held value looks for the counter's previous sample: increases across a scrape gap (or a
+#: failed scrape's staleness marker) up to this long are counted, not lost.
+TILE_BRIDGE_SECONDS = 3600
 
 #: Events over a window (``window`` label): from raw counters up to RAW_WINDOW_MAX_SECONDS, else from tiles.
 METRIC_BAD = "slo:bad_events:increase"

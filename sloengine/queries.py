@@ -16,7 +16,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from .durations import parse_duration
+from . import conventions as c
+from .durations import format_duration, parse_duration
 from .model import SLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI
 from .promql import LABEL_NAME, MatchOp, Matcher, Selector, parse, quote, substitute_window
 
@@ -82,6 +83,33 @@ def half_open(window: str) -> str:
     return f"{parse_duration(window) * 1000 - 1}ms"
 
 
+def grid_increments(selector: Selector) -> str:
+    """Per series, the events since the previous step of the tile grid: the held value's increase, or after
+    a reset (a drop) the new value; nothing for a series' first sample, which is only a baseline.
+
+    The previous value is the last sample at least one grid step earlier, found across gaps and staleness
+    markers up to :data:`~sloengine.conventions.TILE_BRIDGE_SECONDS` back (a range selector skips markers),
+    so a failed scrape delays events to the next sample instead of losing them.
+    """
+    now = selector.render()
+    before = (f"last_over_time({now}[{format_duration(c.TILE_BRIDGE_SECONDS)}] "
+              f"offset {format_duration(c.TILE_GRID_SECONDS)})")
+    return f"({now} - {before} >= 0 or {now} < {before})"
+
+
+def telescoped(selector: Selector, group_by: tuple[str, ...], seconds: int = c.TILE_SECONDS) -> str:
+    """Events of a counter in the grid steps of ``(t-W, t]`` (``t`` rounded down to the grid), summed by group.
+
+    Unlike ``increase()`` over ``[W]``, which sees only the samples inside the
+    range and extrapolates from them (with a 60s scrape a 5-minute range holds
+    4 of the 5 increments), consecutive windows telescope: their edges are the
+    same held values, so the sum of adjacent tiles equals the counter's exact
+    increase over the whole span.
+    """
+    steps = f"[{half_open(format_duration(seconds))}:{format_duration(c.TILE_GRID_SECONDS)}]"
+    return f"sum_over_time({summed(grid_increments(selector), group_by)}{steps})"
+
+
 @dataclass(frozen=True)
 class EventQueries:
     """Bad and total events of one SLI over a range ``[window]``, summed by its grouping labels."""
@@ -117,7 +145,8 @@ class EventQueries:
 
         Reusing the recorded total saves re-reading the raw counter, and
         ``or 0 * total`` makes a bad (or good) counter that never appeared
-        count as zero instead of leaving the SLI without data.
+        count as zero instead of leaving the SLI without data. A latency
+        SLI's bucket gets no such fallback (see below).
         """
         sli = self.sli
         if isinstance(sli, RatioSLI) and sli.bad is not None:
@@ -127,8 +156,9 @@ class EventQueries:
             good = self._sum("increase", sli.good, window)
             return checked(f"{total} - ({good} or 0 * {total})")
         if isinstance(sli, LatencySLI):
-            good = self._sum("increase", sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)), window)
-            return checked(f"{total} - ({good} or 0 * {total})")
+            # No zero fallback: a histogram always exports every bucket, so a missing ``le`` series means the
+            # threshold is not a bucket boundary, and the SLI has no data (never 100% errors).
+            return checked(f"{total} - {self._sum('increase', self.bucket, window)}")
         if isinstance(sli, ProbeSLI):
             return checked(f"{total} - {self._sum('sum_over_time', sli.gauge, half_open(window))}")
         if isinstance(sli, RawSLI) and sli.bad is not None:
@@ -136,6 +166,34 @@ class EventQueries:
         if isinstance(sli, RawSLI) and sli.good is not None:
             return checked(f"{total} - ({substitute_window(sli.good, window)})")
         raise QueryBuildError("a raw error-ratio SLI has no event counts")
+
+    def tile_total(self) -> str:
+        """Events in the current 5-minute tile: telescoping for counters (see :func:`telescoped`), the
+        samples of ``(t-5m, t]`` for probes, the user's query for raw PromQL."""
+        sli = self.sli
+        if isinstance(sli, RatioSLI):
+            return checked(telescoped(sli.total, self.group_by))
+        if isinstance(sli, LatencySLI):
+            return checked(telescoped(sli.count, self.group_by))
+        return self.total(format_duration(c.TILE_SECONDS))
+
+    def tile_bad(self, total: str) -> str:
+        """Bad events in the current tile; ``total`` is the tile's total (recorded, or :meth:`tile_total`)."""
+        sli = self.sli
+        if isinstance(sli, RatioSLI) and sli.bad is not None:
+            return checked(f"({telescoped(sli.bad, self.group_by)} or 0 * {total})")
+        if isinstance(sli, RatioSLI):
+            assert sli.good is not None
+            return checked(f"{total} - ({telescoped(sli.good, self.group_by)} or 0 * {total})")
+        if isinstance(sli, LatencySLI):
+            return checked(f"{total} - {telescoped(self.bucket, self.group_by)}")
+        return self.bad(format_duration(c.TILE_SECONDS), total)
+
+    @property
+    def bucket(self) -> Selector:
+        """A latency SLI's bucket at its threshold (every spelling of ``le``)."""
+        assert isinstance(self.sli, LatencySLI)
+        return self.sli.bucket.with_matchers(le_matcher(self.sli.threshold_seconds))
 
     def error_ratio(self, window: str) -> str:
         """Only for raw error-ratio SLIs: the user's query with the window filled in."""

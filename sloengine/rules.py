@@ -52,7 +52,7 @@ from .model import (
     Service,
 )
 from .promql import quote
-from .queries import EventQueries, checked, half_open, label_matchers, le_matcher, number, summed
+from .queries import EventQueries, checked, half_open, label_matchers, number, summed
 
 
 @dataclass(frozen=True)
@@ -203,10 +203,12 @@ def _raw_bad(slo: SLO, queries: EventQueries, windows: tuple[str, ...]) -> str:
 
     if isinstance(sli, RatioSLI) and sli.bad is not None:
         return checked(f"{_per_window([(w, over('increase', sli.bad, w)) for w in windows])} or 0 * {totals}")
-    if isinstance(sli, (RatioSLI, LatencySLI)):
-        good = sli.good if isinstance(sli, RatioSLI) else sli.bucket.with_matchers(le_matcher(sli.threshold_seconds))
-        goods = _per_window([(w, over("increase", good, w)) for w in windows])
+    if isinstance(sli, RatioSLI):
+        goods = _per_window([(w, over("increase", sli.good, w)) for w in windows])
         return checked(f"{totals} - ({goods} or 0 * {totals})")
+    if isinstance(sli, LatencySLI):
+        # No zero fallback for a missing bucket (see EventQueries.bad): no data, and an alert says why.
+        return checked(f"{totals} - ({_per_window([(w, over('increase', queries.bucket, w)) for w in windows])})")
     if isinstance(sli, ProbeSLI):
         ones = _per_window([(w, over("sum_over_time", sli.gauge, half_open(w))) for w in windows])
         return checked(f"{totals} - ({ones})")
@@ -285,7 +287,10 @@ def _period_to_date_sum(metric: str, slo: SLO, window: CalendarWindow) -> str:
     if window.unit is CalendarUnit.QUARTER:
         since = f"vector(time()) - 3600 >= on() ({start} @ end())"
         return f"sum_over_time(({_hourly(tile)} and on() ({since}))[{span}:{window_name(3600)}])"
-    since = f"timestamp({tile}) - {c.TILE_SECONDS} >= on() group_left() ({start} @ end())"
+    # A tile's span ends at its grid step (a probe's at its own instant): keep tiles that began in the period.
+    end = (f"timestamp({tile})" if isinstance(slo.sli, ProbeSLI)
+           else f"(timestamp({tile}) - timestamp({tile}) % {c.TILE_GRID_SECONDS})")
+    since = f"{end} - {c.TILE_SECONDS} >= on() group_left() ({start} @ end())"
     return f"sum_over_time(({tile} and ({since}))[{span}:{window_name(c.TILE_SECONDS)}])"
 
 
@@ -464,11 +469,9 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) 
     long_windows = tuple(window_name(s) for s in long_seconds)
     budget_windows = slo_window_names(slo)
     if queries.counts_events:
-        tile = window_name(c.TILE_SECONDS)
-        slow.append(RecordingRule(c.METRIC_TILE_TOTAL, checked(queries.total(tile)), slo_labels(slo)))
+        slow.append(RecordingRule(c.METRIC_TILE_TOTAL, queries.tile_total(), slo_labels(slo)))
         slow.append(RecordingRule(
-            c.METRIC_TILE_BAD, checked(queries.bad(tile, _recorded_total(slo, c.METRIC_TILE_TOTAL))),
-            slo_labels(slo)))
+            c.METRIC_TILE_BAD, queries.tile_bad(_recorded_total(slo, c.METRIC_TILE_TOTAL)), slo_labels(slo)))
         if raw_windows:
             fast.extend(_events_rules(
                 slo, RAW, [(w, queries.total(w)) for w in raw_windows], _raw_bad(slo, queries, raw_windows)))

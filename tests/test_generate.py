@@ -128,7 +128,10 @@ def test_every_subquery_stays_under_promtools_sample_limit(tmp_path, calendar):
                     f"  - name: c\n    objective: 99.9\n    window: {{calendar: {calendar}, timezone: Asia/Kolkata}}\n"
                     "    sli: {ratio: {bad: 'x_total{code=\"500\"}', total: x_total}}\n")
     files = render(load([spec]).catalog)
-    steps = [parse_duration(r) // parse_duration(s)
+
+    def seconds(text: str) -> float:
+        return int(text[:-2]) / 1000 if text.endswith("ms") else parse_duration(text)
+    steps = [seconds(r) // seconds(s)
              for text in files.values() for r, s in re.findall(r"\[([0-9a-z]+):([0-9a-z]+)\]", text)]
     assert steps and max(steps) < 10_000
 
@@ -142,9 +145,10 @@ def test_bad_events_fall_back_to_zero_once_for_all_raw_windows():
     groups = _groups(COMMITTED / c.RULES_DIR / "checkout-api.rules.yml")
     for name in ("fast:requests-availability", "fast:requests-latency"):
         (bad,) = [r for r in groups[name]["rules"] if r.get("record") == c.METRIC_BAD]
-        assert bad["expr"].count("or 0 *") == 1, bad["expr"]
+        # a latency SLI's missing bucket is no data, never zero good requests (so 100% errors)
+        assert bad["expr"].count("or 0 *") == (1 if name.endswith("availability") else 0), bad["expr"]
         # each window's total is read once, by one selector for all windows
-        assert bad["expr"].count(c.METRIC_TOTAL) == (1 if name.startswith("fast:requests-availability") else 2)
+        assert bad["expr"].count(c.METRIC_TOTAL) == 1
 
 
 def test_raw_windows_only_tickets_read_are_counted_in_the_slow_group():
