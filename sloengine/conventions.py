@@ -84,6 +84,8 @@ PERIOD_TO_DATE_SUFFIX = "_to_date"
 ALERT_BURN = "SLOErrorBudgetBurn"
 ALERT_EXHAUSTED = "SLOErrorBudgetExhausted"
 ALERT_NO_DATA = "SLONoData"
+#: A latency SLI's histogram is scraped but has no bucket at the threshold: its SLI has no data (not 100% errors).
+ALERT_BUCKET_MISSING = "SLOLatencyBucketMissing"
 
 RULES_DIR = "rules"
 TESTS_DIR = "tests"

@@ -34,12 +34,12 @@ def checked(expr: str) -> str:
     return expr
 
 
-def summed(inner: str, labels: tuple[str, ...]) -> str:
-    """``sum(inner)`` or ``sum by (a, b) (inner)``."""
+def summed(inner: str, labels: tuple[str, ...], aggregation: str = "sum") -> str:
+    """``sum(inner)`` or ``sum by (a, b) (inner)`` (or another aggregation: ``count``)."""
     for label in labels:
         if not LABEL_NAME.match(label):
             raise QueryBuildError(f"bad label name {label!r}")
-    return f"sum by ({', '.join(labels)}) ({inner})" if labels else f"sum({inner})"
+    return f"{aggregation} by ({', '.join(labels)}) ({inner})" if labels else f"{aggregation}({inner})"
 
 
 def number(value: float) -> str:

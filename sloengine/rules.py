@@ -449,6 +449,34 @@ def _no_data_alert(slo: SLO, service: Service) -> AlertingRule:
     )
 
 
+def _bucket_missing_alert(slo: SLO, service: Service) -> AlertingRule | None:
+    """A latency SLI whose histogram is there but has no bucket at the threshold: tell someone why it has no data.
+
+    A threshold that is not a bucket boundary (0.45 on 0.25/0.5 buckets, or 500
+    meaning milliseconds) matches no ``le`` series; the rules then record no bad
+    events rather than counting every request as slow.
+    """
+    sli = slo.sli
+    if not isinstance(sli, LatencySLI):
+        return None
+    group_by = tuple(sli.group_by)
+    histogram = summed(sli.count.render(), group_by, "count")
+    bucket = summed(EventQueries(sli).bucket.render(), group_by, "count")
+    threshold = number(sli.threshold_seconds)
+    return AlertingRule(
+        alert=c.ALERT_BUCKET_MISSING,
+        expr=checked(f"{histogram} unless {bucket}"),
+        for_seconds=10 * 60,
+        labels=_ticket_labels(slo, service),
+        annotations=(
+            ("description", f"{sli.bucket.metric} has no series with le={threshold} (any spelling), so the SLI "
+                            f"cannot count requests within {threshold}s and reports no data. The threshold must "
+                            "be one of the histogram's bucket boundaries, in seconds."),
+            ("summary", f"{slo.id} has no latency data: the histogram has no bucket at its threshold {threshold}s"),
+        ),
+    )
+
+
 # ---- groups ------------------------------------------------------------------------------------
 
 
@@ -506,6 +534,9 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) 
         fast.extend(escalation_alerts(slo))
         slow.append(_exhausted_alert(slo, service))
     slow.append(_no_data_alert(slo, service))
+    missing = _bucket_missing_alert(slo, service)
+    if missing is not None:
+        slow.append(missing)
     return (
         RuleGroup(c.group_name(slo.service, slo.name, "fast"), intervals.fast_seconds, tuple(fast)),
         RuleGroup(c.group_name(slo.service, slo.name, "slow"), intervals.slow_seconds, tuple(slow)),
