@@ -343,8 +343,8 @@ def test_latency_whose_success_excludes_errors_counts_fast_successes_among_all_r
     sli = only_slo(result).sli
     assert sli == RatioSLI(
         total=Selector("http_request_duration_seconds_count", (Matcher("job", MatchOp.EQ, "x"),)),
-        good=Selector("http_request_duration_seconds_bucket", (
-            Matcher("job", MatchOp.EQ, "x"), Matcher("status", MatchOp.NRE, "5.."), Matcher("le", MatchOp.RE, "1|1\\.0"))),
+        good=Selector("http_request_duration_seconds_bucket", (Matcher("job", MatchOp.EQ, "x"),
+                      Matcher("status", MatchOp.NRE, "5.."), Matcher("le", MatchOp.RE, "1|1\\.0"))),
     )
 
 
