@@ -66,6 +66,16 @@ def _position(file: str, mark: yaml.Mark) -> Position:
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_NULL_TAG = "tag:yaml.org,2002:null"
+
+
+def _is_empty_document(node: yaml.Node | None) -> bool:
+    """A document with no content: a trailing ``---`` (as Kubernetes manifests often end), two ``---`` in a row,
+    or a document of comments only. YAML composes each as an empty null scalar; kubectl, Helm and the peers'
+    own tools skip them, so we do too. An explicit ``null`` or ``~`` is content and stays a (refused) document."""
+    if node is None:
+        return True
+    return isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG and node.value == ""
 
 
 class _Converter:
@@ -130,7 +140,10 @@ _COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_text(text: str, file: str) -> list[Document]:
-    """Parse every document of a YAML text; raise :class:`SpecError` on syntax errors."""
+    """Parse every non-empty document of a YAML text; raise :class:`SpecError` on syntax errors.
+
+    Empty documents are dropped here, once, so that no reader (native, Sloth, OpenSLO, Pyrra) refuses them
+    and none has to know about them; a document's ``index`` still counts them, as they sit in the file."""
     try:
         nodes = list(yaml.compose_all(text, Loader=_COMPOSER))
     except yaml.MarkedYAMLError as exc:
@@ -144,7 +157,7 @@ def load_text(text: str, file: str) -> list[Document]:
     documents = []
     errors: list[Diagnostic] = []
     for index, node in enumerate(nodes):
-        if node is None:
+        if _is_empty_document(node):
             continue
         conv = _Converter(file)
         try:

@@ -260,8 +260,19 @@ def test_v1_slo_with_plain_counter_selectors_imports_field_by_field() -> None:
     assert slo.source is not None and (slo.source.file, slo.source.line) == ("file0.yaml", 2)
 
 
-def test_sdk_v1_slo_example_imports_with_its_calendar_week_and_labels(peers_dir: Path) -> None:
+def test_sdk_v1_slo_example_is_refused_for_op_on_its_ratio_objective(peers_dir: Path) -> None:
     out = read_paths(peers_dir / "openslo/historical-sdk/v1/examples/slos.yaml")
+    (error,) = out.errors
+    assert error.field == "spec.objectives[0].op" and error.position.line == 40
+    assert "forbids it on the objectives of a ratio SLI" in error.message and error.hint.startswith("remove op")
+    assert out.result.slos == ()
+
+
+def test_sdk_v1_slo_example_without_its_op_imports_with_its_calendar_week_and_labels(peers_dir: Path) -> None:
+    path = peers_dir / "openslo/historical-sdk/v1/examples/slos.yaml"
+    text = path.read_text()
+    assert text.count("        op: gt\n") == 1
+    out = run(split(load_text(text.replace("        op: gt\n", ""), str(path))))
     slo = out.slo
     assert (slo.service, slo.name, slo.objective) == ("web", "web-availability", 99.5)
     assert slo.window == CalendarWindow(CalendarUnit.WEEK, "America/New_York")
@@ -323,15 +334,18 @@ CALENDAR_DAY = ("spec.timeWindow[0].duration", "calendar days are not supported"
 MISSING_SLI = ("spec.indicatorRef", "'indicator-ref-string'")
 MISSING_POLICY = ("spec.alertPolicies[0]", "'foo-alert-policy'")
 MISSING_CONDITION = ("spec.conditions[0].conditionRef", "'cpu-usage-breach'")
+OP_ON_RATIO = ("spec.objectives[0].op", "forbids it on the objectives of a ratio SLI")
 
 #: Each OpenSLO v1/v1alpha peer file: (SLOs, services, errors as (field, fragment)); no errors means it imports.
 EXPECTED: dict[str, tuple[int, int, tuple[tuple[str, str], ...]]] = {
     "openslo/budgeting-method/occurences-slo.yaml": (0, 0, (
         ("spec.indicator.spec.thresholdMetric", "thresholdMetric is not supported"),)),
-    "openslo/budgeting-method/ratio-timeslices.yaml": (0, 0, ((INLINE + "good.metricSource.type", "'Any'"),)),
+    "openslo/budgeting-method/ratio-timeslices.yaml": (0, 0, (
+        (INLINE + "good.metricSource.type", "'Any'"), OP_ON_RATIO)),
     "openslo/budgeting-method/timeslices-slo.yaml": (0, 0, (
         ("spec.timeWindow[0].duration", "m is minutes; a calendar month is written 1M"),
         (INLINE + "total.metricSource.type", "'Any'"),
+        OP_ON_RATIO,
     )),
     SCHEMA + "alert-condition/alert-condition-no-condition.yaml": (0, 0, (("spec.condition", "needs spec.condition"),)),
     SCHEMA + "alert-condition/alert-condition-no-description.yaml": (0, 0, OK),
@@ -392,8 +406,8 @@ EXPECTED: dict[str, tuple[int, int, tuple[tuple[str, str], ...]]] = {
         (RATIO_GOOD_TYPE, "'Datadog'"), (RATIO_BAD_TYPE, "'AppDynamics'"), THRESHOLD)),
     SDK + "v1/examples/slis.yml": (0, 0, (
         (RATIO_GOOD_TYPE, "'Datadog'"), ("spec.ratioMetric.description", "unknown key 'description'"), THRESHOLD)),
-    SDK + "v1/examples/slos.yaml": (1, 0, OK),
-    SDK + "v1/examples/slos.yml": (0, 0, (("spec.indicator.spec.counter", "inside ratioMetric"),)),
+    SDK + "v1/examples/slos.yaml": (0, 0, (OP_ON_RATIO,)),
+    SDK + "v1/examples/slos.yml": (0, 0, (("spec.indicator.spec.counter", "inside ratioMetric"), OP_ON_RATIO)),
     SDK + "v1alpha/examples/services.yaml": (0, 1, OK),
     SDK + "v1alpha/examples/slos.yaml": (0, 0, (
         ("spec.indicator.thresholdMetric", "thresholdMetric is not supported"),
@@ -405,7 +419,7 @@ EXPECTED: dict[str, tuple[int, int, tuple[tuple[str, str], ...]]] = {
     SDK + "v2alpha/examples/slos.yml": (0, 0, (
         ("spec.sli", "unknown key 'sli'"), ("spec", "exactly one of indicator"))),
     "openslo/treat-low-traffic-as-equally-important/timeslices-slo.yaml": (0, 0, (
-        (INLINE + "good.metricSource.type", "'Any'"),)),
+        (INLINE + "good.metricSource.type", "'Any'"), OP_ON_RATIO)),
     "sloth/examples/openslo-getting-started.yml": (1, 0, OK),
     "sloth/examples/openslo-kubernetes-apiserver.yml": (3, 0, OK),
     "sloth/integration-testdata/testdata/in-openslo.yaml": (1, 0, OK),
@@ -455,8 +469,7 @@ def test_sdk_v1_examples_resolve_each_other_when_read_together(peers_dir: Path) 
         "alert_conditions.yaml", "alert_notification_targets.yaml", "alert_policies.yaml", "data_sources.yaml",
         "slos.yaml",
     )))
-    assert out.errors == [], [d.render() for d in out.errors]
-    assert [s.id for s in out.result.slos] == ["web/web-availability"]
+    assert [e.field for e in out.errors] == ["spec.objectives[0].op"], [d.render() for d in out.errors]
     out.warning("spec.notificationTargets", "on-call-mail-notification", "Alertmanager")
 
 
@@ -518,6 +531,63 @@ def test_two_objects_of_a_kind_with_one_name_are_refused() -> None:
     """)
     assert len(out.result.services) == 1
     out.error("metadata.name", "another Service named 'web'", "file0.yaml:2")
+
+
+@pytest.mark.parametrize(("name", "suggested"), [
+    ("example service", "example-service"),
+    ("Checkout", "checkout"),
+    ("checkoutAvailability", "checkout-availability"),
+    ("web_availability", "web-availability"),
+    ("-web-", "web"),
+    ("web.availability", "web-availability"),
+    ("a" * 64, "a" * 63),
+])
+def test_object_names_that_are_not_dns_labels_are_refused_with_the_normalised_name(name: str, suggested: str) -> None:
+    out = read_docs(slo_doc(name))
+    error = out.error("metadata.name", "RFC 1123 DNS label")
+    assert repr(name) in error.message and error.position.line == 4
+    assert error.hint == f"rename it to {suggested!r}, and every reference to it"
+    assert out.result.slos == ()
+
+
+def test_names_that_are_dns_labels_are_accepted() -> None:
+    for name in ("a", "9", "web-1", "x" * 63):
+        assert read_docs(slo_doc(name)).slo.name == name
+
+
+def test_a_reference_to_a_misnamed_object_points_at_its_error() -> None:
+    out = read_docs(sli_doc("Good_Requests", ratio("ok_total", counter=True)),
+                    slo_doc(indicator=DROP, indicatorRef="Good_Requests"))
+    out.error("metadata.name", "'Good_Requests'", "'good-requests'")
+    out.error("spec.indicatorRef", "SLI 'Good_Requests' could not be read", "docs.yaml:1:1")
+    assert out.result.slos == ()
+
+
+def test_misnamed_service_inline_indicator_and_inline_condition_are_refused() -> None:
+    service = {"apiVersion": "openslo/v1", "kind": "Service", "metadata": {"name": "Web Shop"}, "spec": {}}
+    inline_sli = slo_doc()
+    inline_sli["spec"]["indicator"]["metadata"]["name"] = "OK requests"
+    inline_condition = policy_doc(conditions=[{"kind": "AlertCondition", "metadata": {"name": "Fast_Burn"},
+                                               "spec": condition_doc()["spec"]}])
+    out = read_docs(service, inline_sli, inline_condition, slo_doc("b", alertPolicies=[{"alertPolicyRef": "paging"}]))
+    assert out.result.services == () and out.result.slos == ()
+    assert sorted(e.hint for e in out.errors if e.field.endswith("metadata.name")) == [
+        "rename it to 'fast-burn', and every reference to it",
+        "rename it to 'ok-requests', and every reference to it",
+        "rename it to 'web-shop', and every reference to it",
+    ]
+    out.error("spec.alertPolicies[0].alertPolicyRef", "AlertPolicy 'paging' could not be read")
+
+
+def test_v1alpha_names_must_be_dns_labels_too() -> None:
+    out = read_yaml("""
+        apiVersion: openslo/v1alpha
+        kind: Service
+        metadata: {name: My_Service}
+        spec: {}
+    """)
+    out.error("metadata.name", "'my-service'")
+    assert out.result.services == ()
 
 
 def test_labels_with_list_values_or_unusable_names_are_carried_with_warnings() -> None:
@@ -594,10 +664,47 @@ def test_several_objectives_without_distinct_display_names_are_numbered() -> Non
     assert [s.name for s in out.result.slos] == ["checkout-availability-0", "checkout-availability-1"]
 
 
-def test_op_and_value_of_a_ratio_objective_are_warned_as_ignored() -> None:
+def test_op_and_value_on_an_inline_ratio_objective_are_refused_as_openslo_does() -> None:
     out = read_docs(slo_doc(objectives=[{"op": "gt", "value": 1, "target": 0.99}]))
-    assert out.slo.objective == 99.0
-    out.warning("spec.objectives[0].op", "thresholdMetric")
+    assert out.result.slos == ()
+    op, value = out.error("spec.objectives[0].op", "thresholdMetric"), out.error("spec.objectives[0].value")
+    assert op.hint.startswith("remove op and value") and value.hint.startswith("remove op and value")
+
+
+def test_op_on_an_objective_of_a_referenced_ratio_sli_is_refused_too() -> None:
+    out = read_docs(sli_doc("ok", ratio("ok_total", counter=True)),
+                    slo_doc(indicator=DROP, indicatorRef="ok", objectives=[{"op": "lte", "target": 0.99}]))
+    assert out.result.slos == ()
+    assert out.error("spec.objectives[0].op", "ratio SLI").hint.startswith("remove op;")
+
+
+def test_op_on_a_threshold_objective_is_left_to_the_threshold_refusal(peers_dir: Path) -> None:
+    out = read_paths(peers_dir / "openslo/budgeting-method/occurences-slo.yaml")
+    assert [e.field for e in out.errors] == ["spec.indicator.spec.thresholdMetric"]
+    assert not [d for d in out.diagnostics if d.field.endswith(".op")]
+
+
+def test_v1alpha_ratio_objective_refuses_op_but_only_warns_about_its_required_value() -> None:
+    out = read_yaml("""
+        apiVersion: openslo/v1alpha
+        kind: SLO
+        metadata: {name: web}
+        spec:
+          service: web
+          timeWindows: [{unit: Day, count: 28, isRolling: true}]
+          budgetingMethod: Occurrences
+          objectives:
+            - target: 0.99
+              value: 1
+              op: gt
+              ratioMetrics:
+                counter: true
+                good: {source: prometheus, queryType: promql, query: 'ok_total'}
+                total: {source: prometheus, queryType: promql, query: 'all_total'}
+    """)
+    assert [e.field for e in out.errors] == ["spec.objectives[0].op"]
+    assert out.errors[0].position.line == 12
+    out.warning("spec.objectives[0].value", "ignored")
 
 
 def test_composite_objectives_are_refused() -> None:

@@ -6,6 +6,10 @@ resources pin down each error and warning a user can hit.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -38,11 +42,16 @@ PYRRA_FILES = sorted(PYRRA.rglob("*.yaml")) if PYRRA.is_dir() else []
 
 #: SLOs in the Pyrra repository that are rejected on purpose: (file, metadata.name) → (field, message part).
 REJECTED = {
-    ("nginx.yaml", "nginx-api-latency"): (
-        "spec.indicator.latency.success.metric", 'only success has status=~"5.."'),
     ("pyrra-connect-latency.yaml", "pyrra-connect-latency"): (
         "spec.indicator.latencyNative", "native histograms are not supported yet"),
 }
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The ``sloengine`` command as a user runs it (falling back to the module when it is not on PATH)."""
+    exe = shutil.which("sloengine", path=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    command = [exe] if exe else [sys.executable, "-m", "sloengine.cli"]
+    return subprocess.run(command + list(args), capture_output=True, text=True, timeout=120)
 
 
 def read_documents(documents: list) -> tuple[ImportResult, list[Diagnostic]]:
@@ -200,12 +209,18 @@ def test_pyrra_prefixed_team_label_is_stripped_and_names_the_team(peers_dir: Pat
     assert result.services == (Service("parca", team="parca"),)
 
 
-def test_latency_with_success_matchers_that_total_lacks_is_rejected_explaining_why(peers_dir: Path) -> None:
+def test_latency_whose_success_filters_status_imports_as_bucket_over_count(peers_dir: Path) -> None:
+    """nginx.yaml's latency SLO counts fast requests with status 5xx among all requests: valid Pyrra."""
     result, diagnostics = read_peer(peers_dir, "nginx.yaml")
-    (error,) = errors(diagnostics)
-    assert error.position.line == 31
-    assert "same series apart from le" in error.message and "same matchers" in error.hint
-    assert [s.name for s in result.slos] == ["nginx-api-errors"]
+    assert errors(diagnostics) == []
+    assert [s.name for s in result.slos] == ["nginx-api-errors", "nginx-api-latency"]
+    sli = result.slos[1].sli
+    assert isinstance(sli, RatioSLI) and sli.bad is None and sli.good is not None
+    assert sli.good.metric == "nginx_ingress_controller_request_duration_seconds_bucket"
+    assert Matcher("status", MatchOp.RE, "5..") in sli.good.matchers
+    assert sli.total == Selector("nginx_ingress_controller_request_duration_seconds_count", (
+        Matcher("namespace", MatchOp.EQ, "lastfm"), Matcher("ingress", MatchOp.EQ, "lastfm"),
+        Matcher("service", MatchOp.EQ, "lastfm")))
 
 
 def test_native_histogram_latency_is_rejected_precisely(peers_dir: Path) -> None:
@@ -316,6 +331,58 @@ def test_latency_total_must_be_a_count_series() -> None:
     _, diagnostics = read_text(resource(latency('a_seconds_bucket{le="1"}', "a_seconds_sum")))
     (error,) = errors(diagnostics)
     assert error.field == "spec.indicator.latency.total.metric" and "_count" in error.message
+
+
+def test_latency_whose_success_excludes_errors_counts_fast_successes_among_all_requests() -> None:
+    """Pyrra's own test case: success adds status!~"5.." to total's matchers; Pyrra's rules divide the bucket's
+    increase by the count's, so slow requests and errors both spend the budget."""
+    result, diagnostics = read_text(resource(latency(
+        'http_request_duration_seconds_bucket{job="x",status!~"5..",le="1"}',
+        'http_request_duration_seconds_count{job="x"}')))
+    assert diagnostics == []
+    sli = only_slo(result).sli
+    assert sli == RatioSLI(
+        total=Selector("http_request_duration_seconds_count", (Matcher("job", MatchOp.EQ, "x"),)),
+        good=Selector("http_request_duration_seconds_bucket", (Matcher("job", MatchOp.EQ, "x"),
+                      Matcher("status", MatchOp.NRE, "5.."), Matcher("le", MatchOp.RE, "1|1\\.0"))),
+    )
+
+
+def test_latency_whose_success_adds_matchers_keeps_its_grouping() -> None:
+    body = yaml.safe_load(latency('a_seconds_bucket{job="x",code="200",le="0.5"}', 'a_seconds_count{job="x"}'))
+    body["indicator"]["latency"]["grouping"] = ["route"]
+    result, diagnostics = read_text(resource(yaml.safe_dump(body)))
+    assert diagnostics == []
+    sli = only_slo(result).sli
+    assert isinstance(sli, RatioSLI) and sli.group_by == ("route",)
+
+
+def test_latency_whose_total_filters_more_than_success_is_refused_at_total() -> None:
+    _, diagnostics = read_text(resource(latency('a_seconds_bucket{le="1"}', 'a_seconds_count{job="x"}')))
+    (error,) = errors(diagnostics)
+    assert error.field == "spec.indicator.latency.total.metric"
+    assert 'job="x"' in error.message and "pass 100%" in error.message
+    assert "every matcher of total.metric" in error.hint
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_latency_with_extra_success_matchers_validates_generates_and_passes_promtool(tmp_path: Path) -> None:
+    """The whole path a user takes: validate, generate, then promtool's own rule check and the generated tests."""
+    spec = tmp_path / "slo.yaml"
+    spec.write_text(resource(latency('http_request_duration_seconds_bucket{job="x",status!~"5..",le="1"}',
+                                     'http_request_duration_seconds_count{job="x"}') + "window: 7d\n")
+                    + "---\n")
+    out = tmp_path / "out"
+    validated = run_cli("validate", str(spec))
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    generated = run_cli("generate", str(spec), "--out", str(out))
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    rules, tests = sorted((out / "rules").glob("*.yml")), sorted((out / "tests").glob("*.yml"))
+    assert rules and tests
+    assert "status!~" in rules[0].read_text() and "http_request_duration_seconds_bucket" in tests[0].read_text()
+    for command in (["check", "rules", *map(str, rules)], ["test", "rules", *map(str, tests)]):
+        checked = subprocess.run(["promtool", *command], capture_output=True, text=True, timeout=300)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_missing_indicator_and_two_indicators_are_errors() -> None:

@@ -18,8 +18,18 @@ How OpenSLO maps onto the model, where the two differ:
   AlertCondition's ``severity`` and ``condition``, an AlertPolicy's single
   condition and its ``notificationTargets``, a notification ``target``,
   descriptions of at most 1050 characters), so a file accepted here is valid
-  OpenSLO elsewhere too. Unknown keys are errors with a did-you-mean: a
-  misspelt field would otherwise be silently ignored. ``openslo/v1alpha``
+  OpenSLO elsewhere too. Object names (``metadata.name``, also of inline
+  objects) must be RFC 1123 DNS labels, as OpenSLO's validator requires: at
+  most 63 lowercase letters, digits and ``-``, starting and ending with a
+  letter or digit; the error suggests the normalised name. A misnamed object
+  is still indexed, so references to it say where its error is. ``op`` and
+  ``value`` compare a ``thresholdMetric``'s samples with a threshold;
+  OpenSLO's validator forbids them on the objectives of an inline
+  ``ratioMetric``, and this reader also when the SLI is referenced (the
+  validator cannot see it there). v1alpha's validator requires ``value`` on
+  every objective, so there only ``op`` is refused and ``value`` is warned
+  as ignored. Unknown keys are errors with a did-you-mean: a misspelt field
+  would otherwise be silently ignored. ``openslo/v1alpha``
   only has the Service and SLO kinds.
 * Services become :class:`~sloengine.model.Service`; the description is
   ``spec.description``, else ``metadata.displayName``. An SLO's
@@ -145,6 +155,8 @@ _DAY = 86400
 _DEFAULT_WINDOW = RollingWindow(30 * _DAY)
 
 _SHORTHAND = re.compile(r"^([0-9]+)([mhdwMQY])$")
+#: RFC 1123 DNS label: what OpenSLO's validator requires of every object name.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _FIXED_SECONDS = {"m": 60, "h": 3600, "d": _DAY, "w": 7 * _DAY}
 _NOMINAL_SECONDS = {"M": 30 * _DAY, "Q": 90 * _DAY, "Y": 365 * _DAY}
 _UNIT_WORDS = {"m": "minute", "h": "hour", "d": "day", "w": "week", "M": "month", "Q": "quarter", "Y": "year"}
@@ -212,6 +224,8 @@ class _Obj:
     version: str
     kind: str
     name: str
+    #: The name is not a DNS label (already reported): the object is indexed, so references find it, but never used.
+    misnamed: bool = False
 
     @property
     def spec(self) -> Any:
@@ -360,7 +374,15 @@ class _Reader:
         if meta.get("displayName") is not None and not isinstance(meta["displayName"], str):
             (at / "metadata" / "displayName").error("metadata.displayName must be a string", "quote it")
             return None
-        return _Obj(at, data, version, kind, name.strip())
+        name = name.strip()
+        misnamed = bool(name) and not _DNS_LABEL.match(name)
+        if misnamed:
+            (at / "metadata" / "name").error(
+                f"{kind} name {name!r} is not an RFC 1123 DNS label, which OpenSLO requires of object names: at most "
+                "63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+                f"rename it to {_dns_label(name, kind)!r}, and every reference to it",
+            )
+        return _Obj(at, data, version, kind, name, misnamed)
 
     def _inline(self, at: _At, data: object, version: str, kind: str) -> _Obj | None:
         """An object written inside another one (``kind`` given, no apiVersion)."""
@@ -373,7 +395,8 @@ class _Reader:
             (at / "apiVersion").error(f"an inline {kind} must use the apiVersion of the object around it",
                                      f"write {version}, or leave apiVersion out")
             return None
-        return self._named(at, data, version, kind)
+        obj = self._named(at, data, version, kind)
+        return None if obj is None or obj.misnamed else obj
 
     def _get(self, kind: str, name: str) -> object:
         """The read form of a named object (memoised), or ``_FAILED``."""
@@ -393,7 +416,7 @@ class _Reader:
             "AlertNotificationTarget": self._target,
         }
         result = builders[kind](obj)
-        self.built[key] = _FAILED if result is None else result
+        self.built[key] = _FAILED if result is None or obj.misnamed else result
         return self.built[key]
 
     def _ref(self, at: _At, kind: str, name: object, *, what: str) -> object:
@@ -453,7 +476,7 @@ class _Reader:
         spec_at.unknown(spec, ("description",))
         description = _text(spec_at / "description", spec.get("description"))
         labels = self._metadata(obj, carry_labels=True)
-        if obj.at.ctx.error_count > before:
+        if obj.at.ctx.error_count > before or obj.misnamed:
             return None
         display = obj.metadata.get("displayName")
         return Service(
@@ -871,11 +894,12 @@ class _Reader:
         else:
             window = _v1_window(spec_at, spec)
             sli = self._slo_indicator(spec_at, spec)
-        objectives = self._objectives(spec_at / "objectives", spec.get("objectives"), alpha)
+        objectives = self._objectives(spec_at / "objectives", spec.get("objectives"), alpha,
+                                      ratio=not alpha and self._indicator_is_ratio(spec))
         policies = [] if alpha else self._slo_policies(
             spec_at / "alertPolicies", spec.get("alertPolicies"), obj.version
         )
-        if ctx.error_count > before or window is None or not objectives:
+        if ctx.error_count > before or obj.misnamed or window is None or not objectives:
             return []
         assert isinstance(service, str)
         names = _objective_names(obj.name, objectives, spec_at / "objectives")
@@ -975,7 +999,7 @@ class _Reader:
             inline_at.error(f"an inline indicator is an {V1} SLI", "write kind: SLI, or leave kind out")
             return None
         obj = self._named(inline_at, inline, V1, "SLI", need_name=False)
-        if obj is None:
+        if obj is None or obj.misnamed:
             return None
         self._metadata(obj, carry_labels=False)
         return self._sli_spec(inline_at / "spec", inline.get("spec"), "indicator")
@@ -991,7 +1015,20 @@ class _Reader:
                 "a v1alpha indicator holds only a thresholdMetric", "put ratio SLIs in each objective's ratioMetrics"
             )
 
-    def _objectives(self, at: _At, items: object, alpha: bool) -> list[_Objective]:
+    def _indicator_is_ratio(self, spec: dict) -> bool:
+        """True when a v1 SLO's indicator (inline, or the SLI it names) is a ratioMetric."""
+        inline = spec.get("indicator")
+        if isinstance(inline, dict):
+            sli_spec = inline.get("spec")
+        else:
+            ref = spec.get("indicatorRef")
+            found = self.index.get(("SLI", ref.strip())) if isinstance(ref, str) else None
+            sli_spec = found.spec if found is not None else None
+        return isinstance(sli_spec, dict) and "ratioMetric" in sli_spec
+
+    def _objectives(self, at: _At, items: object, alpha: bool, *, ratio: bool = False) -> list[_Objective]:
+        """The objectives of an SLO; ``ratio`` says a v1 SLO's indicator is a ratioMetric (v1alpha objectives
+        say it themselves, with ratioMetrics)."""
         if not isinstance(items, list) or not items:
             at.error("an SLO needs objectives: a list with at least one target", "add objectives: [{target: 0.999}]")
             return []
@@ -1016,9 +1053,8 @@ class _Reader:
                 if "compositeWeight" in item:
                     (item_at / "compositeWeight").warn("compositeWeight is ignored: composite SLOs are not supported",
                                                        key=True)
-            for key in ("op", "value"):
-                if key in item:
-                    (item_at / key).warn(f"{key} only applies to a thresholdMetric; ignored for a ratio", key=True)
+            if ratio or (alpha and "ratioMetrics" in item):
+                _refuse_threshold_keys(item_at, item, alpha)
             display = item.get("displayName")
             if display is not None and not isinstance(display, str):
                 (item_at / "displayName").error("displayName must be a string", "quote it")
@@ -1203,6 +1239,31 @@ def _severity(at: _At, raw: str) -> AlertSeverity:
             "write severity: page to page someone, or ticket",
         )
     return AlertSeverity.TICKET
+
+
+def _refuse_threshold_keys(at: _At, objective: dict, alpha: bool) -> None:
+    """``op`` and ``value`` on an objective of a ratio SLI: refused as OpenSLO's validator does (v1alpha's
+    requires ``value`` everywhere, so there it is only warned as ignored)."""
+    both = not alpha and "op" in objective and "value" in objective
+    for key in ("op", "value"):
+        if key not in objective:
+            continue
+        if key == "value" and alpha:
+            (at / key).warn("value only applies to a thresholdMetric; ignored for ratioMetrics", key=True)
+            continue
+        (at / key).error(
+            f"{key} belongs to thresholdMetric SLIs (op and value compare each sample with a threshold); "
+            "OpenSLO forbids it on the objectives of a ratio SLI, whose objective is its target alone",
+            ("remove op and value" if both else f"remove {key}") + "; the target stays as it is",
+            key=True,
+        )
+
+
+def _dns_label(name: str, kind: str) -> str:
+    """``name`` made an RFC 1123 DNS label: camelCase split, lowercased, each run of other characters a '-'."""
+    split = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()
+    label = re.sub(r"[^a-z0-9]+", "-", split).strip("-")[:63].rstrip("-")
+    return label or f"my-{kind.lower()}"
 
 
 def _refuse_threshold(at: _At) -> None:

@@ -17,10 +17,16 @@ derived from Kubernetes metadata. The choices, and why:
   a warning. ``pyrra.dev/service`` names the service and is not repeated.
 * **Annotations.** ``pyrra.dev/``-prefixed annotations become alert
   annotations, as in Pyrra; the rest is Kubernetes bookkeeping Pyrra ignores.
-* **Indicators** map one to one: ``ratio`` → ratio, ``latency`` → latency (its
-  success and total series must come from one histogram with the same
-  matchers, since the model derives both from one selector), ``bool_gauge`` →
-  probe. ``latencyNative`` is rejected: native histograms are not supported.
+* **Indicators** map one to one: ``ratio`` → ratio, ``latency`` → latency,
+  ``bool_gauge`` → probe. ``latencyNative`` is rejected: native histograms are
+  not supported. A ``latency`` indicator's success and total must come from one
+  histogram (``_bucket`` and ``_count``). When success carries matchers that
+  total lacks (``..._bucket{job="x",code!~"5..",le="1"}`` against
+  ``..._count{job="x"}``: "fast and not an error" among all requests, as in
+  Pyrra's own tests), the model's latency SLI cannot say it, because it
+  derives both series from one selector; see :func:`_latency` for how it is
+  imported. Total carrying a matcher success lacks is refused: success would
+  then count requests that total does not, and the ratio could pass 1.
 * **Alerts.** Burn-rate alerts use sloengine's default conditions for the
   window (the SRE workbook's burn factors 14.4/6/3/1, where Pyrra uses
   14/7/2/1), so thresholds differ slightly from Pyrra's; ``disabled`` or
@@ -50,6 +56,7 @@ from ..model import (
 )
 from ..policy import default_conditions
 from ..promql import LABEL_NAME, Matcher, MatchOp, PromQLError, Selector, parse_selector
+from ..queries import le_matcher
 from ..yamlsource import KeyPath
 from .base import (
     K8S_METADATA_KEYS,
@@ -291,7 +298,20 @@ def _read_indicator(ctx: Context, path: KeyPath, value: object) -> PyrraSLI | No
     return _latency(ctx, here, one, total, grouping)
 
 
-def _latency(ctx: Context, path: KeyPath, success: Selector, total: Selector, grouping: tuple[str, ...]) -> LatencySLI | None:
+def _latency(
+    ctx: Context, path: KeyPath, success: Selector, total: Selector, grouping: tuple[str, ...]
+) -> LatencySLI | RatioSLI | None:
+    """A Pyrra latency indicator: a latency SLI, or a ratio SLI on the histogram's counters.
+
+    With the same matchers on both sides (le apart) it is the model's latency SLI. When success selects a
+    subset of total's series by extra matchers, the good events are the bucket's increase under those
+    matchers and the total events the count's increase, exactly what Pyrra's rules compute; that becomes a
+    :class:`RatioSLI` with ``good`` the bucket selector and ``total`` the count selector. A ratio rather than a
+    raw-PromQL SLI because both sides stay structured selectors: the compiler records them exactly as for any
+    counter ratio, and the alert-test generator knows which series they read, so it can synthesise them and
+    predict the alerts (it cannot for raw PromQL). Both forms match the bucket bound in each spelling client
+    libraries use (``le="1"`` and ``le="1.0"``), so the two read the same data the same way.
+    """
     success_path, total_path = path + ("success", "metric"), path + ("total", "metric")
     histogram_hint = 'use one histogram: success name_bucket{...,le="0.5"} and total name_count{...}'
     errors_before = ctx.error_count
@@ -311,14 +331,15 @@ def _latency(ctx: Context, path: KeyPath, success: Selector, total: Selector, gr
     rest = tuple(m for m in success.matchers if m.label != "le")
     only_success = sorted(set(rest) - set(total.matchers))
     only_total = sorted(set(total.matchers) - set(rest))
-    if only_success or only_total:
-        differences = [f"only success has {', '.join(m.render() for m in only_success)}"] if only_success else []
-        differences += [f"only total has {', '.join(m.render() for m in only_total)}"] if only_total else []
-        ctx.error(success_path,
-                  "success and total must select the same series apart from le, because a latency SLI counts fast "
-                  f"requests among all requests of those series: {'; '.join(differences)}",
-                  "give total.metric the same matchers as success.metric, without le")
+    if only_total:
+        ctx.error(total_path,
+                  f"total has {', '.join(m.render() for m in only_total)}, which success lacks, so success would "
+                  "count requests that total does not and the share of fast requests could pass 100%",
+                  "give success.metric every matcher of total.metric (it may add more, such as a status filter)")
         return None
+    if only_success:
+        good = Selector(success.metric, rest).with_matchers(le_matcher(threshold))
+        return RatioSLI(total=total, good=good, group_by=grouping)
     return LatencySLI(Selector(base, total.matchers), threshold, grouping)
 
 
