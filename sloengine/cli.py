@@ -20,7 +20,8 @@ from .diagnostics import Level
 from .generate import OutputFormat, render_iter
 from .generate import write as write_generated
 from .loader import LoadResult, load
-from .model import SLO
+from .durations import format_duration
+from .model import SLO, CalendarWindow, LatencySLI, ProbeSLI, RatioSLI
 from .results import Status
 from .schema import schema_text
 from .writer import write_atomically
@@ -48,6 +49,24 @@ def _print_diagnostics(result: LoadResult, err: bool = True) -> None:
         click.secho(diagnostic.render(), fg=colour, err=err)
 
 
+def _for(seconds: int) -> str:
+    return format_duration(seconds) if seconds > 0 else "0s"
+
+
+def _sli_queries(slo: SLO) -> dict[str, str]:
+    """What the SLI reads, as written after import: selectors (ratio, latency histogram, probe gauge), or the
+    raw PromQL queries."""
+    sli = slo.sli
+    if isinstance(sli, RatioSLI):
+        return {k: v.render() for k, v in (("good", sli.good), ("bad", sli.bad), ("total", sli.total)) if v is not None}
+    if isinstance(sli, LatencySLI):
+        return {"histogram": sli.histogram.render()}
+    if isinstance(sli, ProbeSLI):
+        return {"metric": sli.gauge.render()}
+    return {k: v for k, v in (("error_ratio", sli.error_ratio), ("good", sli.good), ("bad", sli.bad),
+                              ("total", sli.total)) if v is not None}
+
+
 def _slo_summary(slo: SLO) -> dict:
     return {
         "id": slo.id,
@@ -56,15 +75,47 @@ def _slo_summary(slo: SLO) -> dict:
         "objective": slo.objective,
         "window": slo.window.name,
         "sli": slo.sli.kind.value,
+        "selectors": _sli_queries(slo),
+        "threshold_seconds": slo.sli.threshold_seconds if isinstance(slo.sli, LatencySLI) else None,
         "group_by": list(slo.sli.group_by),
         "alerts": [
             {"severity": c.severity.value, "long": c.name.split("-")[0], "short": c.name.split("-")[1],
-             "burn_factor": c.burn_factor}
+             "burn_factor": c.burn_factor, "budget_percent": c.budget_percent, "for": _for(c.for_seconds)}
             for c in slo.alerting.conditions
         ] if slo.alerting.enabled else [],
+        "min_events": slo.alerting.min_events,
         "format": slo.source_format.value,
         "source": str(slo.source) if slo.source else None,
     }
+
+
+def _table(rows: list[list[str]], indent: str) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def _slo_text(slo: SLO) -> str:
+    """One SLO for people: what it measures, against what, and when it alerts."""
+    summary = _slo_summary(slo)
+    lines = [f"{slo.id}  ({summary['format']}, {summary['source'] or 'no source'})",
+             f"  objective  {slo.objective:g}% over {slo.window.name}"
+             + (f" ({slo.window.timezone})" if isinstance(slo.window, CalendarWindow) else ""),
+             f"  sli        {slo.sli.kind.value}"]
+    fields = [[key, text] for key, text in summary["selectors"].items()]
+    if summary["threshold_seconds"] is not None:
+        fields.append(["threshold", f"{summary['threshold_seconds']:g}s (bucket le=\"{summary['threshold_seconds']:g}\")"])
+    if slo.sli.group_by:
+        fields.append(["group_by", ", ".join(slo.sli.group_by)])
+    lines += _table(fields, "    ")
+    if not summary["alerts"]:
+        lines.append("  alerts     none")
+    else:
+        lines.append("  alerts" + (f"     (min_events {slo.alerting.min_events})" if slo.alerting.min_events else ""))
+        rows = [["severity", "long", "short", "burn", "budget", "for"]]
+        rows += [[a["severity"], a["long"], a["short"], f"{a['burn_factor']:g}", f"{a['budget_percent']:.3g}%", a["for"]]
+                 for a in summary["alerts"]]
+        lines += _table(rows, "    ")
+    return "\n".join(lines) + "\n"
 
 
 @main.command()
@@ -105,13 +156,24 @@ def validate(paths: tuple[Path, ...], fmt: str, strict: bool) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def show(paths: tuple[Path, ...]) -> None:
-    """Print the SLOs as sloengine understood them (after import and defaults), as JSON."""
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people, json for scripts (a list with one object per SLO).")
+def show(paths: tuple[Path, ...], fmt: str) -> None:
+    """Print the SLOs as sloengine understood them, after import and defaults.
+
+    Per SLO: objective and window, the SLI's selectors (ratio good/bad/total,
+    latency histogram and threshold, probe gauge) or raw queries, grouping
+    labels, and each alert condition's windows, burn factor, budget share and
+    `for`. Exit 1 if a spec has an error.
+    """
     result = load(paths)
     _print_diagnostics(result)
     if result.errors:
         sys.exit(EXIT_INVALID)
-    click.echo(json.dumps([_slo_summary(s) for s in result.catalog.slos], indent=2, sort_keys=True))
+    if fmt == "json":
+        click.echo(json.dumps([_slo_summary(s) for s in result.catalog.slos], indent=2, sort_keys=True))
+    else:
+        click.echo("\n".join(_slo_text(s) for s in result.catalog.slos), nl=False)
 
 
 def _load_clean(paths: tuple[Path, ...]):
