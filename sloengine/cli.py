@@ -212,40 +212,6 @@ def generate(paths: tuple[Path, ...], out: Path, fmt: str, no_dashboards: bool) 
     click.echo(f"wrote {len(written)} files for {len(catalog.slos)} SLOs to {out}", err=True)
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--prometheus", "url", required=True, help="Prometheus base URL holding the raw counters.")
-@click.option("--since", default="30d", show_default=True, help="How far back to backfill (a duration).")
-@click.option("--until", "until", default=None, help="End (RFC 3339 or Unix seconds); default: now.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory for the TSDB blocks (OUT/blocks) and the rules used.")
-def backfill(paths: tuple[Path, ...], url: str, since: str, until: str | None, out: Path) -> None:
-    """Write TSDB blocks of the SLOs' recorded history so new SLOs show their whole window at once.
-
-    Only the 5-minute tiles need history (every longer window is a sum of
-    them), so this is one pass with no rule ordering to get wrong. Copy
-    OUT/blocks/* into Prometheus's data directory and restart it; its
-    retention must reach back to --since.
-    """
-    from .backfill import backfill as run_backfill
-    from .durations import DurationError, parse_duration
-    from .stack import StackError
-
-    catalog = _load_clean(paths)
-    try:
-        span = parse_duration(since)
-    except DurationError as exc:
-        raise click.BadParameter(f"{exc}; e.g. 30d", param_hint="--since") from None
-    end = int(_instant(until)) if until else int(time.time())
-    try:
-        result = run_backfill(catalog, url.rstrip("/"), end - span, end, out)
-    except StackError as exc:
-        click.secho(f"backfill failed: {exc}", fg="red", err=True)
-        sys.exit(EXIT_INVALID)
-    blocks = sorted(p.name for p in result.blocks_dir.iterdir() if p.is_dir())
-    click.echo(f"wrote {len(blocks)} blocks for {result.slos} SLOs ({result.rules} rules) to {result.blocks_dir}", err=True)
-
-
 def _instant(text: str, hint: str = "--until") -> float:
     """RFC 3339 (a time without an offset is UTC) or Unix seconds."""
     try:
@@ -286,9 +252,10 @@ def connection_options(command):
     return command
 
 
-def _client(connection_file, url, timeout_seconds, retries, username, bearer_token_file, ca_file,
-            insecure_skip_verify, headers):
-    from .connection import Client, ConfigError, parse_headers, resolve
+def _connection(connection_file, url, timeout_seconds, retries, username, bearer_token_file, ca_file,
+                insecure_skip_verify, headers):
+    """The settings from :func:`connection_options` (file, then environment, then flags); exit 1 when wrong."""
+    from .connection import ConfigError, parse_headers, resolve
 
     try:
         config = resolve(connection_file, {
@@ -297,10 +264,54 @@ def _client(connection_file, url, timeout_seconds, retries, username, bearer_tok
             "ca_file": str(ca_file) if ca_file else None, "insecure_skip_verify": insecure_skip_verify,
             "headers": parse_headers(headers) if headers else None,
         })
-        return Client(config)
+        config.token()   # an unreadable token file is a settings error, said now
+        return config
     except ConfigError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(EXIT_INVALID)
+
+
+def _client(**connection):
+    from .connection import Client
+
+    return Client(_connection(**connection))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@connection_options
+@click.option("--since", default="30d", show_default=True, help="How far back to backfill (a duration).")
+@click.option("--until", "until", default=None, help="End (RFC 3339 or Unix seconds); default: now.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for the TSDB blocks (OUT/blocks) and the rules used.")
+def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, **connection) -> None:
+    """Write TSDB blocks of the SLOs' recorded history so new SLOs show their whole window at once.
+
+    Only the 5-minute tiles need history (every longer window is a sum of
+    them), so this is one pass with no rule ordering to get wrong. The raw
+    counters are read from the Prometheus given by the connection flags (as
+    for report: auth, TLS, headers, retries). Copy OUT/blocks/* into
+    Prometheus's data directory and restart it; its retention must reach
+    back to --since.
+    """
+    from .backfill import backfill as run_backfill
+    from .durations import DurationError, parse_duration
+    from .stack import StackError
+
+    catalog = _load_clean(paths)
+    try:
+        span = parse_duration(since)
+    except DurationError as exc:
+        raise click.BadParameter(f"{exc}; e.g. 30d", param_hint="--since") from None
+    end = int(_instant(until)) if until else int(time.time())
+    config = _connection(**connection)
+    try:
+        result = run_backfill(catalog, config, end - span, end, out)
+    except StackError as exc:
+        click.secho(f"backfill failed: {exc}", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
+    blocks = sorted(p.name for p in result.blocks_dir.iterdir() if p.is_dir())
+    click.echo(f"wrote {len(blocks)} blocks for {result.slos} SLOs ({result.rules} rules) to {result.blocks_dir}", err=True)
 
 
 @main.command()
