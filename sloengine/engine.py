@@ -273,6 +273,10 @@ def gauge_counts(client: Client, selector: Selector, seconds: Sequence[float],
     return out
 
 
+class SLIError(Exception):
+    """The SLI's series are there but cannot be counted as specified (a latency threshold without a bucket)."""
+
+
 def read_raw(client: Client, p: Plan, at: float) -> dict[GroupKey, Counts]:
     """One SLO's counts from its raw series (exact for counters and probes; the user's PromQL for raw SLIs)."""
     sli = p.slo.sli
@@ -284,6 +288,12 @@ def read_raw(client: Client, p: Plan, at: float) -> dict[GroupKey, Counts]:
         total_sel, part_sel, part_is_bad = event_selectors(sli)
         totals = _grouped(counter_increases(client, total_sel, seconds, at), group_by, n)
         parts = _grouped(counter_increases(client, part_sel, seconds, at), group_by, n)
+        if isinstance(sli, LatencySLI) and any(group not in parts for group in totals):
+            # A histogram exports every bucket, so no series at the threshold means it is not a bucket boundary:
+            # counting no fast requests would report 100% errors.
+            raise SLIError(f"{sli.bucket.metric} has no bucket le={sli.threshold_seconds:g} (any spelling) where "
+                           f"{sli.count.metric} has data: the latency threshold must be one of the histogram's "
+                           "bucket boundaries, in seconds")
         out = {}
         for group, total in totals.items():
             part = parts.get(group, np.zeros(n))
@@ -357,7 +367,7 @@ def evaluate(catalog: Catalog, client: Client, at: float | None = None, *,
         def fetch(p: Plan) -> tuple[Plan, dict[GroupKey, Counts] | str]:
             try:
                 return p, read_raw(client, p, at)
-            except QueryError as exc:
+            except (QueryError, SLIError) as exc:
                 return p, str(exc)
 
         with ThreadPoolExecutor(max_workers=RAW_WORKERS) as pool:
