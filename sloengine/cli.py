@@ -32,6 +32,30 @@ EXIT_ERROR = 3
 EXIT_BREACHED = 4
 
 
+def connection_options(command):
+    """Flags for reaching Prometheus, shared by every command that reads it (see ``sloengine.connection``)."""
+    options = [
+        click.option("--prometheus", "url", envvar="SLOENGINE_PROMETHEUS_URL", default=None,
+                     help="Prometheus-compatible API base URL (env SLOENGINE_PROMETHEUS_URL)."),
+        click.option("--connection-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                     help="YAML with url, timeout_seconds, retries, username, password, bearer_token_file, "
+                          "ca_file, insecure_skip_verify, headers."),
+        click.option("--timeout", "timeout_seconds", type=float, help="Seconds per request (default 30)."),
+        click.option("--retries", type=int, help="Retries on connection errors and 5xx, with backoff (default 3)."),
+        click.option("--username", help="Basic auth user; the password comes from SLOENGINE_PROMETHEUS_PASSWORD "
+                                        "or the connection file."),
+        click.option("--bearer-token-file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="File holding a bearer token (or env SLOENGINE_PROMETHEUS_TOKEN); never printed."),
+        click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path), help="CA bundle for TLS."),
+        click.option("--insecure-skip-verify", is_flag=True, default=None, help="Do not verify TLS certificates."),
+        click.option("--header", "headers", multiple=True,
+                     help="Extra header 'Name: value', repeatable (e.g. 'X-Scope-OrgID: tenant-1')."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sloengine")
 def main() -> None:
@@ -65,47 +89,6 @@ def _slo_summary(slo: SLO) -> dict:
         "format": slo.source_format.value,
         "source": str(slo.source) if slo.source else None,
     }
-
-
-def connection_options(command):
-    """Flags for reaching Prometheus, shared by every command that reads it (see ``sloengine.connection``)."""
-    options = [
-        click.option("--prometheus", "url", envvar="SLOENGINE_PROMETHEUS_URL", default=None,
-                     help="Prometheus-compatible API base URL (env SLOENGINE_PROMETHEUS_URL)."),
-        click.option("--connection-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-                     help="YAML with url, timeout_seconds, retries, username, password, bearer_token_file, "
-                          "ca_file, insecure_skip_verify, headers."),
-        click.option("--timeout", "timeout_seconds", type=float, help="Seconds per request (default 30)."),
-        click.option("--retries", type=int, help="Retries on connection errors and 5xx, with backoff (default 3)."),
-        click.option("--username", help="Basic auth user; the password comes from SLOENGINE_PROMETHEUS_PASSWORD "
-                                        "or the connection file."),
-        click.option("--bearer-token-file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="File holding a bearer token (or env SLOENGINE_PROMETHEUS_TOKEN); never printed."),
-        click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path), help="CA bundle for TLS."),
-        click.option("--insecure-skip-verify", is_flag=True, default=None, help="Do not verify TLS certificates."),
-        click.option("--header", "headers", multiple=True,
-                     help="Extra header 'Name: value', repeatable (e.g. 'X-Scope-OrgID: tenant-1')."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _client(connection_file, url, timeout_seconds, retries, username, bearer_token_file, ca_file,
-            insecure_skip_verify, headers):
-    from .connection import Client, ConfigError, parse_headers, resolve
-
-    try:
-        config = resolve(connection_file, {
-            "url": url, "timeout_seconds": timeout_seconds, "retries": retries, "username": username,
-            "bearer_token_file": str(bearer_token_file) if bearer_token_file else None,
-            "ca_file": str(ca_file) if ca_file else None, "insecure_skip_verify": insecure_skip_verify,
-            "headers": parse_headers(headers) if headers else None,
-        })
-        return Client(config)
-    except ConfigError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(EXIT_INVALID)
 
 
 @main.command()
@@ -280,6 +263,23 @@ def _instant(text: str, hint: str = "--until") -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
+
+
+def _client(connection_file, url, timeout_seconds, retries, username, bearer_token_file, ca_file,
+            insecure_skip_verify, headers):
+    from .connection import Client, ConfigError, parse_headers, resolve
+
+    try:
+        config = resolve(connection_file, {
+            "url": url, "timeout_seconds": timeout_seconds, "retries": retries, "username": username,
+            "bearer_token_file": str(bearer_token_file) if bearer_token_file else None,
+            "ca_file": str(ca_file) if ca_file else None, "insecure_skip_verify": insecure_skip_verify,
+            "headers": parse_headers(headers) if headers else None,
+        })
+        return Client(config)
+    except ConfigError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
 
 
 @main.command()

@@ -347,7 +347,7 @@ def _unrouted_services(services: dict[str, Service], slos: list[SLO],
         else:
             hint = (f"{members[0].source_format.value} files cannot name receivers: define receiver {receiver!r} "
                     f"under receivers: in a sloengine/v1 file loaded with this one, e.g. receivers: {example}, or "
-                    f"route service={name!r} in your own Alertmanager configuration")
+                    f'route service="{name}" in your own Alertmanager configuration')
         plural = len(members) > 1
         out.append(Diagnostic(
             Level.WARNING, _where(members[0]), f"service {name}: escalation",
