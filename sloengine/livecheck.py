@@ -1,9 +1,11 @@
 """``validate --prometheus``: check the SLIs' selectors against the series a live Prometheus holds.
 
-A spec can be valid and still compute nonsense. A latency threshold that is not one of the histogram's
-bucket boundaries (0.45 on 0.25/0.5 buckets, or 500 meaning milliseconds) selects no ``_bucket`` series,
-so every request counts as slow and the SLO pages on a healthy service. A selector with a typo matches
-nothing, so the SLI has no data. Only the server knows which series exist, so these checks ask it: one
+A spec can be valid and still compute nothing useful. A latency threshold that is not one of the
+histogram's bucket boundaries (0.45 on 0.25/0.5 buckets, or 500 meaning milliseconds) selects no ``_bucket``
+series, so the SLI has no data (the rules raise SLOLatencyBucketMissing once deployed); a boundary present on
+only some of the histograms a selector matches makes the others' requests count as slow, which pages on a
+healthy service. A selector with a typo matches nothing, so the SLI has no data. Only the server knows which
+series exist, so these checks ask it before anything is deployed: one
 instant query per distinct selector, each over a short lookback (cheap: it reads an hour of the matching
 series, never the SLO window). A query that fails raises :class:`~sloengine.connection.QueryError`; the
 caller reports that nothing could be checked, never that everything is fine.
@@ -16,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from .connection import Client
+from .conventions import ALERT_BUCKET_MISSING
 from .diagnostics import Diagnostic, Level, Position
 from .durations import format_duration
 from .model import SLO, Catalog, LatencySLI, ProbeSLI, RatioSLI
@@ -99,7 +102,8 @@ def _check_latency(slo: SLO, sli: LatencySLI, probe: SeriesProbe) -> list[Diagno
     return [Diagnostic(
         Level.ERROR, where, field_name,
         f"le={_show(threshold)} is missing on {len(lacking)} of the series {bucket.render()} matches (e.g. "
-        f"{example}): their requests would all count as slow",
+        f"{example}): the SLI would count their requests as slow"
+        + (", or give their groups no data" if sli.group_by else ""),
         "narrow the histogram's matchers to the series with this bucket, or give them the same buckets")]
 
 
@@ -116,7 +120,8 @@ def _missing_boundary(sli: LatencySLI, les: list[str], where: Position, field_na
         return Diagnostic(
             Level.ERROR, where, field_name,
             f"le={_show(threshold)} is written le=\"{written}\" by this histogram, a spelling the generated rules "
-            f"do not match ({', '.join(sorted(le_spellings(threshold)))}), so every request would count as slow",
+            f"do not match ({', '.join(sorted(le_spellings(threshold)))}), so the SLI would have no data "
+            f"({ALERT_BUCKET_MISSING})",
             f"rewrite the le label at scrape time (metric_relabel_configs) to {_show(threshold)}")
     bounds = sorted(by_value)
     finite = [b for b in bounds if math.isfinite(b)]
@@ -133,8 +138,8 @@ def _missing_boundary(sli: LatencySLI, les: list[str], where: Position, field_na
     shown = ", ".join(_show(b) for b in bounds)
     return Diagnostic(
         Level.ERROR, where, field_name,
-        f"le={_show(threshold)} not found; the histogram has {shown}: without that bucket every request would "
-        "count as slow", hint)
+        f"le={_show(threshold)} not found; the histogram has {shown}: without that bucket the SLI would have no "
+        f"data ({ALERT_BUCKET_MISSING})", hint)
 
 
 def _check_selector(slo: SLO, role: str, selector: Selector, probe: SeriesProbe,

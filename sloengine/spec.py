@@ -45,9 +45,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from . import conventions
-from .diagnostics import Position
 from .hours import WEEKDAYS
 from .durations import DURATION_HINT, DurationError, parse_duration, parse_seconds_float
+from .diagnostics import Position
 from .model import (
     SLO,
     AlertPolicy,

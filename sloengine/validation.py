@@ -12,7 +12,6 @@ from dataclasses import replace
 
 import difflib
 import re
-from functools import lru_cache
 from typing import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -222,8 +221,8 @@ THRESHOLD_FIELD = "sli.latency.threshold"
 
 
 def silent_failures(services: dict[str, Service], slos: list[SLO], receivers: tuple[Receiver, ...]) -> list[Diagnostic]:
-    """Warnings for specs that load cleanly yet fail silently: a latency threshold in the wrong unit (every
-    request slow), alert conditions that scaling collapsed onto one pair of windows or made unable to warn
+    """Warnings for specs that load cleanly yet fail silently: a latency threshold in the wrong unit (no
+    bucket there, so no data), alert conditions that scaling collapsed onto one pair of windows or made unable to warn
     before the budget is gone, and alerts routed to a receiver with no integrations."""
     out: list[Diagnostic] = []
     for slo in slos:
@@ -243,7 +242,7 @@ def _is_number(text: str) -> bool:
 
 def _threshold_unit(slo: SLO) -> list[Diagnostic]:
     """A threshold over a minute written as a bare number: ``500`` meant as milliseconds makes 500 s the bound,
-    which no bucket of a request histogram is (so every request counts as slow). A duration (``2m``) says the
+    which no bucket of a request histogram is (so the SLI has no data). A duration (``2m``) says the
     unit, so it is trusted."""
     sli = slo.sli
     if not isinstance(sli, LatencySLI) or sli.threshold_seconds <= IMPLAUSIBLE_THRESHOLD_SECONDS:
@@ -262,15 +261,14 @@ def _threshold_unit(slo: SLO) -> list[Diagnostic]:
     return [Diagnostic(
         Level.WARNING, sli.threshold_source or _where(slo), f"{slo.id}: {THRESHOLD_FIELD}",
         f"threshold {text} is {seconds:g} seconds: thresholds are in seconds, and a request histogram rarely has a "
-        f"bucket that high, so this is probably milliseconds; without a bucket at le={seconds:g} every request "
-        "would count as slow", hint)]
+        f"bucket that high, so this is probably milliseconds; without a bucket at le={seconds:g} the SLI has no "
+        "data", hint)]
 
 
 def _condition_label(cond: BurnRateAlert) -> str:
     return f"{cond.severity.value} {cond.burn_factor:g}x"
 
 
-@lru_cache(maxsize=None)
 def _shortest_sound_window() -> int:
     """The shortest common rolling window whose scaled default conditions neither coincide nor degenerate."""
     for seconds in (3600 * h for h in (1, 2, 3, 6, 12, 24, 48, 72, 96, 168, 336, 672, 720)):
