@@ -98,7 +98,7 @@ def _check_latency(slo: SLO, sli: LatencySLI, probe: SeriesProbe) -> list[Diagno
     lacking = probe.lacking(bucket, bucket.with_matchers(le_matcher(threshold)), "le")
     if not lacking:
         return []
-    example = _labels(lacking[0])
+    example = _labels(min(lacking, key=lambda metric: sorted(metric.items())))
     return [Diagnostic(
         Level.ERROR, where, field_name,
         f"le={_show(threshold)} is missing on {len(lacking)} of the series {bucket.render()} matches (e.g. "

@@ -211,7 +211,7 @@ def _receivers(services: list[Service], slos: list[SLO]) -> tuple[tuple[Receiver
     return tuple(sorted(by_name.values(), key=lambda r: r.name)), problems
 
 
-# ---- specs that validate but would page falsely or notify no one (issue 12) ---------------------------
+# ---- specs that validate but would measure nothing, page too late or notify no one (issue 12) ---------
 
 #: A latency threshold above this many seconds, written as a bare number, is most likely milliseconds.
 IMPLAUSIBLE_THRESHOLD_SECONDS = 60
@@ -222,8 +222,8 @@ THRESHOLD_FIELD = "sli.latency.threshold"
 
 def silent_failures(services: dict[str, Service], slos: list[SLO], receivers: tuple[Receiver, ...]) -> list[Diagnostic]:
     """Warnings for specs that load cleanly yet fail silently: a latency threshold in the wrong unit (no
-    bucket there, so no data), alert conditions that scaling collapsed onto one pair of windows or made unable to warn
-    before the budget is gone, and alerts routed to a receiver with no integrations."""
+    bucket there, so no data), alert conditions that scaling collapsed onto one pair of windows or made
+    unable to warn before the budget is gone, and alerts routed to a receiver with no integrations."""
     out: list[Diagnostic] = []
     for slo in slos:
         out.extend(_threshold_unit(slo))

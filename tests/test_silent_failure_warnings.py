@@ -1,4 +1,4 @@
-"""``validate`` warns about specs that load cleanly but would page falsely or notify no one (issue 12).
+"""``validate`` warns about specs that load cleanly but would measure nothing, page too late or notify no one.
 
 Three ways a valid spec fails in silence: a latency threshold written in milliseconds (no bucket there, so
 no data), a short window that collapses the scaled alert conditions onto one pair of windows, and SLOs
@@ -98,7 +98,8 @@ def test_a_pyrra_threshold_of_500_seconds_points_at_the_success_selector_and_sug
               total: {metric: 'http_request_duration_seconds_count{job="api"}'}
         """))
     [threshold] = [w for w in _warnings(path) if w.field.endswith("sli.latency.threshold")]
-    assert (threshold.position.line, threshold.position.column) == _line_col(path, "'http_request_duration_seconds_bucket")
+    success = _line_col(path, "'http_request_duration_seconds_bucket")
+    assert (threshold.position.line, threshold.position.column) == success
     assert 'select the bucket le="0.5"' in threshold.hint
 
 
@@ -183,7 +184,8 @@ def test_defining_the_default_receiver_is_enough_to_route_a_service_without_esca
 
 def test_the_default_receiver_defined_in_another_file_routes_this_one_too(tmp_path):
     _spec(tmp_path, _latency("0.5"), "routed.yaml")
-    other = HEADER.replace("name: shop", "name: cart") + 'receivers:\n  web: {webhook_configs: [{url: "https://x.example/"}]}\n'
+    receiver = 'receivers:\n  web: {webhook_configs: [{url: "https://x.example/"}]}\n'
+    other = HEADER.replace("name: shop", "name: cart") + receiver
     _spec(tmp_path, _latency("0.5").replace("checkout-latency", "cart-latency"), "cart.yaml", header=other)
     lonely = HEADER.replace("name: shop", "name: search")
     _spec(tmp_path, _latency("0.5").replace("checkout-latency", "search-latency"), "search.yaml", header=lonely)

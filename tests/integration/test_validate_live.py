@@ -146,7 +146,8 @@ def test_a_boundary_in_a_spelling_the_rules_do_not_match_is_an_error_naming_that
     path = _spec(tmp_path, HEADER + _latency("odd-latency", 'job="odd"', "0.5"))
     done = _validate(path, "--prometheus", server.url)
     assert done.exit_code == 1
-    assert f'{_at(path, "0.5")}: error: shop/odd-latency: sli.latency.threshold: le=0.5 is written le="0.50"' in done.output
+    expected = f'{_at(path, "0.5")}: error: shop/odd-latency: sli.latency.threshold: le=0.5 is written le="0.50"'
+    assert expected in done.output
 
 
 def test_a_boundary_present_on_only_some_of_the_selected_histograms_is_an_error(server, tmp_path):
