@@ -186,7 +186,7 @@ def test_selectors_that_match_no_series_are_warnings_that_strict_turns_into_fail
     path = _spec(tmp_path, text)
     done = _validate(path, "--prometheus", server.url, "--format", "json")
     assert done.exit_code == 0, done.output
-    payload = json.loads(done.output)
+    payload = json.loads(done.stdout)
     assert payload["ok"] is True and payload["prometheus"] == {"url": server.url, "error": None}
     found = {(d["field"], d["level"]): d["message"] for d in payload["diagnostics"]}
     assert set(found) == {("shop/availability: sli.ratio.total", "warning"),
