@@ -1,11 +1,11 @@
 """From the ``tiers:`` and ``agreements:`` sections of a ``ServiceLevels`` file to the agreement model.
 
 The pydantic models live in :mod:`sloengine.spec` with the rest of the
-format; support hours and exclusions share the escalation policy's spelling
-(``weekdays: [monday:friday]``, ``times: ["08:00-18:00"]``, maintenance
-windows weekly or once). Here tiers are resolved — an agreement that names a
-tier takes its objective, credits and support hours unless it sets its own —
-and the wall-clock text becomes :mod:`sloengine.hours` values.
+format; support hours and exclusions are the escalation policy's blocks
+(``weekdays: ["monday:friday"]``, ``times: ["08:00-18:00"]``; exclusions are
+maintenance windows, weekly or once) and become the same model types. Here
+tiers are resolved: an agreement that names a tier takes its objective,
+credits and support hours unless it sets its own.
 
     tiers:
       gold: {objective: 99.9, credits: [{below: 99.9, credit: 10}, {below: 99.5, credit: 25}], escalate_to: L3}
@@ -18,7 +18,7 @@ and the wall-clock text becomes :mod:`sloengine.hours` values.
         period: {calendar: month, timezone: Europe/Berlin}
         covers: [{slo: requests-availability, match: {customer: acme}}]
         support_hours: {timezone: Europe/Berlin, weekdays: ["monday:friday"], times: ["08:00-18:00"],
-                        holidays: [2026-12-25]}
+                        holidays: ["2026-12-25"]}
         exclusions:
           - {name: db-upgrade, timezone: Europe/Berlin, start: "2026-10-31 22:00", end: "2026-11-01 03:00"}
           - {name: patching, timezone: Europe/Berlin, weekdays: [sunday], times: ["02:00-04:00"]}
@@ -27,57 +27,15 @@ and the wall-clock text becomes :mod:`sloengine.hours` values.
 
 from __future__ import annotations
 
-from datetime import time
-from zoneinfo import ZoneInfo
-
 from .agreements import Agreement, AgreementKind, Commitment, CreditStep, Tier
-from .hours import ALL_DAY, WEEKDAYS, Exclusion, SupportHours, TimeRange
-from .model import CalendarUnit, labels
-from .spec import AgreementSpec, HoursSpec, MaintenanceSpec, SupportHoursSpec, TierSpec, _clock_range
+from .model import CalendarUnit, WeeklyHours, labels
+from .spec import AgreementSpec, SupportHoursSpec, TierSpec, to_hours, to_maintenance
 from .yamlsource import Position
 
 
-def weekday_numbers(items: list[str] | tuple[str, ...]) -> frozenset[int]:
-    """``monday`` or ``monday:friday`` entries (already validated) as 0 = Monday …; none means every day."""
-    if not items:
-        return frozenset(range(7))
-    out: set[int] = set()
-    for item in items:
-        first, _, last = item.partition(":")
-        a, b = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
-        out.update(range(a, b + 1))
-    return frozenset(out)
-
-
-def time_ranges(items: list[str] | tuple[str, ...]) -> tuple[TimeRange, ...]:
-    """``HH:MM-HH:MM`` entries (already validated) as time ranges; none means all day."""
-    if not items:
-        return (ALL_DAY,)
-    out = []
-    for item in items:
-        r = _clock_range(item)
-        start = time(r.start_minute // 60, r.start_minute % 60)
-        end = None if r.end_minute == 1440 else time(r.end_minute // 60, r.end_minute % 60)
-        out.append(TimeRange(start, end))
-    ranges = tuple(sorted(out, key=lambda t: t.start))
-    return (ALL_DAY,) if ranges == (TimeRange(time(0), None),) else ranges
-
-
-def support_hours(spec: HoursSpec | None, default_timezone: str) -> SupportHours:
-    if spec is None:
-        return SupportHours(default_timezone)
-    holidays = tuple(sorted(spec.holidays)) if isinstance(spec, SupportHoursSpec) else ()
-    return SupportHours(spec.timezone, weekday_numbers(spec.weekdays), time_ranges(spec.times), holidays)
-
-
-def exclusion(spec: MaintenanceSpec) -> Exclusion:
-    if spec.start is not None and spec.end is not None:
-        zone = ZoneInfo(spec.timezone)
-        start = spec.start if spec.start.tzinfo else spec.start.replace(tzinfo=zone)
-        end = spec.end if spec.end.tzinfo else spec.end.replace(tzinfo=zone)
-        return Exclusion(spec.name, start=start, end=end)
-    return Exclusion(spec.name, weekdays=weekday_numbers(spec.weekdays or ()), times=time_ranges(spec.times or ()),
-                     timezone=spec.timezone)
+def support_hours(spec: SupportHoursSpec | None, default_timezone: str) -> WeeklyHours:
+    """The agreement's support hours; none given: around the clock in the period's time zone."""
+    return to_hours(spec) if spec is not None else WeeklyHours(default_timezone)
 
 
 def problems(agreements: list[AgreementSpec], tiers: dict[str, TierSpec]) -> list[tuple[tuple, str, str]]:
@@ -112,7 +70,7 @@ def to_agreement(spec: AgreementSpec, service: str, tiers: dict[str, TierSpec],
         name=spec.name, kind=AgreementKind(spec.kind), provider=spec.provider, consumer=spec.customer,
         commitments=commitments, period=CalendarUnit(spec.period.calendar), timezone=spec.period.timezone,
         support_hours=support_hours(hours, spec.period.timezone),
-        exclusions=tuple(exclusion(e) for e in spec.exclusions),
+        exclusions=tuple(to_maintenance(e) for e in spec.exclusions),
         credits=tuple(sorted((CreditStep(c.below, c.credit) for c in credits), key=lambda c: -c.below)),
         depends_on=tuple(spec.depends_on), tier=spec.tier or "", description=spec.description,
         review_every=CalendarUnit(spec.review_every) if spec.review_every else None,

@@ -15,8 +15,7 @@ import enum
 import math
 from dataclasses import dataclass, field
 
-from .hours import Exclusion, SupportHours
-from .model import Catalog, Labels, CalendarUnit
+from .model import Catalog, Labels, CalendarUnit, MaintenanceWindow, WeeklyHours
 from .yamlsource import Position
 
 
@@ -59,7 +58,7 @@ class Tier:
     name: str
     objective: float
     credits: tuple[CreditStep, ...] = ()
-    support_hours: SupportHours | None = None
+    support_hours: WeeklyHours | None = None
     #: Highest escalation level an SLA of this tier reaches (e.g. "L3"), for the escalation policy.
     escalate_to: str = ""
 
@@ -73,8 +72,9 @@ class Agreement:
     commitments: tuple[Commitment, ...]
     period: CalendarUnit = CalendarUnit.MONTH
     timezone: str = "UTC"
-    support_hours: SupportHours = field(default_factory=SupportHours)
-    exclusions: tuple[Exclusion, ...] = ()
+    support_hours: WeeklyHours = field(default_factory=WeeklyHours)
+    #: Time removed from good and total events: weekly hours or one-off windows.
+    exclusions: tuple[MaintenanceWindow, ...] = ()
     credits: tuple[CreditStep, ...] = ()
     depends_on: tuple[str, ...] = ()
     tier: str = ""

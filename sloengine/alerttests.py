@@ -813,6 +813,8 @@ def _has_group(alert: Firing, group: LabelPairs) -> bool:
 
 
 OUTAGE, SUSTAINABLE, RECOVERY, QUIET = "outage", "sustainable-burn", "recovery", "quiet"
+#: The kind of the one case that proves SUSTAINABLE, OUTAGE and RECOVERY in turn.
+LIFECYCLE = "lifecycle"
 
 
 @dataclass(frozen=True)
@@ -834,15 +836,29 @@ class Timing:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One promtool test case: input series and the exact alerts expected at chosen instants."""
+    """One promtool test case: input series and the exact alerts expected at chosen instants.
+
+    A ``lifecycle`` case proves several things on one time axis (``proves``): a
+    steady 1x burn that never pages while it fills every page window, a full
+    outage from ``start`` that pages each condition within its bound, and the
+    return to the 1x burn at ``recovered`` after which every page clears.
+    promtool evaluates every rule of the file at every step of a case, so one
+    case instead of three costs a third.
+    """
 
     kind: str
     title: str
     series: tuple[Series, ...]
     checks: tuple[Check, ...]
-    #: When the outage began (outage and recovery scenarios).
+    #: When the outage began (lifecycle scenarios).
     start: int | None = None
     timings: tuple[Timing, ...] = ()
+    #: What the case proves: some of SUSTAINABLE, OUTAGE, RECOVERY (or QUIET).
+    proves: tuple[str, ...] = ()
+    #: When the outage ended and the steady traffic resumed (lifecycle scenarios that prove RECOVERY).
+    recovered: int | None = None
+    #: The first paged condition whose clearing is checked after ``recovered``.
+    cleared: BurnRateAlert | None = None
 
 
 @dataclass(frozen=True)
@@ -852,6 +868,10 @@ class AlertTestPlan:
     scenarios: tuple[Scenario, ...] = ()
     #: Why a scenario (or the whole SLO) has no test.
     skipped: tuple[str, ...] = ()
+
+    def proving(self, claim: str) -> Scenario | None:
+        """The scenario that proves ``claim`` (OUTAGE, SUSTAINABLE, RECOVERY, QUIET), if any."""
+        return next((s for s in self.scenarios if claim in s.proves), None)
 
 
 def skip_reason(slo: SLO) -> str | None:
@@ -971,24 +991,11 @@ class _Planner:
     def scrapes(self, horizon: int) -> int:
         return _ceil(horizon) // SCRAPE_SECONDS + 1
 
-    def steady(self, length: int, broken_from: int | None, broken_until: int | None = None) -> Traffic:
-        """Steady traffic, every event failing in scrapes after ``broken_from`` up to ``broken_until``."""
-        rate = 1 if self.probe else self.rate
-
-        def at(i: int) -> tuple[int, int]:
-            t = i * SCRAPE_SECONDS
-            broken = broken_from is not None and t > broken_from and (broken_until is None or t <= broken_until)
-            if self.probe:
-                return (0, 1) if broken else (1, 0)
-            if i == 0:
-                return (0, 0)
-            return (0, rate) if broken else (rate, 0)
-        return Traffic.of(length, at)
-
-    def outage_start(self, conds: Sequence[BurnRateAlert]) -> int:
-        """After every long window is full, placed so that a tile boundary falls one scrape before the
-        first condition can see the outage: rules that read that window from tiles would page a tile late."""
-        earliest = _ceil(max(cond.long_seconds for cond in conds)) + 10 * SCRAPE_SECONDS
+    def outage_start(self, conds: Sequence[BurnRateAlert], earliest: int = 0) -> int:
+        """After every long window is full (and ``earliest``), placed so that a tile boundary falls one scrape
+        before the first condition can see the outage: rules that read that window from tiles would page a
+        tile late."""
+        earliest = max(earliest, _ceil(max(cond.long_seconds for cond in conds)) + 10 * SCRAPE_SECONDS)
         visible = _ceil(detection_seconds(self.slo, conds[0]) + (0 if self.probe else 1e-6))
         return _next(earliest, visible - SCRAPE_SECONDS)
 
@@ -1006,21 +1013,90 @@ class _Planner:
                     f"{format_duration(cond.long_seconds)}")
         return None
 
-    def broken(self, horizon: int, start: int, until: int | None = None) -> list[Traffic]:
-        """The first group fails from ``start`` (to ``until``); a second group, if any, stays healthy."""
-        length = self.scrapes(horizon)
-        return [self.steady(length, start, until)] + [self.steady(length, None)] * (self.usable_groups(2) - 1)
+    def one_x_burn(self) -> tuple[Callable[[int], tuple[int, int]], int] | str:
+        """Steady traffic whose error ratio is exactly the error budget (a 1x burn), and the events per scrape.
 
-    def outage(self, conds: Sequence[BurnRateAlert]) -> tuple[Scenario | None, list[str]]:
-        """A full outage after every page window is full; each page is asserted at its own bound."""
+        For counters, ``total`` events per scrape of which ``bad`` fail, with
+        ``bad / total`` the budget as a fraction; for a probe, a failed sample
+        whenever ``i × budget`` crosses a whole number.
+        """
+        budget = Fraction(repr(self.slo.error_budget))
+        if self.probe:
+            def probe_at(i: int) -> tuple[int, int]:
+                failed = i > 0 and math.floor(i * budget) > math.floor((i - 1) * budget)
+                return (0, 1) if failed else (1, 0)
+            return probe_at, 1
+        shortest = min(cond.long_seconds for cond in self.pages)
+        scale = max(math.ceil(BASE_RATE / budget.denominator),
+                    math.ceil(2 * self.min_events * SCRAPE_SECONDS / (shortest * budget.denominator)))
+        total, bad = budget.denominator * scale, budget.numerator * scale
+        if total > 10**12:
+            return f"the budget {self.slo.error_budget:g} needs {total} events per scrape for an exact 1x burn"
+
+        def at(i: int) -> tuple[int, int]:
+            return (0, 0) if i == 0 else (total - bad, bad)
+        return at, total
+
+    def clean(self) -> tuple[Callable[[int], tuple[int, int]], int]:
+        """Steady traffic without errors (when a 1x burn cannot be spelled or would page)."""
+        rate = 1 if self.probe else self.rate
+        return (lambda i: (1, 0) if self.probe else ((0, 0) if i == 0 else (rate, 0))), rate
+
+    def traffic(self, steady: Callable[[int], tuple[int, int]], rate: int, horizon: int, start: int,
+                until: int) -> list[Traffic]:
+        """The first group's steady traffic fails entirely in the scrapes of ``(start, until]``; a second group,
+        if any, stays steady throughout."""
+        def broken(i: int) -> tuple[int, int]:
+            t = i * SCRAPE_SECONDS
+            if start < t <= until:
+                return (0, 1) if self.probe else (0, rate)
+            return steady(i)
+        length = self.scrapes(horizon)
+        return [Traffic.of(length, broken)] + [Traffic.of(length, steady)] * (self.usable_groups(2) - 1)
+
+    def lifecycle(self, conds: Sequence[BurnRateAlert]) -> tuple[Scenario | None, list[str]]:
+        """A 1x burn, then a full outage, then the 1x burn again, in one case (see :class:`Scenario`)."""
+        problems: list[str] = []
+        steady = self.one_x_burn()
+        if isinstance(steady, str):
+            problems.append(steady)
+        else:
+            scenario, why = self._lifecycle(conds, *steady, sustainable=True)
+            if scenario is not None:
+                return scenario, problems + why
+            problems.append(why[0])
+        scenario, why = self._lifecycle(conds, *self.clean(), sustainable=False)
+        return scenario, problems + why
+
+    def _lifecycle(self, conds: Sequence[BurnRateAlert], steady: Callable[[int], tuple[int, int]], rate: int,
+                   sustainable: bool) -> tuple[Scenario | None, list[str]]:
         slo = self.slo
-        t0 = self.outage_start(conds)
+        longest = max(cond.long_seconds for cond in self.pages)
+        hold = max(cond.for_seconds for cond in self.pages)
+        t0 = self.outage_start(conds, _ceil(longest + hold) + 10 * SCRAPE_SECONDS)
         bounds = {cond: page_bound(slo, cond, t0) for cond in conds}
-        horizon = _floor(max(bounds.values()))
-        series = self.series(self.broken(horizon, t0))
+        recovered = _next(_ceil(_floor(max(bounds.values()))), SCRAPE_SECONDS)
+        horizon = _floor(max(resolve_bound(p, recovered) for p in self.pages))
+        series = self.series(self.traffic(steady, rate, horizon, t0, recovered))
         replay = self.replay(series, horizon)
         target = _pairs(self.groups[0])
-        checks = [self.settle(replay, range(t0 - EVAL_SECONDS, 0, -EVAL_SECONDS))]
+        checks: list[Check | None] = []
+        proves: list[str] = []
+
+        # Before the outage: nothing pages, though the page windows are full of a steady burn.
+        times = sorted({_ceil(longest), _ceil((longest + t0) / 2), t0 - SCRAPE_SECONDS})
+        before = [self.settle(replay, range(t, t - 10 * SCRAPE_SECONDS, -SCRAPE_SECONDS)) for t in times]
+        if any(check is None for check in before):
+            return None, ["the steady traffic before the outage has no instant where the expected alerts are "
+                          "certain"]
+        if any(a.slo == slo.id and self.is_page(a) for check in before for a in check.alerts):  # type: ignore[union-attr]
+            return None, ["a steady 1x burn pages in the replay: the windows hold too few samples to burn at "
+                          "exactly the budget" if sustainable else "steady traffic without errors pages in the replay"]
+        checks.extend(before)
+        if sustainable:
+            proves.append(SUSTAINABLE)
+
+        # The outage: each page condition at its own bound.
         first = conds[0]
         if first.for_seconds:
             checks.append(self.settle(replay, range(_floor(t0 + first.for_seconds), t0, -EVAL_SECONDS)))
@@ -1047,10 +1123,31 @@ class _Planner:
             timings.append(Timing(cond, None if fired is None else fired - t0, bounds[cond] - t0, page.at - t0))
         if not timings:
             return None, problems
+        proves.append(OUTAGE)
+
+        # Recovery: the first condition that paged clears within its short window, then every page.
+        paging = [t.condition for t in timings if t.fired is not None and t.fired <= t.checked]
+        cleared_cond = paging[0] if paging else None
+        recovery = self.recovery_checks(replay, cleared_cond, t0, recovered, horizon) if cleared_cond else None
+        if recovery is None:
+            problems.append("no page fires in the replay, so none can recover" if cleared_cond is None else
+                            f"{cleared_cond.name}: the replayed page does not clear within its short window")
+        else:
+            checks.extend(recovery)
+            proves.append(RECOVERY)
+
         paced = ", ".join(f"{t.condition.name} by +{_clock(t.checked)}" for t in timings)
-        title = (f"{slo.id}: a full outage from {_clock(t0)} pages within detection + for + evaluation"
-                 f"{'' if self.probe else ' + scrape'} ({paced})")
-        return Scenario(OUTAGE, title, series, _unique(checks), t0, tuple(timings)), problems
+        steady_text = (f"an error ratio of exactly the budget ({slo.error_budget:g}, a 1x burn)" if sustainable
+                       else "traffic without errors")
+        title = (f"{slo.id}: {steady_text} never pages; a full outage from {_clock(t0)} pages within detection + "
+                 f"for + evaluation{'' if self.probe else ' + scrape'} ({paced})")
+        if recovery is not None:
+            assert cleared_cond is not None
+            title += (f"; after recovery at {_clock(recovered)} the {cleared_cond.name} page clears by "
+                      f"{_clock(recovery[1].at)} (short window + evaluation)")
+        return Scenario(LIFECYCLE, title, series, _unique(checks), t0, tuple(timings), tuple(proves),
+                        recovered if recovery is not None else None,
+                        cleared_cond if recovery is not None else None), problems
 
     def promised(self, replay: Replay, at: int, cond: BurnRateAlert) -> Check | None:
         """What the workbook promises at ``at`` when the rules fall short: the replayed alerts plus this page."""
@@ -1061,64 +1158,22 @@ class _Planner:
         page = _firing(rule, _pairs(self.groups[0]))
         return Check(at, tuple(sorted({*alerts, page}, key=lambda f: (f.labels, f.annotations))))
 
-    def recovery(self, cond: BurnRateAlert) -> Scenario | str:
-        """The first page, once fired, clears within its short window after the outage ends."""
-        slo = self.slo
-        t0 = self.outage_start([cond])
-        recovered = _next(_ceil(_floor(page_bound(slo, cond, t0))), SCRAPE_SECONDS)
+    def recovery_checks(self, replay: Replay, cond: BurnRateAlert, t0: int, recovered: int,
+                        horizon: int) -> list[Check] | None:
+        """Paged at the recovery, ``cond`` cleared within its short window, and (if certain) no page at the end."""
+        slo, target = self.slo, _pairs(self.groups[0])
         clear = _floor(resolve_bound(cond, recovered))
-        all_clear = _floor(max(resolve_bound(p, recovered) for p in self.pages))
-        horizon = max(clear, all_clear)
-        series = self.series(self.broken(horizon, t0, recovered))
-        replay = self.replay(series, horizon)
-        target = _pairs(self.groups[0])
         paged = self.settle(replay, range(recovered, t0, -EVAL_SECONDS))
         if paged is None or not any(a.condition == cond and _has_group(a, target) for a in paged.alerts):
-            return f"{cond.name}: the outage before recovery did not page in the replay"
+            return None
         cleared = self.settle(replay, range(clear, recovered, -EVAL_SECONDS))
         if cleared is None or any(a.slo == slo.id and a.condition == cond for a in cleared.alerts):
-            return f"{cond.name}: the replayed page does not clear within its short window"
+            return None
         checks = [paged, cleared]
-        settled = self.settle(replay, range(all_clear, recovered, -EVAL_SECONDS))
+        settled = self.settle(replay, range(horizon, recovered, -EVAL_SECONDS))
         if settled is not None and not any(a.slo == slo.id and self.is_page(a) for a in settled.alerts):
             checks.append(settled)
-        title = (f"{slo.id}: after a full outage from {_clock(t0)} to {_clock(recovered)}, the {cond.name} page "
-                 f"clears by {_clock(cleared.at)} (short window + evaluation)")
-        return Scenario(RECOVERY, title, series, _unique(checks), t0)
-
-    def sustainable(self) -> Scenario | str:
-        slo = self.slo
-        budget = Fraction(repr(slo.error_budget))
-        longest = max(cond.long_seconds for cond in self.pages)
-        hold = max(cond.for_seconds for cond in self.pages)
-        horizon = _ceil(longest + hold) + 10 * SCRAPE_SECONDS
-        length = self.scrapes(horizon)
-        if self.probe:
-            def at(i: int) -> tuple[int, int]:
-                failed = i > 0 and math.floor(i * budget) > math.floor((i - 1) * budget)
-                return (0, 1) if failed else (1, 0)
-        else:
-            shortest = min(cond.long_seconds for cond in self.pages)
-            scale = max(math.ceil(BASE_RATE / budget.denominator),
-                        math.ceil(2 * self.min_events * SCRAPE_SECONDS / (shortest * budget.denominator)))
-            total, bad = budget.denominator * scale, budget.numerator * scale
-            if total > 10**12:
-                return f"the budget {slo.error_budget:g} needs {total} events per scrape for an exact 1x burn"
-
-            def at(i: int) -> tuple[int, int]:
-                return (0, 0) if i == 0 else (total - bad, bad)
-        series = self.series([Traffic.of(length, at)])
-        replay = self.replay(series, horizon)
-        times = sorted({_ceil(longest), _ceil((longest + horizon) / 2), _floor(horizon, SCRAPE_SECONDS)})
-        checks = [self.settle(replay, range(t, t - 10 * SCRAPE_SECONDS, -SCRAPE_SECONDS)) for t in times]
-        if any(check is None for check in checks):
-            return "a steady 1x burn has no instant where the expected alerts are certain"
-        if any(self.is_page(a) for check in checks for a in check.alerts):  # type: ignore[union-attr]
-            return ("a steady 1x burn pages in the replay: the windows hold too few samples to burn "
-                    "at exactly the budget")
-        title = (f"{slo.id}: an error ratio of exactly the budget ({slo.error_budget:g}, a 1x burn) for "
-                 f"{format_duration(horizon)} never pages")
-        return Scenario(SUSTAINABLE, title, series, _unique(checks))
+        return checks
 
     def quiet_series(self, cond: BurnRateAlert, events: int, failures: int) -> tuple[tuple[Series, ...], int]:
         """``events - failures`` good events spread over half the long window, then the failures."""
@@ -1157,7 +1212,7 @@ class _Planner:
                     return "a quiet service pages in the replay despite min_events"
                 title = (f"{slo.id}: {failures} failures among {events} events (min_events {self.min_events}) "
                          f"do not page, though without the guard {cond.name} would page at {_clock(would)}")
-                return Scenario(QUIET, title, series, (check,))
+                return Scenario(QUIET, title, series, (check,), proves=(QUIET,))
         return "no quiet traffic below min_events would page without the guard"
 
 
@@ -1253,13 +1308,10 @@ def _scenarios(planner: _Planner) -> tuple[list[Scenario], list[str]]:
         else:
             skipped.append(problem)
     if feasible:
-        outage, problems = planner.outage(feasible)
+        lifecycle, problems = planner.lifecycle(feasible)
         skipped.extend(problems)
-        if outage is not None:
-            keep(outage)
-            paging = [t.condition for t in outage.timings if t.fired is not None and t.fired <= t.checked]
-            keep(planner.recovery(paging[0]) if paging else "no page fires in the replay, so none can recover")
-    keep(planner.sustainable())
+        if lifecycle is not None:
+            keep(lifecycle)
     if planner.min_events:
         keep(planner.quiet())
     return scenarios, skipped
@@ -1304,7 +1356,7 @@ def _plan(slo: SLO, service: Service, peers: tuple[SLO, ...], le_spelling: str |
         scenarios, skipped = _scenarios(planner)
     except ValueError as exc:
         return AlertTestPlan(slo, alert_name(slo), (), (str(exc),))
-    order = {OUTAGE: 0, SUSTAINABLE: 1, RECOVERY: 2, QUIET: 3}
+    order = {LIFECYCLE: 0, QUIET: 1}
     scenarios.sort(key=lambda s: order[s.kind])
     return AlertTestPlan(slo, planner.alertname, tuple(scenarios), tuple(skipped))
 

@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Sequence
 
 from . import conventions as c
+from .connection import ConnectionConfig, Relay
 from .durations import format_duration
 from .model import Catalog
 from .promql import with_labels
 from .queries import EventQueries
 from .rulefiles import render_rule_file
 from .rules import RecordingRule, RuleGroup, slo_labels
-from .stack import promtool
+from .stack import StackError, promtool
 
 
 #: A large catalogue over a month of history takes promtool a while; this only guards against a hang.
@@ -74,12 +75,18 @@ class BackfillResult:
     rules: int
 
 
-def backfill(catalog: Catalog, prometheus_url: str, start: int, end: int, out: Path) -> BackfillResult:
-    """Evaluate the tile rules over ``[start, end]`` against ``prometheus_url`` into blocks under ``out``.
+def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, end: int, out: Path) -> BackfillResult:
+    """Evaluate the tile rules over ``[start, end]`` against ``prometheus`` into blocks under ``out``.
 
-    Copy the block directories into Prometheus's data directory (or its
+    ``prometheus`` is the connection (or a bare URL): promtool reads through a
+    :class:`~sloengine.connection.Relay`, so authentication, TLS, tenant
+    headers, timeout and retries are those of every other read. Copy the block
+    directories into Prometheus's data directory (or its
     ``--storage.tsdb.path``) and restart it; retention must cover ``start``.
+    Raises :class:`~sloengine.stack.StackError` saying why when Prometheus
+    cannot be read.
     """
+    config = prometheus if isinstance(prometheus, ConnectionConfig) else ConnectionConfig(url=prometheus)
     out.mkdir(parents=True, exist_ok=True)
     singles = tile_rules(catalog)
     groups = (RuleGroup(c.BACKFILL_GROUP, c.TILE_SECONDS, combined(singles)),) if singles else ()
@@ -90,11 +97,17 @@ def backfill(catalog: Catalog, prometheus_url: str, start: int, end: int, out: P
         shutil.rmtree(blocks)
     blocks.mkdir()
     if groups:
-        # Range queries are capped at 11,000 points: blocks of 30 days at a 5m step stay below it.
-        promtool("tsdb", "create-blocks-from", "--max-block-duration=720h", "rules", "--quiet",
-                 f"--url={prometheus_url}", f"--start={start}", f"--end={end}",
-                 f"--output-dir={blocks}", f"--eval-interval={format_duration(c.TILE_SECONDS)}", str(rules_file),
-                 timeout=BACKFILL_TIMEOUT_SECONDS)
+        with Relay(config) as relay:
+            try:
+                # Range queries are capped at 11,000 points: blocks of 30 days at a 5m step stay below it.
+                promtool("tsdb", "create-blocks-from", "--max-block-duration=720h", "rules", "--quiet",
+                         f"--url={relay.url}", f"--start={start}", f"--end={end}",
+                         f"--output-dir={blocks}", f"--eval-interval={format_duration(c.TILE_SECONDS)}",
+                         str(rules_file), timeout=BACKFILL_TIMEOUT_SECONDS, env=relay.environment())
+            except StackError as exc:
+                if relay.failures:
+                    raise StackError(f"cannot read Prometheus: {relay.failures[0]}") from None
+                raise StackError(relay.describe(str(exc))) from None
     return BackfillResult(rules_file, blocks, len(singles) // 2, sum(len(g.rules) for g in groups))
 
 

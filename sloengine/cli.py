@@ -20,7 +20,8 @@ from .diagnostics import Level
 from .generate import OutputFormat, render_iter
 from .generate import write as write_generated
 from .loader import LoadResult, load
-from .model import SLO
+from .durations import format_duration
+from .model import SLO, CalendarWindow, LatencySLI, ProbeSLI, RatioSLI
 from .results import Status
 from .schema import schema_text
 from .writer import write_atomically
@@ -72,6 +73,24 @@ def _print_diagnostics(result: LoadResult, err: bool = True) -> None:
         click.secho(diagnostic.render(), fg=colour, err=err)
 
 
+def _for(seconds: int) -> str:
+    return format_duration(seconds) if seconds > 0 else "0s"
+
+
+def _sli_queries(slo: SLO) -> dict[str, str]:
+    """What the SLI reads, as written after import: selectors (ratio, latency histogram, probe gauge), or the
+    raw PromQL queries."""
+    sli = slo.sli
+    if isinstance(sli, RatioSLI):
+        return {k: v.render() for k, v in (("good", sli.good), ("bad", sli.bad), ("total", sli.total)) if v is not None}
+    if isinstance(sli, LatencySLI):
+        return {"histogram": sli.histogram.render()}
+    if isinstance(sli, ProbeSLI):
+        return {"metric": sli.gauge.render()}
+    return {k: v for k, v in (("error_ratio", sli.error_ratio), ("good", sli.good), ("bad", sli.bad),
+                              ("total", sli.total)) if v is not None}
+
+
 def _slo_summary(slo: SLO) -> dict:
     return {
         "id": slo.id,
@@ -80,15 +99,47 @@ def _slo_summary(slo: SLO) -> dict:
         "objective": slo.objective,
         "window": slo.window.name,
         "sli": slo.sli.kind.value,
+        "selectors": _sli_queries(slo),
+        "threshold_seconds": slo.sli.threshold_seconds if isinstance(slo.sli, LatencySLI) else None,
         "group_by": list(slo.sli.group_by),
         "alerts": [
             {"severity": c.severity.value, "long": c.name.split("-")[0], "short": c.name.split("-")[1],
-             "burn_factor": c.burn_factor}
+             "burn_factor": c.burn_factor, "budget_percent": c.budget_percent, "for": _for(c.for_seconds)}
             for c in slo.alerting.conditions
         ] if slo.alerting.enabled else [],
+        "min_events": slo.alerting.min_events,
         "format": slo.source_format.value,
         "source": str(slo.source) if slo.source else None,
     }
+
+
+def _table(rows: list[list[str]], indent: str) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def _slo_text(slo: SLO) -> str:
+    """One SLO for people: what it measures, against what, and when it alerts."""
+    summary = _slo_summary(slo)
+    lines = [f"{slo.id}  ({summary['format']}, {summary['source'] or 'no source'})",
+             f"  objective  {slo.objective:g}% over {slo.window.name}"
+             + (f" ({slo.window.timezone})" if isinstance(slo.window, CalendarWindow) else ""),
+             f"  sli        {slo.sli.kind.value}"]
+    fields = [[key, text] for key, text in summary["selectors"].items()]
+    if summary["threshold_seconds"] is not None:
+        fields.append(["threshold", f"{summary['threshold_seconds']:g}s (bucket le=\"{summary['threshold_seconds']:g}\")"])
+    if slo.sli.group_by:
+        fields.append(["group_by", ", ".join(slo.sli.group_by)])
+    lines += _table(fields, "    ")
+    if not summary["alerts"]:
+        lines.append("  alerts     none")
+    else:
+        lines.append("  alerts" + (f"     (min_events {slo.alerting.min_events})" if slo.alerting.min_events else ""))
+        rows = [["severity", "long", "short", "burn", "budget", "for"]]
+        rows += [[a["severity"], a["long"], a["short"], f"{a['burn_factor']:g}", f"{a['budget_percent']:.3g}%", a["for"]]
+                 for a in summary["alerts"]]
+        lines += _table(rows, "    ")
+    return "\n".join(lines) + "\n"
 
 
 @main.command()
@@ -170,13 +221,24 @@ def _validate_live(result: LoadResult, connection: dict) -> tuple[LoadResult, di
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def show(paths: tuple[Path, ...]) -> None:
-    """Print the SLOs as sloengine understood them (after import and defaults), as JSON."""
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for people, json for scripts (a list with one object per SLO).")
+def show(paths: tuple[Path, ...], fmt: str) -> None:
+    """Print the SLOs as sloengine understood them, after import and defaults.
+
+    Per SLO: objective and window, the SLI's selectors (ratio good/bad/total,
+    latency histogram and threshold, probe gauge) or raw queries, grouping
+    labels, and each alert condition's windows, burn factor, budget share and
+    `for`. Exit 1 if a spec has an error.
+    """
     result = load(paths)
     _print_diagnostics(result)
     if result.errors:
         sys.exit(EXIT_INVALID)
-    click.echo(json.dumps([_slo_summary(s) for s in result.catalog.slos], indent=2, sort_keys=True))
+    if fmt == "json":
+        click.echo(json.dumps([_slo_summary(s) for s in result.catalog.slos], indent=2, sort_keys=True))
+    else:
+        click.echo("\n".join(_slo_text(s) for s in result.catalog.slos), nl=False)
 
 
 def _load_clean(paths: tuple[Path, ...]):
@@ -215,40 +277,6 @@ def generate(paths: tuple[Path, ...], out: Path, fmt: str, no_dashboards: bool) 
     click.echo(f"wrote {len(written)} files for {len(catalog.slos)} SLOs to {out}", err=True)
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--prometheus", "url", required=True, help="Prometheus base URL holding the raw counters.")
-@click.option("--since", default="30d", show_default=True, help="How far back to backfill (a duration).")
-@click.option("--until", "until", default=None, help="End (RFC 3339 or Unix seconds); default: now.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory for the TSDB blocks (OUT/blocks) and the rules used.")
-def backfill(paths: tuple[Path, ...], url: str, since: str, until: str | None, out: Path) -> None:
-    """Write TSDB blocks of the SLOs' recorded history so new SLOs show their whole window at once.
-
-    Only the 5-minute tiles need history (every longer window is a sum of
-    them), so this is one pass with no rule ordering to get wrong. Copy
-    OUT/blocks/* into Prometheus's data directory and restart it; its
-    retention must reach back to --since.
-    """
-    from .backfill import backfill as run_backfill
-    from .durations import DurationError, parse_duration
-    from .stack import StackError
-
-    catalog = _load_clean(paths)
-    try:
-        span = parse_duration(since)
-    except DurationError as exc:
-        raise click.BadParameter(f"{exc}; e.g. 30d", param_hint="--since") from None
-    end = int(_instant(until)) if until else int(time.time())
-    try:
-        result = run_backfill(catalog, url.rstrip("/"), end - span, end, out)
-    except StackError as exc:
-        click.secho(f"backfill failed: {exc}", fg="red", err=True)
-        sys.exit(EXIT_INVALID)
-    blocks = sorted(p.name for p in result.blocks_dir.iterdir() if p.is_dir())
-    click.echo(f"wrote {len(blocks)} blocks for {result.slos} SLOs ({result.rules} rules) to {result.blocks_dir}", err=True)
-
-
 def _instant(text: str, hint: str = "--until") -> float:
     """RFC 3339 (a time without an offset is UTC) or Unix seconds."""
     try:
@@ -265,9 +293,10 @@ def _instant(text: str, hint: str = "--until") -> float:
     return moment.timestamp()
 
 
-def _client(connection_file, url, timeout_seconds, retries, username, bearer_token_file, ca_file,
-            insecure_skip_verify, headers):
-    from .connection import Client, ConfigError, parse_headers, resolve
+def _connection(connection_file, url, timeout_seconds, retries, username, bearer_token_file, ca_file,
+                insecure_skip_verify, headers):
+    """The settings from :func:`connection_options` (file, then environment, then flags); exit 1 when wrong."""
+    from .connection import ConfigError, parse_headers, resolve
 
     try:
         config = resolve(connection_file, {
@@ -276,10 +305,54 @@ def _client(connection_file, url, timeout_seconds, retries, username, bearer_tok
             "ca_file": str(ca_file) if ca_file else None, "insecure_skip_verify": insecure_skip_verify,
             "headers": parse_headers(headers) if headers else None,
         })
-        return Client(config)
+        config.token()   # an unreadable token file is a settings error, said now
+        return config
     except ConfigError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(EXIT_INVALID)
+
+
+def _client(**connection):
+    from .connection import Client
+
+    return Client(_connection(**connection))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@connection_options
+@click.option("--since", default="30d", show_default=True, help="How far back to backfill (a duration).")
+@click.option("--until", "until", default=None, help="End (RFC 3339 or Unix seconds); default: now.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for the TSDB blocks (OUT/blocks) and the rules used.")
+def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, **connection) -> None:
+    """Write TSDB blocks of the SLOs' recorded history so new SLOs show their whole window at once.
+
+    Only the 5-minute tiles need history (every longer window is a sum of
+    them), so this is one pass with no rule ordering to get wrong. The raw
+    counters are read from the Prometheus given by the connection flags (as
+    for report: auth, TLS, headers, retries). Copy OUT/blocks/* into
+    Prometheus's data directory and restart it; its retention must reach
+    back to --since.
+    """
+    from .backfill import backfill as run_backfill
+    from .durations import DurationError, parse_duration
+    from .stack import StackError
+
+    catalog = _load_clean(paths)
+    try:
+        span = parse_duration(since)
+    except DurationError as exc:
+        raise click.BadParameter(f"{exc}; e.g. 30d", param_hint="--since") from None
+    end = int(_instant(until)) if until else int(time.time())
+    config = _connection(**connection)
+    try:
+        result = run_backfill(catalog, config, end - span, end, out)
+    except StackError as exc:
+        click.secho(f"backfill failed: {exc}", fg="red", err=True)
+        sys.exit(EXIT_INVALID)
+    blocks = sorted(p.name for p in result.blocks_dir.iterdir() if p.is_dir())
+    click.echo(f"wrote {len(blocks)} blocks for {result.slos} SLOs ({result.rules} rules) to {result.blocks_dir}", err=True)
 
 
 @main.command()

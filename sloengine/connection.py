@@ -1,8 +1,10 @@
 """How sloengine reaches a Prometheus-compatible API: one configured ``requests`` session.
 
-Everything that reads Prometheus (``report``, ``serve``, ``sla-report``)
-goes through :func:`connect`, so timeouts, retries, authentication, TLS and
-tenant headers are set in one place and behave the same everywhere. Settings
+Everything that reads Prometheus (``report``, ``serve``, ``sla-report``,
+``recommend``, ``backfill``) goes through :func:`session_for`, so timeouts,
+retries, authentication, TLS and tenant headers are set in one place and
+behave the same everywhere; promtool's reads for ``backfill`` pass through a
+:class:`Relay` onto the same kind of session. Settings
 come from a YAML file, then environment variables, then flags (later wins).
 A bearer token is read from a file or an environment variable and is never
 printed: :class:`ConnectionConfig`'s ``repr`` hides it and error messages
@@ -13,11 +15,17 @@ from __future__ import annotations
 
 import ast
 import difflib
+import hmac
 import json
 import os
+import secrets
+import threading
+from base64 import b64encode
 from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
@@ -289,3 +297,158 @@ def _http_error(text: str, url: str, expr: str) -> QueryError:
         return QueryError(QueryError.REJECTED, f"Prometheus rejected the query: {detail or 'HTTP ' + status}", expr)
     return QueryError(QueryError.HTTP, f"Prometheus at {url} answered HTTP {status}"
                                        + (f": {detail}" if detail else ""), expr)
+
+
+# ---- a relay for promtool ------------------------------------------------------------------------
+
+#: Proxy settings a child process must not inherit: the relay is its only proxy, for every host.
+_PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
+                    "NO_PROXY", "no_proxy")
+
+
+def _status_message(url: str, status: int, body: bytes) -> str:
+    """A terminal-fit message for an error answer of the API (its JSON ``error``, else the status alone)."""
+    try:
+        payload = json.loads(body)
+        detail = str(payload.get("error", "")) if isinstance(payload, dict) else ""
+    except ValueError:
+        detail = ""
+    if status in (400, 422):
+        return f"Prometheus rejected the query: {detail or 'HTTP ' + str(status)}"
+    return f"Prometheus at {url} answered HTTP {status}" + (f": {detail}" if detail else "")
+
+
+class Relay:
+    """A forward proxy on 127.0.0.1 through which a child process reads Prometheus with these settings.
+
+    ``promtool tsdb create-blocks-from rules`` (2.42) takes a bare URL: no TLS,
+    token, header, timeout or retry settings. Its HTTP client does honour
+    ``HTTP_PROXY``, so it is given :attr:`url` (an http:// name that exists
+    only here) and :meth:`environment` makes this relay its proxy. Each
+    request is sent on to the real API over a session configured like every
+    other read, so authentication, TLS, tenant headers and retries behave as
+    in ``report``. Secrets stay in this process: nothing is written to a
+    file, an argument list or a log. The relay forwards only the query API,
+    and only for requests carrying its one-time proxy credential, which the
+    child gets in its environment (readable by the same user only, unlike
+    arguments); so another local user cannot borrow the connection.
+    """
+
+    HOST = "prometheus.sloengine.invalid"
+    PATHS = ("/api/v1/query_range", "/api/v1/query")
+
+    def __init__(self, config: ConnectionConfig) -> None:
+        self.config = config
+        self.failures: list[str] = []
+        self._secret = secrets.token_urlsafe(24)
+        self._expected = "Basic " + b64encode(f"sloengine:{self._secret}".encode()).decode()
+        self._session: requests.Session | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the child in place of Prometheus's."""
+        return f"http://{self.HOST}"
+
+    def environment(self, base: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """``base`` with this relay as the only HTTP proxy (call inside the ``with`` block)."""
+        assert self._server is not None, "the relay is not running"
+        port = self._server.server_address[1]
+        env = {k: v for k, v in base.items() if k not in _PROXY_VARIABLES}
+        env["HTTP_PROXY"] = env["http_proxy"] = f"http://sloengine:{self._secret}@127.0.0.1:{port}"
+        return env
+
+    def describe(self, text: str) -> str:
+        """``text`` (a child's error output) with the relay's address replaced by the real URL."""
+        return text.replace(self.url, self.config.url.rstrip("/"))
+
+    def __enter__(self) -> "Relay":
+        self._session = session_for(self.config)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sloengine-relay", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        if self._session is not None:
+            self._session.close()
+        self._server = self._thread = self._session = None
+
+    def _forward(self, method: str, target: str, body: bytes, content_type: str) -> tuple[int, str, bytes]:
+        """(status, content type, body) of the real API's answer; a failure to get one is a 502 with the reason."""
+        assert self._session is not None
+        base = self.config.url.rstrip("/")
+        parts = urlsplit(target)
+        url = base + parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            # verify is passed on purpose: left out, requests lets REQUESTS_CA_BUNDLE override the CA file.
+            response = self._session.request(method, url, data=body or None, timeout=self.config.timeout_seconds,
+                                             headers={"Content-Type": content_type} if content_type else None,
+                                             verify=self._session.verify)
+        except requests.exceptions.Timeout:
+            reason = f"Prometheus at {base} did not answer within {self.config.timeout_seconds:g}s"
+        except requests.exceptions.RetryError as exc:
+            reason = f"Prometheus at {base} kept failing: {_reason(exc)}"
+        except requests.exceptions.SSLError as exc:
+            reason = f"TLS with Prometheus at {base} failed: {_reason(exc)}"
+        except requests.exceptions.ConnectionError as exc:
+            reason = (f"Prometheus at {base} did not answer within {self.config.timeout_seconds:g}s"
+                      if "timed out" in str(exc).lower() else f"cannot reach Prometheus at {base}: {_reason(exc)}")
+        except requests.exceptions.RequestException as exc:
+            reason = f"request to {base} failed: {_reason(exc)}"
+        else:
+            if response.status_code >= 400:
+                self.failures.append(_status_message(base, response.status_code, response.content))
+            return response.status_code, response.headers.get("Content-Type", "application/json"), response.content
+        self.failures.append(reason)
+        return 502, "application/json", json.dumps({"status": "error", "errorType": "unavailable",
+                                                    "error": reason}).encode()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+                self._relay()
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._relay()
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                supplied = self.headers.get("Proxy-Authorization", "")
+                if not hmac.compare_digest(supplied.encode(), relay._expected.encode()):
+                    self._answer(407, "text/plain", b"proxy authentication required\n",
+                                 (("Proxy-Authenticate", 'Basic realm="sloengine"'),))
+                    return
+                target = urlsplit(self.path)
+                if target.netloc != relay.HOST or target.path not in relay.PATHS:
+                    self._answer(403, "text/plain", b"only the Prometheus query API is relayed\n")
+                    return
+                status, kind, payload = relay._forward(self.command, self.path, body,
+                                                       self.headers.get("Content-Type", ""))
+                self._answer(status, kind, payload)
+
+            def _answer(self, status: int, kind: str, payload: bytes,
+                        extra: tuple[tuple[str, str], ...] = ()) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in extra:
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - never log requests
+                return
+
+        return Handler

@@ -8,62 +8,30 @@ change — into UTC intervals. Excluded time is removed from good and total
 events alike. Everything here is pure and exact: intervals are half-open
 ``(start, end]`` in Unix seconds, matching how events are attributed to the
 sample that first shows them.
+
+Support hours and exclusions are the model's :class:`~sloengine.model.WeeklyHours`
+and :class:`~sloengine.model.MaintenanceWindow`, the same types (and spec
+syntax) as an escalation policy's support hours and maintenance windows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from .model import ClockRange, MaintenanceWindow, WeeklyHours
+
 Interval = tuple[float, float]
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
-
-@dataclass(frozen=True)
-class TimeRange:
-    """A wall-clock range within a day; ``end`` of ``None`` means midnight at the end of the day."""
-
-    start: time
-    end: time | None
-
-    def on(self, day: date, tz: ZoneInfo) -> Interval:
-        begin = datetime.combine(day, self.start, tzinfo=tz)
-        finish = (datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz) if self.end is None
-                  else datetime.combine(day, self.end, tzinfo=tz))
-        return begin.timestamp(), finish.timestamp()
-
-
-ALL_DAY = TimeRange(time(0), None)
-
-
-@dataclass(frozen=True)
-class SupportHours:
-    """When the agreement's target applies. The default is around the clock, every day."""
-
-    timezone: str = "UTC"
-    weekdays: frozenset[int] = frozenset(range(7))   # 0 = Monday
-    times: tuple[TimeRange, ...] = (ALL_DAY,)
-    holidays: tuple[date, ...] = ()
-
-    @property
-    def always(self) -> bool:
-        return self.weekdays == frozenset(range(7)) and self.times == (ALL_DAY,) and not self.holidays
-
-
-@dataclass(frozen=True)
-class Exclusion:
-    """Time removed from the agreement: one-off (``start``/``end``) or weekly (``weekdays`` + ``times``)."""
-
-    name: str
-    start: datetime | None = None
-    end: datetime | None = None
-    weekdays: frozenset[int] = field(default_factory=frozenset)
-    times: tuple[TimeRange, ...] = ()
-    timezone: str = "UTC"
+def _on(clock: ClockRange, day: date, tz: ZoneInfo) -> Interval:
+    """A wall-clock range on one local day, in Unix seconds (24:00 is the next day's midnight)."""
+    begin = datetime.combine(day, time(clock.start_minute // 60, clock.start_minute % 60), tzinfo=tz)
+    finish = (datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz) if clock.end_minute == 1440
+              else datetime.combine(day, time(clock.end_minute // 60, clock.end_minute % 60), tzinfo=tz))
+    return begin.timestamp(), finish.timestamp()
 
 
 def _days(start: float, end: float, tz: ZoneInfo) -> list[date]:
@@ -72,13 +40,13 @@ def _days(start: float, end: float, tz: ZoneInfo) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def _weekly(start: float, end: float, tz_name: str, weekdays: frozenset[int], times: tuple[TimeRange, ...],
-            skip: frozenset[date] = frozenset()) -> list[Interval]:
-    tz = ZoneInfo(tz_name)
+def _weekly(hours: WeeklyHours, start: float, end: float) -> list[Interval]:
+    tz = ZoneInfo(hours.timezone)
+    weekdays, ranges, skip = hours.weekday_numbers, hours.ranges, frozenset(hours.holidays)
     out = []
     for day in _days(start, end, tz):
         if day.weekday() in weekdays and day not in skip:
-            out.extend(r.on(day, tz) for r in times)
+            out.extend(_on(r, day, tz) for r in ranges)
     return clip(out, start, end)
 
 
@@ -113,23 +81,23 @@ def subtract(base: list[Interval], holes: list[Interval]) -> list[Interval]:
     return out
 
 
-def support_intervals(hours: SupportHours, start: float, end: float) -> list[Interval]:
+def support_intervals(hours: WeeklyHours, start: float, end: float) -> list[Interval]:
     if hours.always:
         return [(start, end)] if end > start else []
-    return _weekly(start, end, hours.timezone, hours.weekdays, hours.times, frozenset(hours.holidays))
+    return _weekly(hours, start, end)
 
 
-def exclusion_intervals(exclusions: tuple[Exclusion, ...], start: float, end: float) -> list[Interval]:
+def exclusion_intervals(exclusions: tuple[MaintenanceWindow, ...], start: float, end: float) -> list[Interval]:
     out: list[Interval] = []
-    for ex in exclusions:
-        if ex.start is not None and ex.end is not None:
-            out.append((ex.start.timestamp(), ex.end.timestamp()))
-        if ex.weekdays and ex.times:
-            out.extend(_weekly(start, end, ex.timezone, ex.weekdays, ex.times))
+    for window in exclusions:
+        if window.hours is not None:
+            out.extend(_weekly(window.hours, start, end))
+        elif window.start is not None and window.end is not None:
+            out.append((window.start.timestamp(), window.end.timestamp()))
     return clip(out, start, end)
 
 
-def counted_intervals(hours: SupportHours, exclusions: tuple[Exclusion, ...], start: float,
+def counted_intervals(hours: WeeklyHours, exclusions: tuple[MaintenanceWindow, ...], start: float,
                       end: float) -> list[Interval]:
     """The instants of ``(start, end]`` that count: within support hours and not excluded."""
     return subtract(support_intervals(hours, start, end), exclusion_intervals(exclusions, start, end))

@@ -187,7 +187,7 @@ def load(paths: Sequence[str | Path]) -> LoadResult:
         slos.extend(read.slos)
         for ctx in contexts:
             diagnostics.extend(ctx.diagnostics)
-    catalog, problems = check_catalog(services, slos)
+    catalog, problems = check_catalog(services, slos, [str(f) for f in files])
     diagnostics.extend(problems)
     ordered = tuple(sorted(set(diagnostics), key=Diagnostic.sort_key))
     return LoadResult(catalog, ordered, tuple(str(f) for f in files), tuple(dict.fromkeys(formats)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Mapping, Union
 
 from .diagnostics import Position
@@ -250,20 +250,56 @@ class ClockRange:
         return f"{self.clock(self.start_minute)}-{self.clock(self.end_minute)}"
 
 
+#: Day names as specs write them; a week starts on Monday (index 0), as in ``datetime.weekday()``.
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+#: The whole day, as the one time range of hours that name no times.
+ALL_DAY = ClockRange(0, 1440)
+
+
 @dataclass(frozen=True)
 class WeeklyHours:
     """Recurring hours in an IANA time zone: weekdays (``monday``, or a range ``monday:friday``; weeks start
-    on Monday) and times of day; an empty list means every day, or all day."""
+    on Monday) and times of day; an empty list means every day, or all day.
+
+    The one type for every recurring-hours block of the spec: an escalation policy's support hours (when
+    tickets are delivered), a weekly maintenance window, an agreement's support hours (when its target
+    applies) and a weekly exclusion. ``holidays`` are dates that do not count; only agreements' support
+    hours have them (the spec refuses them elsewhere, as Alertmanager's ticket routing would not honour them).
+    """
 
     timezone: str = "UTC"
     weekdays: tuple[str, ...] = ()
     times: tuple[ClockRange, ...] = ()
+    holidays: tuple[date, ...] = ()
+
+    @property
+    def weekday_numbers(self) -> frozenset[int]:
+        """The days these hours fall on, 0 = Monday; every day when no weekdays are given."""
+        if not self.weekdays:
+            return frozenset(range(7))
+        out: set[int] = set()
+        for item in self.weekdays:
+            first, _, last = item.partition(":")
+            out.update(range(WEEKDAYS.index(first), WEEKDAYS.index(last or first) + 1))
+        return frozenset(out)
+
+    @property
+    def ranges(self) -> tuple[ClockRange, ...]:
+        """The times of day, in order; the whole day when no times are given."""
+        return tuple(sorted(self.times, key=lambda r: (r.start_minute, r.end_minute))) or (ALL_DAY,)
+
+    @property
+    def always(self) -> bool:
+        """Around the clock, every day, no holidays."""
+        return self.weekday_numbers == frozenset(range(7)) and ALL_DAY in self.ranges and not self.holidays
 
 
 @dataclass(frozen=True)
 class MaintenanceWindow:
-    """When every notification of an SLO is muted: weekly ``hours``, or once from ``start`` to ``end``
-    (timezone-aware datetimes, whole minutes)."""
+    """A named window of time: weekly ``hours``, or once from ``start`` to ``end`` (timezone-aware
+    datetimes, whole minutes). In an escalation policy it mutes every notification of the SLO; in an
+    agreement (an exclusion) its time is removed from good and total events alike."""
 
     name: str
     hours: WeeklyHours | None = None

@@ -26,7 +26,7 @@ import difflib
 import json
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,11 +45,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from . import conventions
-from .hours import WEEKDAYS
 from .durations import DURATION_HINT, DurationError, parse_duration, parse_seconds_float
 from .diagnostics import Position
 from .model import (
     SLO,
+    WEEKDAYS,
     AlertPolicy,
     AlertSeverity,
     CalendarUnit,
@@ -380,6 +380,10 @@ def _delay_text(value: Any) -> Any:
 
 def _weekday_range(value: str) -> str:
     text = value.strip().lower()
+    dashed = re.split(r"\s*[-\u2013\u2014]\s*|\s+to\s+", text)
+    if len(dashed) == 2 and all(part in WEEKDAYS for part in dashed):
+        raise _fail(f"{value!r} is not a weekday or a range of weekdays",
+                    f"write a range with a colon, first:last: \"{dashed[0]}:{dashed[1]}\"")
     parts = text.split(":")
     for part in parts:
         if part not in WEEKDAYS:
@@ -419,8 +423,24 @@ Weekdays = Annotated[str, AfterValidator(_weekday_range)]
 ClockText = Annotated[str, AfterValidator(_clock_text)]
 
 
+#: Keys of recurring hours that users may have written (an earlier README spelled them so), refused
+#: where they stand with the spelling to use: (message, fix) by key, read by the native reader.
+_HOURS_SPELLINGS: dict[str, tuple[str, str]] = {
+    "days": ("unknown key 'days'", 'days are listed under weekdays:, e.g. weekdays: ["monday:friday"]'),
+    "hours": ("unknown key 'hours'", 'times of day are listed under times:, e.g. times: ["08:00-18:00"]'),
+}
+
+
 class HoursSpec(_Strict):
-    """Recurring hours, e.g. support hours: weekdays and times of day in a time zone."""
+    """Recurring hours: weekdays and times of day in a time zone. The same keys serve an escalation
+    policy's support hours and maintenance windows, and an agreement's support hours and exclusions."""
+
+    #: Keys refused with a specific fix instead of "unknown key" (see ``_HOURS_SPELLINGS``).
+    spellings: ClassVar[dict[str, tuple[str, str]]] = {
+        **_HOURS_SPELLINGS,
+        "holidays": ("holidays are not taken in an escalation policy's support hours",
+                     "remove them: tickets follow the weekly hours; holidays belong in an agreement's support_hours"),
+    }
 
     timezone: str = Field("UTC", description="IANA time zone the hours are wall-clock times in.")
     weekdays: list[Weekdays] = Field(default_factory=list, description="Days or ranges: monday, monday:friday. Empty: every day.")
@@ -430,14 +450,18 @@ class HoursSpec(_Strict):
 
 
 class MaintenanceSpec(_Strict):
-    """A maintenance window that mutes every notification: weekly (weekdays/times) or once (start/end)."""
+    """A named window, weekly (weekdays/times, as recurring hours) or once (start/end). Under
+    escalation.maintenance it mutes every notification; under an agreement's exclusions its time is removed
+    from good and total events."""
+
+    spellings: ClassVar[dict[str, tuple[str, str]]] = _HOURS_SPELLINGS
 
     name: Name
     timezone: str = Field("UTC", description="IANA time zone of the times (and of start/end without an offset).")
     weekdays: list[Weekdays] | None = Field(None, description="Weekly: days or ranges (monday:friday).")
-    times: list[ClockText] | None = Field(None, description="Weekly: HH:MM-HH:MM.")
-    start: datetime | None = Field(None, description="Once: first minute muted, e.g. '2026-03-01 22:00'.")
-    end: datetime | None = Field(None, description="Once: first minute no longer muted.")
+    times: list[ClockText] | None = Field(None, description="Weekly: HH:MM-HH:MM (end exclusive, 24:00 allowed).")
+    start: datetime | None = Field(None, description="Once: the window's first minute, e.g. '2026-03-01 22:00'.")
+    end: datetime | None = Field(None, description="Once: the first minute after the window.")
 
     _check_zone = field_validator("timezone")(_zone)
 
@@ -493,6 +517,15 @@ class LevelSpec(_Strict):
                           "0m notifies that level with the page).")
 
 
+def _unique_windows(value: list[MaintenanceSpec] | None) -> list[MaintenanceSpec] | None:
+    """Maintenance windows and exclusions are named, each name once per list."""
+    names = [m.name for m in value or ()]
+    for name in names:
+        if names.count(name) > 1:
+            raise _fail(f"window {name!r} is listed twice", "give each window its own name")
+    return value
+
+
 class EscalationSpec(_Strict):
     """Who gets the pages and tickets, when a page escalates, and when notifications are held back."""
 
@@ -526,14 +559,7 @@ class EscalationSpec(_Strict):
                             f"say how long a page must stay unresolved before {lv.level} is notified, e.g. after: 30m")
         return value
 
-    @field_validator("maintenance")
-    @classmethod
-    def _unique(cls, value: list[MaintenanceSpec] | None) -> list[MaintenanceSpec] | None:
-        names = [m.name for m in value or ()]
-        for name in names:
-            if names.count(name) > 1:
-                raise _fail(f"maintenance window {name!r} is listed twice", "give each window its own name")
-        return value
+    _unique = field_validator("maintenance")(_unique_windows)
 
 
 def _http_url(value: str) -> str:
@@ -544,6 +570,8 @@ def _http_url(value: str) -> str:
 
 
 class WebhookSpec(_Strict):
+    """Alertmanager's webhook integration: notifications POSTed as JSON to a URL."""
+
     url: str = Field(description="Where Alertmanager POSTs its JSON notifications.")
     send_resolved: bool | None = Field(None, description="Also notify when alerts resolve (Alertmanager's default: true).")
     max_alerts: int | None = Field(None, ge=0, description="Most alerts per message (0: all).")
@@ -552,11 +580,13 @@ class WebhookSpec(_Strict):
 
 
 class EmailSpec(_Strict):
+    """Alertmanager's email integration."""
+
     to: str = Field(description="Recipient address(es).")
     from_: str = Field(alias="from", description="Sender address.")
     smarthost: str = Field(description="SMTP server as host:port.")
-    require_tls: bool | None = None
-    send_resolved: bool | None = None
+    require_tls: bool | None = Field(None, description="Insist on STARTTLS (Alertmanager's default: true).")
+    send_resolved: bool | None = Field(None, description="Also notify when alerts resolve (Alertmanager's default: false).")
 
     @field_validator("smarthost")
     @classmethod
@@ -567,13 +597,15 @@ class EmailSpec(_Strict):
 
 
 class PagerDutySpec(_Strict):
+    """Alertmanager's PagerDuty integration: exactly one of the four keys."""
+
     routing_key: str | None = Field(None, description="Events API v2 integration key (prefer routing_key_file).")
-    routing_key_file: str | None = Field(None, description="File holding the integration key.")
-    service_key: str | None = Field(None, description="Events API v1 integration key.")
-    service_key_file: str | None = None
-    url: str | None = None
-    severity: str | None = None
-    send_resolved: bool | None = None
+    routing_key_file: str | None = Field(None, description="File holding the Events API v2 integration key.")
+    service_key: str | None = Field(None, description="Events API v1 integration key (prefer service_key_file).")
+    service_key_file: str | None = Field(None, description="File holding the Events API v1 integration key.")
+    url: str | None = Field(None, description="PagerDuty API URL (default: Alertmanager's global pagerduty_url).")
+    severity: str | None = Field(None, description="PagerDuty severity of the events: critical, error, warning or info.")
+    send_resolved: bool | None = Field(None, description="Also notify when alerts resolve (Alertmanager's default: true).")
 
     _check_url = field_validator("url")(lambda v: v if v is None else _http_url(v))
 
@@ -588,12 +620,14 @@ class PagerDutySpec(_Strict):
 
 
 class SlackSpec(_Strict):
+    """Alertmanager's Slack integration: exactly one of api_url and api_url_file."""
+
     api_url: str | None = Field(None, description="Incoming-webhook URL (prefer api_url_file).")
     api_url_file: str | None = Field(None, description="File holding the incoming-webhook URL.")
-    channel: str | None = None
-    title: str | None = None
-    text: str | None = None
-    send_resolved: bool | None = None
+    channel: str | None = Field(None, description="Channel or user to post to, e.g. #payments-alerts.")
+    title: str | None = Field(None, description="Message title (an Alertmanager template).")
+    text: str | None = Field(None, description="Message text (an Alertmanager template).")
+    send_resolved: bool | None = Field(None, description="Also notify when alerts resolve (Alertmanager's default: false).")
 
     _check_url = field_validator("api_url")(lambda v: v if v is None else _http_url(v))
 
@@ -606,13 +640,16 @@ class SlackSpec(_Strict):
 
 
 class ReceiverSpec(_Strict):
-    """An Alertmanager receiver: a validated subset of Alertmanager's integrations, passed through.
-    A receiver with no integrations discards what it gets."""
+    """An Alertmanager receiver: a validated subset of Alertmanager's integrations, passed through to the
+    generated configuration under the receiver's name. A receiver with no integrations discards what it gets."""
 
-    webhook_configs: list[WebhookSpec] = Field(default_factory=list)
-    email_configs: list[EmailSpec] = Field(default_factory=list)
-    pagerduty_configs: list[PagerDutySpec] = Field(default_factory=list)
-    slack_configs: list[SlackSpec] = Field(default_factory=list)
+    webhook_configs: list[WebhookSpec] = Field(default_factory=list, description="Webhooks: {url, send_resolved, max_alerts}.")
+    email_configs: list[EmailSpec] = Field(default_factory=list, description="Email: {to, from, smarthost, require_tls, send_resolved}.")
+    pagerduty_configs: list[PagerDutySpec] = Field(
+        default_factory=list, description="PagerDuty: one of routing_key_file, routing_key, service_key_file, service_key; "
+                                          "url, severity, send_resolved.")
+    slack_configs: list[SlackSpec] = Field(
+        default_factory=list, description="Slack: one of api_url_file, api_url; channel, title, text, send_resolved.")
 
 
 class SLOSpec(_Strict):
@@ -654,6 +691,8 @@ class DefaultsSpec(_Strict):
 
 class SupportHoursSpec(HoursSpec):
     """When an agreement's target applies: recurring hours, less holidays. Absent: around the clock."""
+
+    spellings: ClassVar[dict[str, tuple[str, str]]] = _HOURS_SPELLINGS
 
     holidays: list[date] = Field(default_factory=list, description="Dates (YYYY-MM-DD) outside support hours.")
 
@@ -702,6 +741,8 @@ class AgreementSpec(_Strict):
     depends_on: list[Name] = Field(default_factory=list, description="OLAs and UCs this agreement relies on.")
     review_every: Literal["month", "quarter"] | None = None
 
+    _unique = field_validator("exclusions")(_unique_windows)
+
 
 class ServiceLevelsSpec(_Strict):
     """A file of SLOs for one service."""
@@ -714,7 +755,10 @@ class ServiceLevelsSpec(_Strict):
     defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
     slos: list[SLOSpec] = Field(min_length=1, description="SLO names are unique per service, across all files.")
     receivers: dict[ReceiverName, ReceiverSpec] = Field(
-        default_factory=dict, description="Alertmanager receivers by name, for the escalation policies of any file.")
+        default_factory=dict,
+        description="Alertmanager receivers by name (not 'sloengine-default'), for the escalation levels and tickets "
+                    "of any file; a name defined in several files must be defined alike. Without an escalation "
+                    "policy an SLO's alerts go to the receiver named after its team (else its service).")
     tiers: dict[Name, TierSpec] = Field(default_factory=dict, description="Service tiers by name (gold, silver, ...).")
     agreements: list[AgreementSpec] = Field(default_factory=list,
                                             description="SLAs, OLAs and underpinning contracts on these SLOs.")
@@ -763,10 +807,13 @@ def _merge_escalation(default: EscalationSpec | None, own: EscalationSpec | None
 
 
 def to_hours(spec: HoursSpec) -> WeeklyHours:
-    return WeeklyHours(spec.timezone, tuple(spec.weekdays), tuple(_clock_range(t) for t in spec.times))
+    """Support hours of an escalation policy, an agreement or a tier (only the latter two have holidays)."""
+    holidays = tuple(sorted(set(spec.holidays))) if isinstance(spec, SupportHoursSpec) else ()
+    return WeeklyHours(spec.timezone, tuple(spec.weekdays), tuple(_clock_range(t) for t in spec.times), holidays)
 
 
 def to_maintenance(spec: MaintenanceSpec) -> MaintenanceWindow:
+    """A maintenance window of an escalation policy, or an agreement's exclusion: the same block."""
     if spec.start is not None and spec.end is not None:
         return MaintenanceWindow(spec.name, start=_aware(spec.start, spec.timezone),
                                  end=_aware(spec.end, spec.timezone), timezone=spec.timezone)

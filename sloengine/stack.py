@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import requests
 import yaml
@@ -173,10 +173,11 @@ def prometheus(workdir: Path, *, rule_files: Sequence[Path] = (), scrape_configs
         stop(process)
 
 
-def promtool(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run promtool; raise :class:`StackError` with its output when it fails."""
+def promtool(*args: str, timeout: float = 1800, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run promtool (in ``env`` when given, else this environment); raise :class:`StackError` with its output
+    when it fails."""
     binary = find_binary(PROMTOOL)
-    done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout, env=env)
     if done.returncode != 0:
         raise StackError(f"promtool {' '.join(args[:3])} failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
                          f"{done.stderr[-3000:]}")

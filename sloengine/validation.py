@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import difflib
 import re
-from typing import Iterable
+from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import conventions
@@ -113,8 +113,24 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
     return out
 
 
-def check_catalog(services: Iterable[Service], slos: Iterable[SLO]) -> tuple[Catalog, list[Diagnostic]]:
-    """Merge what the readers produced into a sorted catalog, with cross-file diagnostics."""
+def _reading_order(files: Sequence[str]):
+    """Sort key putting SLOs in the order a reader meets them: files as given (command-line order,
+    directories expanded in name order), then line and column within a file. Files not listed come last."""
+    rank = {name: i for i, name in enumerate(files)}
+
+    def key(slo: SLO) -> tuple:
+        where = _where(slo)
+        return (rank.get(where.file, len(rank)), where.file, where.line, where.column)
+    return key
+
+
+def check_catalog(services: Iterable[Service], slos: Iterable[SLO],
+                  files: Sequence[str] = ()) -> tuple[Catalog, list[Diagnostic]]:
+    """Merge what the readers produced into a sorted catalog, with cross-file diagnostics.
+
+    ``files`` is the order the spec files were given in: of two SLOs with one id, the one read first is
+    kept and the error points at the other, naming the first.
+    """
     problems: list[Diagnostic] = []
     services = list(services)
     by_name: dict[str, Service] = {}
@@ -130,7 +146,8 @@ def check_catalog(services: Iterable[Service], slos: Iterable[SLO]) -> tuple[Cat
                 "declare the service's team and owner in one place"))
     seen: dict[str, SLO] = {}
     kept: list[SLO] = []
-    for slo in sorted(slos, key=lambda s: (s.id, str(s.source))):
+    order = _reading_order(files)
+    for slo in sorted(slos, key=lambda s: (s.id, order(s))):
         if slo.service not in by_name:
             by_name[slo.service] = Service(slo.service, source=slo.source)
         if slo.id in seen:

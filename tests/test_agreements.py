@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from sloengine.agreement_spec import to_agreement, weekday_numbers
+from sloengine.agreement_spec import to_agreement
 from sloengine.agreements import AgreementKind, consistency
 from sloengine.loader import load
+from sloengine.model import WeeklyHours
 from sloengine.spec import AgreementSpec
 from sloengine.sla import AgreementResult, CommitmentResult, Compliance, Episode, PeriodError, period_bounds, period_day
 from sloengine.sla_report import render_html, render_json, render_markdown
@@ -111,9 +112,9 @@ def test_wrong_agreement_fields_say_what_to_write(data, words):
 
 
 def test_weekday_ranges_and_an_empty_list_meaning_every_day():
-    assert weekday_numbers(["monday:friday"]) == frozenset(range(5))
-    assert weekday_numbers(["monday", "wednesday"]) == frozenset({0, 2})
-    assert weekday_numbers([]) == frozenset(range(7))
+    assert WeeklyHours(weekdays=("monday:friday",)).weekday_numbers == frozenset(range(5))
+    assert WeeklyHours(weekdays=("monday", "wednesday")).weekday_numbers == frozenset({0, 2})
+    assert WeeklyHours().weekday_numbers == frozenset(range(7))
 
 
 def test_periods_parse_and_follow_the_agreements_time_zone(world):

@@ -37,6 +37,7 @@ from sloengine.alerttests import (
     skipped,
     solve_labels,
 )
+from sloengine.durations import parse_duration
 from sloengine.loader import load
 from sloengine.model import SLO, Catalog, RawSLI, Service
 from sloengine.promql import MatchOp, Matcher, parse_selector
@@ -172,16 +173,16 @@ def test_each_example_slo_with_alerting_gets_outage_sustainable_and_recovery_sce
     for slo in examples.slos:
         if not slo.alerting.enabled or isinstance(slo.sli, RawSLI):
             continue
-        kinds = [s.kind for s in example_plans[slo.id].scenarios]
-        assert kinds[:3] == [OUTAGE, SUSTAINABLE, RECOVERY], (slo.id, kinds, example_plans[slo.id].skipped)
-        assert (QUIET in kinds) == bool(slo.alerting.min_events)
+        proves = [s.proves for s in example_plans[slo.id].scenarios]
+        assert proves[0] == (SUSTAINABLE, OUTAGE, RECOVERY), (slo.id, proves, example_plans[slo.id].skipped)
+        assert (example_plans[slo.id].proving(QUIET) is not None) == bool(slo.alerting.min_events)
         assert example_plans[slo.id].skipped == ()
 
 
 def test_full_outage_pages_within_detection_time(example_plans: dict[str, AlertTestPlan]) -> None:
     for slo_id, p in example_plans.items():
-        outage = next(s for s in p.scenarios if s.kind == OUTAGE)
-        assert outage.start is not None and outage.timings
+        outage = p.proving(OUTAGE)
+        assert outage is not None and outage.start is not None and outage.timings
         for timing in outage.timings:
             assert timing.fired is not None, slo_id
             assert timing.fired <= timing.checked <= timing.bound < timing.checked + EVAL_SECONDS, (slo_id, timing)
@@ -193,47 +194,52 @@ def test_the_page_bound_is_the_workbook_detection_time_plus_for_evaluation_and_s
     checkout = _slo(examples, "checkout-api/requests-availability")
     first = checkout.alerting.conditions[0]
     assert detection_seconds(checkout, first) == pytest.approx(14.4 * 0.001 * 3600)
-    timing = next(s for s in example_plans[checkout.id].scenarios if s.kind == OUTAGE).timings[0]
+    timing = example_plans[checkout.id].proving(OUTAGE).timings[0]
     assert timing.bound == pytest.approx(51.84 + 120 + EVAL_SECONDS + SCRAPE_SECONDS)
     assert (timing.fired, timing.checked) == (180, 240)
 
     probe = _slo(examples, "homepage/probe-availability")
     fast = probe.alerting.conditions[0]
     assert detection_seconds(probe, fast) == 2 * SCRAPE_SECONDS  # 14.4 × 0.5% × 16 samples = 1.15: the 2nd failed sample
-    timing = next(s for s in example_plans[probe.id].scenarios if s.kind == OUTAGE).timings[0]
+    timing = example_plans[probe.id].proving(OUTAGE).timings[0]
     assert timing.bound == 2 * SCRAPE_SECONDS + fast.for_seconds + EVAL_SECONDS
 
 
 def test_outage_checks_say_nothing_fires_before_the_outage(example_plans: dict[str, AlertTestPlan]) -> None:
     for p in example_plans.values():
-        outage = next(s for s in p.scenarios if s.kind == OUTAGE)
-        assert outage.start is not None
+        outage = p.proving(OUTAGE)
+        assert outage is not None and outage.start is not None
         before = [check for check in outage.checks if check.at < outage.start]
         assert before and all(check.alerts == () for check in before)
 
 
 def test_sustainable_burn_never_pages(example_plans: dict[str, AlertTestPlan]) -> None:
     for p in example_plans.values():
-        scenario = next(s for s in p.scenarios if s.kind == SUSTAINABLE)
-        assert len(scenario.checks) >= 3
-        assert all(a.condition.severity.value != "page" for check in scenario.checks for a in check.alerts)
+        scenario = p.proving(SUSTAINABLE)
+        assert scenario is not None and scenario.start is not None
+        steady = [check for check in scenario.checks if check.at < scenario.start]
+        assert len(steady) >= 3 and max(check.at for check in steady) >= max(
+            cond.long_seconds for cond in p.slo.alerting.conditions if cond.severity.value == "page")
+        assert all(a.condition.severity.value != "page" for check in steady for a in check.alerts)
 
 
 def test_recovery_clears_the_page_within_its_short_window(example_plans: dict[str, AlertTestPlan]) -> None:
     for slo_id, p in example_plans.items():
-        outage = next(s for s in p.scenarios if s.kind == OUTAGE)
-        first = outage.timings[0].condition
-        recovery = next(s for s in p.scenarios if s.kind == RECOVERY)
-        paged, cleared = recovery.checks[0], recovery.checks[1]
+        recovery = p.proving(RECOVERY)
+        assert recovery is not None and recovery.recovered is not None and recovery.cleared is not None
+        first = recovery.cleared
+        after = [check for check in recovery.checks if check.at > recovery.recovered]
+        paged = max((check for check in recovery.checks if check.at <= recovery.recovered), key=lambda ch: ch.at)
+        cleared = after[0]
         assert any(a.condition == first for a in paged.alerts), slo_id
         assert not any(a.slo == slo_id and a.condition == first for a in cleared.alerts)
-        assert cleared.at - paged.at <= first.short_seconds + EVAL_SECONDS + SCRAPE_SECONDS
+        assert cleared.at - recovery.recovered <= first.short_seconds + EVAL_SECONDS + SCRAPE_SECONDS
 
 
 def test_quiet_service_below_min_events_does_not_page(examples: Catalog,
                                                       example_plans: dict[str, AlertTestPlan]) -> None:
     slo = _slo(examples, "checkout-api/requests-availability")
-    quiet = next(s for s in example_plans[slo.id].scenarios if s.kind == QUIET)
+    quiet = example_plans[slo.id].proving(QUIET)
     totals = [s.values[-1] for s in quiet.series]
     assert 0 < sum(v or 0 for v in totals) < slo.alerting.min_events
     assert all(a.condition.severity.value != "page" for check in quiet.checks for a in check.alerts)
@@ -313,7 +319,12 @@ def test_outage_test_fails_when_the_page_threshold_is_ten_times_higher(examples:
     result = _promtool(tmp_path / "tests/outage.test.yml")[tmp_path / "tests/outage.test.yml"]
     assert result.returncode != 0
     assert 'long_window="1h"' in _output(result) and "CheckoutAPIAvailability" in _output(result)
-    assert [name for name, _ in _failed_checks(result)] == [outage["tests"][0]["name"]] * 2
+    failed = _failed_checks(result)
+    assert {name for name, _ in failed} == {outage["tests"][0]["name"]}
+    lifecycle = plan(slo, _service(examples, slo)).proving(OUTAGE)
+    assert lifecycle is not None and lifecycle.start is not None
+    page_at = lifecycle.start + lifecycle.timings[0].checked
+    assert page_at in {parse_duration(at) for _, at in failed}
 
 
 def _read_window_from_tiles(text: str, label: str) -> str:
@@ -337,11 +348,15 @@ def _read_window_from_tiles(text: str, label: str) -> str:
 
 
 @needs_promtool
-@pytest.mark.parametrize("label, scenario", [("long_window", "a full outage from"),
-                                             ("short_window", "after a full outage")])
-def test_tests_fail_when_a_page_window_lags_a_tile_behind(tmp_path: Path, label: str, scenario: str) -> None:
+@pytest.mark.parametrize("label, phase", [("long_window", OUTAGE), ("short_window", RECOVERY)])
+def test_tests_fail_when_a_page_window_lags_a_tile_behind(tmp_path: Path, label: str, phase: str) -> None:
+    """A long window read from tiles pages late (a check during the outage fails); a short one clears late
+    (a check after the recovery fails)."""
     catalog = _catalog(_spec(tmp_path, "api", _ratio("availability", 99.9, 'api_requests_total{code=~"5.."}',
                                                      "api_requests_total")))
+    lifecycle = plans(catalog)["api/availability"].proving(RECOVERY)
+    assert lifecycle is not None and lifecycle.start is not None and lifecycle.recovered is not None
+    during = range(lifecycle.start, lifecycle.recovered) if phase == OUTAGE else range(lifecycle.recovered, 10**9)
     root = tmp_path / "out"
     rules, _ = _generate(root, catalog)
     test_file = root / c.tests_file("api")
@@ -349,7 +364,7 @@ def test_tests_fail_when_a_page_window_lags_a_tile_behind(tmp_path: Path, label:
     rules_path = c.rules_file("api")
     (root / rules_path).write_text(_read_window_from_tiles(rules[rules_path], label), encoding="utf-8")
     failed = _failed_checks(_promtool(test_file)[test_file])
-    assert failed and any(scenario in name for name, _ in failed)
+    assert failed and any(parse_duration(at) in during for _, at in failed), failed
 
 
 # ---- other SLIs --------------------------------------------------------------------------------
@@ -430,10 +445,11 @@ def test_generated_tests_for_unusual_slis_pass_promtool(custom: tuple[Catalog, P
 def test_unusual_slis_get_every_scenario(custom: tuple[Catalog, Path, dict[str, str]]) -> None:
     catalog, _, _ = custom
     found = plans(catalog)
-    assert [s.kind for s in found["edge/per-region"].scenarios] == [OUTAGE, SUSTAINABLE, RECOVERY, QUIET]
-    assert [s.kind for s in found["pinger/ping"].scenarios] == [OUTAGE, SUSTAINABLE, RECOVERY, QUIET]
+    everything = [(SUSTAINABLE, OUTAGE, RECOVERY), (QUIET,)]
+    assert [s.proves for s in found["edge/per-region"].scenarios] == everything
+    assert [s.proves for s in found["pinger/ping"].scenarios] == everything
     for slo_id in ("edge/jobs", "shared/server-errors", "shared/all-errors"):
-        assert [s.kind for s in found[slo_id].scenarios] == [OUTAGE, SUSTAINABLE, RECOVERY], found[slo_id].skipped
+        assert [s.proves for s in found[slo_id].scenarios] == everything[:1], found[slo_id].skipped
 
 
 def test_slos_sharing_an_alert_name_and_a_counter_expect_each_others_alerts(
@@ -577,7 +593,8 @@ def test_a_users_severity_labels_do_not_hide_the_alerts_from_their_tests(tmp_pat
         ticket={"labels": {"severity": "slack"}}))
     catalog = _catalog(spec)
     result = plan(catalog.slos[0], _service(catalog, catalog.slos[0]))
-    outage = next(s for s in result.scenarios if s.kind == OUTAGE)
+    outage = result.proving(OUTAGE)
+    assert outage is not None
     fired = [dict(a.labels) for check in outage.checks for a in check.alerts]
     assert fired and {(a["severity"], a[c.LABEL_OWN_SEVERITY]) for a in fired} == {("pageteam", "page")}
     _, tests = _generate(tmp_path / "out", catalog)

@@ -73,7 +73,7 @@ def test_strict_turns_warnings_into_failure(tmp_path):
 
 
 def test_show_prints_the_normalised_model():
-    done = sloengine("show", str(EXAMPLES / "homepage-probe.yaml"))
+    done = sloengine("show", "--format", "json", str(EXAMPLES / "homepage-probe.yaml"))
     (slo,) = json.loads(done.stdout)
     assert slo["window"] == "7d" and slo["sli"] == "probe"
     assert [a["burn_factor"] for a in slo["alerts"]] == [14.4, 6.0, 3.0, 1.0]

@@ -12,8 +12,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 
-from sloengine.connection import Client, ConfigError, ConnectionConfig, QueryError, parse_headers, resolve
+from sloengine.connection import (
+    Client,
+    ConfigError,
+    ConnectionConfig,
+    QueryError,
+    Relay,
+    parse_headers,
+    resolve,
+)
 
 EMPTY_VECTOR = json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}).encode()
 
@@ -169,3 +178,45 @@ def test_connection_file_may_hold_the_mapping_directly(tmp_path):
     file.write_text("url: https://prom.example:9090\nretries: 0\n")
     assert resolve(file, {}, {}).url == "https://prom.example:9090"
     assert Path(file).exists()
+
+
+def _through(relay: Relay, path: str, credential: bool = True):
+    proxy = relay.environment({})["HTTP_PROXY"]
+    if not credential:
+        proxy = "http://" + proxy.rsplit("@", 1)[1]
+    return requests.post(relay.url + path, data={"query": "up"}, proxies={"http": proxy}, timeout=10)
+
+
+def test_the_relay_forwards_promtools_queries_with_the_connection_settings(recorder_factory):
+    server = recorder_factory([(200, EMPTY_VECTOR)])
+    config = ConnectionConfig(url=server.url + "/prometheus", bearer_token="tok-123",
+                              headers=(("X-Scope-OrgID", "tenant-1"),))
+    with Relay(config) as relay:
+        answer = _through(relay, "/api/v1/query_range?start=1&end=2&step=300")
+    assert answer.status_code == 200 and answer.content == EMPTY_VECTOR
+    (seen,) = server.requests
+    assert seen["path"] == "/prometheus/api/v1/query_range?start=1&end=2&step=300" and seen["body"] == "query=up"
+    assert seen["headers"]["Authorization"] == "Bearer tok-123" and seen["headers"]["X-Scope-OrgID"] == "tenant-1"
+    assert "Proxy-Authorization" not in seen["headers"]
+
+
+def test_the_relay_serves_only_its_child_and_only_the_query_api(recorder_factory):
+    server = recorder_factory([(200, EMPTY_VECTOR)])
+    with Relay(ConnectionConfig(url=server.url, bearer_token="tok-123")) as relay:
+        assert _through(relay, "/api/v1/query", credential=False).status_code == 407
+        assert _through(relay, "/api/v1/admin/tsdb/delete_series").status_code == 403
+        env = relay.environment({"NO_PROXY": "*", "HTTPS_PROXY": "http://corporate:3128", "PATH": "/bin"})
+    assert server.requests == []
+    assert set(env) == {"HTTP_PROXY", "http_proxy", "PATH"}
+    assert "tok-123" not in json.dumps(env)
+
+
+def test_the_relay_answers_a_failure_as_promtool_understands_it_and_keeps_the_reason(recorder_factory):
+    server = recorder_factory([(401, b'{"status":"error","error":"bad token"}')])
+    with Relay(ConnectionConfig(url=server.url, retries=0)) as relay:
+        assert _through(relay, "/api/v1/query_range").status_code == 401
+    assert relay.failures == [f"Prometheus at {server.url} answered HTTP 401: bad token"]
+    with Relay(ConnectionConfig(url="http://127.0.0.1:9", retries=0)) as relay:
+        answer = _through(relay, "/api/v1/query_range")
+    assert answer.status_code == 502 and answer.json()["status"] == "error"
+    assert relay.failures[0].startswith("cannot reach Prometheus at http://127.0.0.1:9")

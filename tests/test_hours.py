@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from sloengine.hours import (
-    Exclusion,
-    SupportHours,
-    TimeRange,
     counted_intervals,
     mask_in,
     seconds_in,
@@ -18,9 +15,10 @@ from sloengine.hours import (
     sum_in,
     support_intervals,
 )
+from sloengine.model import ClockRange, MaintenanceWindow, WeeklyHours
 
 BERLIN = ZoneInfo("Europe/Berlin")
-OFFICE = SupportHours("Europe/Berlin", frozenset(range(5)), (TimeRange(time(8), time(18)),))
+OFFICE = WeeklyHours("Europe/Berlin", ("monday:friday",), (ClockRange(8 * 60, 18 * 60),))
 
 
 def _ts(*args) -> float:
@@ -33,14 +31,14 @@ def test_weekday_office_hours_in_march_2026_are_22_days_of_10_hours():
 
 
 def test_a_holiday_removes_its_day():
-    hours = SupportHours("Europe/Berlin", OFFICE.weekdays, OFFICE.times, (date(2026, 3, 6),))
+    hours = WeeklyHours("Europe/Berlin", OFFICE.weekdays, OFFICE.times, (date(2026, 3, 6),))
     assert seconds_in(support_intervals(hours, _ts(2026, 3, 1), _ts(2026, 4, 1))) == 21 * 10 * 3600
 
 
 def test_around_the_clock_on_the_day_clocks_go_forward_is_23_hours():
-    hours = SupportHours("Europe/Berlin")
+    hours = WeeklyHours("Europe/Berlin")
     assert seconds_in(support_intervals(hours, _ts(2026, 3, 29), _ts(2026, 3, 30))) == 23 * 3600
-    every_day = SupportHours("Europe/Berlin", frozenset(range(7)), (TimeRange(time(0), None),), (date(2020, 1, 1),))
+    every_day = WeeklyHours("Europe/Berlin", ("monday:sunday",), (ClockRange(0, 1440),), (date(2020, 1, 1),))
     assert seconds_in(support_intervals(every_day, _ts(2026, 10, 25), _ts(2026, 10, 26))) == 25 * 3600
 
 
@@ -53,9 +51,9 @@ def test_office_hours_follow_local_time_across_the_dst_switch():
 
 
 def test_a_maintenance_window_across_the_month_boundary_is_split_between_the_months():
-    window = Exclusion("db upgrade", start=datetime(2026, 3, 31, 22, tzinfo=BERLIN),
-                       end=datetime(2026, 4, 1, 3, tzinfo=BERLIN))
-    always = SupportHours("Europe/Berlin")
+    window = MaintenanceWindow("db-upgrade", start=datetime(2026, 3, 31, 22, tzinfo=BERLIN),
+                               end=datetime(2026, 4, 1, 3, tzinfo=BERLIN))
+    always = WeeklyHours("Europe/Berlin")
     march = counted_intervals(always, (window,), _ts(2026, 3, 1), _ts(2026, 4, 1))
     april = counted_intervals(always, (window,), _ts(2026, 4, 1), _ts(2026, 5, 1))
     assert seconds_in(march) == (31 * 24 - 1 - 2) * 3600  # 743h in March (DST) less 2h of maintenance
@@ -63,9 +61,8 @@ def test_a_maintenance_window_across_the_month_boundary_is_split_between_the_mon
 
 
 def test_weekly_maintenance_is_removed_in_its_own_time_zone():
-    sunday_night = Exclusion("patching", weekdays=frozenset({6}), times=(TimeRange(time(2), time(4)),),
-                             timezone="UTC")
-    counted = counted_intervals(SupportHours("UTC"), (sunday_night,), datetime(2026, 11, 1).timestamp(),
+    sunday_night = MaintenanceWindow("patching", hours=WeeklyHours("UTC", ("sunday",), (ClockRange(120, 240),)))
+    counted = counted_intervals(WeeklyHours("UTC"), (sunday_night,), datetime(2026, 11, 1).timestamp(),
                                 datetime(2026, 12, 1).timestamp())
     assert seconds_in(counted) == 30 * 86400 - 5 * 2 * 3600  # five Sundays in November 2026
 

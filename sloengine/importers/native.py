@@ -78,7 +78,12 @@ def _report(ctx: Context, error: dict[str, Any]) -> None:
     kind = error["type"]
     if kind == "extra_forbidden":
         key = path[-1]
-        known = sorted(_allowed_keys(_model_at(path[:-1])))
+        model = _model_at(path[:-1])
+        refused = getattr(model, "spellings", {}).get(key)
+        if refused is not None:   # a spelling the format deliberately does not take, with the one it does
+            ctx.error(path, *refused, key=True)
+            return
+        known = sorted(_allowed_keys(model))
         close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}?" if close else (f"allowed here: {', '.join(known)}" if known else "remove it")
         ctx.error(path, f"unknown key {key!r}", hint, key=True)

@@ -1,11 +1,18 @@
-"""``sloengine backfill``: blocks of tile history that, once installed, give a new SLO its whole window."""
+"""``sloengine backfill``: blocks of tile history that, once installed, give a new SLO its whole window; read
+with the same connection settings as ``report`` (TLS, bearer token, tenant header, file and environment)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from click.testing import CliRunner
 
 from sloengine import conventions as c
@@ -75,3 +82,140 @@ def test_constant_labels_come_out_of_prometheus_verbatim(tmp_path):
     with prometheus(tmp_path) as prom:
         result = prom.query(with_labels("vector(1)", (("team", value), ("slo", "x"))))
     assert [r["metric"] for r in result] == [{"team": value, "slo": "x"}]
+
+
+# ---- the connection flags of `report`, against a Prometheus serving TLS and a tenant gateway in front of it ----
+
+TOKEN = "s3cret-token-never-printed"
+
+
+class Gateway:
+    """A tenant gateway in front of Prometheus, as Mimir or a reverse proxy would be: it answers 401 unless a
+    request carries the bearer token and the tenant header, and passes the rest through (over TLS)."""
+
+    def __init__(self, upstream: str, ca_file: Path) -> None:
+        self.seen: list[dict[str, str]] = []
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                self._pass()
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._pass()
+
+            def _pass(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                gateway.seen.append({"path": self.path, "authorization": self.headers.get("Authorization", ""),
+                                     "tenant": self.headers.get("X-Scope-OrgID", "")})
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}" or self.headers.get("X-Scope-OrgID") != "shop":
+                    answer = (401, b'{"status":"error","errorType":"unauthorized","error":"no such tenant or token"}')
+                else:
+                    response = requests.request(self.command, upstream + self.path, data=body, verify=str(ca_file),
+                                                headers={"Content-Type": self.headers.get("Content-Type", "")})
+                    answer = (response.status_code, response.content)
+                self.send_response(answer[0])
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer[1])))
+                self.end_headers()
+                self.wfile.write(answer[1])
+
+            def log_message(self, *args) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "Gateway":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    """A Prometheus serving HTTPS only, with 30 hours of counters (99 good and 1 bad request a minute)."""
+    tmp = tmp_path_factory.mktemp("secured")
+    spec = tmp / "shop.yaml"
+    spec.write_text(SPEC)
+    step, hours = 60, 30
+    end = int(time.time()) // step * step
+    n = hours * 60 + 1
+    good, bad = np.full(n, 99.0), np.full(n, 1.0)
+    good[0] = bad[0] = 0
+    write_blocks(openmetrics([Counter("shop_requests_total", (("code", "200"),), good),
+                              Counter("shop_requests_total", (("code", "500"),), bad)], end - hours * 3600, step),
+                 tmp, tmp / "data")
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    with prometheus(tmp / "prom", data_dir=tmp / "data", tls=(cert, key)) as prom:
+        yield prom, spec, cert, end
+
+
+def _bad_events_over_the_last_day(blocks: Path, end: int) -> float:
+    """The backfilled bad-event tiles of the day before ``end``, read back from (a copy of) the blocks by promtool."""
+    db = blocks.parent / "dumped"
+    shutil.copytree(blocks, db)
+    (db / "wal").mkdir()   # promtool opens the blocks as a database, which has a write-ahead log
+    dumped = subprocess.run(["promtool", "tsdb", "dump", f"--match={c.METRIC_TILE_BAD}",
+                             f"--min-time={(end - 86400) * 1000 + 1}", f"--max-time={end * 1000}", str(db)],
+                            check=True, capture_output=True, text=True)
+    shutil.rmtree(db)
+    return sum(float(line.rsplit(" ", 2)[1]) for line in dumped.stdout.splitlines() if line.strip())
+
+
+def test_backfill_reads_a_prometheus_serving_tls_with_the_ca_file(secured, tmp_path):
+    prom, spec, cert, end = secured
+    args = ["backfill", str(spec), "--prometheus", prom.url, "--since", "26h", "--until", str(end)]
+    outcome = CliRunner().invoke(main, [*args, "--ca-file", str(cert), "--out", str(tmp_path / "bf")])
+    assert outcome.exit_code == 0, outcome.output
+    assert _bad_events_over_the_last_day(tmp_path / "bf" / "blocks", end) == pytest.approx(1440, rel=0.01)
+    refused = CliRunner().invoke(main, [*args, "--retries", "0", "--out", str(tmp_path / "untrusted")])
+    assert refused.exit_code == 1
+    assert f"backfill failed: cannot read Prometheus: TLS with Prometheus at {prom.url} failed" in refused.output
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.output
+    assert not any((tmp_path / "untrusted" / "blocks").iterdir())
+
+
+def test_backfill_sends_the_token_and_tenant_header_from_file_environment_and_flags(secured, tmp_path, monkeypatch):
+    prom, spec, cert, end = secured
+    token = tmp_path / "token"
+    token.write_text(TOKEN + "\n")
+    with Gateway(prom.url, cert) as gateway:
+        settings = tmp_path / "prometheus.yml"
+        settings.write_text(f"prometheus:\n  url: {gateway.url}\n  headers: {{X-Scope-OrgID: shop}}\n")
+        monkeypatch.setenv("SLOENGINE_PROMETHEUS_TOKEN_FILE", str(token))
+        out = tmp_path / "bf"
+        outcome = CliRunner().invoke(main, ["backfill", str(spec), "--connection-file", str(settings), "--since", "26h",
+                                            "--until", str(end), "--out", str(out)])
+        assert outcome.exit_code == 0, outcome.output
+        assert gateway.seen and all(r["path"].startswith("/api/v1/query_range") for r in gateway.seen)
+        assert {(r["authorization"], r["tenant"]) for r in gateway.seen} == {(f"Bearer {TOKEN}", "shop")}
+        assert _bad_events_over_the_last_day(out / "blocks", end) == pytest.approx(1440, rel=0.01)
+        # The secret went to the gateway and nowhere else: not in the output, not in a file left behind.
+        assert TOKEN not in outcome.output
+        assert sorted(p.name for p in out.iterdir()) == ["backfill.rules.yml", "blocks"]
+        assert not any(TOKEN.encode() in p.read_bytes() for p in out.rglob("*") if p.is_file())
+
+        monkeypatch.delenv("SLOENGINE_PROMETHEUS_TOKEN_FILE")
+        denied = CliRunner().invoke(main, ["backfill", str(spec), "--prometheus", gateway.url, "--header",
+                                           "X-Scope-OrgID: shop", "--since", "2h", "--until", str(end),
+                                           "--out", str(tmp_path / "denied")])
+        assert denied.exit_code == 1
+        assert (f"backfill failed: cannot read Prometheus: Prometheus at {gateway.url} answered HTTP 401: "
+                "no such tenant or token") in denied.output
+
+
+def test_backfill_without_any_prometheus_url_says_how_to_give_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("SLOENGINE_PROMETHEUS_URL", raising=False)
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(SPEC)
+    outcome = CliRunner().invoke(main, ["backfill", str(spec), "--since", "2h", "--out", str(tmp_path / "bf")])
+    assert outcome.exit_code == 1
+    assert "no Prometheus URL: pass --prometheus URL" in outcome.output

@@ -1,0 +1,139 @@
+"""The README says what the code does: its spec examples validate, and every key it documents for receivers
+and recurring hours is one the format takes (and the other way round)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sloengine.loader import load
+from sloengine.spec import MaintenanceSpec, ReceiverSpec, SupportHoursSpec
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
+
+
+def section(title: str) -> str:
+    """The README text under a heading, up to the next heading of the same or a higher level."""
+    match = re.search(rf"^(#+) {re.escape(title)}\n", README, re.M)
+    assert match, f"no README section {title!r}"
+    level = len(match.group(1))
+    rest = README[match.end():]
+    end = re.search(rf"^#{{1,{level}}} ", rest, re.M)
+    return rest[: end.start() if end else len(rest)]
+
+
+def yaml_blocks(text: str) -> list[str]:
+    return re.findall(r"^```yaml\n(.*?)^```", text, re.S | re.M)
+
+
+def merged(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+#: The README's complete example, which its fragments (receivers, agreements) extend.
+BASE = yaml.safe_load(yaml_blocks(README)[0])
+
+
+def keys_in_backticks(text: str) -> set[str]:
+    return set(re.findall(r"`([a-z_]+)`", text))
+
+
+def aliases(model) -> set[str]:
+    return {info.alias or name for name, info in model.model_fields.items()}
+
+
+def load_document(tmp_path: Path, document: dict):
+    path = tmp_path / "readme.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return load([path])
+
+
+def test_the_spec_example_is_a_complete_file_that_validates_cleanly(tmp_path):
+    assert BASE["apiVersion"] == "sloengine/v1"
+    assert load_document(tmp_path, BASE).diagnostics == ()
+
+
+def test_the_receivers_and_escalation_example_validates_with_the_spec_example(tmp_path):
+    (fragment,) = [yaml.safe_load(b) for b in yaml_blocks(section("Receivers and escalation"))]
+    assert set(fragment) == {"receivers", "defaults"}
+    result = load_document(tmp_path, merged(BASE, fragment))
+    assert result.diagnostics == (), [d.render() for d in result.diagnostics]
+    (slo,) = result.catalog.slos
+    assert [lv.receiver for lv in slo.escalation.levels] == ["payments-oncall", "payments-leads"]
+    assert {r.name for r in result.catalog.receivers} == set(fragment["receivers"]) | set(BASE["receivers"])
+    assert slo.escalation.support_hours.weekdays == ("monday:friday",)
+
+
+def test_the_agreements_example_validates_with_the_spec_example(tmp_path):
+    (fragment,) = [yaml.safe_load(b) for b in yaml_blocks(section("Agreements: SLAs, OLAs and underpinning contracts"))]
+    (sla,) = fragment["agreements"]
+    # The OLA and UC it depends on, so that the example stands as written.
+    backing = [{"name": name, "kind": kind, "provider": "payments", "objective": 99.99,
+                "covers": [{"slo": "requests-availability"}]} for name, kind in (("payments-ola", "ola"), ("psp-uc", "uc"))]
+    result = load_document(tmp_path, merged(BASE, {"tiers": fragment["tiers"], "agreements": [sla, *backing]}))
+    assert result.errors == (), [d.render() for d in result.errors]
+    acme = next(a for a in result.catalog.agreements if a.name == "acme-checkout")
+    assert acme.support_hours.weekday_numbers == frozenset(range(5)) and len(acme.support_hours.holidays) == 1
+    assert [e.name for e in acme.exclusions] == ["db-upgrade", "patching"]
+
+
+def test_every_receiver_key_is_documented_in_the_spec_section():
+    documented = keys_in_backticks(section("Receivers and escalation"))
+    for field, info in ReceiverSpec.model_fields.items():
+        assert field in documented, field
+        integration = info.annotation.__args__[0]   # list[WebhookSpec] -> WebhookSpec
+        missing = aliases(integration) - documented
+        assert not missing, f"{field}: {sorted(missing)} are not in the README's receiver table"
+
+
+def test_every_recurring_hours_key_is_documented_once_for_both_blocks():
+    text = section("Recurring hours")
+    documented = keys_in_backticks(text)
+    assert aliases(SupportHoursSpec) | aliases(MaintenanceSpec) <= documented
+    for block in ("support_hours", "maintenance", "exclusions"):
+        assert f"`{block}`" in text
+    # The syntax is spelled out in that one place; the other sections point at it.
+    for other in ("Dashboards and escalation", "Agreements: SLAs, OLAs and underpinning contracts"):
+        assert "[Recurring hours](#recurring-hours)" in section(other)
+    assert "monday-friday" not in README.replace("`monday-friday` (write", "")
+    assert not re.search(r"\bdays: \[", README)
+
+
+def _properties(schema: dict, node: dict, seen: set[str]):
+    """(path, property schema) for every property reachable from ``node``."""
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[1]
+        if name in seen:
+            return
+        seen.add(name)
+        yield from _properties(schema, schema["$defs"][name], seen)
+        return
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            yield from _properties(schema, node[key], seen)
+    for value in node.get("patternProperties", {}).values():
+        yield from _properties(schema, value, seen)
+    for option in node.get("anyOf", []):
+        yield from _properties(schema, option, seen)
+    for name, prop in node.get("properties", {}).items():
+        yield name, prop
+        yield from _properties(schema, prop, seen)
+
+
+@pytest.mark.parametrize("section_key", ["receivers"])
+def test_the_schema_describes_every_receiver_key_for_editors(section_key):
+    schema = json.loads((REPO / "schema" / "sloengine-v1.schema.json").read_text())
+    top = schema["properties"][section_key]
+    assert "description" in top and "escalation" in top["description"]
+    undescribed = sorted({name for name, prop in _properties(schema, top, set()) if "description" not in prop})
+    assert undescribed == []
+    for name in ("ReceiverSpec", "WebhookSpec", "EmailSpec", "PagerDutySpec", "SlackSpec"):
+        assert schema["$defs"][name].get("description"), name
