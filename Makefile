@@ -9,8 +9,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test deps engines venv clean schema rules
 
+# `make demo DURATION=300` stops by itself 300 s after the stack is up; without DURATION, at Ctrl-C.
+DURATION ?=
+
 demo: venv engines
-	$(BIN)/python -m sloengine.demo
+	$(BIN)/python -m sloengine.demo$(if $(strip $(DURATION)), --duration $(strip $(DURATION)))
 
 test: venv engines
 	$(BIN)/python -m pytest -q

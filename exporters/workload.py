@@ -1,4 +1,5 @@
-"""The demo workload as a deployable process: ``python exporters/workload.py --port 9200``.
+"""The demo workload as a deployable process (after ``make venv``):
+``.venv/bin/python exporters/workload.py --port 9200``.
 
 Serves the bundled example services' counters, latency histogram and probe
 with scripted incidents (see ``sloengine/workload.py``), on 127.0.0.1.

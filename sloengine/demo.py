@@ -3,17 +3,19 @@
 Everything runs on 127.0.0.1 under one temporary directory:
 
 1. a demo workload (``sloengine.workload``) serving the example services' counters, latency histogram and
-   probe, with scripted incidents: a ten-minute checkout outage starting two minutes in, a latency
-   regression, a slow burn on search;
-2. two days of the same workload's history, backfilled into Prometheus, and the recording rules' tile
+   probe, with scripted incidents timed from the second the stack is up (the schedule's +0:00): a
+   ten-minute checkout outage from +2:00 to +12:00, a latency regression, a slow burn on search;
+2. two days of the same workload's history, backfilled into Prometheus as the very series the live scrapes
+   continue (same labels, so the history ends where live scraping begins), and the recording rules' tile
    history backfilled with ``sloengine backfill``'s machinery, so budgets mean something at once;
 3. Prometheus with the rules generated from ``examples/``; Alertmanager with the generated escalation
    (receivers rewired to a local webhook receiver that logs what it gets; escalation delays shortened
    15-fold so L2 is reached within the demo); the ``sloengine serve`` exporter;
-4. a live terminal view (SLO, SLI, budget left, burn rates, alerts, escalation level reached), and on exit
-   an HTML SLO report and SLA report.
+4. a live terminal view (SLO, SLI, budget left, burn rates, alerts, notifications and the escalation level
+   reached), counted exactly from the raw counters at every refresh, and on exit an HTML SLO report.
 
-Ctrl-C (or ``--duration``) stops every process it started.
+Run it with ``make demo`` (``make demo DURATION=900`` stops by itself after 900 s), or after ``make venv``
+with ``.venv/bin/python -m sloengine.demo``. Ctrl-C (or ``--duration``) stops every process it started.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from contextlib import ExitStack
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 
 from . import conventions as c
 from .backfill import backfill, install_blocks
 from .connection import Client, ConnectionConfig, QueryError
+from .durations import format_duration
 from .engine import evaluate
 from .escalation import AlertmanagerOptions, render_config
 from .exporter import Exporter, start_server
@@ -47,22 +51,29 @@ from .rulefiles import render_rule_file
 from .rules import Intervals, compile_catalog
 from .stack import alertmanager, free_port, prometheus
 from .synthetic import openmetrics, write_blocks
-from .workload import Schedule, history, serve
+from .workload import HISTORY_DAYS, Schedule, WorkloadCollector, history, serve
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 #: Escalation delays are divided by this in the demo (30m → 2m), so a page escalates while you watch.
 TIME_SCALE = 15
+#: Scrape and rule evaluation interval of the demo's Prometheus (the page group's, and the floor of any delay).
+EVALUATION_SECONDS = 15
+#: How the demo is run, as its own output and ``--help`` print it (works from a clone after ``make venv``).
+COMMAND = ".venv/bin/python -m sloengine.demo"
 
 
 # ---- the local webhook receiver ----------------------------------------------------------------
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Notification:
+    """One alert of one webhook delivery, as the view lists it."""
+
     at: float
     receiver: str
     status: str
     alertname: str
+    service: str
     slo: str
     level: str
 
@@ -99,9 +110,10 @@ class WebhookReceiver:
             handle.write(json.dumps({"receiver": receiver, "payload": payload}) + "\n")
             for alert in payload.get("alerts", []):
                 labels = alert.get("labels", {})
-                self.notifications.append(Notification(time.time(), receiver, alert.get("status", ""),
-                                                       labels.get("alertname", ""), labels.get(c.LABEL_SLO, ""),
-                                                       labels.get("escalation_level", "")))
+                self.notifications.append(Notification(
+                    time.time(), receiver, alert.get("status", ""), labels.get("alertname", ""),
+                    labels.get(c.LABEL_SERVICE, ""), labels.get(c.LABEL_SLO, ""),
+                    labels.get(c.LABEL_ESCALATION_LEVEL, "")))
 
     def close(self) -> None:
         self.server.shutdown()
@@ -111,17 +123,27 @@ class WebhookReceiver:
 # ---- preparing the stack ------------------------------------------------------------------------
 
 
-def demo_catalog(catalog: Catalog, scale: int = TIME_SCALE) -> Catalog:
-    """The examples with escalation delays shortened ``scale``-fold (at least a minute)."""
+def demo_catalog(catalog: Catalog, scale: float = TIME_SCALE, for_scale: float = 1) -> Catalog:
+    """The examples with escalation delays shortened ``scale``-fold and alert ``for`` durations
+    ``for_scale``-fold (never below one rule evaluation), maintenance windows dropped."""
     slos = []
     for slo in catalog.slos:
         policy = slo.escalation
         if policy is not None:
-            levels = tuple(dataclasses.replace(lv, after_seconds=max(60, lv.after_seconds // scale) if lv.after_seconds
-                                               else 0) for lv in policy.levels)
+            levels = tuple(dataclasses.replace(lv, after_seconds=_scaled(lv.after_seconds, scale))
+                           for lv in policy.levels)
             policy = dataclasses.replace(policy, levels=levels, maintenance=())
-        slos.append(dataclasses.replace(slo, escalation=policy))
+        alerting = slo.alerting
+        if for_scale != 1:
+            alerting = dataclasses.replace(alerting, conditions=tuple(
+                dataclasses.replace(cond, for_seconds=_scaled(cond.for_seconds, for_scale))
+                for cond in alerting.conditions))
+        slos.append(dataclasses.replace(slo, escalation=policy, alerting=alerting))
     return dataclasses.replace(catalog, slos=tuple(slos))
+
+
+def _scaled(seconds: int, scale: float) -> int:
+    return max(EVALUATION_SECONDS, int(seconds // scale)) if seconds else 0
 
 
 def local_alertmanager_config(catalog: Catalog, webhook: str) -> str:
@@ -161,20 +183,66 @@ def write_rules(catalog: Catalog, directory: Path, intervals: Intervals) -> list
 # ---- the live view ------------------------------------------------------------------------------
 
 
-def view(report: Report, alerts: list[dict], receiver: WebhookReceiver, started: float) -> str:
-    firing: dict[str, list[str]] = {}
+def clock(seconds: float) -> str:
+    """Seconds from the schedule's start as ``+m:ss`` (``-m:ss`` before it)."""
+    sign = "-" if seconds < 0 else "+"
+    whole = int(abs(seconds))
+    return f"{sign}{whole // 60}:{whole % 60:02d}"
+
+
+def utc(at: float) -> str:
+    return datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M:%S")
+
+
+def schedule_lines(schedule: Schedule, catalog: Catalog) -> list[str]:
+    """The incidents as the demo prints them: minutes from +0:00 and the wall-clock times they are due."""
+    outage, slow = schedule.outage_seconds(), schedule.slow_seconds()
+    checkout = next((s for s in catalog.slos if s.service == "checkout-api" and s.name == "requests-availability"),
+                    None)
+    levels = checkout.escalation.escalations if checkout is not None and checkout.escalation else ()
+    escalates = f", then L2 after {format_duration(levels[0].after_seconds)}" if levels else ""
+
+    def span(name: str, seconds: tuple[int, int], what: str) -> str:
+        return (f"  {name:28} {clock(seconds[0] - schedule.epoch)} to {clock(seconds[1] - schedule.epoch)}   "
+                f"{utc(seconds[0])} to {utc(seconds[1])} UTC   {what}")
+
+    return [f"schedule: +0:00 is {utc(schedule.epoch)} UTC (the stack is up; the view counts from it)",
+            span("checkout-api outage", outage, f"every request fails: page at L1{escalates}"),
+            span("checkout latency regression", slow, "30% of requests over 300 ms"),
+            f"  {'search /suggest slow burn':28} from +0:00 ({utc(schedule.epoch)} UTC)   2% errors, about 4x the "
+            "budget"]
+
+
+def happening(schedule: Schedule, at: float) -> str:
+    parts = []
+    outage, slow = schedule.outage_seconds(), schedule.slow_seconds()
+    if outage[0] <= at < outage[1]:
+        parts.append(f"checkout outage (until {clock(outage[1] - schedule.epoch)})")
+    if slow[0] <= at < slow[1]:
+        parts.append(f"latency regression (until {clock(slow[1] - schedule.epoch)})")
+    if at >= schedule.epoch:
+        parts.append("slow burn on search /suggest")
+    return ", ".join(parts) or "nothing scripted"
+
+
+def view(report: Report, alerts: list[dict], receiver: WebhookReceiver, schedule: Schedule) -> str:
+    """One refresh: every SLO's figures at ``report.at``, what fires in Prometheus, what reached the webhooks."""
+    firing: dict[tuple[str, str], list[str]] = {}
     for alert in alerts:
         labels = alert["metric"]
-        firing.setdefault(labels.get(c.LABEL_SLO, ""), []).append(
-            f"{labels.get('alertname', '')}[{labels.get('escalation_level') or labels.get('severity', '')}]")
-    reached: dict[str, str] = {}
+        key = (labels.get(c.LABEL_SERVICE, ""), labels.get(c.LABEL_SLO, ""))
+        firing.setdefault(key, []).append(
+            f"{labels.get('alertname', '')}[{labels.get(c.LABEL_ESCALATION_LEVEL) or labels.get('severity', '')}]")
+    reached: dict[tuple[str, str], str] = {}
     with receiver.lock:
         for n in receiver.notifications:
             if n.status == "firing" and n.level:
-                reached[n.slo] = max(reached.get(n.slo, ""), n.level)
+                reached[(n.service, n.slo)] = max(reached.get((n.service, n.slo), ""), n.level)
+        recent = receiver.notifications[-6:]
     header = f"{'SLO':42} {'SLI':>9} {'budget':>8} {'burn 5m':>8} {'1h':>7} {'6h':>7}  {'status':9} alerts / level"
-    lines = [f"sloengine demo — {int(time.time() - started)}s in, at "
-             f"{datetime.now(timezone.utc).strftime('%H:%M:%S')} UTC", "", header, "-" * len(header)]
+    lines = [f"sloengine demo — {clock(report.at - schedule.epoch)} into the schedule, at {utc(report.at)} UTC "
+             "(counted exactly from the raw counters)",
+             f"now: {happening(schedule, report.at)}", "", header, "-" * len(header)]
     for r in report.results:
         burns = dict(r.burn_rates)
 
@@ -182,109 +250,172 @@ def view(report: Report, alerts: list[dict], receiver: WebhookReceiver, started:
             value = burns.get(w)
             return "—" if value is None else f"{value:.1f}×"
 
-        alert_text = ", ".join(sorted(set(firing.get(r.slo, [])))) or "—"
-        level = reached.get(r.slo, "")
+        alert_text = ", ".join(sorted(set(firing.get((r.service, r.slo), [])))) or "—"
+        level = reached.get((r.service, r.slo), "")
         lines.append(f"{r.id:42} {percent(r.sli):>9} {percent(r.budget_remaining, 1):>8} {burn('5m'):>8} {burn('1h'):>7} "
                      f"{burn('6h'):>7}  {r.status.value:9} {alert_text}" + (f"  (reached {level})" if level else ""))
-    with receiver.lock:
-        recent = receiver.notifications[-5:]
-    lines += ["", "last notifications:"] + [
-        f"  {datetime.fromtimestamp(n.at, timezone.utc).strftime('%H:%M:%S')} {n.status:8} {n.alertname} "
-        f"{n.slo} {n.level} → {n.receiver}" for n in recent] if recent else ["", "no notifications yet"]
+    lines += ["", "last notifications (webhooks):"]
+    lines += [f"  {utc(n.at)} {clock(n.at - schedule.epoch):>7} {n.status:8} {n.alertname} {n.service}/{n.slo} "
+              f"{n.level} → {n.receiver}" for n in recent] or ["  none yet"]
     return "\n".join(lines)
 
 
 # ---- the run ------------------------------------------------------------------------------------
 
 
-def run(workdir: Path, duration: float, history_days: int, refresh: float, out=sys.stdout) -> int:
-    started = time.time()
-    catalog = demo_catalog(load_or_raise([EXAMPLES]))
-    schedule = Schedule(epoch=started // 60 * 60)
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What ``--help`` lists; tests shorten the schedule and the delays, never the mechanism."""
+
+    duration: float = 0
+    history_days: float = 2
+    refresh: float = 5.0
+    outage: tuple[float, float] = (2, 12)
+    slow: tuple[float, float] = (8, 20)
+    time_scale: float = TIME_SCALE
+    for_scale: float = 1
+
+
+def run(workdir: Path, settings: Settings, out: TextIO = sys.stdout) -> int:
+    catalog = demo_catalog(load_or_raise([EXAMPLES]), settings.time_scale, settings.for_scale)
+    history_end = int(time.time()) // 60 * 60
+    # The port is bound before the backfill: the history carries it as `instance`, as the live scrapes will.
+    collector = WorkloadCollector(Schedule(epoch=history_end, outage=settings.outage, slow=settings.slow,
+                                           history_end=history_end))
     data = workdir / "prometheus-data"
     print(f"sloengine demo in {workdir}", file=out, flush=True)
-    print(f"backfilling {history_days} days of the workload's history ...", file=out, flush=True)
-    start, series = history(schedule, history_days)
-    write_blocks(openmetrics(series, start, 60), workdir / "tmp", data)
-    with prometheus(workdir / "backfill-prometheus", data_dir=data) as raw:
-        tiles = backfill(catalog, raw.url, start + c.TILE_SECONDS, int(schedule.epoch), workdir / "backfill")
-    install_blocks(tiles.blocks_dir, data)
-    intervals = Intervals(fast_seconds=15, slow_seconds=60)
-    rule_files = write_rules(catalog, workdir / "rules", intervals)
     with ExitStack() as stack:
+        workload, workload_port = serve(collector)
+        stack.callback(workload.server_close)
+        stack.callback(workload.shutdown)
+        print(f"backfilling {settings.history_days:g} days of the workload's history, up to {utc(history_end)} "
+              "UTC ...", file=out, flush=True)
+        start, series = history(collector.schedule, settings.history_days, f"127.0.0.1:{workload_port}")
+        write_blocks(openmetrics(series, start, 60), workdir / "tmp", data)
+        with prometheus(workdir / "backfill-prometheus", data_dir=data) as raw:
+            tiles = backfill(catalog, raw.url, start + c.TILE_SECONDS, history_end, workdir / "backfill")
+        install_blocks(tiles.blocks_dir, data)
+        rule_files = write_rules(catalog, workdir / "rules", Intervals(fast_seconds=EVALUATION_SECONDS,
+                                                                        slow_seconds=60))
         receiver = WebhookReceiver(workdir / "webhook.log")
         stack.callback(receiver.close)
-        workload, workload_port = serve(schedule)
-        stack.callback(workload.shutdown)
         am_config = workdir / "alertmanager.yml"
         am_config.write_text(local_alertmanager_config(catalog, receiver.url))
         am = stack.enter_context(alertmanager(workdir / "alertmanager", am_config))
+        # The schedule starts now, as the live counters are first scraped: incidents are due from this second.
+        schedule = dataclasses.replace(collector.schedule, epoch=int(time.time()))
+        collector.schedule = schedule
         exporter_port = free_port()
+        interval = f"{EVALUATION_SECONDS}s"
         scrape = [
-            {"job_name": "workload", "honor_labels": True, "scrape_interval": "15s",
+            {"job_name": "workload", "honor_labels": True, "scrape_interval": interval,
              "static_configs": [{"targets": [f"127.0.0.1:{workload_port}"]}]},
-            {"job_name": "sloengine", "scrape_interval": "15s",
+            {"job_name": "sloengine", "scrape_interval": interval,
              "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
         ]
         prom = stack.enter_context(prometheus(workdir / "prometheus", data_dir=data, rule_files=rule_files,
                                               scrape_configs=scrape, alertmanagers=[am.address],
-                                              evaluation_interval="15s"))
+                                              evaluation_interval=interval))
         client = Client(ConnectionConfig(url=prom.url, retries=1, timeout_seconds=10))
-        exporter = Exporter(catalog, client, interval_seconds=15)
+        stack.callback(client.close)
+        exporter = Exporter(catalog, client, interval_seconds=EVALUATION_SECONDS)
         running = start_server(exporter, f"127.0.0.1:{exporter_port}")
         stack.callback(running.close)
         exporter.start()
         stack.callback(exporter.stop)
+        (workdir / "schedule.json").write_text(json.dumps({
+            "epoch": schedule.epoch, "history_start": start, "history_end": history_end,
+            "outage": list(schedule.outage_seconds()), "latency_regression": list(schedule.slow_seconds()),
+            "workload_instance": f"127.0.0.1:{workload_port}"}, indent=2) + "\n")
+        deadline = schedule.epoch + settings.duration if settings.duration > 0 else float("inf")
         print("\n".join([
             f"  workload      http://127.0.0.1:{workload_port}/metrics",
             f"  Prometheus    {prom.url}   (rules: {workdir / 'rules'})",
             f"  Alertmanager  {am.url}   (config: {am_config})",
             f"  exporter      {running.url}/metrics",
             f"  webhooks      {receiver.url}   (log: {workdir / 'webhook.log'})",
-            "incidents: checkout outage at +2 to +12 min (page, then L2), latency regression at +8 to +20 min, "
-            "a slow burn on search throughout. Ctrl-C stops everything.",
+            *schedule_lines(schedule, catalog),
+            stop_hint(settings, deadline),
         ]), file=out, flush=True)
-        deadline = started + duration if duration > 0 else float("inf")
-        report = None
-        clear = out.isatty()
-        try:
-            while time.time() < deadline:
-                try:
-                    report = evaluate(catalog, client)
-                    alerts = client.query('ALERTS{alertstate="firing"}', time.time())
-                except QueryError as exc:
-                    print(f"(Prometheus: {exc})", file=out, flush=True)
-                    time.sleep(refresh)
-                    continue
-                text = view(report, alerts, receiver, started)
-                print(("\033[2J\033[H" if clear else "\n") + text, file=out, flush=True)
-                time.sleep(max(0.0, min(refresh, deadline - time.time())))
-        except KeyboardInterrupt:
-            print("\ninterrupted: stopping", file=out, flush=True)
+        report = watch(catalog, client, receiver, schedule, deadline, settings.refresh, out)
         if report is not None:
             (workdir / "report.html").write_text(render_html(report))
             print(f"\nwrote {workdir / 'report.html'}", file=out, flush=True)
-        client.close()
     print(f"stopped every process; files are in {workdir}", file=out, flush=True)
     return 0
 
 
+def stop_hint(settings: Settings, deadline: float) -> str:
+    """How the demo ends, as printed under the schedule (the commands in it work from a clone)."""
+    if settings.duration > 0:
+        return f"stops by itself at {clock(settings.duration)} ({utc(deadline)} UTC); Ctrl-C stops it sooner"
+    return (f"Ctrl-C stops everything (make demo DURATION=SECONDS, or {COMMAND} --duration SECONDS, "
+            "stops by itself)")
+
+
+def watch(catalog: Catalog, client: Client, receiver: WebhookReceiver, schedule: Schedule, deadline: float,
+          refresh: float, out: TextIO) -> Report | None:
+    """Refresh the view until ``deadline`` or Ctrl-C; returns the last report.
+
+    Every refresh counts exactly from the raw counters (``report --raw``): the recorded budget windows are sums
+    of 5-minute tiles, right for alerts and dashboards but a view refreshed every few seconds would stand
+    still between tiles, and switch sources while the rules warm up.
+    """
+    report = None
+    clear = out.isatty()
+    try:
+        while time.time() < deadline:
+            at = float(int(time.time()))
+            try:
+                report = evaluate(catalog, client, at, use_recorded=False)
+                alerts = client.query('ALERTS{alertstate="firing"}', at)
+            except QueryError as exc:
+                print(f"(Prometheus: {exc})", file=out, flush=True)
+                time.sleep(refresh)
+                continue
+            text = view(report, alerts, receiver, schedule)
+            print(("\033[2J\033[H" if clear else "\n") + text, file=out, flush=True)
+            time.sleep(max(0.0, min(refresh, deadline - time.time())))
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping", file=out, flush=True)
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sloengine-demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=0, help="Stop after this many seconds (0: at Ctrl-C).")
-    parser.add_argument("--history-days", type=int, default=2)
+    parser = argparse.ArgumentParser(
+        prog=COMMAND, description="sloengine doing its whole job on a local stack (what `make demo` runs; "
+        "`make demo DURATION=SECONDS` stops by itself).")
+    parser.add_argument("--duration", type=float, default=0,
+                        help="Stop this many seconds after the stack is up (+0:00); 0: at Ctrl-C.")
+    parser.add_argument("--history-days", type=float, default=2,
+                        help=f"Days of history to backfill, up to {HISTORY_DAYS} (default 2).")
     parser.add_argument("--refresh", type=float, default=5.0, help="Seconds between refreshes of the view.")
+    parser.add_argument("--outage", type=float, nargs=2, default=(2, 12), metavar=("FROM", "TO"),
+                        help="The checkout outage, in minutes after +0:00 (default 2 12).")
+    parser.add_argument("--latency-regression", type=float, nargs=2, default=(8, 20), metavar=("FROM", "TO"),
+                        help="The checkout latency regression, in minutes after +0:00 (default 8 20).")
+    parser.add_argument("--time-scale", type=float, default=TIME_SCALE,
+                        help=f"Divide escalation delays by this (default {TIME_SCALE}: 30m becomes 2m).")
+    parser.add_argument("--for-scale", type=float, default=1,
+                        help="Divide the alerts' `for` durations by this (default 1: as generated).")
     parser.add_argument("--workdir", type=Path, default=None, help="Default: a new temporary directory.")
     args = parser.parse_args(argv)
+    if not 0 < args.history_days <= HISTORY_DAYS:
+        parser.error(f"--history-days must be more than 0 and at most {HISTORY_DAYS}")
+    if args.time_scale <= 0 or args.for_scale <= 0:
+        parser.error("--time-scale and --for-scale must be positive")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sloengine-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(duration=args.duration, history_days=args.history_days, refresh=args.refresh,
+                        outage=tuple(args.outage), slow=tuple(args.latency_regression),
+                        time_scale=args.time_scale, for_scale=args.for_scale)
 
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        return run(workdir, args.duration, args.history_days, args.refresh)
+        return run(workdir, settings)
     except KeyboardInterrupt:
         print(f"\ninterrupted: stopped every process; files are in {workdir}", flush=True)
         return 0

@@ -149,7 +149,14 @@ def _samples(client: Client, selector: Selector, span: float, at: float) -> list
 
 def counter_events(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(times, events) of each sample after the first: the increase since the previous sample, a reset (a
-    drop) counting the new value. The first sample is only a baseline: its own count happened before we can see."""
+    drop) counting the new value.
+
+    The first sample of a series is only a baseline, as in Prometheus's own ``increase()``: whatever it
+    counts happened before the series could be seen (or belongs to history kept elsewhere). This holds for
+    a series that appears with new labels too (a restarted pod's new ``instance``): its events are counted
+    from its first sample on, so a process that exports its counters at 0 before its first scrape loses
+    nothing. The exact count is therefore the sum of each series' increments after its first sample.
+    """
     if len(values) < 2:
         return np.zeros(0), np.zeros(0)
     deltas = np.diff(values)
@@ -212,7 +219,14 @@ def counter_increases(client: Client, selector: Selector, seconds: Sequence[floa
     value at ``at-w`` (both the latest samples at those instants, as the exact
     count needs): two point lookups per window, all windows in one query. A
     second query names the series that had a reset, or no sample at either
-    end; only those have their samples fetched and counted here.
+    end (one that stopped or started within the window, as when a restart
+    changes its ``instance``); only those have their samples fetched and
+    counted here (see :func:`counter_events` for a new series' first sample).
+
+    Each series is counted once, under its own labels: a series' labels
+    also match a series with *more* labels (history without ``instance``
+    beside the live series with it), so its samples are fetched with the
+    labels it lacks pinned empty, and only the series itself is kept.
     """
     sel = selector.render()
     longest = max(seconds)
@@ -222,16 +236,24 @@ def counter_increases(client: Client, selector: Selector, seconds: Sequence[floa
         _tagged(f"resets({sel}[{_ms(longest + BASELINE_SECONDS)}]) > 0", "resets") + " or "
         + _tagged(f"count_over_time({sel}[{_ms(longest)}])", "present"), at))
     tags = [str(i) for i in range(len(seconds))]
+    names = {name for labels in checks for name, _ in labels}
     out = []
     for labels, check in sorted(checks.items()):
         found = values.get(labels, {})
         if "resets" not in check and all(t in found for t in tags):
             out.append((labels, np.array([found[t] for t in tags])))
             continue
-        one = Selector(selector.metric, tuple(Matcher(k, MatchOp.EQ, v) for k, v in labels))
-        for _, times, vals in _samples(client, one, longest + BASELINE_SECONDS, at):
-            out.append((labels, counter_increase(times, vals, at, seconds)))
+        for got, times, vals in _samples(client, _exactly(selector.metric, labels, names),
+                                         longest + BASELINE_SECONDS, at):
+            if got == labels:
+                out.append((labels, counter_increase(times, vals, at, seconds)))
     return out
+
+
+def _exactly(metric: str, labels: GroupKey, names: Iterable[str]) -> Selector:
+    """The one series of ``metric`` with exactly ``labels``: each of ``names`` it lacks is matched empty."""
+    own = dict(labels)
+    return Selector(metric, tuple(Matcher(k, MatchOp.EQ, own.get(k, "")) for k in sorted(set(names) | set(own))))
 
 
 def gauge_counts(client: Client, selector: Selector, seconds: Sequence[float],
@@ -251,6 +273,10 @@ def gauge_counts(client: Client, selector: Selector, seconds: Sequence[float],
     return out
 
 
+class SLIError(Exception):
+    """The SLI's series are there but cannot be counted as specified (a latency threshold without a bucket)."""
+
+
 def read_raw(client: Client, p: Plan, at: float) -> dict[GroupKey, Counts]:
     """One SLO's counts from its raw series (exact for counters and probes; the user's PromQL for raw SLIs)."""
     sli = p.slo.sli
@@ -262,6 +288,12 @@ def read_raw(client: Client, p: Plan, at: float) -> dict[GroupKey, Counts]:
         total_sel, part_sel, part_is_bad = event_selectors(sli)
         totals = _grouped(counter_increases(client, total_sel, seconds, at), group_by, n)
         parts = _grouped(counter_increases(client, part_sel, seconds, at), group_by, n)
+        if isinstance(sli, LatencySLI) and any(group not in parts for group in totals):
+            # A histogram exports every bucket, so no series at the threshold means it is not a bucket boundary:
+            # counting no fast requests would report 100% errors.
+            raise SLIError(f"{sli.bucket.metric} has no bucket le={sli.threshold_seconds:g} (any spelling) where "
+                           f"{sli.count.metric} has data: the latency threshold must be one of the histogram's "
+                           "bucket boundaries, in seconds")
         out = {}
         for group, total in totals.items():
             part = parts.get(group, np.zeros(n))
@@ -335,7 +367,7 @@ def evaluate(catalog: Catalog, client: Client, at: float | None = None, *,
         def fetch(p: Plan) -> tuple[Plan, dict[GroupKey, Counts] | str]:
             try:
                 return p, read_raw(client, p, at)
-            except QueryError as exc:
+            except (QueryError, SLIError) as exc:
                 return p, str(exc)
 
         with ThreadPoolExecutor(max_workers=RAW_WORKERS) as pool:
