@@ -33,6 +33,30 @@ EXIT_ERROR = 3
 EXIT_BREACHED = 4
 
 
+def connection_options(command):
+    """Flags for reaching Prometheus, shared by every command that reads it (see ``sloengine.connection``)."""
+    options = [
+        click.option("--prometheus", "url", envvar="SLOENGINE_PROMETHEUS_URL", default=None,
+                     help="Prometheus-compatible API base URL (env SLOENGINE_PROMETHEUS_URL)."),
+        click.option("--connection-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                     help="YAML with url, timeout_seconds, retries, username, password, bearer_token_file, "
+                          "ca_file, insecure_skip_verify, headers."),
+        click.option("--timeout", "timeout_seconds", type=float, help="Seconds per request (default 30)."),
+        click.option("--retries", type=int, help="Retries on connection errors and 5xx, with backoff (default 3)."),
+        click.option("--username", help="Basic auth user; the password comes from SLOENGINE_PROMETHEUS_PASSWORD "
+                                        "or the connection file."),
+        click.option("--bearer-token-file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="File holding a bearer token (or env SLOENGINE_PROMETHEUS_TOKEN); never printed."),
+        click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path), help="CA bundle for TLS."),
+        click.option("--insecure-skip-verify", is_flag=True, default=None, help="Do not verify TLS certificates."),
+        click.option("--header", "headers", multiple=True,
+                     help="Extra header 'Name: value', repeatable (e.g. 'X-Scope-OrgID: tenant-1')."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sloengine")
 def main() -> None:
@@ -123,18 +147,28 @@ def _slo_text(slo: SLO) -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text for people, json for scripts and editors.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
-def validate(paths: tuple[Path, ...], fmt: str, strict: bool) -> None:
+@connection_options
+def validate(paths: tuple[Path, ...], fmt: str, strict: bool, **connection) -> None:
     """Check SLO spec files or directories; exit 1 if any has an error.
 
     Every problem is reported as FILE:LINE:COL with the field, what is wrong and
     how to fix it. Sloth, OpenSLO (v1, v1alpha) and Pyrra files are detected and
     imported; what cannot be carried over is a warning.
+
+    With --prometheus (or another connection flag on the command line; the
+    environment alone does not trigger it) the SLIs are also checked against
+    that Prometheus's series of the last hour: a latency threshold must be one
+    of the histogram's bucket boundaries (error, naming those that exist), and
+    ratio and probe selectors should match something (warning: no data). A
+    failed query exits 3: nothing is reported as checked.
     """
     result = load(paths)
-    failed = bool(result.errors) or (strict and bool(result.warnings))
+    result, live = _validate_live(result, connection)
+    failed = bool(result.errors) or (strict and bool(result.warnings)) or live.get("error") is not None
     if fmt == "json":
         payload = {
             "ok": not failed,
+            **({"prometheus": live} if live else {}),
             "files": list(result.files),
             "slos": [_slo_summary(s) for s in result.catalog.slos],
             "diagnostics": [
@@ -150,8 +184,39 @@ def validate(paths: tuple[Path, ...], fmt: str, strict: bool) -> None:
         services = {s.service for s in result.catalog.slos}
         line = (f"{len(result.catalog.slos)} SLOs in {len(services)} services from {len(result.files)} files: "
                 f"{n_err} errors, {n_warn} warnings")
+        if live and live["error"] is None:
+            line += f"; checked against {live['url']}"
         click.secho(line, fg="red" if failed else "green", err=failed)
+    if live.get("error") is not None:
+        click.secho(f"error: could not check the SLIs against Prometheus: {live['error']}", fg="red", err=True)
+        sys.exit(EXIT_ERROR)
     sys.exit(EXIT_INVALID if failed else EXIT_OK)
+
+
+def _validate_live(result: LoadResult, connection: dict) -> tuple[LoadResult, dict]:
+    """``validate``'s checks against a live Prometheus, when a connection flag was given on the command line.
+
+    Returns the result with those diagnostics added, and ``{"url", "error"}`` (empty when not asked): a query
+    that failed leaves ``error`` set, so the caller fails closed instead of calling the SLIs checked.
+    """
+    from dataclasses import replace
+
+    from click.core import ParameterSource
+
+    from .connection import QueryError
+    from .livecheck import check_catalog_live
+
+    context = click.get_current_context()
+    if not any(context.get_parameter_source(name) is ParameterSource.COMMANDLINE for name in connection):
+        return result, {}
+    client = _client(**connection)
+    try:
+        checked = check_catalog_live(result.catalog, client)
+    except QueryError as exc:
+        return result, {"url": client.url, "error": str(exc)}
+    finally:
+        client.close()
+    return replace(result, diagnostics=checked.settle(result.diagnostics)), {"url": client.url, "error": None}
 
 
 @main.command()
@@ -226,30 +291,6 @@ def _instant(text: str, hint: str = "--until") -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
-
-
-def connection_options(command):
-    """Flags for reaching Prometheus, shared by every command that reads it (see ``sloengine.connection``)."""
-    options = [
-        click.option("--prometheus", "url", envvar="SLOENGINE_PROMETHEUS_URL", default=None,
-                     help="Prometheus-compatible API base URL (env SLOENGINE_PROMETHEUS_URL)."),
-        click.option("--connection-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-                     help="YAML with url, timeout_seconds, retries, username, password, bearer_token_file, "
-                          "ca_file, insecure_skip_verify, headers."),
-        click.option("--timeout", "timeout_seconds", type=float, help="Seconds per request (default 30)."),
-        click.option("--retries", type=int, help="Retries on connection errors and 5xx, with backoff (default 3)."),
-        click.option("--username", help="Basic auth user; the password comes from SLOENGINE_PROMETHEUS_PASSWORD "
-                                        "or the connection file."),
-        click.option("--bearer-token-file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="File holding a bearer token (or env SLOENGINE_PROMETHEUS_TOKEN); never printed."),
-        click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path), help="CA bundle for TLS."),
-        click.option("--insecure-skip-verify", is_flag=True, default=None, help="Do not verify TLS certificates."),
-        click.option("--header", "headers", multiple=True,
-                     help="Extra header 'Name: value', repeatable (e.g. 'X-Scope-OrgID: tenant-1')."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
 
 
 def _connection(connection_file, url, timeout_seconds, retries, username, bearer_token_file, ca_file,

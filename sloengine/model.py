@@ -76,6 +76,10 @@ class LatencySLI:
     threshold_seconds: float
     group_by: tuple[str, ...] = ()
     kind: SLIKind = field(default=SLIKind.LATENCY, init=False)
+    #: Where the threshold is written and how (``500``, ``300ms``, Pyrra's ``le="0.5"`` value), so checks
+    #: of the threshold point at it and can tell a bare number from a duration. Not part of the SLI's identity.
+    threshold_source: Position | None = field(default=None, compare=False)
+    threshold_text: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not self.threshold_seconds > 0:

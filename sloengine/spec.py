@@ -46,6 +46,7 @@ from pydantic_core import PydanticCustomError
 
 from . import conventions
 from .durations import DURATION_HINT, DurationError, parse_duration, parse_seconds_float
+from .diagnostics import Position
 from .model import (
     SLO,
     WEEKDAYS,
@@ -871,7 +872,8 @@ def to_policy(spec: AlertingSpec, period_seconds: int) -> AlertPolicy:
     )
 
 
-def to_sli(spec: SLISpec):
+def to_sli(spec: SLISpec, threshold_at: Position | None = None):
+    """The SLI; ``threshold_at`` is where a latency threshold is written (for diagnostics about it)."""
     if spec.ratio is not None:
         r = spec.ratio
         return RatioSLI(
@@ -882,7 +884,9 @@ def to_sli(spec: SLISpec):
         )
     if spec.latency is not None:
         lat = spec.latency
-        return LatencySLI(_selector(lat.histogram), _threshold_seconds(lat.threshold), tuple(lat.group_by))
+        return LatencySLI(_selector(lat.histogram), _threshold_seconds(lat.threshold), tuple(lat.group_by),
+                          threshold_source=threshold_at,
+                          threshold_text=lat.threshold if isinstance(lat.threshold, str) else f"{lat.threshold:g}")
     if spec.probe is not None:
         return ProbeSLI(_selector(spec.probe.metric), tuple(spec.probe.group_by))
     assert spec.raw is not None
@@ -910,7 +914,7 @@ def to_model(spec: ServiceLevelsSpec, position_of) -> tuple[Service, tuple[SLO, 
                 name=s.name,
                 objective=float(s.objective),
                 window=window,
-                sli=to_sli(s.sli),
+                sli=to_sli(s.sli, position_of(("slos", i, "sli", "latency", "threshold"))),
                 alerting=to_policy(alerting, window.nominal_seconds),
                 description=s.description,
                 labels=labels(s.labels),

@@ -42,7 +42,7 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*[A-Za-z0-9_]\Z")
 #: is not tokenised anywhere, see :func:`canonical`).
 _INTERPRETED = frozenset({"timezone"})
 #: Fields that only position diagnostics; they do not reach generated files.
-_IGNORED = frozenset({"source", "source_format"})
+_IGNORED = frozenset({"source", "source_format", "threshold_source", "threshold_text"})
 
 
 def token(index: int) -> str:

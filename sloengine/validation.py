@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from . import conventions
 from .diagnostics import Diagnostic, Level, Position
 from .durations import format_duration
-from .model import SLO, AlertSeverity, CalendarWindow, Catalog, Receiver, Service
+from .model import (SLO, AlertSeverity, BurnRateAlert, CalendarWindow, Catalog, LatencySLI, Receiver, Service,
+                    SourceFormat, default_policy)
+from .policy import default_conditions
 from .promql import LABEL_NAME
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -160,6 +162,7 @@ def check_catalog(services: Iterable[Service], slos: Iterable[SLO],
         kept.append(slo)
     receivers, receiver_problems = _receivers(services, kept)
     problems.extend(receiver_problems)
+    problems.extend(silent_failures(by_name, kept, receivers))
     catalog = Catalog(tuple(sorted(by_name.values(), key=lambda s: s.name)), tuple(kept), receivers)
     agreements, agreement_problems = _agreements(services, catalog)
     problems.extend(agreement_problems)
@@ -223,3 +226,148 @@ def _receivers(services: list[Service], slos: list[SLO]) -> tuple[tuple[Receiver
                 "configuration gives it no integrations, so its notifications go nowhere",
                 f"did you mean {close[0]!r}?" if close else f"define it under receivers: {name}: {{webhook_configs: ...}}"))
     return tuple(sorted(by_name.values(), key=lambda r: r.name)), problems
+
+
+# ---- specs that validate but would measure nothing, page too late or notify no one (issue 12) ---------
+
+#: A latency threshold above this many seconds, written as a bare number, is most likely milliseconds.
+IMPLAUSIBLE_THRESHOLD_SECONDS = 60
+#: The field diagnostics about a latency threshold name (after the SLO's id); ``validate --prometheus`` drops
+#: the offline unit warning for thresholds the server shows to be bucket boundaries.
+THRESHOLD_FIELD = "sli.latency.threshold"
+
+
+def silent_failures(services: dict[str, Service], slos: list[SLO], receivers: tuple[Receiver, ...]) -> list[Diagnostic]:
+    """Warnings for specs that load cleanly yet fail silently: a latency threshold in the wrong unit (no
+    bucket there, so no data), alert conditions that scaling collapsed onto one pair of windows or made
+    unable to warn before the budget is gone, and alerts routed to a receiver with no integrations."""
+    out: list[Diagnostic] = []
+    for slo in slos:
+        out.extend(_threshold_unit(slo))
+        out.extend(_collapsed_conditions(slo))
+    out.extend(_unrouted_services(services, slos, receivers))
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _threshold_unit(slo: SLO) -> list[Diagnostic]:
+    """A threshold over a minute written as a bare number: ``500`` meant as milliseconds makes 500 s the bound,
+    which no bucket of a request histogram is (so the SLI has no data). A duration (``2m``) says the
+    unit, so it is trusted."""
+    sli = slo.sli
+    if not isinstance(sli, LatencySLI) or sli.threshold_seconds <= IMPLAUSIBLE_THRESHOLD_SECONDS:
+        return []
+    text = sli.threshold_text or f"{sli.threshold_seconds:g}"
+    if not _is_number(text):
+        return []
+    seconds = sli.threshold_seconds
+    if slo.source_format is SourceFormat.PYRRA:
+        hint = (f'if you meant {seconds:g} milliseconds, select the bucket le="{seconds / 1000:g}" '
+                "(Prometheus histograms count seconds)")
+    else:
+        whole = format_duration(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}s"
+        hint = (f"write {seconds:g}ms or {seconds / 1000:g} if you meant milliseconds; if you do mean "
+                f"{seconds:g} seconds, write it as a duration ({whole!r})")
+    return [Diagnostic(
+        Level.WARNING, sli.threshold_source or _where(slo), f"{slo.id}: {THRESHOLD_FIELD}",
+        f"threshold {text} is {seconds:g} seconds: thresholds are in seconds, and a request histogram rarely has a "
+        f"bucket that high, so this is probably milliseconds; without a bucket at le={seconds:g} the SLI has no "
+        "data", hint)]
+
+
+def _condition_label(cond: BurnRateAlert) -> str:
+    return f"{cond.severity.value} {cond.burn_factor:g}x"
+
+
+def _shortest_sound_window() -> int:
+    """The shortest common rolling window whose scaled default conditions neither coincide nor degenerate."""
+    for seconds in (3600 * h for h in (1, 2, 3, 6, 12, 24, 48, 72, 96, 168, 336, 672, 720)):
+        conditions = default_conditions(seconds)
+        if len({(c.long_seconds, c.short_seconds) for c in conditions}) == len(conditions) and \
+                all(c.budget_percent < 100 for c in conditions):
+            return seconds
+    return 30 * 86400
+
+
+def _collapsed_conditions(slo: SLO) -> list[Diagnostic]:
+    """Conditions that share both windows (they fire together, so the slower burns the others should catch
+    are not watched), and conditions that can only fire once the whole budget has burned (by then the SLO is
+    breached). The workbook's conditions scaled to a short window do both: on 1h all four land on 5m/2m."""
+    if not slo.alerting.enabled:
+        return []
+    conditions = slo.alerting.conditions
+    period = slo.window.nominal_seconds
+    scaled = set(conditions) <= set(default_conditions(period))
+    if scaled:
+        fix = (f"use a window of at least {format_duration(_shortest_sound_window())} (the workbook's conditions "
+               "are for 30d), or set alerting.conditions explicitly with distinct windows")
+    else:
+        fix = "give each condition its own long and short window, or drop the redundant ones"
+    where, field = _where(slo), f"{slo.id}: alerting.conditions"
+    origin = f"the default conditions scaled to the {slo.window.name} window" if scaled else "conditions"
+    out: list[Diagnostic] = []
+    by_windows: dict[tuple[int, int], list[BurnRateAlert]] = {}
+    for cond in conditions:
+        by_windows.setdefault((cond.long_seconds, cond.short_seconds), []).append(cond)
+    for same in by_windows.values():
+        if len(same) > 1:
+            names = ", ".join(_condition_label(c) for c in same)
+            out.append(Diagnostic(
+                Level.WARNING, where, field,
+                f"{origin} collapse: {names} all use the windows {format_duration(same[0].long_seconds)}/"
+                f"{format_duration(same[0].short_seconds)}: the lowest factor fires whenever a higher one does, and "
+                "no slower burn is watched over a longer window, which is what the other conditions are for", fix))
+    for cond in conditions:
+        if cond.budget_percent >= 100 and cond.burn_factor * slo.error_budget <= 1:
+            out.append(Diagnostic(
+                Level.WARNING, where, field,
+                f"{origin}: {_condition_label(cond)} over {format_duration(cond.long_seconds)}/"
+                f"{format_duration(cond.short_seconds)} fires only after {cond.budget_percent:g}% of the error "
+                "budget has burned within its long window, when the SLO is already breached",
+                fix if scaled else "lower its factor so it fires on less than the whole budget "
+                                   f"(below {100 * cond.burn_factor / cond.budget_percent:.3g})"))
+    return out
+
+
+def _unrouted_services(services: dict[str, Service], slos: list[SLO],
+                       receivers: tuple[Receiver, ...]) -> list[Diagnostic]:
+    """Once per service: SLOs without an escalation policy go to the default receiver (the team's name, else
+    the service's); unless some file defines a receiver by that name, the generated alertmanager.yml gives
+    it no integrations and their pages and tickets reach no one. Imported Sloth, OpenSLO and Pyrra SLOs
+    never have a policy, so the fix for them is defining that receiver in a sloengine/v1 file."""
+    defined = {r.name for r in receivers}
+    unrouted: dict[str, list[SLO]] = {}
+    for slo in slos:
+        if slo.escalation is None:
+            unrouted.setdefault(slo.service, []).append(slo)
+    out: list[Diagnostic] = []
+    for name, members in sorted(unrouted.items()):
+        service = services.get(name) or Service(name)
+        receiver = default_policy(service.name, service.team).l1.receiver
+        if receiver in defined:
+            continue
+        members = sorted(members, key=lambda s: (_where(s).file, _where(s).line, _where(s).column, s.name))
+        listed = ", ".join(s.name for s in members[:3]) + (f" and {len(members) - 3} more" if len(members) > 3 else "")
+        example = f"{{{receiver}: {{webhook_configs: [{{url: https://alerts.example.com/{receiver}}}]}}}}"
+        if any(s.source_format is SourceFormat.NATIVE for s in members):
+            hint = (f"say who is notified: defaults: {{escalation: {{levels: [{{level: L1, receiver: {receiver}}}]}}}} "
+                    f"and receivers: {example} (defining receiver {receiver!r} alone also works)")
+        else:
+            hint = (f"{members[0].source_format.value} files cannot name receivers: define receiver {receiver!r} "
+                    f"under receivers: in a sloengine/v1 file loaded with this one, e.g. receivers: {example}, or "
+                    f'route service="{name}" in your own Alertmanager configuration')
+        plural = len(members) > 1
+        out.append(Diagnostic(
+            Level.WARNING, _where(members[0]), f"service {name}: escalation",
+            f"{len(members)} SLO{'s' if plural else ''} ({listed}) {'have' if plural else 'has'} no escalation, so "
+            f"{'their' if plural else 'its'} pages and tickets go to the default receiver {receiver!r}, which no "
+            "file defines under receivers:; the generated alertmanager.yml gives it no integrations, so these "
+            "notifications go nowhere", hint))
+    return out

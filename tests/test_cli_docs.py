@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 
 #: Commands that read Prometheus; each takes exactly the shared connection options.
-READERS = ("report", "serve", "sla-report", "recommend", "backfill")
+READERS = ("report", "serve", "sla-report", "recommend", "backfill", "validate")
 CONNECTION_SECTION = "## Reading Prometheus: `sloengine report`"
 CONNECTION_POINTER = "connection flags"
 

@@ -275,8 +275,15 @@ def test_a_users_severity_label_is_theirs_and_sloengines_own_severity_stays(tmp_
 
 
 def test_levels_without_pages_to_escalate_are_a_warning(features):
-    [warning] = [d.render() for d in features.warnings]
+    [warning] = [d.render() for d in features.warnings if d.field.endswith("escalation.levels")]
     assert "payments/ticket-only" in warning and "levels L2, L3 never fire" in warning
+
+
+def test_the_service_without_a_policy_is_warned_about_the_receiver_the_config_leaves_without_integrations(features):
+    _, missing = alertmanager_config(features.catalog)
+    [warning] = [d for d in features.warnings if d.field.endswith(": escalation")]
+    assert missing == ["teamless"] and warning.field == "service teamless: escalation"
+    assert "go to the default receiver 'teamless'" in warning.message and "go nowhere" in warning.message
 
 
 # ---- the rules -----------------------------------------------------------------------------------------

@@ -340,7 +340,8 @@ def _latency(
     if only_success:
         good = Selector(success.metric, rest).with_matchers(le_matcher(threshold))
         return RatioSLI(total=total, good=good, group_by=grouping)
-    return LatencySLI(Selector(base, total.matchers), threshold, grouping)
+    return LatencySLI(Selector(base, total.matchers), threshold, grouping,
+                      threshold_source=ctx.position(success_path), threshold_text=le[0].value)
 
 
 def _threshold(ctx: Context, path: KeyPath, le: list[Matcher]) -> float | None:

@@ -74,7 +74,7 @@ def test_json_report_follows_the_committed_schema_and_pins_the_instant(shop):
     at = datetime.fromtimestamp(end - 120, tz=timezone.utc).isoformat().replace("+00:00", "Z")
     outcome = _run(str(spec), "--prometheus", prom.url, "--ca-file", str(cert), "--at", at, "--format", "json")
     assert outcome.exit_code == 0, outcome.output
-    document = json.loads(outcome.output)
+    document = json.loads(outcome.stdout)   # diagnostics (a warning: no receiver) go to stderr
     schema = json.loads((REPO / "schema" / "sloengine-report-v1.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(document)
     assert document["at_unix"] == end - 120 and document["at"] == at
@@ -89,9 +89,9 @@ def test_unix_and_rfc3339_instants_give_the_same_report(shop):
     at = end - 600
     iso = datetime.fromtimestamp(at, tz=timezone.utc).isoformat()
     a = json.loads(_run(str(spec), "--prometheus", prom.url, "--ca-file", str(cert), "--at", str(at),
-                        "--format", "json").output)
+                        "--format", "json").stdout)
     b = json.loads(_run(str(spec), "--prometheus", prom.url, "--ca-file", str(cert), "--at", iso,
-                        "--format", "json").output)
+                        "--format", "json").stdout)
     assert [s["sli"] for s in a["slos"]] == [s["sli"] for s in b["slos"]]
 
 
