@@ -610,16 +610,9 @@ class _SLIReplay(_Memoised):
 
 
     def _events(self, t: int, w: int) -> Events:
-        return self._count(t, w, "increase")
+        return self.count(t, w, "increase")
 
-    def tile(self, t: int) -> Events:
-        """The 5-minute tile recorded at ``t``: counters telescope on the grid (``queries.telescoped``)."""
-        key = (t, -c.TILE_SECONDS)
-        if key not in self._cache:
-            self._cache[key] = self._count(t, c.TILE_SECONDS, "grid_increase")
-        return self._cache[key]
-
-    def _count(self, t: int, w: int, counter: str) -> Events:
+    def count(self, t: int, w: int, counter: str) -> Events:
         sli = self.sli
         if isinstance(sli, ProbeSLI):
             total = _sum_by(self.total, "count_over", t, w)
@@ -639,29 +632,23 @@ class _SLIReplay(_Memoised):
 
 
 class _Tiles(_Memoised):
-    """Windows summed from 5-minute tiles through a ``[W:5m]`` subquery.
+    """Windows summed from tiles, as the slow group records them under promtool (every evaluation).
 
-    The subquery steps on multiples of 5 minutes inside ``(t-W, t]`` (its
-    range is a second short of W) and reads the tile recorded at each step.
+    Each tile starts where the previous one ended (the evaluation before), the
+    first evaluation records none, and a window sums the tiles recorded in
+    ``(t-W, t]``: together, the grid steps (or, for a probe, the samples) of
+    ``(max(t-W, 0), t]``.
     """
 
     def __init__(self, sli: _SLIReplay) -> None:
         self.sli = sli
         self._cache = {}
 
-
     def _events(self, t: int, w: int) -> Events:
-        total: dict[LabelPairs, _Val] = {}
-        bad: dict[LabelPairs, _Val] = {}
-        if t < 0:
-            return total, bad
-        tile = c.TILE_SECONDS
-        for m in range(max(0, -(-(t - w + 1) // tile)), t // tile + 1):
-            tile_total, tile_bad = self.sli.tile(m * tile)
-            for target, source in ((total, tile_total), (bad, tile_bad)):
-                for g, v in source.items():
-                    target[g] = target[g] + v if g in target else v
-        return total, bad
+        if t < EVAL_SECONDS:
+            return {}, {}
+        counter = "count_over" if isinstance(self.sli.sli, ProbeSLI) else "grid_increase"
+        return self.sli.count(t, min(w, t), counter)
 
 
 def _compare(left: _Val, right: _Val | None, scale: float, threshold: float, strict: bool) -> Truth:

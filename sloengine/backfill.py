@@ -1,6 +1,6 @@
 """Recorded history for new SLOs: TSDB blocks of the 5-minute tiles, from the raw counters.
 
-Only the tiles need history. Windows up to 6h read raw counters, and every
+Only the tiles (and where each ended) need history. Windows up to 6h read raw counters, and every
 longer window (1d, 3d, the SLO window, the calendar period so far) is a sum of
 tiles, so once the tiles of the past are backfilled a new SLO reports its whole
 window at the next evaluation. The bad-events tile normally reads the total
@@ -29,7 +29,7 @@ from .model import Catalog
 from .promql import with_labels
 from .queries import EventQueries
 from .rulefiles import render_rule_file
-from .rules import RecordingRule, RuleGroup, slo_labels
+from .rules import RecordingRule, RuleGroup, slo_labels, tile_end_rule
 from .stack import StackError, promtool
 
 
@@ -64,6 +64,8 @@ def tile_rules(catalog: Catalog) -> tuple[RecordingRule, ...]:
         total = queries.tile_total()
         rules.append(RecordingRule(c.METRIC_TILE_TOTAL, total, slo_labels(slo)))
         rules.append(RecordingRule(c.METRIC_TILE_BAD, queries.tile_bad(total), slo_labels(slo)))
+        # Where each backfilled tile ends, so the first live tile starts exactly there.
+        rules.append(tile_end_rule(slo))
     return tuple(rules)
 
 
@@ -88,6 +90,10 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
     """
     config = prometheus if isinstance(prometheus, ConnectionConfig) else ConnectionConfig(url=prometheus)
     out.mkdir(parents=True, exist_ok=True)
+    # Backfilled tiles are the 5 minutes before each evaluation: evaluations on 5-minute boundaries make
+    # them partition time, as live tiles do.
+    start = -(-start // c.TILE_SECONDS) * c.TILE_SECONDS
+    end = end // c.TILE_SECONDS * c.TILE_SECONDS
     singles = tile_rules(catalog)
     groups = (RuleGroup(c.BACKFILL_GROUP, c.TILE_SECONDS, combined(singles)),) if singles else ()
     rules_file = out / "backfill.rules.yml"
@@ -108,7 +114,7 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
                 if relay.failures:
                     raise StackError(f"cannot read Prometheus: {relay.failures[0]}") from None
                 raise StackError(relay.describe(str(exc))) from None
-    return BackfillResult(rules_file, blocks, len(singles) // 2, sum(len(g.rules) for g in groups))
+    return BackfillResult(rules_file, blocks, len(singles) // 3, sum(len(g.rules) for g in groups))
 
 
 def install_blocks(blocks: Path, data_dir: Path) -> list[Path]:

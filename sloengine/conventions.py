@@ -51,6 +51,11 @@ TILE_GRID_SECONDS = 15
 #: How far back a held value looks for the counter's previous sample: increases across a scrape gap (or a
 #: failed scrape's staleness marker) up to this long are counted, not lost.
 TILE_BRIDGE_SECONDS = 3600
+#: Where the previous tile ended (the grid step it counted up to), recorded beside each SLO's tiles: the next
+#: tile starts exactly there, so tiles partition time whatever the evaluation interval, and a missed
+#: evaluation, a restart or the seam after a backfill up to TILE_CATCHUP_SECONDS long loses nothing.
+METRIC_TILE_END = "slo:tile_end:timestamp"
+TILE_CATCHUP_SECONDS = 3600
 
 #: Events over a window (``window`` label): from raw counters up to RAW_WINDOW_MAX_SECONDS, else from tiles.
 METRIC_BAD = "slo:bad_events:increase"

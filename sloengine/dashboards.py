@@ -50,7 +50,7 @@ from .figures import AT_RISK_BUDGET_REMAINING, CURRENT_BURN_WINDOW_SECONDS
 from .model import SLO, AlertSeverity, CalendarUnit, CalendarWindow, Catalog, LatencySLI, ProbeSLI
 from .calendars import MAX_PERIOD_SECONDS
 from .promql import parse, quote
-from .queries import EventQueries, QueryBuildError, label_matchers, number
+from .queries import EventQueries, QueryBuildError, half_open, label_matchers, number
 from .rules import alert_name, is_raw_window, period_start_series, rolling_windows, series, slo_window_names
 from .writer import write_tree
 
@@ -447,14 +447,15 @@ def burn_down_panel(slo: SLO) -> ts_b.Panel:
     * Raw error-ratio SLIs record no counts: the line is the recorded budget
       remaining of the window ending at each moment instead.
 
-    Bad events come from the 5-minute tiles (a subquery at 5-minute steps over
-    the panel's range picks each tile once), the window's events from the
-    recorded total at the range's end (``@ end()``).
+    Bad events come from the tiles (a subquery at 5-minute steps over the
+    panel's range sums the tiles recorded in each 5-minute slot), the window's
+    events from the recorded total at the range's end (``@ end()``).
     """
     ref = _refs()
     budget = number(slo.error_budget)
     ours = _by((c.LABEL_WINDOW, c.LABEL_WINDOW_SOURCE))
-    tile = series(c.METRIC_TILE_BAD, slo)
+    # Bad events per 5-minute slot (the tiles recorded in it), so each tile counts once at any slow interval.
+    tile = f"sum_over_time({series(c.METRIC_TILE_BAD, slo)}[{half_open(format_duration(c.TILE_SECONDS))}])"
     step = format_duration(c.TILE_SECONDS)
     counts = EventQueries(slo.sli).counts_events
     if isinstance(slo.window, CalendarWindow) and counts:

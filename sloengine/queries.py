@@ -80,7 +80,7 @@ def half_open(window: str) -> str:
     Prometheus 2.42 includes the sample at the left edge of a range; counting
     samples over adjacent windows would count a sample on the boundary twice.
     """
-    return f"{parse_duration(window) * 1000 - 1}ms"
+    return f"{format_duration(parse_duration(window) - 1)}999ms"
 
 
 def grid_increments(selector: Selector) -> str:
@@ -97,17 +97,40 @@ def grid_increments(selector: Selector) -> str:
     return f"({now} - {before} >= 0 or {now} < {before})"
 
 
-def telescoped(selector: Selector, group_by: tuple[str, ...], seconds: int = c.TILE_SECONDS) -> str:
-    """Events of a counter in the grid steps of ``(t-W, t]`` (``t`` rounded down to the grid), summed by group.
+def _grid(inner_per_step: str, since: str | None) -> str:
+    """``inner_per_step`` summed over the grid steps of the current tile.
 
-    Unlike ``increase()`` over ``[W]``, which sees only the samples inside the
-    range and extrapolates from them (with a 60s scrape a 5-minute range holds
-    4 of the 5 increments), consecutive windows telescope: their edges are the
-    same held values, so the sum of adjacent tiles equals the counter's exact
-    increase over the whole span.
+    ``since`` (a scalar: where the previous tile ended) makes the tile the grid
+    steps after it, up to ``t`` rounded down to the grid, looking back at most
+    :data:`~sloengine.conventions.TILE_CATCHUP_SECONDS`; without it (backfill,
+    whose rules cannot read each other's output) the tile is the 5 minutes
+    before ``t``, evaluated on 5-minute boundaries.
     """
-    steps = f"[{half_open(format_duration(seconds))}:{format_duration(c.TILE_GRID_SECONDS)}]"
-    return f"sum_over_time({summed(grid_increments(selector), group_by)}{steps})"
+    grid = format_duration(c.TILE_GRID_SECONDS)
+    if since is None:
+        return f"sum_over_time({inner_per_step}[{half_open(format_duration(c.TILE_SECONDS))}:{grid}])"
+    masked = f"{inner_per_step} and on() (vector(time()) > {since})"
+    return f"sum_over_time(({masked})[{half_open(format_duration(c.TILE_CATCHUP_SECONDS))}:{grid}])"
+
+
+def telescoped(selector: Selector, group_by: tuple[str, ...], since: str | None = None) -> str:
+    """Events of a counter in the grid steps of the current tile (see :func:`_grid`), summed by group.
+
+    Unlike ``increase()`` over ``[5m]``, which sees only the samples inside the
+    range and extrapolates from them (with a 60s scrape a 5-minute range holds
+    4 of the 5 increments), consecutive tiles telescope: their edges are the
+    same held values, so the sum of adjacent tiles equals the counter's exact
+    increase over their whole span.
+    """
+    return _grid(summed(grid_increments(selector), group_by), since)
+
+
+def sample_slots(function: str, selector: Selector, group_by: tuple[str, ...], since: str | None = None) -> str:
+    """A gauge's samples (``count_over_time``) or their sum (``sum_over_time``) in the current tile: each grid
+    step counts the samples of ``(step - grid, step]``, so adjacent tiles count every sample exactly once."""
+    per_step = summed(f"{function}({selector.render()}[{half_open(format_duration(c.TILE_GRID_SECONDS))}])",
+                      group_by)
+    return _grid(per_step, since)
 
 
 @dataclass(frozen=True)
@@ -167,26 +190,30 @@ class EventQueries:
             return checked(f"{total} - ({substitute_window(sli.good, window)})")
         raise QueryBuildError("a raw error-ratio SLI has no event counts")
 
-    def tile_total(self) -> str:
-        """Events in the current 5-minute tile: telescoping for counters (see :func:`telescoped`), the
-        samples of ``(t-5m, t]`` for probes, the user's query for raw PromQL."""
+    def tile_total(self, since: str | None = None) -> str:
+        """Events in the current tile (see :func:`_grid` for ``since``): telescoping counters, every probe
+        sample once, the user's query over 5 minutes for raw PromQL (which cannot telescope)."""
         sli = self.sli
         if isinstance(sli, RatioSLI):
-            return checked(telescoped(sli.total, self.group_by))
+            return checked(telescoped(sli.total, self.group_by, since))
         if isinstance(sli, LatencySLI):
-            return checked(telescoped(sli.count, self.group_by))
+            return checked(telescoped(sli.count, self.group_by, since))
+        if isinstance(sli, ProbeSLI):
+            return checked(sample_slots("count_over_time", sli.gauge, self.group_by, since))
         return self.total(format_duration(c.TILE_SECONDS))
 
-    def tile_bad(self, total: str) -> str:
+    def tile_bad(self, total: str, since: str | None = None) -> str:
         """Bad events in the current tile; ``total`` is the tile's total (recorded, or :meth:`tile_total`)."""
         sli = self.sli
         if isinstance(sli, RatioSLI) and sli.bad is not None:
-            return checked(f"({telescoped(sli.bad, self.group_by)} or 0 * {total})")
+            return checked(f"({telescoped(sli.bad, self.group_by, since)} or 0 * {total})")
         if isinstance(sli, RatioSLI):
             assert sli.good is not None
-            return checked(f"{total} - ({telescoped(sli.good, self.group_by)} or 0 * {total})")
+            return checked(f"{total} - ({telescoped(sli.good, self.group_by, since)} or 0 * {total})")
         if isinstance(sli, LatencySLI):
-            return checked(f"{total} - {telescoped(self.bucket, self.group_by)}")
+            return checked(f"{total} - {telescoped(self.bucket, self.group_by, since)}")
+        if isinstance(sli, ProbeSLI):
+            return checked(f"{total} - {sample_slots('sum_over_time', sli.gauge, self.group_by, since)}")
         return self.bad(format_duration(c.TILE_SECONDS), total)
 
     @property

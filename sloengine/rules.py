@@ -22,10 +22,14 @@ window of the 1d ticket) is counted in the slow group, just before the ticket
 that reads it, instead of every 30s: each recorded value is the same exact
 count, recorded every 5 minutes.
 
-Tiles are summed through a ``[W:5m]`` subquery: its steps fall on 5-minute
-boundaries and each picks the latest tile, so the tiles cover the window
-end to end whether the slow group runs every 5 minutes or (as in
-``promtool test rules``, which ignores group intervals) every 30 seconds.
+A counter's tile counts the increases of its value held on a 15-second grid,
+from where the SLO's previous tile ended (recorded beside the tiles) up to
+the evaluation: tiles partition time, so any sum of them is the counter's
+exact increase over their span (resets included), whether the slow group runs
+every 5 minutes or (as in ``promtool test rules``, which ignores group
+intervals) every 30 seconds, and across a missed evaluation, a restart or the
+seam after a backfill. Long windows are plain sums of the tiles recorded in
+them; they end at the last evaluation, never a tile behind it.
 """
 
 from __future__ import annotations
@@ -254,44 +258,45 @@ def _mixed_events_rules(slo: SLO, queries: EventQueries, raw_windows: tuple[str,
     ]
 
 
-#: Most steps one subquery may take: ``promtool test rules`` refuses queries that load over 10,000 samples.
-MAX_SUBQUERY_STEPS = 9000
-
-
-def _hourly(tile: str) -> str:
-    return f"sum_over_time({tile}[{window_name(3600 - 1)}:{window_name(c.TILE_SECONDS)}])"
-
-
 def _tiled_sum(metric: str, slo: SLO, seconds: int) -> str:
-    """Tiles at the 5-minute steps in ``(t-W, t]``; a second short of W so the left-edge step is not a 31st day.
+    """Every tile recorded in ``(t-W, t]``. Tiles partition time (each starts where the previous ended), so
+    the sum is the exact count from the first tile's start to ``t`` rounded down to the grid."""
+    return f"sum_over_time({series(metric, slo)}[{half_open(window_name(seconds))}])"
 
-    Windows too long for 5-minute steps (beyond about 31 days) step through hourly sums of tiles, so their
-    far edge falls on the hour.
-    """
-    tile = series(metric, slo)
-    if seconds // c.TILE_SECONDS > MAX_SUBQUERY_STEPS:
-        return f"sum_over_time({_hourly(tile)}[{window_name(seconds - 1)}:{window_name(3600)}])"
-    return f"sum_over_time({tile}[{window_name(seconds - 1)}:{window_name(c.TILE_SECONDS)}])"
+
+#: Tiles are summed per 5-minute slot (whatever the slow group's interval), and a quarter per hour.
+_SLOT_SECONDS = {CalendarUnit.WEEK: c.TILE_SECONDS, CalendarUnit.MONTH: c.TILE_SECONDS, CalendarUnit.QUARTER: 3600}
 
 
 def _period_to_date_sum(metric: str, slo: SLO, window: CalendarWindow) -> str:
-    """Tiles that began at or after the current period's start (evaluated at the rule's own instant).
+    """Tiles recorded in the slots that began at or after the current period's start (at the rule's instant).
 
-    A quarter would take 26,496 five-minute steps, past the 10,000 samples
-    ``promtool test rules`` lets a query load, so quarters step through hourly
-    sums of tiles instead (their start is then found to the hour).
+    A subquery steps through the slots (5 minutes; an hour for a quarter,
+    whose 26,496 five-minute steps would pass the 10,000 samples ``promtool
+    test rules`` lets a query load, so a quarter's start is found to the hour);
+    each step sums the tiles recorded in its slot. The first tile counted began
+    where the last one recorded before the period start ended.
     """
     start = period_start_series(window.unit, window.timezone)
+    slot = _SLOT_SECONDS[window.unit]
     span = window_name(MAX_PERIOD_SECONDS[window.unit])
-    tile = series(metric, slo)
-    if window.unit is CalendarUnit.QUARTER:
-        since = f"vector(time()) - 3600 >= on() ({start} @ end())"
-        return f"sum_over_time(({_hourly(tile)} and on() ({since}))[{span}:{window_name(3600)}])"
-    # A tile's span ends at its grid step (a probe's at its own instant): keep tiles that began in the period.
-    end = (f"timestamp({tile})" if isinstance(slo.sli, ProbeSLI)
-           else f"(timestamp({tile}) - timestamp({tile}) % {c.TILE_GRID_SECONDS})")
-    since = f"{end} - {c.TILE_SECONDS} >= on() group_left() ({start} @ end())"
-    return f"sum_over_time(({tile} and ({since}))[{span}:{window_name(c.TILE_SECONDS)}])"
+    tiles = f"sum_over_time({series(metric, slo)}[{half_open(window_name(slot))}])"
+    # timestamp() of a step's sum is the step: a filter with a sample only where there are tiles (a vector of
+    # the step times would load a sample per step, past promtool's limit for a month of 5-minute steps).
+    since = f"timestamp({tiles}) - {slot} >= on() group_left() ({start} @ end())"
+    return f"sum_over_time(({tiles} and ({since}))[{span}:{window_name(slot)}])"
+
+
+def tile_end_rule(slo: SLO) -> RecordingRule:
+    """Where the tile just recorded ended: the grid step at or before the evaluation."""
+    grid = c.TILE_GRID_SECONDS
+    return RecordingRule(c.METRIC_TILE_END, checked(f"vector(time() - time() % {grid})"), slo_labels(slo))
+
+
+def previous_tile_end(slo: SLO) -> str:
+    """The end of the SLO's last tile (a scalar, NaN before the first), as of the rule's own instant."""
+    return (f"scalar(last_over_time({series(c.METRIC_TILE_END, slo)}"
+            f"[{window_name(c.TILE_CATCHUP_SECONDS)}] @ end()))")
 
 
 def _budget_rule(slo: SLO, windows: tuple[str, ...]) -> RecordingRule:
@@ -497,9 +502,12 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) 
     long_windows = tuple(window_name(s) for s in long_seconds)
     budget_windows = slo_window_names(slo)
     if queries.counts_events:
-        slow.append(RecordingRule(c.METRIC_TILE_TOTAL, queries.tile_total(), slo_labels(slo)))
+        # The tiles read where the previous one ended, then record where they end: in this order.
+        since = previous_tile_end(slo)
+        slow.append(RecordingRule(c.METRIC_TILE_TOTAL, queries.tile_total(since), slo_labels(slo)))
         slow.append(RecordingRule(
-            c.METRIC_TILE_BAD, queries.tile_bad(_recorded_total(slo, c.METRIC_TILE_TOTAL)), slo_labels(slo)))
+            c.METRIC_TILE_BAD, queries.tile_bad(_recorded_total(slo, c.METRIC_TILE_TOTAL), since), slo_labels(slo)))
+        slow.append(tile_end_rule(slo))
         if raw_windows:
             fast.extend(_events_rules(
                 slo, RAW, [(w, queries.total(w)) for w in raw_windows], _raw_bad(slo, queries, raw_windows)))

@@ -34,9 +34,9 @@ def test_a_large_catalogue_backfills_through_a_few_rules_not_one_per_slo(tmp_pat
         paths.append(path)
     singles = tile_rules(load(paths).catalog)
     rules = combined(singles)
-    assert len(singles) == 500
-    assert len(rules) == 2 * math.ceil(250 / SLOS_PER_RULE)
-    assert {r.record for r in rules} == {c.METRIC_TILE_TOTAL, c.METRIC_TILE_BAD}
+    assert len(singles) == 750  # two tiles and where they end, per SLO
+    assert len(rules) == 3 * math.ceil(250 / SLOS_PER_RULE)
+    assert {r.record for r in rules} == {c.METRIC_TILE_TOTAL, c.METRIC_TILE_BAD, c.METRIC_TILE_END}
     assert all(not r.labels for r in rules)
     for rule in rules:
         parse(rule.expr)

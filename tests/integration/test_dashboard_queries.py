@@ -293,7 +293,8 @@ def _month_share_elapsed(prom, slo, at: float) -> float:
 
 
 def test_burn_down_ends_at_the_recorded_budget_remaining(stack):
-    """The burn-down counts bad tiles since the window began: at its last step that is the window's budget.
+    """The burn-down counts bad tiles since the window began: at its last step that is the window's budget,
+    less the tiles recorded since the last 5-minute boundary (it sums whole 5-minute slots of tiles).
 
     Evaluated at the instant the rules last recorded the budget, so both read the same tiles. For the calendar
     month the allowance is the whole month's (events so far extrapolated), so the budget spent so far is
@@ -311,6 +312,16 @@ def test_burn_down_ends_at_the_recorded_budget_remaining(stack):
                 float(sample["value"][1])
         calendar = slo.window.name == "month"
         share = _month_share_elapsed(prom, slo, at) if calendar else 1.0
+        ours = f'service="{slo.service}",slo="{slo.name}"'
+        partial_ms = int(round((at - at // c.TILE_SECONDS * c.TILE_SECONDS) * 1000))
+        # A rolling window's recorded budget sums every tile in it; the burn-down leaves out the tiles of the
+        # unfinished slot. (The period to date is summed by whole slots in both.)
+        unslotted = {}
+        if partial_ms and not calendar:
+            events = {_key(x, slo): float(x["value"][1]) for x in prom.query(
+                f'{c.METRIC_TOTAL}{{{ours},window="{budget_window(slo)}"}}', at)}
+            for x in prom.query(f"sum_over_time({c.METRIC_TILE_BAD}{{{ours}}}[{partial_ms}ms])", at):
+                unslotted[_key(x, slo)] = float(x["value"][1]) / (slo.error_budget * events[_key(x, slo)])
         span = _seconds(panel["timeFrom"])
         step = max(MIN_STEP, span // panel["maxDataPoints"])
         left, ideal = (_run(prom, t["expr"], instant=False, now=at, range_seconds=span, step=step)
@@ -320,7 +331,7 @@ def test_burn_down_ends_at_the_recorded_budget_remaining(stack):
             key = tuple(sorted((k, v) for k, v in line["metric"].items() if k in slo.sli.group_by))
             last_at, value = line["values"][-1]
             assert last_at == pytest.approx(at)
-            expected = 1 - (1 - recorded[key]) * share
+            expected = 1 - (1 - recorded[key] - unslotted.get(key, 0.0)) * share
             assert float(value) == pytest.approx(expected, rel=1e-6), (slo.id, key)
         (ideal_line,) = ideal
         first, last = float(ideal_line["values"][0][1]), float(ideal_line["values"][-1][1])
@@ -328,6 +339,10 @@ def test_burn_down_ends_at_the_recorded_budget_remaining(stack):
         assert -second <= last < first <= 1, slo.id
         # A steady burn of exactly 1x spends the whole budget at the window's end: now, or the month's end.
         assert last == pytest.approx(1 - share, abs=second)
+
+
+def _key(sample: dict, slo) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in sample["metric"].items() if k in slo.sli.group_by))
 
 
 def test_period_to_date_shows_the_share_of_the_calendar_month_elapsed(stack):
