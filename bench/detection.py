@@ -45,8 +45,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sloengine.backfill import install_blocks  # noqa: E402
-from sloengine.durations import format_duration, parse_duration  # noqa: E402
+from sloengine import conventions as c  # noqa: E402
+from sloengine.backfill import install_blocks, tile_rules  # noqa: E402
+from sloengine.durations import format_duration, parse_duration, parse_seconds_float  # noqa: E402
 from sloengine.loader import load  # noqa: E402
 from sloengine.rulefiles import render_rule_file  # noqa: E402
 from sloengine.rules import compile_catalog  # noqa: E402
@@ -104,6 +105,16 @@ def sloengine_groups(services: list[str], work: Path) -> list[dict]:
     groups: list[dict] = []
     for _, compiled in compile_catalog(result.catalog).items():
         groups.extend(yaml.safe_load(render_rule_file(compiled))["groups"])
+    # A live tile starts where the previous one ended, read "as of the evaluation" (``@ end()``), which a
+    # range query (promtool's backfill) cannot give: the tiles' history is backfilled as ``sloengine backfill``
+    # writes it, 5-minute tiles on 5-minute instants.
+    history = {(r.record, dict(r.labels)[c.LABEL_SERVICE], dict(r.labels)[c.LABEL_SLO]): r.expr
+               for r in tile_rules(result.catalog)}
+    for group in groups:
+        for rule in group["rules"]:
+            key = (rule.get("record"), rule.get("labels", {}).get(c.LABEL_SERVICE), rule.get("labels", {}).get(c.LABEL_SLO))
+            if key in history:
+                rule["expr"] = history[key]
     return groups
 
 
@@ -233,7 +244,7 @@ def plan_backfill(groups: list[dict], conditions: list[Condition], t0: int, data
             return
         needed[metric] = lead
         for rec in producers[metric]:
-            ranges = {name: parse_duration(d) for name, d in _RANGE.findall(rec.rule["expr"])}
+            ranges = {name: math.ceil(parse_seconds_float(d)) for name, d in _RANGE.findall(rec.rule["expr"])}
             for read in rec.reads:
                 need(read, lead + ranges.get(read, 0))
 
