@@ -4,7 +4,8 @@
     python bench/summary.py --readme   # and rewrite it into README.md between its markers
 
 The table is built only from the committed results, so it can be regenerated without rerunning anything and a
-test checks that the README shows exactly what the results say.
+test checks that the README shows exactly what the results say. How each figure was measured, with the detailed
+tables, is in bench/README.md.
 """
 
 from __future__ import annotations

@@ -28,3 +28,14 @@ def test_every_benchmark_has_a_row_with_its_command():
                     "bench/detection.py", "bench/compile.py --slos"):
         assert command in table
     assert all(row.count("|") == 6 for row in table.splitlines())
+
+
+def test_every_command_of_the_table_is_explained_in_bench_readme():
+    """The README keeps one table; how each row was measured is in bench/README.md, under the same command."""
+    import re
+
+    commands = set(re.findall(r"`python (bench/[^`]+)`", summary_module().table()))
+    bench_readme = (REPO / "bench" / "README.md").read_text()
+    shown = {line.removeprefix("python ").strip() for block in re.findall(r"^```sh\n(.*?)^```", bench_readme, re.S | re.M)
+             for line in block.splitlines()}
+    assert commands and sorted(commands - shown) == []

@@ -17,14 +17,15 @@ REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 
 
-def section(title: str) -> str:
-    """The README text under a heading, up to the next heading of the same or a higher level."""
-    match = re.search(rf"^(#+) {re.escape(title)}\n", README, re.M)
-    assert match, f"no README section {title!r}"
+def section(title: str, text: str = README) -> str:
+    """The text under a heading, up to the next heading of the same or a higher level (a ``# comment`` line in
+    a code block is not a heading)."""
+    prose = re.sub(r"^```.*?^```", lambda m: re.sub(r"[^\n]", " ", m.group()), text, flags=re.S | re.M)
+    match = re.search(rf"^(#+) {re.escape(title)}\n", prose, re.M)
+    assert match, f"no section {title!r}"
     level = len(match.group(1))
-    rest = README[match.end():]
-    end = re.search(rf"^#{{1,{level}}} ", rest, re.M)
-    return rest[: end.start() if end else len(rest)]
+    end = re.search(rf"^#{{1,{level}}} ", prose[match.end():], re.M)
+    return text[match.end(): match.end() + end.start() if end else len(text)]
 
 
 def yaml_blocks(text: str) -> list[str]:
@@ -38,8 +39,8 @@ def merged(base: dict, extra: dict) -> dict:
     return out
 
 
-#: The README's complete example, which its fragments (receivers, agreements) extend.
-BASE = yaml.safe_load(yaml_blocks(README)[0])
+#: The spec reference's complete example, which its fragments (receivers, agreements) extend.
+BASE = yaml.safe_load(yaml_blocks(section("The spec: `apiVersion: sloengine/v1`"))[0])
 
 
 def keys_in_backticks(text: str) -> set[str]:
@@ -137,3 +138,53 @@ def test_the_schema_describes_every_receiver_key_for_editors(section_key):
     assert undescribed == []
     for name in ("ReceiverSpec", "WebhookSpec", "EmailSpec", "PagerDutySpec", "SlackSpec"):
         assert schema["$defs"][name].get("description"), name
+
+
+QUICKSTART = section("Quickstart: your own SLOs")
+
+
+def test_the_quickstart_spec_is_one_file_that_validates_without_a_warning(tmp_path):
+    """Its run against promtool, amtool and a real Prometheus: tests/integration/test_readme_quickstart.py."""
+    (spec,) = [b for b in yaml_blocks(QUICKSTART) if b.startswith("# slos/")]
+    path = tmp_path / spec.splitlines()[0].removeprefix("# ")
+    path.parent.mkdir(parents=True)
+    path.write_text(spec)
+    result = load([path.parent])
+    assert result.diagnostics == (), [d.render() for d in result.diagnostics]
+    (slo,) = result.catalog.slos
+    assert slo.alerting is not None
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation but ``-`` dropped, spaces as ``-``."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(text: str) -> set[str]:
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    return {_slug(h) for h in re.findall(r"^#+ (.*)$", prose, re.M)}
+
+
+@pytest.mark.parametrize("doc", ["README.md", "bench/README.md"])
+def test_every_link_within_the_docs_leads_to_a_heading_or_a_file(doc):
+    text = (REPO / doc).read_text()
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links
+    for link in links:
+        target, _, anchor = link.partition("#")
+        path = (REPO / doc).parent / target if target else REPO / doc
+        assert path.exists(), f"{doc}: {link} leads to no file"
+        if anchor:
+            assert anchor in _anchors(path.read_text()), f"{doc}: {link} leads to no heading"
+
+
+def test_every_module_and_top_level_directory_is_in_the_layout_table():
+    layout = section("Layout")
+    listed = set(re.findall(r"`([\w./]+)`", layout))
+    modules = {f"sloengine/{p.name}" for p in (REPO / "sloengine").glob("*.py") if p.name != "__init__.py"}
+    modules |= {f"sloengine/{p.name}/" for p in (REPO / "sloengine").iterdir() if (p / "__init__.py").exists()}
+    assert sorted(modules - listed) == []
+    untracked = {"build", "out", "__pycache__"}   # what builds and runs leave in a clone (.gitignore)
+    directories = {p.name for p in REPO.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and p.name not in untracked and not p.name.endswith(".egg-info")}
+    assert sorted(d for d in directories if not any(path.startswith(f"{d}/") for path in listed)) == []
