@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Sequence
 
@@ -51,6 +51,8 @@ class Counts:
     bad: dict[str, float] = field(default_factory=dict)
     total: dict[str, float] = field(default_factory=dict)
     ratio: dict[str, float] = field(default_factory=dict)
+    #: Why these counts come from where they do, when that is worth saying (a raw fallback's reason).
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,50 @@ def _windows_matcher(plans: Iterable[Plan]) -> str:
     return "{" + f'{c.LABEL_WINDOW}=~"{"|".join(names)}"' + "}"
 
 
-def read_recorded(client: Client, plans: Sequence[Plan], at: float) -> dict[tuple[str, str], dict[GroupKey, Counts]]:
-    """Every SLO's recorded counts in at most three queries; SLOs missing a window are left out."""
+#: How old a recorded value may be: the slow group's series are recorded every 5 minutes, the very lookback
+#: of an instant query, so at the instant a slow evaluation is due (or late, on a busy server) a plain
+#: selector finds nothing; two intervals cover a late or missed evaluation.
+RECORDED_MAX_AGE_SECONDS = 2 * c.SLOW_INTERVAL_SECONDS
+
+
+def _latest(selector: str) -> str:
+    return f"last_over_time({selector}[{RECORDED_MAX_AGE_SECONDS}s])"
+
+
+#: Why an SLO whose windows are all recorded is still counted from its raw counters.
+PARTIAL_TILES_NOTE = ("the recorded tiles do not reach back over the whole window yet (rules loaded recently; "
+                      "`sloengine backfill` writes their history): counted exactly from the raw counters")
+
+
+def tiles_reaching_back(client: Client, plans: Sequence[Plan], at: float) -> set[tuple[str, str]]:
+    """The SLOs whose tiles reach back over their longest tiled window: a tile was recorded around its start.
+
+    Without this, rules loaded ten minutes ago would report a 30-day window
+    summed from ten minutes of tiles: an SLI of the last ten minutes, shown as
+    the month's. One small query per distinct window length.
+    """
+    spans: dict[int, list[Plan]] = {}
+    reached: set[tuple[str, str]] = set()
+    for p in plans:
+        tiled = [s for _, s in p.windows if s > c.RAW_WINDOW_MAX_SECONDS]
+        if tiled and EventQueries(p.slo.sli).counts_events:
+            spans.setdefault(int(np.ceil(max(tiled))), []).append(p)
+        else:
+            reached.add((p.slo.service, p.slo.name))
+    for span, members in sorted(spans.items()):
+        wanted = {(p.slo.service, p.slo.name) for p in members}
+        result = client.query(f"last_over_time({c.METRIC_TILE_END}[{RECORDED_MAX_AGE_SECONDS}s] offset {span}s)",
+                              at)
+        found = {(item["metric"].get(c.LABEL_SERVICE, ""), item["metric"].get(c.LABEL_SLO, "")) for item in result}
+        reached |= wanted & found
+    return reached
+
+
+def read_recorded(client: Client, plans: Sequence[Plan], at: float,
+                  partial: set[tuple[str, str]] | None = None) -> dict[tuple[str, str], dict[GroupKey, Counts]]:
+    """Every SLO's recorded counts in a few queries; SLOs missing a window, or whose tiles do not reach back over
+    the window yet (added to ``partial``), are left out, to be counted from their raw counters."""
+    partial = set() if partial is None else partial
     if not plans:
         return {}
     matcher = _windows_matcher(plans)
@@ -111,8 +155,8 @@ def read_recorded(client: Client, plans: Sequence[Plan], at: float) -> dict[tupl
     ratio_plans = [p for p in plans if not EventQueries(p.slo.sli).counts_events]
     found: dict[tuple[str, str], dict[GroupKey, Counts]] = {}
     if event_plans:
-        totals = _index(client.query(c.METRIC_TOTAL + matcher, at))
-        bads = _index(client.query(c.METRIC_BAD + matcher, at))
+        totals = _index(client.query(_latest(c.METRIC_TOTAL + matcher), at))
+        bads = _index(client.query(_latest(c.METRIC_BAD + matcher), at))
         for p in event_plans:
             key = (p.slo.service, p.slo.name)
             groups: dict[GroupKey, Counts] = {}
@@ -122,8 +166,12 @@ def read_recorded(client: Client, plans: Sequence[Plan], at: float) -> dict[tupl
                     groups[group] = Counts(Source.RECORDED, bad=dict(bad), total=dict(total))
             if groups:
                 found[key] = groups
+        reached = tiles_reaching_back(client, [p for p in event_plans if (p.slo.service, p.slo.name) in found], at)
+        for key in [k for k in found if k not in reached]:
+            del found[key]
+            partial.add(key)
     if ratio_plans:
-        ratios = _index(client.query(c.METRIC_ERROR_RATIO + matcher, at))
+        ratios = _index(client.query(_latest(c.METRIC_ERROR_RATIO + matcher), at))
         for p in ratio_plans:
             key = (p.slo.service, p.slo.name)
             groups = {g: Counts(Source.RECORDED, ratio=dict(r)) for g, r in ratios.get(key, {}).items()
@@ -352,9 +400,10 @@ def evaluate(catalog: Catalog, client: Client, at: float | None = None, *,
     plans = [plan(slo, at) for slo in catalog.slos]
     counts: dict[tuple[str, str], dict[GroupKey, Counts]] = {}
     errors: dict[tuple[str, str], str] = {}
+    partial: set[tuple[str, str]] = set()
     try:
         if use_recorded:
-            counts.update(read_recorded(client, plans, at))
+            counts.update(read_recorded(client, plans, at, partial))
     except QueryError as exc:
         if exc.kind in (QueryError.UNREACHABLE, QueryError.HTTP, QueryError.MALFORMED):
             # The server itself is failing: asking it once per SLO would only repeat the failure slowly.
@@ -376,7 +425,8 @@ def evaluate(catalog: Catalog, client: Client, at: float | None = None, *,
                 if isinstance(outcome, str):
                     errors[key] = outcome
                 else:
-                    counts[key] = outcome
+                    counts[key] = {g: replace(cnt, note=PARTIAL_TILES_NOTE) if key in partial else cnt
+                                   for g, cnt in outcome.items()}
                 if progress:
                     progress(1)
     results: list[SLOResult] = compute(plans, counts, errors, at)

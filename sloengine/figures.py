@@ -118,7 +118,7 @@ def compute(plans: Sequence["Plan"], counts: Mapping[tuple[str, str], Mapping["G
         status = _status(error, err[i], remaining[i], burning, period)
         notes = ()
         if cnt is not None and cnt.source is Source.RAW:
-            notes = ("no recorded series: counted exactly from the raw counters",)
+            notes = (cnt.note or "no recorded series: counted exactly from the raw counters",)
         results.append(SLOResult(
             service=slo.service, slo=slo.name, objective=slo.objective, window=p.budget_window,
             window_seconds=float(window_seconds[i]), status=status, group=group,
