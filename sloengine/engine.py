@@ -31,7 +31,7 @@ from .calendars import next_period_start, period_start
 from .connection import Client, QueryError
 from .durations import format_duration
 from .model import SLO, CalendarWindow, Catalog, LatencySLI, ProbeSLI, RatioSLI, RawSLI
-from .promql import MatchOp, Matcher, Selector, substitute_window
+from .promql import MatchOp, Matcher, Selector, quote, substitute_window
 from .queries import EventQueries, le_matcher
 from .results import Report, SLOResult, Source, Status
 
@@ -120,27 +120,54 @@ PARTIAL_TILES_NOTE = ("the recorded tiles do not reach back over the whole windo
 
 
 def tiles_reaching_back(client: Client, plans: Sequence[Plan], at: float) -> set[tuple[str, str]]:
-    """The SLOs whose tiles reach back over their longest tiled window: a tile was recorded around its start.
+    """The SLOs whose tiles hold everything the raw counters do over their longest tiled window.
 
     Without this, rules loaded ten minutes ago would report a 30-day window
     summed from ten minutes of tiles: an SLI of the last ten minutes, shown as
-    the month's. One small query per distinct window length.
+    the month's. Tiles that reach back to the window's start are complete (one
+    small query per distinct window length); for the others, the tiles are
+    still complete if the raw counters begin no earlier than the first tile
+    (a new Prometheus, or counters younger than the window), which two small
+    queries per such SLO tell.
     """
     spans: dict[int, list[Plan]] = {}
     reached: set[tuple[str, str]] = set()
     for p in plans:
         tiled = [s for _, s in p.windows if s > c.RAW_WINDOW_MAX_SECONDS]
-        if tiled and EventQueries(p.slo.sli).counts_events:
+        if tiled and isinstance(p.slo.sli, (RatioSLI, LatencySLI, ProbeSLI)):
             spans.setdefault(int(np.ceil(max(tiled))), []).append(p)
         else:
             reached.add((p.slo.service, p.slo.name))
     for span, members in sorted(spans.items()):
-        wanted = {(p.slo.service, p.slo.name) for p in members}
         result = client.query(f"last_over_time({c.METRIC_TILE_END}[{RECORDED_MAX_AGE_SECONDS}s] offset {span}s)",
                               at)
         found = {(item["metric"].get(c.LABEL_SERVICE, ""), item["metric"].get(c.LABEL_SLO, "")) for item in result}
-        reached |= wanted & found
+        for p in members:
+            key = (p.slo.service, p.slo.name)
+            if key in found or _raw_begins_with_tiles(client, p, span, at):
+                reached.add(key)
     return reached
+
+
+def _raw_begins_with_tiles(client: Client, p: Plan, span: int, at: float) -> bool:
+    """Whether ``p``'s counters have no sample from before its first tile within ``span`` seconds."""
+    ours = f'{{{c.LABEL_SERVICE}={quote(p.slo.service)},{c.LABEL_SLO}={quote(p.slo.name)}}}'
+    first = client.query(f"min_over_time({c.METRIC_TILE_END}{ours}[{span}s])", at)
+    if not first:
+        return False
+    # The earliest tile ends here; the first one (backfilled) began a slow interval before it at most, and a
+    # window's edges are only ever within a slow interval of nominal: allow one more.
+    began = float(first[0]["value"][1]) - 2 * c.SLOW_INTERVAL_SECONDS
+    sli = p.slo.sli
+    counted = sli.gauge if isinstance(sli, ProbeSLI) else event_selectors(sli)[0]  # type: ignore[arg-type]
+    before = at - began
+    if before >= span:
+        return True
+    # Events happen at a series' second sample on (its first is only the value it started from, which the
+    # first tile starts from too): two samples before the tiles mean events they never saw.
+    older = client.query(f"count(count_over_time({counted.render()}[{_ms(span - before)}] "
+                         f"offset {_ms(before + 0.001)}) > 1)", at)
+    return not older
 
 
 def read_recorded(client: Client, plans: Sequence[Plan], at: float,
