@@ -1,7 +1,7 @@
 """Rule-evaluation cost and long-window accuracy: sloengine's rules beside Sloth's and Pyrra's.
 
     python bench/rule_cost.py --slos 50            # and --slos 500
-    python bench/rule_cost.py --slos 2 --days 4 --quick   # what the test suite runs
+    python bench/rule_cost.py --slos 3 --days 2 --quick   # what the test suite runs (under a minute)
 
 The same SLO (Sloth's getting-started example) is templated for N services.
 Sloth's side uses the rules Sloth generated for it (``../shared/peers/sloth/
@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from sloengine import conventions as c  # noqa: E402
 from sloengine.backfill import backfill, install_blocks  # noqa: E402
+from sloengine.durations import parse_duration  # noqa: E402
 from sloengine.loader import load  # noqa: E402
 from sloengine.rulefiles import render_rule_file  # noqa: E402
 from sloengine.rules import Intervals, RecordingRule, RuleGroup, compile_catalog  # noqa: E402
@@ -54,6 +56,44 @@ PYRRA_RULES = PEERS / "pyrra" / "generated" / "http.rules.yaml"
 PATTERNS = ("flat", "night-errors", "peak-errors")
 TOOLS = ("sloth", "sloengine", "pyrra")
 STEP = 60
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long each phase waits and measures, and how often every group evaluates.
+
+    The full run measures 5-minute phases on the rules' own intervals after the backfilled blocks have
+    merged. ``--quick`` goes through every step and reports every field of the full run, on intervals and
+    phases a few seconds long, so the test suite can run it: its figures are not benchmark results.
+    """
+
+    #: Prometheus's ``evaluation_interval`` (Sloth's groups set none, so they run at this one).
+    evaluation_seconds: int
+    #: sloengine's rule intervals; None: its own defaults (the ones users get).
+    sloengine_intervals: Intervals
+    #: Pyrra's group intervals rewritten to this (its ``2m30s`` increase group and ``30s`` burn rates); None: Pyrra's.
+    pyrra_interval: str | None
+    #: Wall time each tool's phase is measured (the idle phase: at most ``idle_seconds``).
+    phase_seconds: float
+    idle_seconds: float
+    #: Seconds between two readings of ``/metrics`` while measuring.
+    sample_pause: float
+    #: The idle phase waits this long before it watches the block count, then reads it every ``settle_poll`` s
+    #: until it holds for three readings (or ``settle_timeout`` passes).
+    settle_first: float
+    settle_poll: float
+    settle_timeout: float
+    #: How long every group may take to evaluate once, and the margin after the second evaluation's interval.
+    evaluated_timeout: float
+    second_evaluation_margin: float
+
+
+FULL = Timing(evaluation_seconds=30, sloengine_intervals=Intervals(), pyrra_interval=None, phase_seconds=300,
+              idle_seconds=120, sample_pause=20, settle_first=75, settle_poll=10, settle_timeout=900,
+              evaluated_timeout=900, second_evaluation_margin=5)
+QUICK = Timing(evaluation_seconds=2, sloengine_intervals=Intervals(fast_seconds=2, slow_seconds=2), pyrra_interval="2s",
+               phase_seconds=5, idle_seconds=5, sample_pause=1, settle_first=1, settle_poll=1, settle_timeout=60,
+               evaluated_timeout=120, second_evaluation_margin=1)
 
 
 def traffic(pattern: str, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,17 +221,17 @@ def measure(prom, seconds: float, pause: float) -> tuple[dict[str, list[float]],
     return seen, cpu_seconds(text) - cpu0, time.monotonic() - t0
 
 
-def settle(prom, quick: bool) -> None:
+def settle(prom, timing: Timing) -> None:
     """Until Prometheus has merged the backfilled blocks (the block count holds steady for a while)."""
-    time.sleep(15 if quick else 75)
+    time.sleep(timing.settle_first)
     last, steady = None, 0
-    deadline = time.monotonic() + (120 if quick else 900)
+    deadline = time.monotonic() + timing.settle_timeout
     while steady < 3 and time.monotonic() < deadline:
         blocks = re.search(r"^prometheus_tsdb_blocks_loaded (\S+)$", prom.metrics_text(), re.M)
         value = blocks.group(1) if blocks else None
         steady = steady + 1 if value == last else 0
         last = value
-        time.sleep(5 if quick else 10)
+        time.sleep(timing.settle_poll)
 
 
 def per_slo(seen: dict[str, list[float]], interval_of) -> tuple[float, float]:
@@ -243,23 +283,25 @@ def accuracy(prom, tool: str, truth, start) -> dict[str, list[float]]:
     return out
 
 
-def phase(name: str, rule_files: list[Path], work: Path, data: Path, quick: bool, seconds: float,
+def phase(name: str, rule_files: list[Path], work: Path, data: Path, timing: Timing, seconds: float,
           after=None) -> dict:
     """One Prometheus on ``data`` with only these rules: wait for every group to evaluate, then measure."""
-    with prometheus(work / f"phase-{name}", data_dir=data, rule_files=rule_files) as prom:
+    with prometheus(work / f"phase-{name}", data_dir=data, rule_files=rule_files,
+                    evaluation_interval=f"{timing.evaluation_seconds}s") as prom:
         if rule_files:
-            prom.wait_evaluated(timeout=240 if quick else 900)
+            prom.wait_evaluated(timeout=timing.evaluated_timeout)
             # A group's first evaluation after a restart reads cold caches: let every group evaluate once
             # more before measuring, so a 5-minute group's sampled duration is not its first one.
-            time.sleep(max(g["interval"] for g in prom.rule_groups()) + 5)
+            time.sleep(max(g["interval"] for g in prom.rule_groups()) + timing.second_evaluation_margin)
         else:
-            settle(prom, quick)
-        seen, cpu, wall = measure(prom, seconds, pause=5 if quick else 20)
+            settle(prom, timing)
+        seen, cpu, wall = measure(prom, seconds, pause=timing.sample_pause)
         extra = after(prom) if after else None
     return {"seen": seen, "cpu_seconds": cpu, "wall_seconds": wall, "extra": extra}
 
 
 def run(n: int, days: int, quick: bool, work: Path) -> dict:
+    timing = QUICK if quick else FULL
     if not SLOTH_SPEC.exists():
         raise SystemExit(f"{SLOTH_SPEC} not found: this benchmark needs ../shared/peers beside the repo")
     started = time.monotonic()
@@ -289,7 +331,7 @@ def run(n: int, days: int, quick: bool, work: Path) -> dict:
                  str(five_minute), timeout=6 * 3600)
     install_blocks(ours.blocks_dir, data)
     install_blocks(sloth_blocks, data)
-    intervals = Intervals(slow_seconds=30) if quick else Intervals()
+    intervals = timing.sloengine_intervals
     ours_files = []
     for relative, groups in compile_catalog(catalog, intervals).items():
         path = work / "ours" / relative
@@ -303,27 +345,29 @@ def run(n: int, days: int, quick: bool, work: Path) -> dict:
             path = work / "pyrra" / f"{service_name(i)}.yml"
             path.parent.mkdir(parents=True, exist_ok=True)
             text = pyrra_rules_for(service_name(i), pyrra_template)
-            # --quick: every group every 30s, as ours (a test need not wait 2m30s for Pyrra's increase group)
-            path.write_text(text.replace("interval: 2m30s", "interval: 30s") if quick else text)
+            if timing.pyrra_interval is not None:
+                text = _with_group_intervals(text, timing.pyrra_interval)
+            path.write_text(text)
             pyrra_files.append(path)
         promtool("check", "rules", *map(str, pyrra_files[:1]))
     prepared = time.monotonic() - started
-    seconds = 45 if quick else 300
-    idle = phase("idle", [], work, data, quick, min(seconds, 120))
+    seconds = timing.phase_seconds
+    idle = phase("idle", [], work, data, timing, min(seconds, timing.idle_seconds))
     phases = {
-        "sloth": phase("sloth", sloth_files, work, data, quick, seconds,
+        "sloth": phase("sloth", sloth_files, work, data, timing, seconds,
                        lambda prom: (accuracy(prom, "sloth", truth, start),
                                      _history_matches_sloths_rule(prom, template, history_from, end))),
-        "sloengine": phase("sloengine", ours_files, work, data, quick, seconds,
+        "sloengine": phase("sloengine", ours_files, work, data, timing, seconds,
                            lambda prom: (accuracy(prom, "sloengine", truth, start), None)),
     }
     if pyrra_files:
-        phases["pyrra"] = phase("pyrra", pyrra_files, work, data, quick, seconds,
+        phases["pyrra"] = phase("pyrra", pyrra_files, work, data, timing, seconds,
                                 lambda prom: (accuracy(prom, "pyrra", truth, start), None))
     interval_of = {
-        "sloth": lambda g: 30.0,
+        "sloth": lambda g: float(timing.evaluation_seconds),
         "sloengine": lambda g: float(intervals.slow_seconds if g.endswith(":slow") else intervals.fast_seconds),
-        "pyrra": lambda g: 150.0 if g.endswith("-increase") and not quick else 30.0,
+        "pyrra": lambda g: (parse_duration(timing.pyrra_interval) if timing.pyrra_interval is not None
+                            else 150.0 if g.endswith("-increase") else 30.0),
     }
     idle_rate = idle["cpu_seconds"] / idle["wall_seconds"]
     tools = {}
@@ -400,6 +444,16 @@ def flat_keys(result: dict) -> dict:
     return out
 
 
+def _with_group_intervals(text: str, interval: str) -> str:
+    """A rule file with every group's ``interval`` set to ``interval``."""
+    import yaml
+
+    data = yaml.safe_load(text)
+    for group in data["groups"]:
+        group["interval"] = interval
+    return yaml.safe_dump(data, sort_keys=False)
+
+
 def _history_matches_sloths_rule(prom, template: str, history_from: int, end: int) -> float:
     """Largest relative difference between the backfilled history and Sloth's own per-service rule,
     evaluated at a few past instants of the backfill (0 when the combined rule is faithful)."""
@@ -467,7 +521,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slos", type=int, default=50)
     parser.add_argument("--days", type=int, default=31)
-    parser.add_argument("--quick", action="store_true", help="every group every 30s (ours and Pyrra's slow ones too) and short phases (for tests)")
+    parser.add_argument("--quick", action="store_true", help="tiny: every group of every tool every 2s and phases of a few seconds (for tests; not results)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sloengine-bench-") as tmp:

@@ -4,10 +4,17 @@ Tests, benchmarks and the demo run the engines we integrate with, never a
 mock: each process gets a throwaway data directory and a free loopback port,
 and is stopped (terminate, then kill) when its context ends, so nothing is
 left running.
+
+A free port is only free when it is picked: another process (a parallel test
+worker, or any outgoing connection, which takes its local port from the same
+range) may take it before the server binds it. A server whose port was taken
+is started again on another one, and a server counts as ready only once the
+process we started is the one listening there.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import socket
@@ -16,7 +23,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import requests
 import yaml
@@ -27,6 +34,14 @@ PROMTOOL = "promtool"
 
 class StackError(RuntimeError):
     """An engine could not be found, started or reached."""
+
+
+class PortTaken(StackError):
+    """The server could not bind its port: something else held it."""
+
+
+#: Ports tried, each freshly picked, before giving up on starting a server whose port keeps being taken.
+PORT_ATTEMPTS = 5
 
 
 def find_binary(*names: str) -> str:
@@ -51,20 +66,72 @@ def _raise_open_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
 
 
+def listens(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds the socket listening on 127.0.0.1:``port`` (None: /proc cannot tell)."""
+    try:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return None
+    wanted = f"0100007F:{port:04X}"
+    inodes = {f"socket:[{fields[9]}]" for fields in map(str.split, table)
+              if len(fields) > 9 and fields[1] == wanted and fields[3] == "0A"}
+    for fd in fds:
+        try:
+            if os.readlink(fd) in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60.0, log: Path | None = None,
-               verify: str | bool = True) -> None:
+               verify: str | bool = True, port: int | None = None) -> None:
+    """Until ``url`` answers 200 (and, given ``port``, ``process`` is the one listening on it: a server
+    another process started on the same port answers too, while ours is failing to bind).
+
+    Raises :class:`PortTaken` when the process exits because its address was in use.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
-            raise StackError(f"{url} exited with code {process.returncode} before it was ready:\n{tail}")
+            error = PortTaken if "address already in use" in tail else StackError
+            raise error(f"{url} exited with code {process.returncode} before it was ready:\n{tail}")
         try:
-            if requests.get(url, timeout=2, verify=verify).status_code == 200:
+            if (requests.get(url, timeout=2, verify=verify).status_code == 200
+                    and (port is None or listens(process.pid, port) is not False)):
                 return
         except requests.RequestException:
             pass
         time.sleep(0.2)
     raise StackError(f"{url} was not ready within {timeout:.0f}s")
+
+
+def start_server(command: Callable[[int], Sequence[str]], port: int | None, log: Path, ready_path: str,
+                 scheme: str = "http", verify: str | bool = True,
+                 preexec_fn: Callable[[], None] | None = None) -> tuple[subprocess.Popen, int]:
+    """Start ``command(port)`` on ``port`` (or a free one), logging to ``log``, and wait until it is ready.
+
+    Without a fixed ``port``, a port taken before the server could bind it is replaced by another free one,
+    up to :data:`PORT_ATTEMPTS` times. Returns the process and the port it listens on.
+    """
+    for attempt in range(1 if port is not None else PORT_ATTEMPTS):
+        chosen = port if port is not None else free_port()
+        with log.open("wb") as handle:
+            process = subprocess.Popen(list(command(chosen)), stdout=handle, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
+        try:
+            wait_ready(f"{scheme}://127.0.0.1:{chosen}{ready_path}", process, log=log, verify=verify, port=chosen)
+            return process, chosen
+        except PortTaken:
+            stop(process)
+            if port is not None or attempt == PORT_ATTEMPTS - 1:
+                raise
+        except BaseException:
+            stop(process)
+            raise
+    raise AssertionError("unreachable")
 
 
 def stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
@@ -144,7 +211,6 @@ def prometheus(workdir: Path, *, rule_files: Sequence[Path] = (), scrape_configs
     data_dir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     write_config(config, rule_files, scrape_configs, evaluation_interval, alertmanagers)
-    port = port or free_port()
     log = workdir / "prometheus.log"
     scheme = "http"
     if tls is not None:
@@ -152,23 +218,22 @@ def prometheus(workdir: Path, *, rule_files: Sequence[Path] = (), scrape_configs
         web.write_text(yaml.safe_dump({"tls_server_config": {"cert_file": str(tls[0]), "key_file": str(tls[1])}}))
         extra_args = [*extra_args, f"--web.config.file={web}"]
         scheme = "https"
-    args = [
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={data_dir}",
-        f"--storage.tsdb.retention.time={retention}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--web.enable-lifecycle",
-        "--web.enable-admin-api",
-        *extra_args,
-    ]
-    with log.open("wb") as handle:
-        process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   preexec_fn=_raise_open_file_limit)
-    url = f"{scheme}://127.0.0.1:{port}"
+
+    def command(chosen: int) -> list[str]:
+        return [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data_dir}",
+            f"--storage.tsdb.retention.time={retention}",
+            f"--web.listen-address=127.0.0.1:{chosen}",
+            "--web.enable-lifecycle",
+            "--web.enable-admin-api",
+            *extra_args,
+        ]
+    process, port = start_server(command, port, log, "/-/ready", scheme, verify=str(tls[0]) if tls else True,
+                                 preexec_fn=_raise_open_file_limit)
     try:
-        wait_ready(f"{url}/-/ready", process, log=log, verify=str(tls[0]) if tls else True)
-        yield Prometheus(url, data_dir, config, log, process)
+        yield Prometheus(f"{scheme}://127.0.0.1:{port}", data_dir, config, log, process)
     finally:
         stop(process)
 
@@ -231,21 +296,19 @@ def alertmanager(workdir: Path, config: str | Path, *, port: int | None = None,
         config_file.write_text(config)
     storage = workdir / "alertmanager-data"
     storage.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
     log = workdir / "alertmanager.log"
-    args = [
-        binary,
-        f"--config.file={config_file}",
-        f"--storage.path={storage}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",
-        *extra_args,
-    ]
-    with log.open("wb") as handle:
-        process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+
+    def command(chosen: int) -> list[str]:
+        return [
+            binary,
+            f"--config.file={config_file}",
+            f"--storage.path={storage}",
+            f"--web.listen-address=127.0.0.1:{chosen}",
+            "--cluster.listen-address=",
+            *extra_args,
+        ]
+    process, port = start_server(command, port, log, "/-/ready")
     try:
-        wait_ready(f"{url}/-/ready", process, log=log)
-        yield Alertmanager(url, f"127.0.0.1:{port}", config_file, log, process)
+        yield Alertmanager(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", config_file, log, process)
     finally:
         stop(process)

@@ -6,11 +6,14 @@ import base64
 import datetime
 import gzip
 import ipaddress
+import queue
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -519,30 +522,46 @@ def test_serve_needs_both_tls_files_and_a_user_for_a_password_file(tmp_path):
 def test_serve_stops_cleanly_on_sigterm_with_exit_zero(tmp_path):
     spec = tmp_path / "shop.yaml"
     spec.write_text(SPEC)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    # Port 0: the exporter picks a free port itself and says which (a port picked here could be taken by another
+    # process before the exporter binds it).
     process = subprocess.Popen([sys.executable, "-m", "sloengine.cli", "serve", str(spec), "--prometheus",
                                 "http://127.0.0.1:9", "--retries", "0", "--timeout", "1", "--interval", "1s",
-                                "--listen", f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    err_lines: list[str] = []
+
+    def read_stderr() -> None:
+        for line in process.stderr:
+            err_lines.append(line)
+            lines.put(line)
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     try:
+        url = None
         deadline = time.monotonic() + 30
+        while url is None and time.monotonic() < deadline and (process.poll() is None or not lines.empty()):
+            try:
+                found = re.search(r"serving \d+ SLOs on (http://127\.0\.0\.1:\d+)/metrics", lines.get(timeout=0.5))
+            except queue.Empty:
+                continue
+            url = found and found.group(1)
+        assert url, "".join(err_lines) if process.poll() is not None else "not serving"
         ready = False
         while not ready and time.monotonic() < deadline and process.poll() is None:
-            try:
-                ready = requests.get(f"http://127.0.0.1:{port}/-/ready", timeout=1).status_code == 200
-            except requests.RequestException:
-                time.sleep(0.1)
-        assert ready, process.stderr.read() if process.poll() is not None else "not ready"
-        samples = parse(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+            ready = requests.get(f"{url}/-/ready", timeout=5).status_code == 200
+            time.sleep(0 if ready else 0.1)
+        assert ready, "".join(err_lines) if process.poll() is not None else "not ready"
+        samples = parse(requests.get(f"{url}/metrics", timeout=5).text)
         assert value(samples, c.EXPORT_STATUS, slo="checkout", status="error") == 1.0
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
+        process.wait(timeout=30)
+        reader.join(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    err = "".join(err_lines)
     assert process.returncode == 0, err
     assert "Traceback" not in err
     assert "cannot reach Prometheus" in err and "stopped" in err

@@ -219,12 +219,11 @@ def serving_truth(samples: Samples, truth: History) -> bool:
 # ---- Prometheus stopped and started again -------------------------------------------------------
 
 
-def test_exporter_keeps_last_values_and_marks_them_stale_when_prometheus_stops(history, tmp_path, monkeypatch):
+def test_exporter_keeps_last_values_and_marks_them_stale_when_prometheus_stops(history, tmp_path):
     truth, spec, data = history
-    port = stack.free_port()
-    monkeypatch.setattr(stack, "free_port", lambda: port)   # both Prometheus processes listen on one address
+    port = stack.free_port()  # both Prometheus processes listen on this one address
     with exporting(spec, f"http://127.0.0.1:{port}", truth.end) as (exporter, running):
-        with prometheus(tmp_path / "first", data_dir=data):
+        with prometheus(tmp_path / "first", data_dir=data, port=port):
             samples = wait_for(running, fresh_after(0), "a first good evaluation")
         assert serving_truth(samples, truth)
         assert value(samples, c.HEALTH_STALE) == 0.0
@@ -244,7 +243,7 @@ def test_exporter_keeps_last_values_and_marks_them_stale_when_prometheus_stops(h
         successes = value(samples, c.HEALTH_EVALUATIONS, result="success")
 
         # A new Prometheus on the same address and data: the exporter recovers by itself.
-        with prometheus(tmp_path / "second", data_dir=data):
+        with prometheus(tmp_path / "second", data_dir=data, port=port):
             samples = wait_for(running, fresh_after(successes), "a good evaluation after the restart")
         assert value(samples, c.HEALTH_STALE) == 0.0
         assert serving_truth(samples, truth)
