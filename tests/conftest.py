@@ -1,4 +1,5 @@
-"""Shared fixtures: where the peers' example files are, and skipping when they are absent."""
+"""Shared fixtures: where the peers' example files are, and skipping when they are absent. And the order in
+which pytest-xdist hands out the test files."""
 
 from __future__ import annotations
 
@@ -9,6 +10,30 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PEERS = SHARED / "peers"
+
+#: The files that take longest, longest first: waiting on Prometheus's evaluations (rules accuracy, the demo,
+#: the escalation, the benchmarks) or busy on the CPU (promtool on the peers' and the examples' alert tests,
+#: stamping). pytest-xdist hands out whole files in collection order (``--dist loadfile
+#: --no-loadscope-reorder``): started first, they run beside the hundreds of short tests rather than after them,
+#: and the suite ends when its short tests do. Only the order changes; a file missing here runs after these.
+START_FIRST = (
+    "integration/test_rules_accuracy.py",
+    "test_peers_corpus.py",
+    "test_stamps.py",
+    "integration/test_demo.py",
+    "test_alerttests.py",
+    "integration/test_bench_engine_tiny.py",
+    "integration/test_escalation_e2e.py",
+    "integration/test_calendar_periods.py",
+    "integration/test_bench_tiny.py",
+    "integration/test_dashboard_queries.py",
+    "integration/test_sla_accuracy.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {REPO / "tests" / name: index for index, name in enumerate(START_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))  # stable: each file's tests keep their order
 
 
 @pytest.fixture(scope="session")
