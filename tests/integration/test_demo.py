@@ -198,7 +198,7 @@ def test_raw_report_counts_the_demo_exactly(demo, samples):
     outcome = CliRunner().invoke(cli, ["report", str(REPO / "examples"), "--prometheus", prom.url, "--raw",
                                        "--at", f"{at:.3f}", "--format", "json"])
     assert outcome.exit_code == 0, outcome.output
-    found = next(s for s in json.loads(outcome.output)["slos"]
+    found = next(s for s in json.loads(outcome.stdout)["slos"]
                  if (s["service"], s["slo"]) == ("checkout-api", "requests-availability"))
     assert found["window_seconds"] > at - float(total_series[0]["values"][0][0])  # the window holds everything
     assert found["bad_events"] == exact["500"]
