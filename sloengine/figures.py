@@ -30,7 +30,8 @@ CURRENT_BURN_WINDOW_SECONDS = 3600
 
 
 def _none(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
+    """A figure for the report: None for what is not a number (no data, or counts that overflow)."""
+    return float(value) if np.isfinite(value) else None
 
 
 def alert_windows(p: "Plan") -> tuple[str, ...]:
@@ -102,6 +103,7 @@ def compute(plans: Sequence["Plan"], counts: Mapping[tuple[str, str], Mapping["G
         err = np.where(np.isfinite(err), err, np.nan)
         err_w = np.where(np.isfinite(err_w), err_w, np.nan)
         consumed = err / budget
+        consumed_minutes = err * window_seconds / 60.0
         remaining = 1.0 - consumed
         burn = err_w / budget[:, None]
         burn_now = burn[np.arange(n), current] if windows else np.full(n, np.nan)
@@ -128,7 +130,7 @@ def compute(plans: Sequence["Plan"], counts: Mapping[tuple[str, str], Mapping["G
             bad_events=_none(bad[i]), total_events=_none(total[i]),
             error_budget_events=None if np.isnan(total[i]) else float(budget[i] * total[i]),
             error_budget_minutes=float(budget[i] * nominal_seconds[i] / 60.0),
-            consumed_minutes=None if np.isnan(err[i]) else float(err[i] * window_seconds[i] / 60.0),
+            consumed_minutes=_none(consumed_minutes[i]),
             budget_consumed=_none(consumed[i]), budget_remaining=_none(remaining[i]),
             burn_rates=tuple((w, _none(burn[i, col[w]])) for w in alert_windows(p)),
             burn_rate_window=current_burn_window(p) if windows else "",

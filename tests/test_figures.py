@@ -135,6 +135,6 @@ def test_no_counts_whatever_they_are_give_nan_or_infinite_figures(tmp_path_facto
         counts = Counts(Source.RAW, bad=dict(zip(windows, bad)), total=dict(zip(windows, total)))
         (r,) = compute([p], {(slo.service, slo.name): {(): counts}}, {}, AT)
         for value in (r.sli, r.budget_remaining, r.budget_consumed, r.time_to_exhaustion_seconds,
-                      r.error_budget_events, *(v for _, v in r.burn_rates)):
+                      r.error_budget_events, r.consumed_minutes, *(v for _, v in r.burn_rates)):
             assert value is None or math.isfinite(value)
         assert r.status in Status
