@@ -221,12 +221,14 @@ def _tiles(prom, slo: str, begin: float, end: float) -> tuple[float, float]:
 
 @pytest.mark.parametrize("pattern", [p for p, _, _ in PATTERNS])
 @pytest.mark.parametrize("window", list(WINDOWS))
-def test_a_tiled_window_equals_the_exact_count_over_the_span_its_tiles_cover(loaded, pattern, window):
+def test_a_tiled_window_equals_the_exact_count_over_the_span_its_tiles_cover(loaded, pattern, window,
+                                                                          record_property):
     prom, truth, _ = loaded
     at, total = _sample(prom, c.METRIC_TOTAL, pattern, window)
     _, bad = _sample(prom, c.METRIC_BAD, pattern, window)
     first, last = _tiles(prom, pattern, at - WINDOWS[window], at)
     exact_bad, exact_total = truth[pattern].count(first, last)
+    record_property("relative_error", max(abs(total / exact_total - 1), abs(bad - exact_bad) / max(exact_bad, 1)))
     assert (total, bad) == (pytest.approx(exact_total, rel=1e-9), pytest.approx(exact_bad, rel=1e-9, abs=1e-9))
     # The tiles cover the window to within a slow-group interval at either end.
     assert abs(first - (at - WINDOWS[window])) <= c.SLOW_INTERVAL_SECONDS + c.TILE_GRID_SECONDS
@@ -236,12 +238,13 @@ def test_a_tiled_window_equals_the_exact_count_over_the_span_its_tiles_cover(loa
 @pytest.mark.parametrize("pattern", [p for p, _, _ in PATTERNS])
 @pytest.mark.parametrize("window", list(WINDOWS))
 def test_a_long_window_error_ratio_is_within_one_percent_of_the_exact_ratio_over_the_nominal_window(
-        loaded, pattern, window):
+        loaded, pattern, window, record_property):
     prom, truth, _ = loaded
     if pattern == "quiet" and window == "1d":
         assert prom.query(f'{c.METRIC_ERROR_RATIO}{{slo="quiet",window="1h"}}') == []  # idle: no ratio, not 0
     at, ratio = _sample(prom, c.METRIC_ERROR_RATIO, pattern, window)
     bad, total = truth[pattern].count(at - WINDOWS[window], at)
+    record_property("relative_error", ratio / (bad / total) - 1)  # the figure: pytest --junitxml=FILE
     assert ratio == pytest.approx(bad / total, rel=0.01), f"{pattern} {window}: rules {ratio:.6g} vs {bad / total:.6g}"
 
 
