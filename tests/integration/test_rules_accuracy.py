@@ -5,11 +5,16 @@ patterns scraped every 60 s and three scraped every 15 s, each at its own
 scrape phase (none on a minute or a tile boundary). The tiles' history is
 backfilled with ``sloengine backfill``; then Prometheus runs the rules exactly
 as ``sloengine generate`` writes them (fast group every 30 s, slow group every
-5 minutes) and the test waits for the slow groups' first evaluation.
+5 minutes) and the test waits for the slow groups' first evaluation. Meanwhile
+the counters go on live: Prometheus scrapes them (every 60 s and 15 s, at its
+own phases, after a gap of the minutes the set-up took, as after a restart), so
+every window and the report read data that is still coming in, however long
+the set-up and the tests take on a busy machine.
 
 Ground truth is each sample's increase over the previous sample (a drop
 counting the new value), attributed to the sample's time: what happened, as
-far as any reader of the counters can know. Two claims:
+far as any reader of the counters can know. For the live part, the samples are
+read back from Prometheus and checked against the values the target served. Two claims:
 
 * every tiled window (1d, 3d, 30d, the calendar month so far) equals the exact
   count over the span its tiles cover, to 1e-9 (the tiles partition time, so
@@ -20,8 +25,10 @@ far as any reader of the counters can know. Two claims:
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime, timezone
 
 import numpy as np
@@ -116,6 +123,10 @@ class Truth:
     good: np.ndarray
     bad: np.ndarray
 
+    def then(self, later: "Truth") -> "Truth":
+        return Truth(np.concatenate([self.times, later.times]), np.concatenate([self.good, later.good]),
+                     np.concatenate([self.bad, later.bad]))
+
     def count(self, begin: float, end: float) -> tuple[float, float]:
         """(bad, total) events of the samples in ``(begin, end]``."""
         mask = (self.times > begin) & (self.times <= end)
@@ -131,6 +142,89 @@ def _counter(code: str, pattern: str, times: np.ndarray, per_scrape: np.ndarray,
     seen = np.where(np.diff(values, prepend=np.nan) >= 0, np.diff(values, prepend=np.nan), values)
     seen[0] = 0.0
     return counter, seen
+
+
+class LiveCounters:
+    """The counters after the backfilled history: served over HTTP, each scrape adding the Poisson events of the
+    time since the previous one at the pattern's rates. Prometheus scrapes ``/<step>`` every ``step`` seconds."""
+
+    def __init__(self, last: dict[tuple[str, str], tuple[float, float]], steps: dict[str, int], end: int,
+                 seed: int) -> None:
+        self.state = dict(last)  # (pattern, code) -> (time, value) of the latest sample
+        self.served: dict[tuple[str, str], set[float]] = {key: {value} for key, (_, value) in last.items()}
+        self.steps, self.end = steps, end
+        self.rng = np.random.default_rng(seed)
+        self.lock = threading.Lock()
+        counters = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = counters.scrape(int(self.path.strip("/"))).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def scrape(self, step: int) -> str:
+        now = time.time()
+        lines = ["# TYPE acc_requests counter"]
+        with self.lock:
+            for (pattern, code), (then, value) in sorted(self.state.items()):
+                if self.steps[pattern] != step:
+                    continue
+                good, bad = rates(pattern, np.array([now]), self.end)
+                rate = float((bad if code == "500" else good)[0])
+                value += float(self.rng.poisson(rate * max(now - then, 0.0)))
+                self.state[(pattern, code)] = (now, value)
+                self.served[(pattern, code)].add(value)
+                lines.append(f'acc_requests_total{{code="{code}",pattern="{pattern}"}} {value:.0f}')
+        return "\n".join(lines) + "\n"
+
+    def scrape_configs(self) -> list[dict]:
+        """One job per scrape interval; the target's ``job`` and ``instance`` labels dropped, so the live samples
+        continue the backfilled series (one series, as a relabelled or restarted target keeps in real life)."""
+        host = f"127.0.0.1:{self.server.server_address[1]}"
+        return [{"job_name": f"acc-{step}s", "scrape_interval": f"{step}s", "metrics_path": f"/{step}",
+                 "static_configs": [{"targets": [host]}],
+                 "metric_relabel_configs": [{"action": "labeldrop", "regex": "job|instance"}]}
+                for step in sorted(set(self.steps.values()))]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class LiveTruth:
+    """``truth[slo]``: the backfilled history's events, then those of the live samples Prometheus holds now."""
+
+    def __init__(self, prom, history: dict[str, Truth], live: LiveCounters, aliases: dict[str, str]) -> None:
+        self.prom, self.history, self.live, self.aliases = prom, history, live, aliases
+
+    def __getitem__(self, slo: str) -> Truth:
+        pattern = self.aliases.get(slo, slo)
+        now = time.time()
+        events = {}
+        for code in ("200", "500"):
+            since, served = self.live.end, self.live.served[(pattern, code)]
+            (series,) = self.prom.query(f'acc_requests_total{{pattern="{pattern}",code="{code}"}}'
+                                        f"[{int(now - since) + 120}s]", now)
+            assert set(series["metric"]) == {"__name__", "code", "pattern"}, series["metric"]  # one series
+            samples = np.array(series["values"], dtype=np.float64).reshape(-1, 2)
+            older, newer = samples[samples[:, 0] <= since], samples[samples[:, 0] > since]
+            assert set(newer[:, 1]) <= served, f"{pattern} {code}: Prometheus holds values the target never served"
+            values = np.concatenate([older[-1:, 1], newer[:, 1]])
+            deltas = np.diff(values)
+            events[code] = (newer[:, 0], np.where(deltas >= 0, deltas, values[1:]))
+        assert np.array_equal(events["200"][0], events["500"][0])  # one scrape, both series
+        later = Truth(events["200"][0], events["200"][1], events["500"][1])
+        return self.history[pattern].then(later)
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +252,9 @@ def loaded(tmp_path_factory):
         bad_series, bad_seen = _counter("500", pattern, times, bad, resets, scraped)
         series += [good_series, bad_series]
         truth[pattern] = Truth(times[scraped].astype(np.float64), good_seen, bad_seen)
-    truth[MONTHLY] = truth["night-errors"]
-    truth[FRESH] = truth["incidents"]
+    last = {(dict(counter.labels)["pattern"], dict(counter.labels)["code"]): (float(t), float(counter.values()[-1]))
+            for counter, t in zip(series, [end - step + phase for _, step, phase in PATTERNS for _ in (0, 1)])}
+    live = LiveCounters(last, {pattern: step for pattern, step, _ in PATTERNS}, end, seed=20261207)
     data = work / "data"
     by_start: dict[int, list[Counter]] = {}
     for s, (_, step, phase) in zip(series, [p for p in PATTERNS for _ in (0, 1)]):
@@ -181,9 +276,13 @@ def loaded(tmp_path_factory):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             rule_files.append(path)
-    with prometheus(work / "live", data_dir=data, rule_files=rule_files, retention="36500d") as prom:
-        _wait_for_every_group(prom)
-        yield prom, truth, end
+    try:
+        with prometheus(work / "live", data_dir=data, rule_files=rule_files, retention="36500d",
+                        scrape_configs=live.scrape_configs()) as prom:
+            _wait_for_every_group(prom)
+            yield prom, LiveTruth(prom, truth, live, {MONTHLY: "night-errors", FRESH: "incidents"}), end
+    finally:
+        live.close()
 
 
 def _wait_for_every_group(prom, timeout: float = 420) -> None:
@@ -297,7 +396,7 @@ def test_report_reads_every_slo_from_recorded_series_in_three_queries(loaded):
     from sloengine.results import Source
 
     prom, truth, _ = loaded
-    at = time.time()
+    at = time.time() - 1  # a scrape stamped before this has been stored
     report = _report(prom, at, without=(FRESH,))  # its raw fallback is the next test's
     sources = {r.id: r.source for r in report.results}
     begin = period_start(CalendarUnit.MONTH, "Europe/Berlin", datetime.fromtimestamp(at, timezone.utc))
@@ -315,7 +414,7 @@ def test_report_reads_every_slo_from_recorded_series_in_three_queries(loaded):
 def test_recorded_and_raw_counts_agree(loaded):
     """The recorded path (tile sums) and the raw path (exact sample counting) describe the same window."""
     prom, truth, _ = loaded
-    at = time.time()
+    at = time.time() - 1  # a scrape stamped before this has been stored
     fast = {r.id: r for r in _report(prom, at).results}
     exact = {r.id: r for r in _report(prom, at, use_recorded=False).results}
     for pattern, _, _ in PATTERNS:
@@ -336,7 +435,7 @@ def test_an_slo_whose_tiles_cover_minutes_is_counted_from_its_raw_counters_and_s
 
     prom, truth, _ = loaded
     assert prom.query(f'{c.METRIC_TOTAL}{{slo="{FRESH}",window="30d"}}')  # recorded, but from minutes of tiles
-    at = time.time()
+    at = time.time() - 1  # a scrape stamped before this has been stored
     (result,) = [r for r in _report(prom, at).results if r.slo == FRESH]
     assert result.source is Source.RAW and result.notes == (PARTIAL_TILES_NOTE,)
     bad, total = truth[FRESH].count(at - 30 * 86400, at)
