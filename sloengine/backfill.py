@@ -105,8 +105,10 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
     if groups:
         with Relay(config) as relay:
             try:
-                # Range queries are capped at 11,000 points: blocks of 30 days at a 5m step stay below it.
-                promtool("tsdb", "create-blocks-from", "--max-block-duration=720h", "rules", "--quiet",
+                # promtool reads one range query per rule and block: day-long blocks keep each query a day of
+                # tiles (each of which reads its 5 minutes on a 15s grid), well within a read's timeout for
+                # hundreds of SLOs in one combined rule, where a 30-day query took longer than 30 s for 50.
+                promtool("tsdb", "create-blocks-from", "--max-block-duration=24h", "rules", "--quiet",
                          f"--url={relay.url}", f"--start={start}", f"--end={end}",
                          f"--output-dir={blocks}", f"--eval-interval={format_duration(c.TILE_SECONDS)}",
                          str(rules_file), timeout=BACKFILL_TIMEOUT_SECONDS, env=relay.environment())
