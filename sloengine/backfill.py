@@ -39,6 +39,12 @@ BACKFILL_TIMEOUT_SECONDS = 6 * 3600
 #: SLOs per combined rule: keeps each range query's expression and result a moderate size.
 SLOS_PER_RULE = 100
 
+#: SLO-hours of tiles one of promtool's range queries may read: promtool reads one query per rule and block,
+#: and a tile reads its 5 minutes on a 15 s grid with an hour's bridge, so a 30-day block of 50 SLOs took longer
+#: than a read's 30 s timeout, while 100 SLOs over an 18-hour block take about 5 s on 2 cores. Blocks are as
+#: long as this allows (a few SLOs: days, fewer blocks to write), at least a day and at most 30 days.
+SLO_HOURS_PER_QUERY = 2400
+
 
 def combined(rules: Sequence[RecordingRule], per_rule: int = SLOS_PER_RULE) -> tuple[RecordingRule, ...]:
     """The same series as ``rules``, from one rule per metric per ``per_rule`` rules (in order)."""
@@ -105,10 +111,8 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
     if groups:
         with Relay(config) as relay:
             try:
-                # promtool reads one range query per rule and block: day-long blocks keep each query a day of
-                # tiles (each of which reads its 5 minutes on a 15s grid), well within a read's timeout for
-                # hundreds of SLOs in one combined rule, where a 30-day query took longer than 30 s for 50.
-                promtool("tsdb", "create-blocks-from", "--max-block-duration=24h", "rules", "--quiet",
+                promtool("tsdb", "create-blocks-from", f"--max-block-duration={_block_hours(len(singles) // 3)}h",
+                         "rules", "--quiet",
                          f"--url={relay.url}", f"--start={start}", f"--end={end}",
                          f"--output-dir={blocks}", f"--eval-interval={format_duration(c.TILE_SECONDS)}",
                          str(rules_file), timeout=BACKFILL_TIMEOUT_SECONDS, env=relay.environment())
@@ -117,6 +121,12 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
                     raise StackError(f"cannot read Prometheus: {relay.failures[0]}") from None
                 raise StackError(relay.describe(str(exc))) from None
     return BackfillResult(rules_file, blocks, len(singles) // 3, sum(len(g.rules) for g in groups))
+
+
+def _block_hours(slos: int) -> int:
+    """How long each backfilled block is: the longest that keeps a combined rule's query within
+    :data:`SLO_HOURS_PER_QUERY`."""
+    return max(24, min(720, SLO_HOURS_PER_QUERY // max(1, min(slos, SLOS_PER_RULE))))
 
 
 def install_blocks(blocks: Path, data_dir: Path) -> list[Path]:

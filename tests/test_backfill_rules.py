@@ -53,3 +53,15 @@ def test_combined_rules_keep_each_rules_labels_on_its_own_expression():
 def test_constant_labels_keep_a_dollar_sign_literal():
     """label_replace expands $1 in its replacement; a label value with a dollar must come out unchanged."""
     assert with_labels("up", (("team", "a$1b"),)) == 'label_replace(up, "team", "a$$1b", "", "")'
+
+
+def test_backfill_blocks_shorten_as_more_slos_share_a_query():
+    """promtool reads one range query per combined rule and block: with many SLOs per rule the blocks are a day,
+    so no query reads 30 days of a hundred SLOs' tiles (that took longer than a read's 30 s timeout for 50)."""
+    from sloengine.backfill import SLO_HOURS_PER_QUERY, SLOS_PER_RULE, _block_hours
+
+    assert _block_hours(1) == 720 and _block_hours(0) == 720
+    assert _block_hours(11) == SLO_HOURS_PER_QUERY // 11
+    assert _block_hours(SLOS_PER_RULE) == _block_hours(10 * SLOS_PER_RULE) == 24
+    assert all(_block_hours(n) * min(n, SLOS_PER_RULE) <= max(SLO_HOURS_PER_QUERY, 24 * SLOS_PER_RULE)
+               for n in range(1, 1000))
