@@ -304,10 +304,25 @@ def _wait_for_every_group(prom, timeout: float = 420) -> None:
 
 def _sample(prom, metric: str, slo: str, window: str | None = None) -> tuple[float, float]:
     """(recorded at, value) of one recorded series: the time is the rule's own evaluation, not the query's."""
+    at, (value,) = _recorded(prom, slo, window, metric)
+    return at, value
+
+
+def _recorded(prom, slo: str, window: str | None, *metrics: str) -> tuple[float, list[float]]:
+    """(recorded at, values) of series one evaluation recorded together. The counters are live, so an evaluation
+    may land between two reads: read the timestamps before and after the values, and again until they agree."""
     matchers = f'service="accuracy",slo="{slo}"' + (f',window="{window}"' if window else "")
-    (value,) = prom.query(f"{metric}{{{matchers}}}")
-    (stamp,) = prom.query(f"timestamp({metric}{{{matchers}}})")
-    return float(stamp["value"][1]), float(value["value"][1])
+
+    def stamps() -> list[float]:
+        return [float(prom.query(f"timestamp({m}{{{matchers}}})")[0]["value"][1]) for m in metrics]
+
+    for _ in range(10):
+        before = stamps()
+        values = [float(prom.query(f"{m}{{{matchers}}}")[0]["value"][1]) for m in metrics]
+        if stamps() == before and len(set(before)) == 1:
+            return before[0], values
+        time.sleep(1)
+    raise AssertionError(f"{metrics} of {slo} {window} were never read from one evaluation")
 
 
 def _tiles(prom, slo: str, begin: float, end: float) -> tuple[float, float]:
@@ -327,8 +342,7 @@ def _tiles(prom, slo: str, begin: float, end: float) -> tuple[float, float]:
 def test_a_tiled_window_equals_the_exact_count_over_the_span_its_tiles_cover(loaded, pattern, window,
                                                                           record_property):
     prom, truth, _ = loaded
-    at, total = _sample(prom, c.METRIC_TOTAL, pattern, window)
-    _, bad = _sample(prom, c.METRIC_BAD, pattern, window)
+    at, (total, bad) = _recorded(prom, pattern, window, c.METRIC_TOTAL, c.METRIC_BAD)
     first, last = _tiles(prom, pattern, at - WINDOWS[window], at)
     exact_bad, exact_total = truth[pattern].count(first, last)
     record_property("relative_error", max(abs(total / exact_total - 1), abs(bad - exact_bad) / max(exact_bad, 1)))
@@ -356,16 +370,15 @@ def test_the_month_to_date_equals_the_exact_count_over_the_tiles_since_local_mid
     exactly the events from where the last tile before the period ended to the end of the last tile counted
     (so its start is within one tile of midnight)."""
     prom, truth, _ = loaded
-    (stamp,) = prom.query(f'timestamp({c.METRIC_TOTAL}{{slo="{MONTHLY}",window="30d"}})')
-    at = float(stamp["value"][1])
+    at, _ = _sample(prom, c.METRIC_TOTAL, MONTHLY, "30d")
     begin = period_start(CalendarUnit.MONTH, "Europe/Berlin", datetime.fromtimestamp(at, timezone.utc))
     slot = at // c.TILE_SECONDS * c.TILE_SECONDS
     if slot - begin.timestamp() < c.TILE_SECONDS:
         # The month began less than a slot ago: nothing counted yet, and no sample rather than a zero.
         assert prom.query(f'{c.METRIC_TOTAL}{{slo="{MONTHLY}",window="month"}}') == []
         return
-    _, total = _sample(prom, c.METRIC_TOTAL, MONTHLY, "month")
-    _, bad = _sample(prom, c.METRIC_BAD, MONTHLY, "month")
+    at, (total, bad) = _recorded(prom, MONTHLY, "month", c.METRIC_TOTAL, c.METRIC_BAD)
+    slot = at // c.TILE_SECONDS * c.TILE_SECONDS  # of the evaluation read (a later one may have come meanwhile)
     ends = f'last_over_time({c.METRIC_TILE_END}{{slo="{MONTHLY}"}}[1h])'
     (first,) = prom.query(ends, begin.timestamp())
     (last,) = prom.query(ends, slot)
