@@ -18,10 +18,13 @@ _UNITS: dict[str, float] = {
     "w": 7 * 86400,
     "y": 365 * 86400,
 }
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))+$")
+#: Prometheus's own duration grammar (``model.ParseDuration``): whole numbers, each unit at most once, largest
+#: first. ``1.5h``, ``5m1h`` and ``1h1h`` are refused, as PromQL refuses them in a range or a ``for``.
+_GRAMMAR = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+_ORDER = ("y", "w", "d", "h", "m", "s", "ms")
 
-DURATION_HINT = "write a Prometheus duration such as 5m, 1h30m, 28d or 2w (units ms, s, m, h, d, w, y)"
+DURATION_HINT = ("write a Prometheus duration such as 5m, 1h30m, 28d or 2w: whole numbers, units y, w, d, h, m, s, ms "
+                 "each at most once, largest first")
 
 
 class DurationError(ValueError):
@@ -33,11 +36,14 @@ def parse_seconds_float(text: str) -> float:
     if not isinstance(text, str):
         raise DurationError(f"expected a duration string, got {type(text).__name__} {text!r}")
     cleaned = text.strip()
-    if not cleaned or not _WHOLE.match(cleaned):
-        raise DurationError(f"{text!r} is not a duration")
+    found = _GRAMMAR.match(cleaned) if cleaned else None
+    if found is None:
+        raise DurationError(f"{text!r} is not a Prometheus duration (whole numbers, each unit once, largest first, "
+                            "as in 1h30m)")
     total = 0.0
-    for number, unit in _PART.findall(cleaned):
-        total += float(number) * _UNITS[unit]
+    for number, unit in zip(found.groups(), _ORDER):
+        if number is not None:
+            total += int(number) * _UNITS[unit]
     if total <= 0:
         raise DurationError(f"{text!r} is zero; a window must be longer than nothing")
     return total

@@ -30,3 +30,37 @@ def test_sub_second_thresholds_parse_as_floats_but_not_as_windows():
 @given(st.integers(min_value=1, max_value=400 * 86400))
 def test_formatting_round_trips(seconds):
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize("text", ["1.5h", "5m1h", "1h1h", "0.5d"])
+def test_durations_promql_refuses_are_refused(text):
+    with pytest.raises(DurationError, match="not a Prometheus duration"):
+        parse_duration(text)
+
+
+GRAMMAR_CASES = ["1.5h", "5m1h", "1h1h", "1h30m", "90s", "2w", "1y", "1d2h3m4s", "1s500ms", "1w1d", "1d1w", "7d", "1m60s"]
+
+
+@pytest.mark.integration
+def test_durations_are_accepted_exactly_when_promtool_accepts_them(tmp_path):
+    """The grammar is Prometheus's: each case, as a range in a rule and as its `for`, passes `promtool check rules`
+    exactly when sloengine parses it."""
+    import subprocess
+
+    import yaml
+
+    from sloengine.stack import find_binary
+
+    promtool = find_binary("promtool")
+    for text in GRAMMAR_CASES:
+        rules = tmp_path / "rules.yml"
+        rules.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+            {"alert": "A", "expr": f"rate(up[{text}]) > 0", "for": text}]}]}))
+        checked = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True)
+        try:
+            parse_seconds_float(text)
+            ours = True
+        except DurationError:
+            ours = False
+        assert (checked.returncode == 0) == ours, f"{text}: promtool {checked.returncode}, sloengine {ours}\n" \
+                                                  f"{checked.stdout}{checked.stderr}"

@@ -124,7 +124,7 @@ def test_raw_promql_with_window_placeholder_is_accepted(tmp_path):
         ("slos:\n  - name: a\n    objetive: 99.9\n    sli: {probe: {metric: up}}\n", 6, "slos[0].objetive",
          "did you mean 'objective'"),
         ("slos:\n  - name: a\n    objective: 99.9\n    window: 30days\n    sli: {probe: {metric: up}}\n", 7,
-         "slos[0].window", "not a duration"),
+         "slos[0].window", "not a Prometheus duration"),
         ("slos:\n  - name: a\n    objective: 100\n    sli: {probe: {metric: up}}\n", 6, "slos[0].objective",
          "out of range"),
         ("slos:\n  - name: a\n    objective: 0.999\n    sli: {probe: {metric: up}}\n", 6, "slos[0].objective",
