@@ -56,6 +56,11 @@ def _times(ratio: float) -> str:
 Row = tuple[str, str, str, str, str]
 
 
+def _note(result: dict[str, Any]) -> str:
+    """A result kept from an earlier version of the rules says so (its "note"): no stale figure passes as current."""
+    return f", {result['note']}" if result.get("note") else ""
+
+
 def rule_cost_rows() -> list[Row]:
     rows: list[Row] = []
     for slos in (50, 500):
@@ -63,8 +68,7 @@ def rule_cost_rows() -> list[Row]:
         if r is None:
             continue
         command = f"`python bench/rule_cost.py --slos {slos}`"
-        # A result kept from an earlier version of the rules says so (its "note"): no stale figure passes as current.
-        note = f", {r['note']}" if r.get("note") else ""
+        note = _note(r)
         sloth, ours = r["sloth_ms_per_slo_per_cycle"], r["sloengine_ms_per_slo_per_cycle"]
         rows.append((f"Rule evaluation per SLO per cycle ({slos} SLOs{note}, group duration)", _ms(ours),
                      f"Sloth {_ms(sloth)}", _times(ours / sloth), command))
@@ -101,7 +105,7 @@ def engine_rows() -> list[Row]:
     if r is None:
         return []
     command = "`python bench/engine_speed.py --slos 1000`"
-    note = f", {r['note']}" if r.get("note") else ""
+    note = _note(r)
     sg, se = r["slo_generator"], r["sloengine"]
     return [
         (f"Report per SLO, recorded series (1,000 SLOs, all 8 windows vs 1{note})", _ms(se["recorded"]["ms_per_slo"]),

@@ -101,6 +101,7 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
     start = -(-start // c.TILE_SECONDS) * c.TILE_SECONDS
     end = end // c.TILE_SECONDS * c.TILE_SECONDS
     singles = tile_rules(catalog)
+    slos = len(singles) // 3  # each SLO's tile total, tile bad and tile end
     groups = (RuleGroup(c.BACKFILL_GROUP, c.TILE_SECONDS, combined(singles)),) if singles else ()
     rules_file = out / "backfill.rules.yml"
     rules_file.write_text(render_rule_file(groups))
@@ -111,7 +112,7 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
     if groups:
         with Relay(config) as relay:
             try:
-                promtool("tsdb", "create-blocks-from", f"--max-block-duration={_block_hours(len(singles) // 3)}h",
+                promtool("tsdb", "create-blocks-from", f"--max-block-duration={_block_hours(slos)}h",
                          "rules", "--quiet",
                          f"--url={relay.url}", f"--start={start}", f"--end={end}",
                          f"--output-dir={blocks}", f"--eval-interval={format_duration(c.TILE_SECONDS)}",
@@ -120,7 +121,7 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
                 if relay.failures:
                     raise StackError(f"cannot read Prometheus: {relay.failures[0]}") from None
                 raise StackError(relay.describe(str(exc))) from None
-    return BackfillResult(rules_file, blocks, len(singles) // 3, sum(len(g.rules) for g in groups))
+    return BackfillResult(rules_file, blocks, slos, sum(len(g.rules) for g in groups))
 
 
 def _block_hours(slos: int) -> int:

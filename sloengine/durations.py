@@ -20,8 +20,8 @@ _UNITS: dict[str, float] = {
 }
 #: Prometheus's own duration grammar (``model.ParseDuration``): whole numbers, each unit at most once, largest
 #: first. ``1.5h``, ``5m1h`` and ``1h1h`` are refused, as PromQL refuses them in a range or a ``for``.
-_GRAMMAR = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
 _ORDER = ("y", "w", "d", "h", "m", "s", "ms")
+_GRAMMAR = re.compile("^" + "".join(rf"(?:(\d+){unit})?" for unit in _ORDER) + "$")
 
 DURATION_HINT = ("write a Prometheus duration such as 5m, 1h30m, 28d or 2w: whole numbers, units y, w, d, h, m, s, ms "
                  "each at most once, largest first")

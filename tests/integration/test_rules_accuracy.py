@@ -138,10 +138,14 @@ def _counter(code: str, pattern: str, times: np.ndarray, per_scrape: np.ndarray,
              scraped: np.ndarray) -> tuple[Counter, np.ndarray]:
     """The counter series (events drawn per scrape, with Poisson noise) and the events each kept sample saw."""
     counter = Counter("acc_requests_total", (("code", code), ("pattern", pattern)), per_scrape, resets, scraped)
-    values = counter.values()[scraped]
-    seen = np.where(np.diff(values, prepend=np.nan) >= 0, np.diff(values, prepend=np.nan), values)
-    seen[0] = 0.0
-    return counter, seen
+    return counter, np.concatenate([[0.0], _increments(counter.values()[scraped])])
+
+
+def _increments(values: np.ndarray) -> np.ndarray:
+    """The events each sample after the first saw: its increase over the previous one, a drop (a restart) counting
+    the new value."""
+    deltas = np.diff(values)
+    return np.where(deltas >= 0, deltas, values[1:])
 
 
 class LiveCounters:
@@ -219,9 +223,7 @@ class LiveTruth:
             samples = np.array(series["values"], dtype=np.float64).reshape(-1, 2)
             older, newer = samples[samples[:, 0] <= since], samples[samples[:, 0] > since]
             assert set(newer[:, 1]) <= served, f"{pattern} {code}: Prometheus holds values the target never served"
-            values = np.concatenate([older[-1:, 1], newer[:, 1]])
-            deltas = np.diff(values)
-            events[code] = (newer[:, 0], np.where(deltas >= 0, deltas, values[1:]))
+            events[code] = (newer[:, 0], _increments(np.concatenate([older[-1:, 1], newer[:, 1]])))
         # One scrape stores both series; one that landed between the two reads is in the second only, and is
         # newer than anything a test read before asking for the truth: keep the scrapes both reads hold.
         n = min(len(events["200"][0]), len(events["500"][0]))
