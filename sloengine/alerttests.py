@@ -1,50 +1,41 @@
 """``promtool test rules`` files that prove each SLO's burn-rate alerts behave.
 
 A rule file that loads is not a rule file that pages. For every SLO with
-alerting we synthesise input series that match its own selectors and play the
+alerting we write input series that match its own selectors and play the
 scenarios whose outcome the SRE workbook fixes in advance:
 
 * a full outage pages within the detection time (burn factor × error budget ×
   long window, plus ``for``, one evaluation interval and one scrape interval);
-* an error ratio of exactly the budget (a 1× burn) never pages;
+* an error ratio of exactly the budget (a 1x burn) never pages;
 * a page clears within its short window (plus one evaluation) after recovery;
 * with ``min_events``, a quiet service with a few failures does not page.
 
-promtool compares *every* firing alert of an alertname, labels and annotations
-included, so each check is an exact list. The list is computed by replaying
-the rules' arithmetic on the synthetic series: Prometheus 2.42's closed
-ranges and ``increase()`` extrapolation, 5-minute tiles summed through a
-subquery, groups evaluated in file order, ``for`` over 30-second evaluations.
-A check whose outcome would hinge on float rounding is moved to a nearby
-instant or dropped, never guessed.
-
-The *times* of the checks come from the workbook's bounds, not from the
-replay, and outages start where a 5-minute tile boundary hurts most, so rules
-that detect later than they should, or a window read from tiles, fail the
-generated tests. When the replay itself says a page cannot meet its bound, the
-check is still written (expecting the page) and the plan says so: the test
-fails until the rules are fixed.
+Scenarios are built so their outcome is clear: steady traffic at a constant
+rate, then every event failing, then steady again, so each window's error
+ratio only rises during the outage and only falls after it. The *times* of
+the checks come from the workbook's bounds, not from the rules, and outages
+start where a 5-minute tile boundary hurts most, so rules that detect later
+than they should, or a window read from tiles, fail the generated tests.
+promtool compares every firing alert of an alertname, so each check lists
+them all; what Prometheus computes at an instant is asked of
+:mod:`.promtool_semantics`, the one module that models its evaluation. A
+check whose outcome that module cannot decide is moved to a nearby instant or
+dropped, never guessed. When a page cannot meet its bound, the check is still
+written (expecting the page) and the plan says so: the test fails until the
+rules are fixed.
 """
 
 from __future__ import annotations
 
 import math
 import posixpath
-import re
-import string
-import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from functools import lru_cache
-from itertools import product
-from re import _constants as _sre_c  # type: ignore[attr-defined]
-from re import _parser as _sre_p  # type: ignore[attr-defined]
 from typing import Any, Callable, Iterable, Mapping, Sequence
-
-import yaml
 
 from . import conventions as c
 from .durations import format_duration
+from .labelvalues import label_value, selector_matches, solve_labels
 from .model import (
     SLO,
     AlertSeverity,
@@ -59,266 +50,31 @@ from .model import (
     sli_selectors,
 )
 from .promql import MatchOp, Matcher, Selector, quote
-from .queries import le_matcher, le_spellings
-from .rulefiles import HEADER, LOADER, dump
-from .rules import AlertingRule, alert_name, compile_slo, is_raw_window
+from .promtool_semantics import (
+    EVAL_SECONDS,
+    SCRAPE_SECONDS,
+    Flow,
+    Phase,
+    Reading,
+    Truth,
+    all_of,
+    at_least,
+    burn_above,
+    counter_window,
+    evaluations,
+    probe_window,
+    read_time,
+)
+from .queries import le_matcher, le_spellings, number
+from .rulefiles import HEADER, dump
+from .rules import AlertingRule, RuleGroup, alert_name, compile_slo, fast_raw_windows, is_raw_window
 
-SCRAPE_SECONDS = 60
-EVAL_SECONDS = 30
+__all__ = ["EVAL_SECONDS", "SCRAPE_SECONDS", "plan", "plans", "render_tests", "skipped", "alert_tests"]
+
 #: Events per scrape interval of steady traffic (10 per second).
 BASE_RATE = 600
-#: Relative distance below which a float comparison is treated as undecidable.
-TOLERANCE = Fraction(1, 10**9)
 
 LabelPairs = tuple[tuple[str, str], ...]
-Truth = bool | None
-
-
-# ---- sampling strings a regular expression matches ---------------------------------------------
-
-_CHAR_POOL = "0a1bxz9AZ_-.:/"
-_CHAR_CHOICES = 4
-_CATEGORIES = {
-    _sre_c.CATEGORY_DIGIT: r"\d",
-    _sre_c.CATEGORY_NOT_DIGIT: r"\D",
-    _sre_c.CATEGORY_SPACE: r"\s",
-    _sre_c.CATEGORY_NOT_SPACE: r"\S",
-    _sre_c.CATEGORY_WORD: r"\w",
-    _sre_c.CATEGORY_NOT_WORD: r"\W",
-}
-_REPEATS = {_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, getattr(_sre_c, "POSSESSIVE_REPEAT", _sre_c.MAX_REPEAT)}
-_EMPTY_WIDTH = {_sre_c.AT, _sre_c.ASSERT, _sre_c.ASSERT_NOT}
-
-
-class _Unsampleable(Exception):
-    pass
-
-
-def _in_set(ch: str, items: Sequence[tuple[Any, Any]]) -> bool:
-    hit = False
-    negate = False
-    for op, av in items:
-        if op is _sre_c.NEGATE:
-            negate = True
-        elif op is _sre_c.LITERAL:
-            hit = hit or ord(ch) == av
-        elif op is _sre_c.RANGE:
-            hit = hit or av[0] <= ord(ch) <= av[1]
-        elif op is _sre_c.CATEGORY:
-            hit = hit or (av in _CATEGORIES and re.fullmatch(_CATEGORIES[av], ch) is not None)
-        else:
-            raise _Unsampleable(str(op))
-    return hit != negate
-
-
-def _set_members(items: Sequence[tuple[Any, Any]]) -> list[str]:
-    members: list[str] = []
-    for op, av in items:
-        if op is _sre_c.LITERAL:
-            members.append(chr(av))
-        elif op is _sre_c.RANGE:
-            members.extend(chr(o) for o in (av[0], min(av[0] + 1, av[1]), av[1]))
-    return members
-
-
-def _char_choices(op: Any, av: Any) -> list[str]:
-    if op is _sre_c.LITERAL:
-        return [chr(av)]
-    explicit: list[str] = []
-    accept: Callable[[str], bool]
-    if op is _sre_c.NOT_LITERAL:
-        accept = lambda ch: ord(ch) != av  # noqa: E731
-    elif op is _sre_c.ANY:
-        accept = lambda ch: ch != "\n"  # noqa: E731
-    elif op is _sre_c.IN:
-        accept, explicit = (lambda ch: _in_set(ch, av)), _set_members(av)
-    elif op is _sre_c.CATEGORY:
-        accept = lambda ch: _in_set(ch, [(op, av)])  # noqa: E731
-    else:
-        raise _Unsampleable(str(op))
-    chosen: list[str] = []
-    for ch in (*explicit, *_CHAR_POOL, *string.printable):
-        if ch not in chosen and accept(ch):
-            chosen.append(ch)
-            if len(chosen) == _CHAR_CHOICES:
-                break
-    return chosen
-
-
-def _shortest_first(strings: Iterable[str], limit: int) -> list[str]:
-    return sorted(set(strings), key=lambda s: (len(s), s))[:limit]
-
-
-def _concat(left: list[str], right: list[str], limit: int) -> list[str]:
-    return _shortest_first((a + b for a in left for b in right), limit)
-
-
-def _sequence(items: Iterable[tuple[Any, Any]], limit: int) -> list[str]:
-    out = [""]
-    for op, av in items:
-        out = _concat(out, _alternatives(op, av, limit), limit)
-        if not out:
-            return []
-    return out
-
-
-def _alternatives(op: Any, av: Any, limit: int) -> list[str]:
-    if op is _sre_c.BRANCH:
-        return _shortest_first((s for branch in av[1] for s in _sequence(branch, limit)), limit)
-    if op is _sre_c.SUBPATTERN:
-        return _sequence(av[-1], limit)
-    if op is getattr(_sre_c, "ATOMIC_GROUP", None):
-        return _sequence(av, limit)
-    if op in _REPEATS:
-        low, high, body = av
-        if low > 1000:
-            raise _Unsampleable("repeat count too large")
-        unit = _sequence(body, limit)
-        out: list[str] = []
-        for count in (low, low + 1, low + 2):
-            if count > high:
-                break
-            repeated = [""]
-            for _ in range(count):
-                repeated = _concat(repeated, unit, limit)
-            out.extend(repeated)
-        return _shortest_first(out, limit)
-    if op in _EMPTY_WIDTH:
-        return [""]
-    return _char_choices(op, av)
-
-
-_POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f", "blank": "\\t ", "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9", "graph": "!-~", "lower": "a-z", "print": " -~", "punct": "!-/:-@\\[-`{-~", "space": "\\s",
-    "upper": "A-Z", "word": "\\w", "xdigit": "0-9A-Fa-f",
-}
-_POSIX = re.compile(r"\[:(\^?)([a-z]+):\]")
-
-
-@lru_cache(maxsize=None)
-def compile_regex(pattern: str) -> re.Pattern[str] | None:
-    """``pattern`` compiled by Python with RE2's ``[[:alpha:]]`` classes spelled out; None if Python cannot."""
-    def posix(m: re.Match[str]) -> str:
-        if m.group(1) or m.group(2) not in _POSIX_CLASSES:
-            raise _Unsampleable(m.group(0))
-        return _POSIX_CLASSES[m.group(2)]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return re.compile(_POSIX.sub(posix, pattern))
-    except (re.error, _Unsampleable, RecursionError, OverflowError):
-        return None
-
-
-def regex_samples(pattern: str, limit: int = 16) -> tuple[str, ...]:
-    """Strings that ``pattern`` matches in full (as a Prometheus matcher does), shortest first.
-
-    Built by walking the parse tree of Python's ``re`` (which reads the RE2
-    subset Prometheus accepts): literals, ``.``, classes and ranges, branches,
-    groups, repeats at their minimum count and a little above. Every string
-    returned is checked with :func:`re.fullmatch`; an empty tuple means none
-    was found.
-    """
-    compiled = compile_regex(pattern)
-    if compiled is None:
-        return ()
-    try:
-        candidates = _sequence(_sre_p.parse(compiled.pattern, compiled.flags), limit)
-    except (re.error, _Unsampleable, RecursionError, OverflowError):
-        return ()
-    return tuple(s for s in candidates if compiled.fullmatch(s))
-
-
-def shortest_match(pattern: str) -> str | None:
-    samples = regex_samples(pattern)
-    return samples[0] if samples else None
-
-
-# ---- series that match (or avoid) selectors ---------------------------------------------------
-
-
-def _matcher_holds(m: Matcher, value: str) -> bool:
-    if m.op is MatchOp.EQ:
-        return value == m.value
-    if m.op is MatchOp.NE:
-        return value != m.value
-    compiled = compile_regex(m.value)
-    if compiled is None:
-        raise ValueError(f"cannot evaluate the regular expression {m.value!r} in Python")
-    found = compiled.fullmatch(value) is not None
-    return found if m.op is MatchOp.RE else not found
-
-
-def selector_matches(selector: Selector, metric: str, labels: Mapping[str, str]) -> bool:
-    """Whether a series is selected (a missing label reads as the empty string, as in Prometheus)."""
-    return metric == selector.metric and all(_matcher_holds(m, labels.get(m.label, "")) for m in selector.matchers)
-
-
-_NEGATED = {MatchOp.EQ: MatchOp.NE, MatchOp.NE: MatchOp.EQ, MatchOp.RE: MatchOp.NRE, MatchOp.NRE: MatchOp.RE}
-#: Label values tried first for a label that must merely avoid a value ("200" for ``code!~"5.."``).
-PLAIN_VALUES = ("200", "ok", "0", "x", "a", "1", "b", "500", "true", "none")
-
-
-def label_value(constraints: Sequence[Matcher], prefer: Sequence[str] = ()) -> str | None:
-    """A value satisfying every matcher (all on one label); ``""`` (label absent) only as a last resort."""
-    candidates: list[str] = list(prefer)
-    for m in constraints:
-        if m.op is MatchOp.EQ:
-            candidates.append(m.value)
-        elif m.op is MatchOp.RE:
-            candidates.extend(regex_samples(m.value))
-    candidates.extend(PLAIN_VALUES)
-    for m in constraints:
-        candidates.extend((m.value + "x", "x" + m.value, m.value + "0"))
-    candidates.extend(v + "x" for v in list(candidates))
-    candidates.append("")
-    for value in dict.fromkeys(candidates):
-        if all(_matcher_holds(m, value) for m in constraints):
-            return value
-    return None
-
-
-def _assign(constraints: Sequence[Matcher], fixed: Mapping[str, str]) -> dict[str, str] | None:
-    by_label: dict[str, list[Matcher]] = {}
-    for m in constraints:
-        by_label.setdefault(m.label, []).append(m)
-    labels = {k: v for k, v in fixed.items() if v}
-    for label, ms in sorted(by_label.items()):
-        if label in fixed:
-            if not all(_matcher_holds(m, fixed[label]) for m in ms):
-                return None
-            continue
-        value = label_value(ms)
-        if value is None:
-            return None
-        if value:
-            labels[label] = value
-    return labels
-
-
-def solve_labels(
-    metric: str,
-    include: Sequence[Selector],
-    exclude: Sequence[Selector] = (),
-    fixed: Mapping[str, str] | None = None,
-) -> dict[str, str] | None:
-    """Labels of a ``metric`` series selected by every ``include`` selector and by no ``exclude`` one."""
-    fixed = dict(fixed or {})
-    if any(s.metric != metric for s in include):
-        return None
-    base = [m for s in include for m in s.matchers]
-    rivals = [s for s in exclude if s.metric == metric]
-    options = [[Matcher(m.label, _NEGATED[m.op], m.value) for m in s.matchers] for s in rivals]
-    for choice in product(*options):
-        labels = _assign(base + list(choice), fixed)
-        if labels is None:
-            continue
-        if all(selector_matches(s, metric, labels) for s in include) and not any(
-            selector_matches(s, metric, labels) for s in exclude
-        ):
-            return labels
-    return None
 
 
 # ---- synthetic series --------------------------------------------------------------------------
@@ -330,7 +86,9 @@ class Series:
 
     metric: str
     labels: LabelPairs
-    values: tuple[int | None, ...]
+    values: tuple[int | None, ...] = ()
+    #: The same values in promtool's expanding notation, when built from phases (cheaper than ``values``).
+    text: str = ""
 
     def selector(self) -> str:
         inner = ",".join(f"{k}={quote(v)}" for k, v in self.labels)
@@ -341,6 +99,8 @@ class Series:
 
     def values_text(self) -> str:
         """promtool's expanding notation (``0+600x120 72000+0x5 _x3``)."""
+        if self.text:
+            return self.text
         parts: list[str] = []
         values, i = self.values, 0
         while i < len(values):
@@ -375,39 +135,39 @@ class Stream:
     labels: LabelPairs
 
 
-@dataclass(frozen=True)
-class Traffic:
-    """Good and bad events per scrape: index ``i`` counts events in ``(i-1, i]`` scrapes.
-
-    For a probe each scrape is one sample: 1 if it has a good event, 0 if bad,
-    no sample if neither.
-    """
-
-    good: tuple[int, ...]
-    bad: tuple[int, ...]
-
-    @staticmethod
-    def of(length: int, rule: Callable[[int], tuple[int, int]]) -> "Traffic":
-        pairs = [rule(i) for i in range(length)]
-        return Traffic(tuple(g for g, _ in pairs), tuple(b for _, b in pairs))
+def _per_scrape(role: str, phase: Phase) -> int:
+    if role == BAD:
+        return phase.bad
+    if role == TOTAL:
+        return phase.total
+    return phase.total - phase.bad  # GOOD, and a probe's value (1 good, 0 failed)
 
 
-def _cumulative(increments: Iterable[int]) -> tuple[int, ...]:
-    out, total = [], 0
-    for i, inc in enumerate(increments):
-        total += inc if i else 0
-        out.append(total)
-    return tuple(out)
-
-
-def stream_values(stream: Stream, traffic: Traffic) -> tuple[int | None, ...]:
-    if stream.role == GAUGE:
-        return tuple(1 if g else 0 if b else None for g, b in zip(traffic.good, traffic.bad))
-    if stream.role == BAD:
-        return _cumulative(traffic.bad)
-    if stream.role == GOOD:
-        return _cumulative(traffic.good)
-    return _cumulative(g + b for g, b in zip(traffic.good, traffic.bad))
+def series_text(role: str, flow: Flow, scrapes: int, base: int) -> str:
+    """A stream's samples ``0..scrapes`` for ``flow``: a counter from ``base``, or a probe's 0/1 samples."""
+    parts: list[str] = []
+    value = base
+    phases = flow.phases
+    if role != GAUGE:
+        parts.append(str(base) if phases[0].start > 1 else "")
+    for i, p in enumerate(phases):
+        end = min(phases[i + 1].start - 1 if i + 1 < len(phases) else scrapes, scrapes)
+        if end < p.start:
+            continue
+        count = end - p.start + 1
+        step = _per_scrape(role, p)
+        if role == GAUGE:
+            if p.total == 0:
+                parts.append(f"_x{count}" if count > 1 else "_")
+            else:
+                parts.append(f"{step}x{count - 1}" if count > 1 else str(step))
+            continue
+        if parts and parts[-1] == "":
+            parts[-1] = f"{value}+{step}x{count}"
+        else:
+            parts.append(f"{value + step}+{step}x{count - 1}" if count > 1 else str(value + step))
+        value += step * count
+    return " ".join(p for p in parts if p)
 
 
 def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[Stream, ...] | str:
@@ -449,235 +209,32 @@ def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[S
     return "a raw PromQL SLI cannot be synthesised: its series are not known"
 
 
-# ---- replaying the rules -----------------------------------------------------------------------
+def _group_values(slo: SLO) -> list[dict[str, str]]:
+    """One or two label sets for the SLI's grouping labels: ``route="a"`` and ``route="b"``."""
+    group_by = tuple(slo.sli.group_by)
+    if not group_by:
+        return [{}]
+    constraints: dict[str, list[Matcher]] = {}
+    for selector in sli_selectors(slo.sli):
+        for m in selector.matchers:
+            if m.label in group_by:
+                constraints.setdefault(m.label, []).append(m)
+    groups: list[dict[str, str]] = []
+    for prefer in (("a", "b", "c"), ("b", "c", "d")):
+        group: dict[str, str] = {}
+        for label in group_by:
+            taken = {g[label] for g in groups if label in g}
+            options = [p for p in prefer if p not in taken]
+            value = label_value(constraints.get(label, []) + [Matcher(label, MatchOp.NE, v) for v in taken]
+                                + [Matcher(label, MatchOp.NE, "")], options)
+            if value is None:
+                return groups or [{}]
+            group[label] = value
+        groups.append(group)
+    return groups
 
 
-@dataclass(frozen=True)
-class _Val:
-    """A value as Prometheus computes it: exactly (an int), or (``exact=False``) through a float factor."""
-
-    value: int | Fraction
-    exact: bool = True
-
-    def __add__(self, other: "_Val") -> "_Val":
-        return _Val(self.value + other.value, self.exact and other.exact)
-
-    def __sub__(self, other: "_Val") -> "_Val":
-        return _Val(self.value - other.value, self.exact and other.exact)
-
-
-_ZERO = _Val(0)
-Events = tuple[dict[LabelPairs, _Val], dict[LabelPairs, _Val]]
-
-
-class _Samples:
-    """One series with prefix sums, so a range function costs the same for any window."""
-
-    def __init__(self, values: Sequence[int | None]) -> None:
-        self.values = tuple(values)
-        n = len(self.values)
-        self.count = [0] * (n + 1)
-        self.total = [0] * (n + 1)
-        for i, v in enumerate(self.values):
-            self.count[i + 1] = self.count[i] + (v is not None)
-            self.total[i + 1] = self.total[i] + (v or 0)
-        self.next: list[int | None] = [None] * (n + 1)
-        for i in range(n - 1, -1, -1):
-            self.next[i] = i if self.values[i] is not None else self.next[i + 1]
-        self.prev: list[int | None] = [None] * n
-        last = None
-        for i, v in enumerate(self.values):
-            last = i if v is not None else last
-            self.prev[i] = last
-
-    def _span(self, t: int, w: int, *, half_open: bool = False) -> tuple[int, int] | None:
-        """First and last present sample index in the closed range ``[t-w, t]`` (Prometheus 2.42),
-        or in ``(t-w, t]`` for the rules' sample-counting ranges, which are a millisecond short."""
-        lo = max(0, -(-(t - w + (1 if half_open else 0)) // SCRAPE_SECONDS))
-        hi = min(len(self.values) - 1, t // SCRAPE_SECONDS)
-        if lo > hi:
-            return None
-        first, last = self.next[lo], self.prev[hi]
-        if first is None or last is None or first > last:
-            return None
-        return first, last
-
-    def increase(self, t: int, w: int) -> _Val | None:
-        """``increase(x[w])`` at ``t``, extrapolated as Prometheus's ``extrapolatedRate`` does."""
-        span = self._span(t, w)
-        if span is None or span[0] == span[1]:
-            return None
-        first, last = span
-        v0, v1 = self.values[first], self.values[last]
-        assert v0 is not None and v1 is not None
-        result = v1 - v0
-        sampled = (last - first) * SCRAPE_SECONDS
-        to_start = first * SCRAPE_SECONDS - (t - w)
-        to_end = t - last * SCRAPE_SECONDS
-        if result == 0 or (to_end == 0 and (to_start == 0 or (result > 0 and v0 == 0))):
-            return _Val(result)
-        start: Fraction = Fraction(to_start)
-        if result > 0 and v0 >= 0:
-            start = min(start, Fraction(sampled * v0, result))
-        average = Fraction(sampled, self.count[last + 1] - self.count[first] - 1)
-        threshold = average * Fraction(11, 10)
-        extended = sampled + (start if start < threshold else average / 2) + (to_end if to_end < threshold else average / 2)
-        return _Val(result * extended / sampled, extended == sampled)
-
-    def grid_increase(self, t: int, w: int) -> _Val | None:
-        """A counter's events in the tile grid's steps of ``(t-w, t]``, as :func:`queries.telescoped` counts
-        them: at each step the held value less the last sample a step earlier (up to the bridge back), a
-        drop counting the new value; None when no step has both values."""
-        grid, found, total = c.TILE_GRID_SECONDS, False, 0
-        for g in range(t - t % grid - w + grid, t - t % grid + 1, grid):
-            now = self._held(g, 5 * 60)
-            before = self._held(g - grid, c.TILE_BRIDGE_SECONDS)
-            if now is None or before is None:
-                continue
-            found = True
-            v1, v0 = self.values[now], self.values[before]
-            assert v1 is not None and v0 is not None
-            total += v1 - v0 if v1 >= v0 else v1
-        return _Val(total) if found else None
-
-    def _held(self, t: int, lookback: int) -> int | None:
-        """Index of the latest sample in ``[t - lookback, t]``."""
-        if t < 0:
-            return None
-        index = self.prev[min(len(self.values) - 1, t // SCRAPE_SECONDS)]
-        return index if index is not None and index * SCRAPE_SECONDS >= t - lookback else None
-
-    def count_over(self, t: int, w: int) -> _Val | None:
-        span = self._span(t, w, half_open=True)
-        return None if span is None else _Val(self.count[span[1] + 1] - self.count[span[0]])
-
-    def sum_over(self, t: int, w: int) -> _Val | None:
-        span = self._span(t, w, half_open=True)
-        return None if span is None else _Val(self.total[span[1] + 1] - self.total[span[0]])
-
-
-def _group_key(labels: Mapping[str, str], group_by: Sequence[str]) -> LabelPairs:
-    return tuple((name, labels[name]) for name in group_by if labels.get(name))
-
-
-def _sum_by(members: Sequence[tuple[_Samples, LabelPairs]], fn: str, t: int, w: int) -> dict[LabelPairs, _Val]:
-    out: dict[LabelPairs, _Val] = {}
-    for samples, group in members:
-        value = getattr(samples, fn)(t, w)
-        if value is not None:
-            out[group] = out[group] + value if group in out else value
-    return out
-
-
-class _Memoised:
-    """Events over ``(t, w)``, computed once: the replay asks for the same windows many times."""
-
-    _cache: dict[tuple[int, int], Events]
-
-    def events(self, t: int, w: int) -> Events:
-        key = (t, w)
-        if key not in self._cache:
-            self._cache[key] = self._events(t, w)
-        return self._cache[key]
-
-    def _events(self, t: int, w: int) -> Events:
-        raise NotImplementedError
-
-
-class _SLIReplay(_Memoised):
-    """Bad and total events of one SLO's SLI over a window, as its recording rules count them."""
-
-    def __init__(self, slo: SLO, series: Sequence[Series], samples: Sequence[_Samples]) -> None:
-        sli = slo.sli
-        group_by = tuple(sli.group_by)
-
-        def members(selector: Selector) -> list[tuple[_Samples, LabelPairs]]:
-            return [(smp, _group_key(s.label_map(), group_by)) for s, smp in zip(series, samples)
-                    if selector_matches(selector, s.metric, s.label_map())]
-
-        self.sli = sli
-        self.total: list[tuple[_Samples, LabelPairs]] = []
-        self.part: list[tuple[_Samples, LabelPairs]] = []
-        if isinstance(sli, RatioSLI):
-            self.total = members(sli.total)
-            self.part = members(sli.bad if sli.bad is not None else sli.good)  # type: ignore[arg-type]
-        elif isinstance(sli, LatencySLI):
-            self.total = members(sli.count)
-            self.part = members(sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)))
-        elif isinstance(sli, ProbeSLI):
-            self.total = members(sli.gauge)
-        self._cache = {}
-
-
-    def _events(self, t: int, w: int) -> Events:
-        return self.count(t, w, "increase")
-
-    def count(self, t: int, w: int, counter: str) -> Events:
-        sli = self.sli
-        if isinstance(sli, ProbeSLI):
-            total = _sum_by(self.total, "count_over", t, w)
-            ones = _sum_by(self.total, "sum_over", t, w)
-            return total, {g: total[g] - ones[g] for g in total if g in ones}
-        total = _sum_by(self.total, counter, t, w)
-        part = _sum_by(self.part, counter, t, w)
-        if isinstance(sli, RatioSLI) and sli.bad is not None:
-            bad = dict(part)
-            for g in total:
-                bad.setdefault(g, _ZERO)
-            return total, bad
-        if isinstance(sli, LatencySLI):
-            # No zero fallback for a missing bucket: the group has no bad events, hence no data.
-            return total, {g: total[g] - part[g] for g in total if g in part}
-        return total, {g: total[g] - part.get(g, _ZERO) for g in total}
-
-
-class _Tiles(_Memoised):
-    """Windows summed from tiles, as the slow group records them under promtool (every evaluation).
-
-    Each tile starts where the previous one ended (the evaluation before), the
-    first evaluation records none, and a window sums the tiles recorded in
-    ``(t-W, t]``: together, the grid steps (or, for a probe, the samples) of
-    ``(max(t-W, 0), t]``.
-    """
-
-    def __init__(self, sli: _SLIReplay) -> None:
-        self.sli = sli
-        self._cache = {}
-
-    def _events(self, t: int, w: int) -> Events:
-        if t < EVAL_SECONDS:
-            return {}, {}
-        counter = "count_over" if isinstance(self.sli.sli, ProbeSLI) else "grid_increase"
-        return self.sli.count(t, min(w, t), counter)
-
-
-def _compare(left: _Val, right: _Val | None, scale: float, threshold: float, strict: bool) -> Truth:
-    """``left / right / scale > threshold`` (or ``left >= threshold`` when ``right`` is None), three-valued."""
-    if right is None:
-        if left.exact:
-            return float(left.value) > threshold if strict else float(left.value) >= threshold
-        exact = Fraction(left.value)
-    else:
-        if right.value == 0:
-            return False
-        if left.exact and right.exact:
-            value = (float(left.value) / float(right.value)) / scale
-            return value > threshold if strict else value >= threshold
-        exact = Fraction(left.value) / Fraction(right.value) / Fraction(scale)
-    goal = Fraction(threshold)
-    if abs(exact - goal) <= TOLERANCE * max(abs(goal), Fraction(1, 10**12)):
-        return None
-    return exact > goal if strict else exact >= goal
-
-
-def _all(truths: Iterable[Truth]) -> Truth:
-    result: Truth = True
-    for truth in truths:
-        if truth is False:
-            return False
-        if truth is None:
-            result = None
-    return result
+# ---- what each alert sees ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -691,109 +248,215 @@ class Firing:
 
 
 @dataclass(frozen=True)
-class _Rule:
-    """A burn-rate condition's compiled rule and the position of its group (0: fast, 1: slow)."""
+class BurnRule:
+    """A burn-rate condition and its compiled alerting rule (as handed on by the compile step)."""
 
     slo: SLO
     condition: BurnRateAlert
     rule: AlertingRule
+    #: 0 when the rule sits in the SLO's fast group, 1 in its slow group.
     rank: int
 
-    def reads_at(self, t: int, w: int) -> int:
-        """When the series of window ``w`` that this alert reads at ``t`` was recorded.
 
-        Groups are evaluated in file order at each instant and a group's rules
-        in order, so a window recorded by a later group is one evaluation old.
-        """
-        return t - EVAL_SECONDS if _recording_rank(w) > self.rank else t
+def _shape(flow: Flow) -> str:
+    """"steady" (one error ratio throughout), "peak" (the ratio rises, then falls) or "other"."""
+    ratios = [(p.bad, p.total) for p in flow.phases if p.total]
+    falling = False
+    steady = True
+    for (b0, t0), (b1, t1) in zip(ratios, ratios[1:]):
+        step = b1 * t0 - b0 * t1
+        if step:
+            steady = False
+        if step < 0:
+            falling = True
+        elif step > 0 and falling:
+            return "other"
+    return "steady" if steady else "peak"
 
 
-class Replay:
-    """Every burn-rate alert of one alertname over one set of input series, evaluation by evaluation.
+#: Truths by a watch's key, then by instant: an organisation's SLOs repeat objectives, windows and alert
+#: conditions, and their test cases then ask the same questions (bounded, so a long run cannot grow it).
+_SHARED: dict[tuple[Any, ...], dict[int, Truth]] = {}
+_SHARED_LIMIT = 20000
 
-    Conditions are worked out lazily, only at the evaluations a question needs.
+
+@dataclass(eq=False)
+class _Watch:
+    """One alert (a condition of one SLO, one group of its SLI) over one case's input.
+
+    With steady traffic, or traffic whose error ratio rises then falls, every
+    window's error ratio and event count rise then fall over time among the
+    evaluations of one parity (an instant on the scrape grid or half way; raw
+    ``increase()`` sees one sample fewer half way): so within each parity the
+    condition holds over one run of evaluations, and it holds throughout an
+    interval when it holds at both ends of each parity's share of it. Other
+    traffic is evaluated instant by instant.
     """
 
-    def __init__(self, rules: Sequence[_Rule], series: Sequence[Series], horizon: int) -> None:
-        samples = [_Samples(s.values) for s in series]
+    burn: BurnRule
+    group: LabelPairs
+    flow: Flow
+    probe: bool
+    fast: frozenset[int]
+    truths: dict[int, Truth] = field(default_factory=dict)
+    _alert: Firing | None = None
+
+    def __post_init__(self) -> None:
+        cond, slo = self.burn.condition, self.burn.slo
+        self.budget = float(number(slo.error_budget))
+        self.factor = float(number(cond.burn_factor))
+        self.least = slo.alerting.min_events
+        self.unimodal = _shape(self.flow) != "other"
+        # Everything the answers depend on: SLOs alike in these share them (see _SHARED).
+        self.key = (self.budget, self.factor, cond.long_seconds, cond.short_seconds, cond.for_seconds, self.least,
+                    self.burn.rank, cond.long_seconds in self.fast, cond.short_seconds in self.fast, self.probe,
+                    self.flow.phases)
+        if len(_SHARED) > _SHARED_LIMIT:
+            _SHARED.clear()
+        self.truths = _SHARED.setdefault(self.key, {})
+
+    def _window(self, t: int, w: int) -> Reading | None:
+        at = read_time(t, self.burn.rank == 0 and w not in self.fast)
+        tiled = not is_raw_window(w)
+        return probe_window(self.flow, at, w, tiled) if self.probe else counter_window(self.flow, at, w, tiled)
+
+    def truth(self, t: int) -> Truth:
+        if t in self.truths:
+            return self.truths[t]
+        cond = self.burn.condition
+        long = self._window(t, cond.long_seconds)
+        result = burn_above(long, self.budget, self.factor)
+        if result is not False:
+            result = all_of((result, burn_above(self._window(t, cond.short_seconds), self.budget, self.factor),
+                             at_least(long, self.least) if self.least else True))
+        self.truths[t] = result
+        return result
+
+    def firing(self, t: int) -> Truth:
+        """Fires at ``t``: its condition held at every evaluation of ``[t - for, t]``."""
+        hold = self.burn.condition.for_seconds
+        if t - hold < 0:
+            return False
+        now = self.truth(t)
+        if now is False or not hold:
+            return now
+        instants = evaluations(t - hold, t - EVAL_SECONDS)
+        if self.unimodal and len(instants) > 2:
+            # Each parity's first and last evaluation (t itself is the last of its own).
+            instants = sorted({instants[0], instants[1], t - EVAL_SECONDS})
+        truths = [now]
+        for e in reversed(instants):
+            truths.append(self.truth(e))
+            if truths[-1] is False:
+                return False
+        return all_of(truths)
+
+    def first_firing(self, since: int, until: int) -> int | None:
+        """The first evaluation in ``[since, until]`` where the alert certainly fires, while its traffic only
+        worsens (an outage that has not ended)."""
+        lo, hi = since // EVAL_SECONDS, until // EVAL_SECONDS + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.firing(mid * EVAL_SECONDS) is True:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo * EVAL_SECONDS if lo * EVAL_SECONDS <= until else None
+
+    def alert(self) -> Firing:
+        """The alert as Prometheus labels it: the series' labels, overridden by the rule's."""
+        if self._alert is None:
+            self._alert = self._labelled()
+        return self._alert
+
+    def _labelled(self) -> Firing:
+        r = self.burn
+        labels = {**dict(self.group), c.LABEL_SERVICE: r.slo.service, c.LABEL_SLO: r.slo.name, **dict(r.rule.labels)}
+        labels.pop("alertname", None)
+        return Firing(tuple(sorted(labels.items())), tuple(sorted(r.rule.annotations)), r.slo.id, r.condition)
+
+
+def _sees(slo: SLO, series: Sequence[tuple[Stream, Flow]]) -> dict[LabelPairs, Flow]:
+    """The events ``slo``'s SLI counts in each of its groups, from the case's streams and their flows."""
+    sli = slo.sli
+    probe = isinstance(sli, ProbeSLI)
+    if isinstance(sli, RatioSLI):
+        total_sel, part, part_is_bad = sli.total, sli.bad or sli.good, sli.bad is not None
+    elif isinstance(sli, LatencySLI):
+        total_sel, part, part_is_bad = sli.count, sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)), False
+    elif isinstance(sli, ProbeSLI):
+        total_sel, part, part_is_bad = sli.gauge, None, False
+    else:
+        return {}
+    assert part is not None or probe
+    by_group: dict[LabelPairs, list[tuple[str, Stream, Flow]]] = {}
+    for stream, flow in series:
+        labels = dict(stream.labels)
+        key = tuple((g, labels.get(g, "")) for g in sli.group_by)
+        if selector_matches(total_sel, stream.metric, labels):
+            by_group.setdefault(key, []).append(("total", stream, flow))
+        if part is not None and selector_matches(part, stream.metric, labels):
+            by_group.setdefault(key, []).append(("part", stream, flow))
+    out: dict[LabelPairs, Flow] = {}
+    for key, members in by_group.items():
+        starts = sorted({p.start for _, _, f in members for p in f.phases})
+        phases = []
+        for start in starts:
+            total = part_count = 0
+            for kind, stream, flow in members:
+                phase = next(p for p in reversed(flow.phases) if p.start <= start)
+                count = _per_scrape(stream.role, phase)
+                if probe:
+                    total += 1 if phase.total else 0
+                    part_count += count
+                elif kind == "total":
+                    total += count
+                else:
+                    part_count += count
+            bad = part_count if part_is_bad else total - part_count
+            phases.append(Phase(start, total, bad))
+        if any(p.total for p in phases):
+            out[tuple(sorted(kv for kv in key if kv[1]))] = Flow(tuple(phases))
+    return out
+
+
+class _Case:
+    """The alerts of one alertname over one case's input series."""
+
+    def __init__(self, burns: Sequence[BurnRule], series: Sequence[tuple[Stream, Flow]], horizon: int,
+                 own: tuple[str, dict[LabelPairs, Flow]] | None = None) -> None:
         self.horizon = horizon
-        self._rules = list(rules)
-        self._windows: dict[str, tuple[_SLIReplay, _Tiles]] = {}
-        for r in rules:
-            if r.slo.id not in self._windows:
-                sli = _SLIReplay(r.slo, series, samples)
-                self._windows[r.slo.id] = (sli, _Tiles(sli))
-        self._cache: dict[tuple[int, int], dict[LabelPairs, Truth]] = {}
-
-    def _conditions(self, index: int, t: int) -> dict[LabelPairs, Truth]:
-        """Truth of rule ``index``'s expression at evaluation ``t``, per group (absent: false)."""
-        key = (index, t)
-        if key in self._cache:
-            return self._cache[key]
-        r = self._rules[index]
-        sli, tiles = self._windows[r.slo.id]
-
-        def window(w: int) -> Events:
-            when = r.reads_at(t, w)
-            if when < 0:
-                return {}, {}
-            return sli.events(when, w) if is_raw_window(w) else tiles.events(when, w)
-        long_total, long_bad = window(r.condition.long_seconds)
-        short_total, short_bad = window(r.condition.short_seconds)
-        budget, factor, least = r.slo.error_budget, r.condition.burn_factor, r.slo.alerting.min_events
-        out: dict[LabelPairs, Truth] = {}
-        for g, total in long_total.items():
-            out[g] = _all((
-                _burn_above(long_bad.get(g), total, budget, factor),
-                _burn_above(short_bad.get(g), short_total.get(g), budget, factor),
-                True if not least else _compare(total, None, 1.0, least, strict=False),
-            ))
-        self._cache[key] = out
-        return out
+        self.watches: list[_Watch] = []
+        # The SLO under test sees each group's flow as built; other SLOs see what their selectors match.
+        seen: dict[str, dict[LabelPairs, Flow]] = dict([own]) if own is not None else {}
+        for burn in burns:
+            slo = burn.slo
+            if slo.id not in seen:
+                seen[slo.id] = _sees(slo, series)
+            fast = frozenset(fast_raw_windows(slo))
+            probe = isinstance(slo.sli, ProbeSLI)
+            for group, flow in sorted(seen[slo.id].items()):
+                self.watches.append(_Watch(burn, group, flow, probe, fast))
 
     def at(self, t: int) -> tuple[tuple[Firing, ...], bool]:
-        """Alerts firing at the evaluation at or before ``t``, and whether that list is certain."""
-        t = _floor(min(t, self.horizon))
+        """Alerts firing at ``t``, and whether that list is certain."""
         firing: list[Firing] = []
         certain = True
-        for index, r in enumerate(self._rules):
-            hold = r.condition.for_seconds
-            if t - hold < 0:
-                continue
-            since = _floor(t - hold)
-            for group in sorted(g for g, truth in self._conditions(index, t).items() if truth is not False):
-                truth = _all(self._conditions(index, e).get(group, False) for e in range(since, t + 1, EVAL_SECONDS))
-                if truth is None:
-                    certain = False
-                elif truth:
-                    firing.append(_firing(r, group))
+        for watch in self.watches:
+            state = watch.firing(t)
+            if state is None:
+                certain = False
+            elif state:
+                firing.append(watch.alert())
         return tuple(sorted(firing, key=lambda f: (f.labels, f.annotations))), certain
 
-    def first_firing(self, slo_id: str, condition: BurnRateAlert, group: LabelPairs, after: int) -> int | None:
-        """The first evaluation from ``after`` on where that alert certainly fires."""
-        for t in range(_floor(after), self.horizon + 1, EVAL_SECONDS):
-            alerts, _ = self.at(t)
-            if any(a.slo == slo_id and a.condition == condition and _has_group(a, group) for a in alerts):
-                return t
-        return None
+    def watch(self, slo_id: str, condition: BurnRateAlert, group: LabelPairs) -> _Watch | None:
+        return next((w for w in self.watches
+                     if w.burn.slo.id == slo_id and w.burn.condition == condition and w.group == group), None)
 
-
-def _firing(r: _Rule, group: LabelPairs) -> Firing:
-    """The alert as Prometheus labels it: the series' labels, overridden by the rule's."""
-    labels = {**dict(group), c.LABEL_SERVICE: r.slo.service, c.LABEL_SLO: r.slo.name, **dict(r.rule.labels)}
-    labels.pop("alertname", None)
-    return Firing(tuple(sorted(labels.items())), tuple(sorted(r.rule.annotations)), r.slo.id, r.condition)
-
-
-def _burn_above(bad: _Val | None, total: _Val | None, budget: float, factor: float) -> Truth:
-    if bad is None or total is None or total.value <= 0:
-        return False
-    return _compare(bad, total, budget, factor, strict=True)
-
-
-def _has_group(alert: Firing, group: LabelPairs) -> bool:
-    labels = dict(alert.labels)
-    return all(labels.get(k) == v for k, v in group)
+    def fires(self, t: int, slo_id: str, condition: BurnRateAlert, group: LabelPairs) -> Truth:
+        found = self.watch(slo_id, condition, group)
+        return False if found is None else found.firing(t)
 
 
 # ---- scenarios ---------------------------------------------------------------------------------
@@ -815,7 +478,7 @@ class Timing:
     """How fast one page condition paged a full outage, in seconds after the outage began."""
 
     condition: BurnRateAlert
-    #: None: by the replay the rules never page it (the generated check then fails under promtool).
+    #: When the check found it firing (None: the rules do not page it by its bound; the check then fails).
     fired: int | None
     bound: float
     checked: int
@@ -837,14 +500,10 @@ class Scenario:
     title: str
     series: tuple[Series, ...]
     checks: tuple[Check, ...]
-    #: When the outage began (lifecycle scenarios).
     start: int | None = None
     timings: tuple[Timing, ...] = ()
-    #: What the case proves: some of SUSTAINABLE, OUTAGE, RECOVERY (or QUIET).
     proves: tuple[str, ...] = ()
-    #: When the outage ended and the steady traffic resumed (lifecycle scenarios that prove RECOVERY).
     recovered: int | None = None
-    #: The first paged condition whose clearing is checked after ``recovered``.
     cleared: BurnRateAlert | None = None
 
 
@@ -880,10 +539,6 @@ def _ceil(t: float, step: int = SCRAPE_SECONDS) -> int:
     return int(math.ceil(t / step - 1e-9)) * step
 
 
-def _page_conditions(slo: SLO) -> list[BurnRateAlert]:
-    return [cond for cond in slo.alerting.conditions if cond.severity is AlertSeverity.PAGE]
-
-
 def _lag(window: int) -> int:
     """Extra delay of a window summed from tiles: up to one tile plus the slow group's evaluation."""
     return 0 if is_raw_window(window) else c.TILE_SECONDS + EVAL_SECONDS
@@ -915,23 +570,39 @@ def resolve_bound(cond: BurnRateAlert, recovery: int) -> int:
     return recovery + cond.short_seconds + EVAL_SECONDS + _lag(cond.short_seconds)
 
 
+def _next(t: int, phase: int) -> int:
+    """The first instant from ``t`` on that lies ``phase`` seconds past a tile boundary."""
+    return t + (phase - t) % c.TILE_SECONDS
+
+
+def _clock(seconds: int) -> str:
+    return format_duration(seconds) if seconds > 0 else "0s"
+
+
+def _unique(checks: Iterable[Check | None]) -> tuple[Check, ...]:
+    seen: dict[int, Check] = {}
+    for check in checks:
+        if check is not None:
+            seen.setdefault(check.at, check)
+    return tuple(seen[t] for t in sorted(seen))
+
+
+Steady = tuple[tuple[Phase, ...], int]
+
+
 class _Planner:
-    def __init__(self, slo: SLO, service: Service, peers: Sequence[SLO], le: str | None) -> None:
+    def __init__(self, slo: SLO, burns: Sequence[BurnRule], peers: Sequence[BurnRule], le: str | None) -> None:
         self.slo = slo
         self.alertname = alert_name(slo)
         self.probe = isinstance(slo.sli, ProbeSLI)
-        self.pages = _page_conditions(slo)
-        self.rules = [r for s in (slo, *peers) if s.alerting.enabled and alert_name(s) == self.alertname
-                      and not isinstance(s.sli, RawSLI) for r in _burn_rules(s, service)]
-        self.raw_peers = [s for s in peers if s.alerting.enabled and alert_name(s) == self.alertname
-                          and isinstance(s.sli, RawSLI)]
+        self.burns = tuple(burns)
+        self.all_burns = tuple(burns) + tuple(peers)
+        self.pages = [b.condition for b in burns if b.condition.severity is AlertSeverity.PAGE]
         self.groups = _group_values(slo)
         self.layouts: list[tuple[Stream, ...] | str] = [layout(slo, g, le) for g in self.groups]
         self.min_events = slo.alerting.min_events
         shortest = min((cond.long_seconds for cond in self.pages), default=3600)
         self.rate = max(BASE_RATE, math.ceil(2 * self.min_events * SCRAPE_SECONDS / shortest))
-
-    # -- plumbing
 
     def problem(self) -> str | None:
         if not self.pages:
@@ -939,44 +610,45 @@ class _Planner:
         first = self.layouts[0]
         if isinstance(first, str):
             return first
-        annotated = [r.rule for r in self.rules if r.slo.id == self.slo.id]
-        if any("{{" in v for rule in annotated for _, v in rule.annotations + rule.labels):
+        if any("{{" in v for b in self.burns for _, v in b.rule.annotations + b.rule.labels):
             return "the alert's labels or annotations are templates, which the expected alerts cannot spell"
-        metrics = {s.metric for s in first}
-        for peer in self.raw_peers:
-            raw = peer.sli
-            assert isinstance(raw, RawSLI)
-            texts = [t for t in (raw.error_ratio, raw.good, raw.bad, raw.total) if t]
-            if any(m in t for m in metrics for t in texts):
-                return (f"{peer.id} shares the alert name {self.alertname} and reads the same metrics with raw "
-                        "PromQL, so its alerts cannot be predicted")
         return None
 
-    def series(self, traffic: Sequence[Traffic]) -> tuple[Series, ...]:
-        out: list[Series] = []
-        for streams, flow in zip(self.layouts, traffic):
+    # -- input
+
+    def streams(self, flows: Sequence[Flow]) -> list[tuple[Stream, Flow]]:
+        out: list[tuple[Stream, Flow]] = []
+        for streams, flow in zip(self.layouts, flows):
             assert not isinstance(streams, str)
-            for s in streams:
-                out.append(Series(s.metric, s.labels, stream_values(s, flow)))
+            out.extend((s, flow) for s in streams)
+        return out
+
+    def series(self, streams: Sequence[tuple[Stream, Flow]], horizon: int) -> tuple[Series, ...]:
+        scrapes = _ceil(horizon) // SCRAPE_SECONDS
+        peak = max((p.total for _, f in streams for p in f.phases), default=1)
+        # Counters start high, as long-running ones do: increase() then never extrapolates towards zero.
+        base = 10 ** max(6, len(str(peak * (c.RAW_WINDOW_MAX_SECONDS // SCRAPE_SECONDS))) + 1)
+        out = [Series(s.metric, s.labels, text=series_text(s.role, f, scrapes, base)) for s, f in streams]
         return tuple(sorted(out, key=lambda s: (s.metric, s.labels)))
+
+    def own(self, flows: Sequence[Flow]) -> tuple[str, dict[LabelPairs, Flow]]:
+        """What the SLO under test sees of ``flows`` (one per group): each group's flow under its labels."""
+        return self.slo.id, {tuple(sorted(g.items())): f for g, f in zip(self.groups, flows)}
 
     def usable_groups(self, wanted: int) -> int:
         return min(wanted, sum(1 for lay in self.layouts if not isinstance(lay, str)))
 
-    def replay(self, series: Sequence[Series], horizon: int, rules: Sequence[_Rule] | None = None) -> Replay:
-        return Replay(self.rules if rules is None else rules, series, horizon)
+    def target(self) -> LabelPairs:
+        return tuple(sorted(self.groups[0].items()))
 
-    def settle(self, replay: Replay, times: Iterable[int]) -> Check | None:
+    def settle(self, case: _Case, times: Iterable[int]) -> Check | None:
         """The first of ``times`` whose expected alerts are certain."""
         for t in times:
-            if 0 < t <= replay.horizon:
-                alerts, certain = replay.at(t)
+            if 0 < t <= case.horizon:
+                alerts, certain = case.at(t)
                 if certain:
                     return Check(t, alerts)
         return None
-
-    def scrapes(self, horizon: int) -> int:
-        return _ceil(horizon) // SCRAPE_SECONDS + 1
 
     def outage_start(self, conds: Sequence[BurnRateAlert], earliest: int = 0) -> int:
         """After every long window is full (and ``earliest``), placed so that a tile boundary falls one scrape
@@ -985,11 +657,6 @@ class _Planner:
         earliest = max(earliest, _ceil(max(cond.long_seconds for cond in conds)) + 10 * SCRAPE_SECONDS)
         visible = _ceil(detection_seconds(self.slo, conds[0]) + (0 if self.probe else 1e-6))
         return _next(earliest, visible - SCRAPE_SECONDS)
-
-    def is_page(self, alert: Firing) -> bool:
-        return alert.condition.severity is AlertSeverity.PAGE
-
-    # -- scenarios
 
     def outage_problem(self, cond: BurnRateAlert) -> str | None:
         share = cond.burn_factor * self.slo.error_budget
@@ -1000,85 +667,96 @@ class _Planner:
                     f"{format_duration(cond.long_seconds)}")
         return None
 
-    def one_x_burn(self) -> tuple[Callable[[int], tuple[int, int]], int] | str:
-        """Steady traffic whose error ratio is exactly the error budget (a 1x burn), and the events per scrape.
+    # -- traffic
+
+    def one_x_burn(self, horizon: int) -> Steady | str:
+        """Steady traffic whose error ratio is exactly the error budget (a 1x burn), and its events per scrape.
 
         For counters, ``total`` events per scrape of which ``bad`` fail, with
-        ``bad / total`` the budget as a fraction; for a probe, a failed sample
-        whenever ``i × budget`` crosses a whole number.
+        ``bad / total`` the budget as the rules spell it; for a probe, a failed
+        sample whenever ``i × budget`` crosses a whole number.
         """
-        budget = Fraction(repr(self.slo.error_budget))
+        budget = Fraction(number(self.slo.error_budget))
         if self.probe:
-            def probe_at(i: int) -> tuple[int, int]:
-                failed = i > 0 and math.floor(i * budget) > math.floor((i - 1) * budget)
-                return (0, 1) if failed else (1, 0)
-            return probe_at, 1
+            phases: list[Phase] = [Phase(0, 1, 0)]
+            num, den = budget.numerator, budget.denominator
+            for i in range(1, horizon // SCRAPE_SECONDS + 2):
+                if (i * num) // den > ((i - 1) * num) // den:
+                    phases += [Phase(i, 1, 1), Phase(i + 1, 1, 0)]
+            return tuple(phases), 1
         shortest = min(cond.long_seconds for cond in self.pages)
         scale = max(math.ceil(BASE_RATE / budget.denominator),
                     math.ceil(2 * self.min_events * SCRAPE_SECONDS / (shortest * budget.denominator)))
         total, bad = budget.denominator * scale, budget.numerator * scale
-        if total > 10**12:
+        if total > 10**9:
             return f"the budget {self.slo.error_budget:g} needs {total} events per scrape for an exact 1x burn"
+        return (Phase(1, total, bad),), total
 
-        def at(i: int) -> tuple[int, int]:
-            return (0, 0) if i == 0 else (total - bad, bad)
-        return at, total
-
-    def clean(self) -> tuple[Callable[[int], tuple[int, int]], int]:
+    def clean(self) -> Steady:
         """Steady traffic without errors (when a 1x burn cannot be spelled or would page)."""
-        rate = 1 if self.probe else self.rate
-        return (lambda i: (1, 0) if self.probe else ((0, 0) if i == 0 else (rate, 0))), rate
+        return ((Phase(0 if self.probe else 1, 1 if self.probe else self.rate, 0),),
+                1 if self.probe else self.rate)
 
-    def traffic(self, steady: Callable[[int], tuple[int, int]], rate: int, horizon: int, start: int,
-                until: int) -> list[Traffic]:
+    def flows(self, steady: Steady, start: int, until: int) -> list[Flow]:
         """The first group's steady traffic fails entirely in the scrapes of ``(start, until]``; a second group,
         if any, stays steady throughout."""
-        def broken(i: int) -> tuple[int, int]:
-            t = i * SCRAPE_SECONDS
-            if start < t <= until:
-                return (0, 1) if self.probe else (0, rate)
-            return steady(i)
-        length = self.scrapes(horizon)
-        return [Traffic.of(length, broken)] + [Traffic.of(length, steady)] * (self.usable_groups(2) - 1)
+        phases, rate = steady
+        first, last = start // SCRAPE_SECONDS + 1, until // SCRAPE_SECONDS
+
+        def at(index: int) -> Phase:
+            return next(p for p in reversed(phases) if p.start <= index)
+        broken = [p for p in phases if p.start < first]
+        broken.append(Phase(first, rate, rate))
+        after = at(last + 1)
+        broken.append(Phase(last + 1, after.total, after.bad))
+        broken += [p for p in phases if p.start > last + 1]
+        steady_flow = Flow(phases)
+        return [Flow(tuple(broken))] + [steady_flow] * (self.usable_groups(2) - 1)
+
+    # -- the lifecycle case
 
     def lifecycle(self, conds: Sequence[BurnRateAlert]) -> tuple[Scenario | None, list[str]]:
         """A 1x burn, then a full outage, then the 1x burn again, in one case (see :class:`Scenario`)."""
         problems: list[str] = []
-        steady = self.one_x_burn()
-        if isinstance(steady, str):
-            problems.append(steady)
-        else:
-            scenario, why = self._lifecycle(conds, *steady, sustainable=True)
-            if scenario is not None:
-                return scenario, problems + why
-            problems.append(why[0])
-        scenario, why = self._lifecycle(conds, *self.clean(), sustainable=False)
-        return scenario, problems + why
-
-    def _lifecycle(self, conds: Sequence[BurnRateAlert], steady: Callable[[int], tuple[int, int]], rate: int,
-                   sustainable: bool) -> tuple[Scenario | None, list[str]]:
-        slo = self.slo
         longest = max(cond.long_seconds for cond in self.pages)
         hold = max(cond.for_seconds for cond in self.pages)
         t0 = self.outage_start(conds, _ceil(longest + hold) + 10 * SCRAPE_SECONDS)
-        bounds = {cond: page_bound(slo, cond, t0) for cond in conds}
+        bounds = {cond: page_bound(self.slo, cond, t0) for cond in conds}
         recovered = _next(_ceil(_floor(max(bounds.values()))), SCRAPE_SECONDS)
         horizon = _floor(max(resolve_bound(p, recovered) for p in self.pages))
-        series = self.series(self.traffic(steady, rate, horizon, t0, recovered))
-        replay = self.replay(series, horizon)
-        target = _pairs(self.groups[0])
+        steady = self.one_x_burn(horizon)
+        if isinstance(steady, str):
+            problems.append(steady)
+        else:
+            scenario, why = self._lifecycle(conds, steady, True, t0, bounds, recovered, horizon)
+            if scenario is not None:
+                return scenario, problems + why
+            problems.append(why[0])
+        scenario, why = self._lifecycle(conds, self.clean(), False, t0, bounds, recovered, horizon)
+        return scenario, problems + why
+
+    def _lifecycle(self, conds: Sequence[BurnRateAlert], steady: Steady, sustainable: bool, t0: int,
+                   bounds: Mapping[BurnRateAlert, float], recovered: int,
+                   horizon: int) -> tuple[Scenario | None, list[str]]:
+        slo = self.slo
+        longest = max(cond.long_seconds for cond in self.pages)
+        flows = self.flows(steady, t0, recovered)
+        streams = self.streams(flows)
+        case = _Case(self.all_burns, streams, horizon, self.own(flows))
+        target = self.target()
         checks: list[Check | None] = []
         proves: list[str] = []
 
         # Before the outage: nothing pages, though the page windows are full of a steady burn.
         times = sorted({_ceil(longest), _ceil((longest + t0) / 2), t0 - SCRAPE_SECONDS})
-        before = [self.settle(replay, range(t, t - 10 * SCRAPE_SECONDS, -SCRAPE_SECONDS)) for t in times]
+        before = [self.settle(case, range(t, t - 10 * SCRAPE_SECONDS, -SCRAPE_SECONDS)) for t in times]
         if any(check is None for check in before):
             return None, ["the steady traffic before the outage has no instant where the expected alerts are "
                           "certain"]
-        if any(a.slo == slo.id and self.is_page(a) for check in before for a in check.alerts):  # type: ignore[union-attr]
-            return None, ["a steady 1x burn pages in the replay: the windows hold too few samples to burn at "
-                          "exactly the budget" if sustainable else "steady traffic without errors pages in the replay"]
+        if any(a.slo == slo.id and a.condition.severity is AlertSeverity.PAGE
+               for check in before for a in check.alerts):  # type: ignore[union-attr]
+            return None, ["a steady 1x burn pages: the windows hold too few samples to burn at exactly the budget"
+                          if sustainable else "steady traffic without errors pages"]
         checks.extend(before)
         if sustainable:
             proves.append(SUSTAINABLE)
@@ -1086,26 +764,30 @@ class _Planner:
         # The outage: each page condition at its own bound.
         first = conds[0]
         if first.for_seconds:
-            checks.append(self.settle(replay, range(_floor(t0 + first.for_seconds), t0, -EVAL_SECONDS)))
+            checks.append(self.settle(case, range(_floor(t0 + first.for_seconds), t0, -EVAL_SECONDS)))
         timings: list[Timing] = []
         problems: list[str] = []
         for cond in conds:
             at = _floor(bounds[cond])
-            fired = replay.first_firing(slo.id, cond, target, t0)
-            if fired is not None and fired <= at:
-                page = self.settle(replay, range(at, fired - 1, -EVAL_SECONDS))
+            page: Check | None = None
+            for t in range(at, max(t0, at - 10 * EVAL_SECONDS), -EVAL_SECONDS):
+                if case.fires(t, slo.id, cond, target) is not True:
+                    break
+                page = self.settle(case, (t,))
+                if page is not None:
+                    break
+            fired: int | None = None
+            if page is not None:
+                watch = case.watch(slo.id, cond, target)
+                assert watch is not None
+                fired = watch.first_firing(_floor(t0), page.at)
+            else:
+                page = self.promised(case, at, cond)
                 if page is None:
                     problems.append(f"{cond.name}: no instant where the expected alerts are certain")
                     continue
-            else:
-                promised = self.promised(replay, at, cond)
-                if promised is None:
-                    problems.append(f"{cond.name}: no instant where the expected alerts are certain")
-                    continue
-                page = promised
-                problems.append(f"{cond.name}: by the replay the rules page a full outage "
-                                f"{'never' if fired is None else f'after {fired - t0} s'}, later than the "
-                                f"workbook's {bounds[cond] - t0:g} s; the generated test fails until the rules are fixed")
+                problems.append(f"{cond.name}: the rules do not page a full outage by the workbook's "
+                                f"{bounds[cond] - t0:g} s; the generated test fails until the rules are fixed")
             checks.append(page)
             timings.append(Timing(cond, None if fired is None else fired - t0, bounds[cond] - t0, page.at - t0))
         if not timings:
@@ -1113,12 +795,12 @@ class _Planner:
         proves.append(OUTAGE)
 
         # Recovery: the first condition that paged clears within its short window, then every page.
-        paging = [t.condition for t in timings if t.fired is not None and t.fired <= t.checked]
+        paging = [t.condition for t in timings if t.fired is not None]
         cleared_cond = paging[0] if paging else None
-        recovery = self.recovery_checks(replay, cleared_cond, t0, recovered, horizon) if cleared_cond else None
+        recovery = self.recovery_checks(case, cleared_cond, t0, recovered, horizon) if cleared_cond else None
         if recovery is None:
-            problems.append("no page fires in the replay, so none can recover" if cleared_cond is None else
-                            f"{cleared_cond.name}: the replayed page does not clear within its short window")
+            problems.append("no page fires, so none can recover" if cleared_cond is None else
+                            f"{cleared_cond.name}: the page does not clear within its short window")
         else:
             checks.extend(recovery)
             proves.append(RECOVERY)
@@ -1132,161 +814,104 @@ class _Planner:
             assert cleared_cond is not None
             title += (f"; after recovery at {_clock(recovered)} the {cleared_cond.name} page clears by "
                       f"{_clock(recovery[1].at)} (short window + evaluation)")
-        return Scenario(LIFECYCLE, title, series, _unique(checks), t0, tuple(timings), tuple(proves),
-                        recovered if recovery is not None else None,
+        return Scenario(LIFECYCLE, title, self.series(streams, horizon), _unique(checks), t0, tuple(timings),
+                        tuple(proves), recovered if recovery is not None else None,
                         cleared_cond if recovery is not None else None), problems
 
-    def promised(self, replay: Replay, at: int, cond: BurnRateAlert) -> Check | None:
-        """What the workbook promises at ``at`` when the rules fall short: the replayed alerts plus this page."""
-        alerts, certain = replay.at(at)
+    def promised(self, case: _Case, at: int, cond: BurnRateAlert) -> Check | None:
+        """What the workbook promises at ``at`` when the rules fall short: the alerts plus this page."""
+        alerts, certain = case.at(at)
         if not certain:
             return None
-        rule = next(r for r in self.rules if r.slo.id == self.slo.id and r.condition == cond)
-        page = _firing(rule, _pairs(self.groups[0]))
-        return Check(at, tuple(sorted({*alerts, page}, key=lambda f: (f.labels, f.annotations))))
+        watch = next(w for w in case.watches if w.burn.slo.id == self.slo.id and w.burn.condition == cond
+                     and w.group == self.target())
+        return Check(at, tuple(sorted({*alerts, watch.alert()}, key=lambda f: (f.labels, f.annotations))))
 
-    def recovery_checks(self, replay: Replay, cond: BurnRateAlert, t0: int, recovered: int,
+    def recovery_checks(self, case: _Case, cond: BurnRateAlert, t0: int, recovered: int,
                         horizon: int) -> list[Check] | None:
         """Paged at the recovery, ``cond`` cleared within its short window, and (if certain) no page at the end."""
-        slo, target = self.slo, _pairs(self.groups[0])
+        slo, target = self.slo, self.target()
         clear = _floor(resolve_bound(cond, recovered))
-        paged = self.settle(replay, range(recovered, t0, -EVAL_SECONDS))
-        if paged is None or not any(a.condition == cond and _has_group(a, target) for a in paged.alerts):
+        paged = self.settle(case, range(recovered, t0, -EVAL_SECONDS))
+        if paged is None or case.fires(paged.at, slo.id, cond, target) is not True:
             return None
-        cleared = self.settle(replay, range(clear, recovered, -EVAL_SECONDS))
+        cleared = self.settle(case, range(clear, recovered, -EVAL_SECONDS))
         if cleared is None or any(a.slo == slo.id and a.condition == cond for a in cleared.alerts):
             return None
         checks = [paged, cleared]
-        settled = self.settle(replay, range(horizon, recovered, -EVAL_SECONDS))
-        if settled is not None and not any(a.slo == slo.id and self.is_page(a) for a in settled.alerts):
+        settled = self.settle(case, range(horizon, recovered, -EVAL_SECONDS))
+        if settled is not None and not any(a.slo == slo.id and a.condition.severity is AlertSeverity.PAGE
+                                           for a in settled.alerts):
             checks.append(settled)
         return checks
 
-    def quiet_series(self, cond: BurnRateAlert, events: int, failures: int) -> tuple[tuple[Series, ...], int]:
-        """``events - failures`` good events spread over half the long window, then the failures."""
-        good = events - failures
-        start = 10 * SCRAPE_SECONDS
-        good_scrapes = good if self.probe else max(1, min(good, cond.long_seconds // SCRAPE_SECONDS // 2))
-        bad_scrapes = failures if self.probe else min(failures, 3)
-        end = start + (good_scrapes + bad_scrapes) * SCRAPE_SECONDS
-        horizon = end + cond.long_seconds + cond.for_seconds + 2 * SCRAPE_SECONDS
-
-        def at(i: int) -> tuple[int, int]:
-            k = i - start // SCRAPE_SECONDS
-            if 0 < k <= good_scrapes:
-                return (_share(good, good_scrapes, k), 0)
-            if good_scrapes < k <= good_scrapes + bad_scrapes:
-                return (0, _share(failures, bad_scrapes, k - good_scrapes))
-            return (0, 0)
-        return self.series([Traffic.of(self.scrapes(horizon), at)]), horizon
+    # -- the quiet case
 
     def quiet(self) -> Scenario | str:
+        """A service with ``min_events - 1`` events, a few of them failing: the guard keeps the page quiet."""
         slo = self.slo
         events = self.min_events - 1
         if events < 1:
             return "min_events is 1: a single event already counts, so there is no quiet service to show"
-        unguarded = [replace(r, slo=replace(r.slo, alerting=replace(r.slo.alerting, min_events=0)))
-                     if r.slo.id == slo.id else r for r in self.rules]
+        unguarded = [BurnRule(self._unguarded(b.slo), b.condition, b.rule, b.rank) for b in self.burns]
         for cond in self.pages:
             share = cond.burn_factor * slo.error_budget
             for failures in sorted({min(events, 3), min(events, max(3, math.ceil(2 * share * events))), events}):
-                series, horizon = self.quiet_series(cond, events, failures)
-                would = self.replay(series, horizon, unguarded).first_firing(slo.id, cond, _pairs(self.groups[0]), 0)
+                streams, horizon, end = self.quiet_streams(cond, events, failures)
+                watch = _Case(unguarded, streams, horizon).watch(slo.id, cond, self.target())
+                latest = min(horizon, end + cond.short_seconds + cond.for_seconds + 2 * SCRAPE_SECONDS)
+                would = None if watch is None else next(
+                    (t for t in range(_floor(end), latest + 1, EVAL_SECONDS) if watch.firing(t) is True), None)
                 if would is None:
                     continue
-                check = self.settle(self.replay(series, horizon), range(would, horizon + 1, EVAL_SECONDS))
-                if check is None or any(a.slo == slo.id and self.is_page(a) for a in check.alerts):
-                    return "a quiet service pages in the replay despite min_events"
+                check = self.settle(_Case(self.all_burns, streams, horizon), range(would, horizon + 1, EVAL_SECONDS))
+                if check is None or any(a.slo == slo.id and a.condition.severity is AlertSeverity.PAGE
+                                        for a in check.alerts):
+                    return "a quiet service pages despite min_events"
                 title = (f"{slo.id}: {failures} failures among {events} events (min_events {self.min_events}) "
                          f"do not page, though without the guard {cond.name} would page at {_clock(would)}")
-                return Scenario(QUIET, title, series, (check,), proves=(QUIET,))
+                return Scenario(QUIET, title, self.series(streams, horizon), (check,), proves=(QUIET,))
         return "no quiet traffic below min_events would page without the guard"
 
+    @staticmethod
+    def _unguarded(slo: SLO) -> SLO:
+        return replace(slo, alerting=replace(slo.alerting, min_events=0))
 
-def _next(t: int, phase: int) -> int:
-    """The first instant from ``t`` on that lies ``phase`` seconds past a tile boundary."""
-    return t + (phase - t) % c.TILE_SECONDS
-
-
-def _share(total: int, parts: int, k: int) -> int:
-    """Events in part ``k`` (1-based) of ``total`` spread evenly over ``parts``."""
-    return total * k // parts - total * (k - 1) // parts
-
-
-def _pairs(group: Mapping[str, str]) -> LabelPairs:
-    return tuple(sorted(group.items()))
-
-
-def _unique(checks: Iterable[Check | None]) -> tuple[Check, ...]:
-    seen: dict[int, Check] = {}
-    for check in checks:
-        if check is not None:
-            seen.setdefault(check.at, check)
-    return tuple(seen[t] for t in sorted(seen))
-
-
-def _clock(seconds: int) -> str:
-    return format_duration(seconds) if seconds > 0 else "0s"
-
-
-def _group_values(slo: SLO) -> list[dict[str, str]]:
-    """One or two label sets for the SLI's grouping labels: ``route="a"`` and ``route="b"``."""
-    group_by = tuple(slo.sli.group_by)
-    if not group_by:
-        return [{}]
-    constraints: dict[str, list[Matcher]] = {}
-    for selector in sli_selectors(slo.sli):
-        for m in selector.matchers:
-            if m.label in group_by:
-                constraints.setdefault(m.label, []).append(m)
-    groups: list[dict[str, str]] = []
-    for prefer in (("a", "b", "c"), ("b", "c", "d")):
-        group: dict[str, str] = {}
-        for label in group_by:
-            taken = {g[label] for g in groups if label in g}
-            options = [p for p in prefer if p not in taken]
-            value = label_value(constraints.get(label, []) + [Matcher(label, MatchOp.NE, v) for v in taken]
-                                + [Matcher(label, MatchOp.NE, "")], options)
-            if value is None:
-                return groups or [{}]
-            group[label] = value
-        groups.append(group)
-    return groups
+    def quiet_streams(self, cond: BurnRateAlert, events: int,
+                      failures: int) -> tuple[list[tuple[Stream, Flow]], int, int]:
+        """After a full long window of silence, ``events - failures`` good events spread over half the long
+        window (one per scrape for a probe), then the failures; the horizon, and when the failures end."""
+        good = events - failures
+        start = cond.long_seconds // SCRAPE_SECONDS + 10
+        good_scrapes = good if self.probe else max(1, min(good, cond.long_seconds // SCRAPE_SECONDS // 2))
+        bad_scrapes = failures if self.probe else min(failures, 3)
+        phases: list[Phase] = [Phase(0 if self.probe else 1, 0, 0)]
+        index = start + 1
+        for k in range(1, good_scrapes + 1):
+            phases.append(Phase(index, good * k // good_scrapes - good * (k - 1) // good_scrapes, 0))
+            index += 1
+        for k in range(1, bad_scrapes + 1):
+            count = failures * k // bad_scrapes - failures * (k - 1) // bad_scrapes
+            phases.append(Phase(index, count, count))
+            index += 1
+        phases.append(Phase(index, 0, 0))
+        end = (index - 1) * SCRAPE_SECONDS
+        horizon = end + cond.long_seconds + cond.for_seconds + 2 * SCRAPE_SECONDS
+        return self.streams([Flow(_merge_phases(phases))]), horizon, end
 
 
-def _recording_rank(w: int) -> int:
-    return 0 if is_raw_window(w) else 1
-
-
-@lru_cache(maxsize=4096)
-def _burn_rules(slo: SLO, service: Service) -> tuple[_Rule, ...]:
-    """The compiled alerting rule of each burn-rate condition, in condition order."""
-    found: list[tuple[AlertingRule, int]] = [
-        (r, rank) for rank, group in enumerate(compile_slo(slo, service)) for r in group.rules
-        if isinstance(r, AlertingRule) and r.alert == alert_name(slo) and c.LABEL_LONG_WINDOW in dict(r.labels)]
-    out: list[_Rule] = []
-    for cond in slo.alerting.conditions:
-        key = {c.LABEL_LONG_WINDOW: format_duration(cond.long_seconds),
-               c.LABEL_SHORT_WINDOW: format_duration(cond.short_seconds),
-               c.LABEL_OWN_SEVERITY: cond.severity.value}
-        match = next((i for i, (r, _) in enumerate(found) if key.items() <= dict(r.labels).items()), None)
-        if match is None:
-            raise AssertionError(f"{slo.id}: no compiled alerting rule for the {cond.name} {cond.severity.value} condition")
-        rule, rank = found.pop(match)
-        out.append(_Rule(slo, cond, rule, rank))
+def _merge_phases(phases: Sequence[Phase]) -> tuple[Phase, ...]:
+    out: list[Phase] = []
+    for p in phases:
+        if out and (out[-1].total, out[-1].bad) == (p.total, p.bad):
+            continue
+        out.append(p)
     return tuple(out)
 
 
 def _scenarios(planner: _Planner) -> tuple[list[Scenario], list[str]]:
     scenarios: list[Scenario] = []
     skipped: list[str] = []
-
-    def keep(result: Scenario | str) -> None:
-        if isinstance(result, str):
-            skipped.append(result)
-        else:
-            scenarios.append(result)
-
     feasible = []
     for cond in planner.pages:
         problem = planner.outage_problem(cond)
@@ -1298,10 +923,38 @@ def _scenarios(planner: _Planner) -> tuple[list[Scenario], list[str]]:
         lifecycle, problems = planner.lifecycle(feasible)
         skipped.extend(problems)
         if lifecycle is not None:
-            keep(lifecycle)
+            scenarios.append(lifecycle)
     if planner.min_events:
-        keep(planner.quiet())
+        quiet = planner.quiet()
+        if isinstance(quiet, str):
+            skipped.append(quiet)
+        else:
+            scenarios.append(quiet)
     return scenarios, skipped
+
+
+# ---- the compiled alerting rules ---------------------------------------------------------------
+
+
+def burn_rules(slo: SLO, groups: Sequence[RuleGroup]) -> tuple[BurnRule, ...]:
+    """Each burn-rate condition's compiled alerting rule, found in the SLO's compiled (fast, slow) groups."""
+    if not slo.alerting.enabled:
+        return ()
+    name = alert_name(slo)
+    found: list[tuple[AlertingRule, int]] = [
+        (r, rank) for rank, group in enumerate(groups) for r in group.rules
+        if isinstance(r, AlertingRule) and r.alert == name and any(k == c.LABEL_LONG_WINDOW for k, _ in r.labels)]
+    out: list[BurnRule] = []
+    for cond in slo.alerting.conditions:
+        key = {c.LABEL_LONG_WINDOW: format_duration(cond.long_seconds),
+               c.LABEL_SHORT_WINDOW: format_duration(cond.short_seconds),
+               c.LABEL_OWN_SEVERITY: cond.severity.value}
+        match = next((i for i, (r, _) in enumerate(found) if key.items() <= dict(r.labels).items()), None)
+        if match is None:
+            raise AssertionError(f"{slo.id}: no compiled alerting rule for the {cond.name} {cond.severity.value} condition")
+        rule, rank = found.pop(match)
+        out.append(BurnRule(slo, cond, rule, rank))
+    return tuple(out)
 
 
 def _series_metrics(slo: SLO) -> set[str]:
@@ -1313,30 +966,32 @@ def _series_metrics(slo: SLO) -> set[str]:
 
 
 def _interfering(slo: SLO, peers: Sequence[SLO]) -> tuple[SLO, ...]:
-    """The peers whose alerts can fire on this SLO's synthetic series: same alert name, and raw PromQL or a
-    metric in common. The others' rules match none of the series, so leaving them out changes nothing."""
+    """The peers whose alerts can fire on this SLO's series: same alert name and a metric in common (raw PromQL
+    peers included: they may read anything). The others' rules match none of the series."""
     name = alert_name(slo)
     mine = _series_metrics(slo)
     return tuple(p for p in peers if p.id != slo.id and p.alerting.enabled and alert_name(p) == name
                  and (isinstance(p.sli, RawSLI) or mine & _series_metrics(p)))
 
 
-def plan(slo: SLO, service: Service, *, peers: Sequence[SLO] = (), le_spelling: str | None = None) -> AlertTestPlan:
-    """The scenarios for one SLO; ``peers`` are the other SLOs loaded from the same rules file.
-
-    Plans are kept by their inputs: services stamped from one shape (see :mod:`.stamps`) ask for the same
-    plan many times, and replaying the rules is the costliest step of generation."""
-    return _plan(slo, service, _interfering(slo, peers), le_spelling)
-
-
-# Bounded: a plan holds its scenarios' series (tens of kilobytes); shapes beyond this are replayed again.
-@lru_cache(maxsize=256)
-def _plan(slo: SLO, service: Service, peers: tuple[SLO, ...], le_spelling: str | None) -> AlertTestPlan:
+def plan_compiled(slo: SLO, burns: Sequence[BurnRule], peers: Sequence[tuple[SLO, Sequence[BurnRule]]] = (),
+                  le_spelling: str | None = None) -> AlertTestPlan:
+    """The scenarios for one SLO from its compiled burn rules; ``peers`` are the other SLOs of its rules file
+    (with theirs)."""
     reason = skip_reason(slo)
     if reason is not None:
         return AlertTestPlan(slo, alert_name(slo), (), (reason,))
+    interfering = set(p.id for p in _interfering(slo, [p for p, _ in peers]))
+    mine = _series_metrics(slo)
+    raw = [p for p, _ in peers if p.id in interfering and isinstance(p.sli, RawSLI)
+           and any(m in text for m in mine for text in (p.sli.error_ratio, p.sli.good, p.sli.bad, p.sli.total) if text)]
+    if raw:
+        return AlertTestPlan(slo, alert_name(slo), (), (
+            f"{raw[0].id} shares the alert name {alert_name(slo)} and reads the same metrics with raw PromQL, "
+            "so its alerts cannot be predicted",))
+    others = [b for p, bs in peers if p.id in interfering for b in bs]
     try:
-        planner = _Planner(slo, service, peers, le_spelling)
+        planner = _Planner(slo, burns, others, le_spelling)
         problem = planner.problem()
         if problem is not None:
             return AlertTestPlan(slo, planner.alertname, (), (problem,))
@@ -1346,6 +1001,13 @@ def _plan(slo: SLO, service: Service, peers: tuple[SLO, ...], le_spelling: str |
     order = {LIFECYCLE: 0, QUIET: 1}
     scenarios.sort(key=lambda s: order[s.kind])
     return AlertTestPlan(slo, planner.alertname, tuple(scenarios), tuple(skipped))
+
+
+def plan(slo: SLO, service: Service, *, peers: Sequence[SLO] = (), le_spelling: str | None = None) -> AlertTestPlan:
+    """:func:`plan_compiled` compiling the SLO (and its peers) here: for callers without compiled rules."""
+    return plan_compiled(slo, burn_rules(slo, compile_slo(slo, service)),
+                         [(p, burn_rules(p, compile_slo(p, service))) for p in peers if p.id != slo.id],
+                         le_spelling)
 
 
 # ---- promtool documents ------------------------------------------------------------------------
@@ -1376,7 +1038,7 @@ def _expected(alert: Firing) -> dict[str, Any]:
 
 
 def promtool_document(rule_files: Sequence[str], cases: Sequence[dict[str, Any]],
-                  group_order: Sequence[str] = ()) -> dict[str, Any]:
+                      group_order: Sequence[str] = ()) -> dict[str, Any]:
     document: dict[str, Any] = {"rule_files": list(rule_files), "evaluation_interval": format_duration(EVAL_SECONDS)}
     if group_order:
         document["group_eval_order"] = list(group_order)
@@ -1391,16 +1053,9 @@ def _group_names(slos: Sequence[SLO], calendars: bool) -> list[str]:
     return names
 
 
-def alert_tests(
-    slo: SLO,
-    service: Service,
-    rules_file: str,
-    *,
-    calendars_file: str | None = None,
-    peers: Sequence[SLO] = (),
-    group_order: Sequence[str] = (),
-    le_spelling: str | None = None,
-) -> dict[str, Any] | None:
+def alert_tests(slo: SLO, service: Service, rules_file: str, *, calendars_file: str | None = None,
+                peers: Sequence[SLO] = (), group_order: Sequence[str] = (),
+                le_spelling: str | None = None) -> dict[str, Any] | None:
     """A promtool test document for one SLO, or None when it gets no tests (see :func:`plan`).
 
     ``rules_file`` (and ``calendars_file``) are as the test file should name
@@ -1420,22 +1075,61 @@ def _relative(target: str, test_path: str) -> str:
     return posixpath.relpath(target, posixpath.dirname(test_path) or ".")
 
 
-def _groups_in(text: str) -> list[str]:
-    document = yaml.load(text, Loader=LOADER) or {}
-    return [g["name"] for g in document.get("groups", [])]
+@dataclass(frozen=True)
+class CompiledService:
+    """What the alert tests need of one service's compile: its SLOs with their groups, in file order."""
+
+    name: str
+    slos: tuple[tuple[SLO, tuple[RuleGroup, ...]], ...]
+
+
+def service_plans(service: CompiledService) -> dict[str, AlertTestPlan]:
+    """Every SLO's plan in one service, by SLO id."""
+    burns = {slo.id: burn_rules(slo, groups) for slo, groups in service.slos}
+    out: dict[str, AlertTestPlan] = {}
+    for slo, _ in service.slos:
+        peers = [(p, burns[p.id]) for p, _ in service.slos if p.id != slo.id]
+        out[slo.id] = plan_compiled(slo, burns[slo.id], peers)
+    return out
+
+
+def render_service_tests(service: CompiledService, calendars: bool,
+                         plans_by_id: Mapping[str, AlertTestPlan] | None = None) -> tuple[str, str] | None:
+    """The service's test file (path, text), or None when none of its SLOs can be tested.
+
+    ``calendars``: whether the calendar rules file exists (it is loaded for services with calendar windows).
+    """
+    found = plans_by_id if plans_by_id is not None else service_plans(service)
+    slos = [slo for slo, _ in service.slos]
+    test_path = c.tests_file(service.name)
+    files = [c.rules_file(service.name)]
+    calendar_groups: list[str] = []
+    if calendars and any(isinstance(s.window, CalendarWindow) for s in slos):
+        files.append(c.rules_file(c.CALENDAR_FILE_STEM))
+        calendar_groups = [c.CALENDAR_GROUP]
+    order = calendar_groups + [g.name for _, groups in service.slos for g in groups]
+    cases = [promtool_case(scenario, found[s.id].alertname) for s in slos for scenario in found[s.id].scenarios]
+    if not cases:
+        return None
+    notes = "".join(f"# {s.id}: {reason}\n" for s in slos for reason in found[s.id].skipped)
+    document = promtool_document([_relative(p, test_path) for p in files], cases, order)
+    return test_path, HEADER + notes + dump(document)
+
+
+def _compiled_services(catalog: Catalog) -> list[CompiledService]:
+    services = {s.name: s for s in catalog.services}
+    by_service: dict[str, list[SLO]] = {}
+    for slo in catalog.slos:
+        by_service.setdefault(slo.service, []).append(slo)
+    return [CompiledService(name, tuple((s, compile_slo(s, services.get(name) or Service(name))) for s in slos))
+            for name, slos in sorted(by_service.items())]
 
 
 def plans(catalog: Catalog) -> dict[str, AlertTestPlan]:
     """Every SLO's plan, by SLO id."""
     out: dict[str, AlertTestPlan] = {}
-    services = {s.name: s for s in catalog.services}
-    by_service: dict[str, list[SLO]] = {}
-    for slo in catalog.slos:
-        by_service.setdefault(slo.service, []).append(slo)
-    for slo in catalog.slos:
-        service = services.get(slo.service) or Service(slo.service)
-        peers = [s for s in by_service[slo.service] if s.id != slo.id]
-        out[slo.id] = plan(slo, service, peers=peers)
+    for service in _compiled_services(catalog):
+        out.update(service_plans(service))
     return out
 
 
@@ -1445,31 +1139,17 @@ def skipped(catalog: Catalog) -> dict[str, tuple[str, ...]]:
 
 
 def render_tests(catalog: Catalog, rule_files: Mapping[str, str]) -> dict[str, str]:
-    """Test files by path (``tests/<service>.test.yml``) for rendered ``rule_files`` (path → text).
+    """Test files by path (``tests/<service>.test.yml``) for a catalogue whose rules files are ``rule_files``.
 
-    Rules files are named relative to each test file. A service none of whose
-    SLOs can be tested gets no file; :func:`skipped` says why.
+    A service none of whose SLOs can be tested gets no file; :func:`skipped` says why.
     """
+    calendars = c.rules_file(c.CALENDAR_FILE_STEM) in rule_files
     out: dict[str, str] = {}
-    all_plans = plans(catalog)
-    calendars_path = c.rules_file(c.CALENDAR_FILE_STEM)
-    by_service: dict[str, list[SLO]] = {}
-    for slo in catalog.slos:
-        by_service.setdefault(slo.service, []).append(slo)
-    for service_name in sorted(by_service):
-        slos = by_service[service_name]
-        test_path = c.tests_file(service_name)
-        rules_path = c.rules_file(service_name)
-        if rules_path not in rule_files:
-            raise KeyError(f"no rendered rules file {rules_path} for service {service_name}")
-        files = [rules_path]
-        if calendars_path in rule_files and any(isinstance(s.window, CalendarWindow) for s in slos):
-            files.append(calendars_path)
-        order = [name for path in reversed(files) for name in _groups_in(rule_files[path])]
-        cases = [promtool_case(scenario, all_plans[s.id].alertname) for s in slos for scenario in all_plans[s.id].scenarios]
-        if not cases:
-            continue
-        notes = [f"# {s.id}: {reason}" for s in slos for reason in all_plans[s.id].skipped]
-        document = promtool_document([_relative(p, test_path) for p in files], cases, order)
-        out[test_path] = HEADER + "".join(n + "\n" for n in notes) + dump(document)
+    for service in _compiled_services(catalog):
+        if c.rules_file(service.name) not in rule_files:
+            raise KeyError(f"no rendered rules file {c.rules_file(service.name)} for service {service.name}")
+        rendered = render_service_tests(service, calendars)
+        if rendered is not None:
+            out[rendered[0]] = rendered[1]
     return out
+

@@ -8,6 +8,7 @@ exact; only latency thresholds need sub-second values (``250ms``), which is why
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _UNITS: dict[str, float] = {
     "ms": 0.001,
@@ -57,6 +58,7 @@ def parse_duration(text: str) -> int:
     return int(round(seconds))
 
 
+@lru_cache(maxsize=4096)
 def format_duration(seconds: int) -> str:
     """Render seconds the way Prometheus prints them: largest units first (``1d2h``).
 

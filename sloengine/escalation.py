@@ -55,8 +55,7 @@ from .model import (
 )
 from .promql import quote
 from .rulefiles import HEADER, dump
-from .rules import CONDITION_LABELS, FIRST_LEVEL, AlertingRule, compile_slo
-from .stamps import Stamp, stamp_all
+from .rules import CONDITION_LABELS, FIRST_LEVEL, AlertingRule, RuleGroup, compile_slo
 
 AMTOOL_BINARIES = ("amtool",)
 
@@ -107,8 +106,9 @@ def _alert_labels(rule: AlertingRule) -> dict[str, str]:
     return {"alertname": rule.alert, **dict(rule.labels)}
 
 
-def _alerts(slo: SLO, service: Service) -> _Alerts:
-    rules = [r for group in compile_slo(slo, service) for r in group.rules if isinstance(r, AlertingRule)]
+def alerts_of(groups: Sequence[RuleGroup]) -> _Alerts:
+    """The alerts an SLO's compiled rule groups raise, as Alertmanager will see their labels."""
+    rules = [r for group in groups for r in group.rules if isinstance(r, AlertingRule)]
     pages = [_alert_labels(r) for r in rules
              if r.alert != c.ALERT_ESCALATION and dict(r.labels).get(c.LABEL_ESCALATION_LEVEL) == FIRST_LEVEL]
     others = [_alert_labels(r) for r in rules
@@ -119,19 +119,6 @@ def _alerts(slo: SLO, service: Service) -> _Alerts:
         inherited = {k: v for k, v in pages[0].items() if k not in CONDITION_LABELS}
         escalations = [{**inherited, **_alert_labels(r)} for r in rules if r.alert == c.ALERT_ESCALATION]
     return _Alerts(tuple(pages), tuple(escalations), tuple(others))
-
-
-def _restored(alerts: _Alerts, stamp: Stamp) -> _Alerts:
-    """Alerts compiled for a canonical SLO, with the tokens in their labels replaced by real names."""
-    if not stamp.names:
-        return alerts
-
-    def labels(group: tuple[dict[str, str], ...]) -> tuple[dict[str, str], ...]:
-        return tuple({k: stamp.restore(v) for k, v in a.items()} for a in group)
-    return _Alerts(labels(alerts.pages), labels(alerts.escalations), labels(alerts.others))
-
-
-# ---- time intervals --------------------------------------------------------------------------------
 
 
 def _clock(minute: int) -> str:
@@ -255,30 +242,16 @@ class _Plan:
     alerts: _Alerts
 
 
-def _plans(catalog: Catalog, stamps: Mapping[str, Stamp] | None = None) -> list[_Plan]:
-    """Each SLO's policy and alerts. The alerts of SLOs that differ only in names are compiled once:
-    compiling an SLO's rules costs far more than renaming its alerts' labels. ``stamps`` are the
-    services' canonical forms (:func:`.stamps.stamp_all`, by service name) when the caller has them."""
+def _plans(catalog: Catalog, alerts: Mapping[str, _Alerts] | None = None) -> list[_Plan]:
+    """Each SLO's policy and alerts; ``alerts`` by SLO id from the compile step (compiled here when absent,
+    for callers without compiled rules)."""
     services = {s.name: s for s in catalog.services}
-    slos: dict[str, list[SLO]] = {}
+    plans = []
     for slo in catalog.slos:
-        slos.setdefault(slo.service, []).append(slo)
-    if stamps is None:
-        stamps = stamp_all((services.get(name) or Service(name), members) for name, members in slos.items())
-    # By the canonical unit's identity: services of one shape share one unit object (see stamps.stamp_all),
-    # and hashing a whole SLO for every lookup would cost more than the rest of this loop.
-    compiled: dict[tuple[int, int], _Alerts] = {}
-    plans: dict[str, _Plan] = {}
-    for name, members in slos.items():
-        service = services.get(name) or Service(name)
-        stamp = stamps[name]
-        assert len(stamp.unit.slos) == len(members), "a stamp is of its service's SLOs, in catalogue order"
-        for index, (slo, shape) in enumerate(zip(members, stamp.unit.slos)):
-            key = (id(stamp.unit), index)
-            if key not in compiled:
-                compiled[key] = _alerts(shape, stamp.unit.service)
-            plans[slo.id] = _Plan(slo, policy_of(slo, service), _restored(compiled[key], stamp))
-    return [plans[slo.id] for slo in catalog.slos]
+        service = services.get(slo.service) or Service(slo.service)
+        found = alerts[slo.id] if alerts is not None else alerts_of(compile_slo(slo, service))
+        plans.append(_Plan(slo, policy_of(slo, service), found))
+    return plans
 
 
 def _slo_route(plan: _Plan, support: str | None, mutes: list[str]) -> dict[str, Any]:
@@ -419,9 +392,10 @@ def render_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerO
 
 
 def render_alertmanager(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
-                        stamps: Mapping[str, Stamp] | None = None) -> dict[str, str]:
-    """``alertmanager/alertmanager.yml`` and ``alertmanager/routes.test.yml``, by relative path."""
-    plans = _plans(catalog, stamps)
+                        alerts: Mapping[str, _Alerts] | None = None) -> dict[str, str]:
+    """``alertmanager/alertmanager.yml`` and ``alertmanager/routes.test.yml``, by relative path; ``alerts`` by
+    SLO id as :func:`alerts_of` the compiled rules."""
+    plans = _plans(catalog, alerts)
     return {
         c.ALERTMANAGER_CONFIG_FILE: render_config(catalog, options, plans),
         c.ALERTMANAGER_ROUTE_TESTS_FILE: render_route_cases(route_cases(catalog, plans)),

@@ -11,24 +11,22 @@ from __future__ import annotations
 
 import enum
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Collection, Iterable, Iterator, Mapping
-
-import yaml
+from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 
 from . import conventions as c
-from .alerttests import render_tests
-from .dashboards import DASHBOARD_TAG, UID_PREFIX, render_service_dashboard, render_shared_dashboards, service_uid
-from .escalation import AlertmanagerOptions, render_alertmanager
+from .alerttests import CompiledService, render_service_tests
+from .dashboards import DASHBOARD_TAG, render_service_dashboard, render_shared_dashboards
+from .escalation import AlertmanagerOptions, alerts_of, render_alertmanager
 from .model import SLO, Catalog, Service
-from .rulefiles import HEADER, LOADER, render_prometheus_rule_document, render_rule_file
-from .rules import Intervals, compile_calendars, compile_catalog
 from .parallel import Background
-from .stamps import Stamp, Unit, stamp_all
+from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
+from .rules import Intervals, RuleGroup, compile_calendars, compile_slo
 from .writer import write_tree
 
 
-#: From this many SLOs on, the Alertmanager configuration is rendered in a second process.
+#: From this many SLOs on, half of the services are compiled in a second process.
 PARALLEL_SLOS = 1000
 
 
@@ -43,51 +41,89 @@ def render(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
     return dict(sorted(render_iter(catalog, fmt, intervals, dashboards=dashboards)))
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What compiling one share of the services needs (handed to a forked worker as is)."""
+
+    services: tuple[tuple[Service, tuple[SLO, ...]], ...]
+    fmt: OutputFormat
+    intervals: Intervals
+    dashboards: bool
+    calendars: bool
+
+
 def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
                 intervals: Intervals = Intervals(), *, dashboards: bool = True) -> Iterator[tuple[str, str]]:
     """:func:`render` as a stream of (path, text), each service's files as soon as they are ready, so that
-    writing them can overlap rendering the next and a large catalogue is never held in memory at once."""
-    stamps = stamp_all(_services(catalog), _plain_uid)
-    # The Alertmanager configuration needs every SLO and costs about as much as all per-service files
-    # together: with many SLOs a forked worker renders it meanwhile (from the same stamps).
-    alertmanager = Background(render_alertmanager, catalog, AlertmanagerOptions(), stamps,
-                              enabled=len(catalog.slos) >= PARALLEL_SLOS)
+    writing them can overlap compiling the next.
+
+    Each SLO is compiled once; its rule groups make its rules file, its alert tests, its PrometheusRule and
+    (as the labels of its alerts) its Alertmanager routes. With many SLOs a forked worker compiles every
+    other service meanwhile."""
+    services = _services(catalog)
+    calendar_group = compile_calendars(catalog, intervals)
+    jobs = [_Job(tuple(services[k::2]), fmt, intervals, dashboards, calendar_group is not None) for k in (0, 1)]
+    other = Background(_compile_share, jobs[1], enabled=len(catalog.slos) >= PARALLEL_SLOS)
+    alerts: dict[str, Any] = {}
     try:
-        yield from _rendered(catalog, stamps, fmt, intervals, dashboards)
-        yield from alertmanager.result().items()
+        if other.running:
+            for path, text in _compile_share_iter(jobs[0], alerts):
+                yield path, text
+            files, more = other.result()
+            alerts.update(more)
+            yield from files
+        else:
+            for service in services:
+                yield from _compile_share_iter(replace(jobs[0], services=(service,)), alerts)
     finally:
-        alertmanager.cancel()
-
-
-def _rendered(catalog: Catalog, stamps: Mapping[str, Stamp], fmt: OutputFormat, intervals: Intervals,
-              dashboards: bool) -> Iterator[tuple[str, str]]:
-    """Every file but the Alertmanager configuration."""
-    operator = fmt is OutputFormat.PROMETHEUS_OPERATOR
-    rendered: dict[int, dict[str, str]] = {}
-    for stamp in stamps.values():
-        if id(stamp.unit) not in rendered:
-            rendered[id(stamp.unit)] = service_files(stamp.unit, intervals, dashboards=dashboards)
-        for path, text in rendered[id(stamp.unit)].items():
-            path, text = stamp.restore(path), stamp.restore(text)
-            yield path, text
-            if operator and path.startswith(c.RULES_DIR + "/"):
-                yield _operator_file(path, text)
-    calendars = compile_calendars(catalog, intervals)
-    if calendars is not None:
-        path, text = c.rules_file(c.CALENDAR_FILE_STEM), render_rule_file((calendars,))
+        other.cancel()
+    if calendar_group is not None:
+        path, text = c.rules_file(c.CALENDAR_FILE_STEM), render_rule_file((calendar_group,))
         yield path, text
-        if operator:
-            yield _operator_file(path, text)
+        if fmt is OutputFormat.PROMETHEUS_OPERATOR:
+            yield _operator_file(path, (calendar_group,))
     if dashboards:
         yield from render_shared_dashboards(catalog).items()
+    yield from render_alertmanager(catalog, AlertmanagerOptions(), alerts).items()
 
 
-def _operator_file(path: str, text: str) -> tuple[str, str]:
-    """The prometheus-operator ``PrometheusRule`` object holding a rendered rules file's groups."""
+def _compile_share(job: _Job) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    alerts: dict[str, Any] = {}
+    return list(_compile_share_iter(job, alerts)), alerts
+
+
+def _compile_share_iter(job: _Job, alerts: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for service, slos in job.services:
+        yield from service_files(service, slos, job.intervals, fmt=job.fmt, dashboards=job.dashboards,
+                                 calendars=job.calendars, alerts=alerts)
+
+
+def service_files(service: Service, slos: Sequence[SLO], intervals: Intervals = Intervals(), *,
+                  fmt: OutputFormat = OutputFormat.PROMETHEUS, dashboards: bool = True, calendars: bool = False,
+                  alerts: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Everything generated for one service: its rules file (and PrometheusRule), its promtool tests and its
+    dashboard. Each SLO is compiled here, once; ``alerts`` receives each SLO's alert labels for Alertmanager."""
+    compiled = tuple((slo, compile_slo(slo, service, intervals)) for slo in slos)
+    groups = tuple(g for _, pair in compiled for g in pair)
+    path = c.rules_file(service.name)
+    files = [(path, render_rule_file(groups))]
+    if fmt is OutputFormat.PROMETHEUS_OPERATOR:
+        files.append(_operator_file(path, groups))
+    tests = render_service_tests(CompiledService(service.name, compiled), calendars)
+    if tests is not None:
+        files.append(tests)
+    if dashboards:
+        files.extend(render_service_dashboard(Catalog(services=(service,), slos=tuple(slos)), service.name).items())
+    if alerts is not None:
+        alerts.update((slo.id, alerts_of(pair)) for slo, pair in compiled)
+    return files
+
+
+def _operator_file(path: str, groups: tuple[RuleGroup, ...]) -> tuple[str, str]:
+    """The prometheus-operator ``PrometheusRule`` object holding a rules file's groups."""
     stem = Path(path).name.removesuffix(".rules.yml")
     name = "sloengine-" + stem.strip("_").replace("_", "-")
-    document = yaml.load(text, Loader=LOADER)
-    return f"{c.OPERATOR_DIR}/{stem}.prometheusrule.yml", render_prometheus_rule_document(name, document)
+    return f"{c.OPERATOR_DIR}/{stem}.prometheusrule.yml", render_prometheus_rule(name, groups)
 
 
 def _services(catalog: Catalog) -> list[tuple[Service, tuple[SLO, ...]]]:
@@ -97,22 +133,6 @@ def _services(catalog: Catalog) -> list[tuple[Service, tuple[SLO, ...]]]:
         slos.setdefault(slo.service, []).append(slo)
     declared = {s.name: s for s in catalog.services}
     return [(declared.get(name) or Service(name), tuple(members)) for name, members in slos.items()]
-
-
-def _plain_uid(service: str) -> bool:
-    return service_uid(service) == UID_PREFIX + service
-
-
-def service_files(unit: Unit, intervals: Intervals = Intervals(), *, dashboards: bool = True) -> dict[str, str]:
-    """Everything generated for one service: its rules file, its promtool tests and its dashboard."""
-    own = Catalog(services=(unit.service,), slos=unit.slos)
-    rule_texts = {path: render_rule_file(groups) for path, groups in compile_catalog(own, intervals).items()}
-    path = c.rules_file(unit.service.name)
-    files = {path: rule_texts[path]}
-    files.update(render_tests(own, rule_texts))
-    if dashboards:
-        files.update(render_service_dashboard(own, unit.service.name))
-    return files
 
 
 def _our_dashboard(path: Path) -> bool:

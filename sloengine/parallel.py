@@ -61,6 +61,11 @@ class Background:
             finally:
                 _JOB = None
 
+    @property
+    def running(self) -> bool:
+        """Whether a worker process is computing the result (else :meth:`result` computes it)."""
+        return self._pool is not None
+
     def result(self) -> Any:
         if self._pool is None:
             function, args = self._call

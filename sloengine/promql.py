@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 
 import promql_parser
@@ -74,8 +75,14 @@ class Selector:
         return self.render()
 
 
+_PLAIN = re.compile(r'[^\\"\x00-\x1f\x7f]*')
+
+
+@lru_cache(maxsize=65536)
 def quote(value: str) -> str:
     """A PromQL double-quoted string literal for any text (escapes \\, ", newlines)."""
+    if _PLAIN.fullmatch(value):
+        return '"' + value + '"'
     out = []
     for ch in value:
         if ch == "\\":
@@ -109,10 +116,18 @@ def with_labels(expr: str, labels: tuple[tuple[str, str], ...]) -> str:
 
 def _check_regex(pattern: str) -> None:
     """Check a regex with the PromQL parser's RE2-style engine, not Python's ``re``."""
+    problem = _regex_problem(pattern)
+    if problem is not None:
+        raise PromQLError(problem)
+
+
+@lru_cache(maxsize=4096)
+def _regex_problem(pattern: str) -> str | None:
     try:
         promql_parser.parse(f"x{{l=~{quote(pattern)}}}")
     except (ValueError, TypeError) as exc:
-        raise PromQLError(f"regular expression {pattern!r} does not compile: {str(exc).strip()}") from None
+        return f"regular expression {pattern!r} does not compile: {str(exc).strip()}"
+    return None
 
 
 def parse(query: str) -> object:

@@ -69,12 +69,28 @@ def _scalar(value: str) -> str:
     A word without spaces, colons or indicators that YAML reads back as a string is written as it is;
     asking PyYAML about each of the many distinct names of a large catalogue would cost more than the rest.
     """
-    if _PLAIN.match(value) and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR:
+    if (_PLAIN.match(value) or _block_plain(value)) and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR:
         return value
     if ": " in value and _PRINTABLE.match(value):
         # ": " rules out a plain scalar; printable ASCII on one line is then single-quoted.
         return "'" + value.replace("'", "''") + "'"
     return _one_line(value)
+
+
+_FIRST_INDICATORS = frozenset("#,[]{}&*!|>'\"%@`")
+
+
+def _block_plain(value: str) -> bool:
+    """Whether PyYAML writes ``value`` (printable ASCII) unquoted as a block value: PyYAML's own test (no
+    indicator first, no ``": "``, ``" #"`` or trailing colon, no surrounding spaces), so that the many
+    distinct expressions of a rules file need not each be asked of PyYAML."""
+    if not value or not _PRINTABLE.match(value) or value[0] == " " or value[-1] in " :" \
+            or value.startswith(("---", "...")):
+        return False
+    first = value[0]
+    if first in _FIRST_INDICATORS or (first in "?:-" and (len(value) == 1 or value[1] == " ")):
+        return False
+    return ": " not in value and " #" not in value
 
 
 def _one_line(value: str | float) -> str:

@@ -19,7 +19,6 @@ PEERS = SHARED / "peers"
 START_FIRST = (
     "integration/test_rules_accuracy.py",
     "test_peers_corpus.py",
-    "test_stamps.py",
     "integration/test_demo.py",
     "test_alerttests.py",
     "integration/test_bench_engine_tiny.py",

@@ -1,0 +1,190 @@
+"""What ``promtool test rules`` of Prometheus 2.42 computes from sloengine's rules, for the alert tests' input.
+
+The generated alert tests (:mod:`.alerttests`) must state every alert firing
+at each checked instant. This module is the one place that knows how
+Prometheus evaluates the few constructs those alerts depend on, for the input
+the tests write (one sample per scrape at multiples of :data:`SCRAPE_SECONDS`,
+rules evaluated every :data:`EVAL_SECONDS` from 0, as ``promtool`` does it:
+every group at every step, in ``group_eval_order``):
+
+* ``increase(c[w])`` over raw counters: samples in the closed range ``[t-w, t]``
+  (2.42; 3.x made it left-open), extrapolated to the range's edges when the
+  gap is under 1.1 average intervals, else by half an interval, and towards
+  zero no further than the counter's first value allows;
+* ``count_over_time``/``sum_over_time`` of probe samples over ``(t-w, t]``;
+* tiles (:func:`.rules.tile_end_rule`): each evaluation's tile counts the held
+  counter values' increments since the previous tile ended, the first
+  evaluation's tile is empty, and a window sums the tiles recorded in
+  ``(t-w, t]``: exactly the increments between the held values at ``t-w``
+  (or 0) and ``t``;
+* a window recorded by a group evaluated after the alert's group is read as of
+  the previous evaluation;
+* an alert with ``for: d`` fires at ``t`` when its condition held at every
+  evaluation of ``[t-d, t]``.
+
+Values are kept as exact counts times an extrapolation factor. Where every
+count is an integer read without extrapolation, the float arithmetic of the
+rules is repeated exactly (Python's floats are IEEE doubles, as Go's are);
+otherwise a comparison is decided only when it is clear by a relative margin
+of :data:`MARGIN`, which float rounding cannot bridge, and is else undecided
+(``None``): the alert tests then pick another instant.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Sequence
+
+#: The Prometheus release whose evaluation this module models.
+PROMETHEUS_VERSION = "2.42"
+#: The alert tests' input: one sample per series every minute, from 0.
+SCRAPE_SECONDS = 60
+#: The alert tests' ``evaluation_interval``.
+EVAL_SECONDS = 30
+#: Relative distance from a threshold inside which float rounding might decide a comparison.
+MARGIN = 1e-9
+
+Truth = bool | None
+
+
+@dataclass(frozen=True)
+class Phase:
+    """From scrape ``start`` on (until the next phase), ``total`` events per scrape of which ``bad`` failed."""
+
+    start: int
+    total: int
+    bad: int
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One group's events per scrape as a list of phases (the first starts at scrape 1, or 0 for a probe)."""
+
+    phases: tuple[Phase, ...]
+
+    def __post_init__(self) -> None:
+        starts, totals, bads = [], [0], [0]
+        for i, p in enumerate(self.phases):
+            starts.append(p.start)
+            if i + 1 < len(self.phases):
+                length = self.phases[i + 1].start - p.start
+                totals.append(totals[-1] + p.total * length)
+                bads.append(bads[-1] + p.bad * length)
+        object.__setattr__(self, "_index", (tuple(starts), tuple(totals), tuple(bads)))
+
+    def _through(self, k: int) -> tuple[int, int]:
+        """(total, bad) events of every scrape up to and including ``k``."""
+        starts, totals, bads = self._index  # type: ignore[attr-defined]
+        i = bisect_right(starts, k) - 1
+        if i < 0:
+            return 0, 0
+        p = self.phases[i]
+        length = k - p.start + 1
+        return totals[i] + p.total * length, bads[i] + p.bad * length
+
+    def events(self, first: int, last: int) -> tuple[int, int]:
+        """(total, bad) events of scrapes ``first+1 .. last``."""
+        if last <= first:
+            return 0, 0
+        total_hi, bad_hi = self._through(last)
+        total_lo, bad_lo = self._through(first)
+        return total_hi - total_lo, bad_hi - bad_lo
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Events over a window as a rule records them: exact counts times a common extrapolation factor."""
+
+    total: int
+    bad: int
+    factor: float
+
+    @property
+    def exact(self) -> bool:
+        return self.factor == 1.0
+
+
+def _extrapolation(t: int, w: int, first: int, last: int) -> float:
+    """``increase()``'s factor for samples ``first..last`` (scrape indices) in ``[t-w, t]``, for a counter whose
+    first value in the range is far from zero (the alert tests start every counter high, so this holds)."""
+    sampled = SCRAPE_SECONDS * (last - first)
+    to_start = SCRAPE_SECONDS * first - (t - w)
+    to_end = t - SCRAPE_SECONDS * last
+    average = sampled / (last - first)
+    threshold = average * 1.1
+    extended = sampled + (to_start if to_start < threshold else average / 2) + (to_end if to_end < threshold else average / 2)
+    return extended / sampled
+
+
+def counter_window(flow: Flow, t: int, w: int, tiled: bool) -> Reading | None:
+    """A counter SLI's events over ``w`` at ``t``: raw ``increase()``, or summed tiles."""
+    if t < 0:
+        return None
+    last = t // SCRAPE_SECONDS
+    if tiled:
+        if t < EVAL_SECONDS:
+            return None
+        total, bad = flow.events(max(t - w, 0) // SCRAPE_SECONDS, last)
+        return Reading(total, bad, 1.0)
+    first = max(0, -(-(t - w) // SCRAPE_SECONDS))
+    if last - first < 1:
+        return None
+    total, bad = flow.events(first, last)
+    return Reading(total, bad, _extrapolation(t, w, first, last))
+
+
+def probe_window(flow: Flow, t: int, w: int, tiled: bool) -> Reading | None:
+    """A probe's samples over ``w`` at ``t`` (``(t-w, t]``; tiles never count the sample at 0)."""
+    if t < 0 or (tiled and t < EVAL_SECONDS):
+        return None
+    start = max(t - w, 0) if tiled else t - w
+    first = start // SCRAPE_SECONDS if start >= 0 else -1
+    total, bad = flow.events(first, t // SCRAPE_SECONDS)
+    return None if total == 0 else Reading(total, bad, 1.0)
+
+
+def _decide(value: float, threshold: float, strict: bool, exact: bool) -> Truth:
+    """``value > threshold`` (or ``>=``). ``value`` is Prometheus's own result when ``exact``, else within a few
+    float roundings of it: then only a clear gap decides."""
+    if exact:
+        return value > threshold if strict else value >= threshold
+    if value > threshold * (1 + MARGIN):
+        return True
+    if value < threshold * (1 - MARGIN):
+        return False
+    return None
+
+
+def burn_above(reading: Reading | None, budget: float, factor: float) -> Truth:
+    """``bad / (total > 0) / budget > factor`` with ``budget`` and ``factor`` as the rule spells them. The
+    extrapolation factor, common to both counts, cancels but for rounding."""
+    if reading is None or reading.total == 0:
+        return False
+    return _decide(reading.bad / reading.total / budget, factor, True, reading.exact)
+
+
+def at_least(reading: Reading | None, events: int) -> Truth:
+    """``total >= events`` (the ``min_events`` guard)."""
+    if reading is None:
+        return False
+    return _decide(reading.total * reading.factor, float(events), False, reading.exact)
+
+
+def all_of(truths: Sequence[Truth]) -> Truth:
+    """Conjunction where ``None`` is unknown: any False decides it."""
+    if any(t is False for t in truths):
+        return False
+    return None if any(t is None for t in truths) else True
+
+
+def evaluations(since: float, until: int) -> range:
+    """The evaluation instants in ``[since, until]``."""
+    first = math.ceil(max(since, 0) / EVAL_SECONDS) * EVAL_SECONDS
+    return range(first, until + 1, EVAL_SECONDS)
+
+
+def read_time(t: int, recorded_later: bool) -> int:
+    """When a series read at ``t`` was recorded: one evaluation earlier if its group runs after the reader's."""
+    return t - EVAL_SECONDS if recorded_later else t
