@@ -12,7 +12,6 @@ process's maximum resident set size. Targets: at most 10 s and 1 GiB for 10,000 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -20,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import click
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -128,16 +129,15 @@ def run(slos: int, work: Path) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--slos", type=int, default=10000)
-    parser.add_argument("--quick", action="store_true", help="Accepted for symmetry with the other benchmarks.")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    args = parser.parse_args()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n\n")[0])
+@click.option("--slos", type=int, default=10000)
+@click.option("--quick", is_flag=True, help="Accepted for symmetry with the other benchmarks.")
+@click.option("--out", type=click.Path(path_type=Path), default=REPO / "bench" / "results")
+def main(slos: int, quick: bool, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="sloengine-compile-") as tmp:
-        result = run(args.slos, Path(tmp))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"compile-{result['slos']}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        result = run(slos, Path(tmp))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"compile-{result['slos']}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(json.dumps(result, indent=2, sort_keys=True))
     s = result["seconds"]
     print(f"| SLOs | load+validate s | compile+write s | total s | peak MiB (main + worker) |\n"

@@ -25,7 +25,6 @@ timestamp (30d; Pyrra's is its 28d window).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import statistics
@@ -35,6 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -517,17 +517,17 @@ def render_table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--slos", type=int, default=50)
-    parser.add_argument("--days", type=int, default=31)
-    parser.add_argument("--quick", action="store_true", help="tiny: every group of every tool every 2s and phases of a few seconds (for tests; not results)")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    args = parser.parse_args()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n\n")[0])
+@click.option("--slos", type=int, default=50)
+@click.option("--days", type=int, default=31)
+@click.option("--quick", is_flag=True,
+              help="tiny: every group of every tool every 2s and phases of a few seconds (for tests; not results)")
+@click.option("--out", type=click.Path(path_type=Path), default=REPO / "bench" / "results")
+def main(slos: int, days: int, quick: bool, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="sloengine-bench-") as tmp:
-        result = run(args.slos, args.days, args.quick, Path(tmp))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"rule_cost-{args.slos}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        result = run(slos, days, quick, Path(tmp))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"rule_cost-{slos}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(json.dumps(result, indent=2, sort_keys=True))
     print(render_table(result))
 

@@ -31,7 +31,6 @@ Everything is deterministic; rendering is pure (no files, no processes).
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
+import click
 import yaml
 
 from . import conventions as c
@@ -468,41 +468,45 @@ def run_route_tests(config_file: Path, cases: Iterable[RouteCase], amtool: str |
     return results
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n")[0])
+def main() -> None:
     """``python -m sloengine.escalation generate SPEC... --out DIR`` and ``... check DIR`` (for CI)."""
-    parser = argparse.ArgumentParser(prog="python -m sloengine.escalation", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help="write DIR/alertmanager/alertmanager.yml and routes.test.yml")
-    gen.add_argument("paths", nargs="+")
-    gen.add_argument("--out", required=True, type=Path)
-    chk = sub.add_parser("check", help="amtool check-config and every routes test case under DIR/alertmanager")
-    chk.add_argument("out", type=Path)
-    args = parser.parse_args(argv)
-    if args.command == "generate":
-        from .diagnostics import SpecError
-        from .loader import load_or_raise
-        from .writer import write_tree
 
-        try:
-            catalog = load_or_raise(args.paths)
-        except SpecError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        written = write_tree(args.out, render_alertmanager(catalog))
-        print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
-        return 0
-    config = args.out / c.ALERTMANAGER_CONFIG_FILE
+
+@main.command(help="write DIR/alertmanager/alertmanager.yml and routes.test.yml")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+def generate(paths: tuple[str, ...], out: Path) -> None:
+    from .diagnostics import SpecError
+    from .loader import load_or_raise
+    from .writer import write_tree
+
+    try:
+        catalog = load_or_raise(list(paths))
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(1)
+    written = write_tree(out, render_alertmanager(catalog))
+    print(f"wrote {len(written)} files to {out}", file=sys.stderr)
+
+
+@main.command(help="amtool check-config and every routes test case under DIR/alertmanager",
+              short_help="amtool check-config and every routes test case under DIR/alertmanager")
+@click.argument("out", type=click.Path(path_type=Path))
+def check(out: Path) -> None:
+    config = out / c.ALERTMANAGER_CONFIG_FILE
     checked = check_config(config)
     print(checked.stdout.strip() or checked.stderr.strip())
     if checked.returncode != 0:
-        return 1
-    cases = load_route_cases((args.out / c.ALERTMANAGER_ROUTE_TESTS_FILE).read_text())
+        sys.exit(1)
+    cases = load_route_cases((out / c.ALERTMANAGER_ROUTE_TESTS_FILE).read_text())
     failed = [r for r in run_route_tests(config, cases) if not r.ok]
     for result in failed:
         print(f"FAIL {result.case.name}: {result.output}", file=sys.stderr)
     print(f"{len(cases) - len(failed)}/{len(cases)} route cases pass")
-    return 1 if failed else 0
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main(prog_name="python -m sloengine.escalation")

@@ -26,7 +26,6 @@ Run on its own (after ``make venv``): ``.venv/bin/python exporters/workload.py -
 
 from __future__ import annotations
 
-import argparse
 import math
 import threading
 import time
@@ -35,6 +34,7 @@ from functools import lru_cache
 from http.server import ThreadingHTTPServer
 from typing import Callable, Iterable
 
+import click
 import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import MetricsHandler
@@ -284,14 +284,16 @@ def history(schedule: Schedule, days: float = HISTORY_DAYS, instance: str | None
     return int(start), series
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=".venv/bin/python exporters/workload.py",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=9200)
-    args = parser.parse_args(argv)
+#: How the workload runs as a process, as its ``--help`` prints it (after ``make venv``).
+COMMAND = ".venv/bin/python exporters/workload.py"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n\n")[0])
+@click.option("--port", type=int, default=9200)
+def main(port: int) -> None:
     schedule = Schedule(epoch=int(time.time()))
-    server, port = serve(schedule, port=args.port)
-    print(f"demo workload on http://127.0.0.1:{port}/metrics (epoch {schedule.epoch})", flush=True)
+    server, bound = serve(schedule, port=port)
+    print(f"demo workload on http://127.0.0.1:{bound}/metrics (epoch {schedule.epoch})", flush=True)
     try:
         while True:
             time.sleep(3600)
@@ -300,4 +302,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name=COMMAND)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from sloengine import conventions as c
 from sloengine.escalation import (
@@ -488,12 +489,13 @@ def test_a_wrong_expectation_fails_under_amtool(tmp_path, features):
 
 
 @needs_amtool
-def test_the_module_generates_and_checks_from_the_command_line(tmp_path, capsys):
-    assert main(["generate", str(EXAMPLES), "--out", str(tmp_path)]) == 0
-    assert main(["check", str(tmp_path)]) == 0
-    assert "route cases pass" in capsys.readouterr().out
+def test_the_module_generates_and_checks_from_the_command_line(tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(main, ["generate", str(EXAMPLES), "--out", str(tmp_path)]).exit_code == 0
+    checked = runner.invoke(main, ["check", str(tmp_path)])
+    assert checked.exit_code == 0 and "route cases pass" in checked.stdout, checked.output
     broken = tmp_path / c.ALERTMANAGER_ROUTE_TESTS_FILE
     cases = yaml.safe_load(broken.read_text())
     cases[0]["receivers"] = ["nobody"]
     broken.write_text(json.dumps(cases))
-    assert main(["check", str(tmp_path)]) == 1
+    assert runner.invoke(main, ["check", str(tmp_path)]).exit_code == 1
