@@ -44,10 +44,15 @@ receivers:
 slos:
   - name: availability
     objective: 99.9
-    sli: {{ratio: {{bad: 'http_requests_total{{job="svc{i:05d}",code=~"5.."}}', total: 'http_requests_total{{job="svc{i:05d}"}}'}}}}
+    sli:
+      ratio:
+        bad: 'http_requests_total{{job="svc{i:05d}",code=~"5.."}}'
+        total: 'http_requests_total{{job="svc{i:05d}"}}'
   - name: success
     objective: 99.5
-    sli: {{ratio: {{good: 'rpc_total{{job="svc{i:05d}",ok="true"}}', total: 'rpc_total{{job="svc{i:05d}"}}', group_by: [method]}}}}
+    sli:
+      ratio: {{good: 'rpc_total{{job="svc{i:05d}",ok="true"}}', total: 'rpc_total{{job="svc{i:05d}"}}',
+              group_by: [method]}}
   - name: latency
     objective: 99
     sli: {{latency: {{histogram: 'http_request_duration_seconds{{job="svc{i:05d}"}}', threshold: 300ms}}}}

@@ -112,7 +112,8 @@ def sloengine_groups(services: list[str], work: Path) -> list[dict]:
                for r in tile_rules(result.catalog)}
     for group in groups:
         for rule in group["rules"]:
-            key = (rule.get("record"), rule.get("labels", {}).get(c.LABEL_SERVICE), rule.get("labels", {}).get(c.LABEL_SLO))
+            labels = rule.get("labels", {})
+            key = (rule.get("record"), labels.get(c.LABEL_SERVICE), labels.get(c.LABEL_SLO))
             if key in history:
                 rule["expr"] = history[key]
     return groups
@@ -266,7 +267,7 @@ def plan_backfill(groups: list[dict], conditions: list[Condition], t0: int, data
         rec.start = max(data_start + 600, t0 - needed[rec.rule["record"]])
     # A marker in every group involved: its samples are the group's evaluation instants.
     intervals = {g["name"]: interval_of(g) for g in groups}
-    for name in sorted({c.group for c in conditions} | {rec.group for rec in chosen}):
+    for name in sorted({cond.group for cond in conditions} | {rec.group for rec in chosen}):
         chosen.append(Recording(name, intervals[name], {"record": PHASE_METRIC, "expr": "vector(1)",
                                                         "labels": {"bench_group": name}},
                                 level=1, start=t0 - LEAD_SECONDS))

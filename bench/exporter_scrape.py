@@ -21,9 +21,9 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 from wsgiref.simple_server import make_server
 
 import click

@@ -248,8 +248,8 @@ def per_slo(seen: dict[str, list[float]], interval_of) -> tuple[float, float]:
 
 #: Per tool: (PromQL of the recorded window error ratio per service, by ``job`` or ``service``; window days).
 RATIO_QUERIES = {
-    "sloth": ('label_replace(slo:sli_error:ratio_rate30d{sloth_service=~"svc.*"}, "svc", "$1", "sloth_service", "(.*)")',
-              30),
+    "sloth": ('label_replace(slo:sli_error:ratio_rate30d{sloth_service=~"svc.*"}, '
+              '"svc", "$1", "sloth_service", "(.*)")', 30),
     "sloengine": (f'label_replace({c.METRIC_ERROR_RATIO}{{window="30d"}}, "svc", "$1", "service", "(.*)")', 30),
     # Pyrra records increase() over its whole 28d window by code; its availability is 1 - errors / total.
     "pyrra": ('label_replace(sum by (job) (http_requests:increase4w{code=~"(5..|429)"}) / '
@@ -263,8 +263,10 @@ def accuracy(prom, tool: str, truth, start) -> dict[str, list[float]]:
     query, days = RATIO_QUERIES[tool]
     # timestamp() of a ratio of recorded series is the query instant: read the recording instant separately.
     stamp_of = {
-        "sloth": 'label_replace(timestamp(slo:sli_error:ratio_rate30d{sloth_service=~"svc.*"}), "svc", "$1", "sloth_service", "(.*)")',
-        "sloengine": f'label_replace(timestamp({c.METRIC_ERROR_RATIO}{{window="30d"}}), "svc", "$1", "service", "(.*)")',
+        "sloth": 'label_replace(timestamp(slo:sli_error:ratio_rate30d{sloth_service=~"svc.*"}), '
+                 '"svc", "$1", "sloth_service", "(.*)")',
+        "sloengine": f'label_replace(timestamp({c.METRIC_ERROR_RATIO}{{window="30d"}}), '
+                     '"svc", "$1", "service", "(.*)")',
         "pyrra": 'label_replace(max by (job) (timestamp(http_requests:increase4w)), "svc", "$1", "job", "(.*)")',
     }[tool]
     now = time.time()
@@ -387,7 +389,8 @@ def run(n: int, days: int, quick: bool, work: Path) -> dict:
         }
     ours_groups = phases["sloengine"]["seen"]
     tools["sloengine"]["ms_by_group"] = {
-        kind: round(statistics.median(statistics.median(v) for g, v in ours_groups.items() if g.endswith(kind)) * 1000, 3)
+        kind: round(statistics.median(statistics.median(v) for g, v in ours_groups.items() if g.endswith(kind))
+                    * 1000, 3)
         for kind in (":fast", ":slow")}
     if "pyrra" in phases:
         pyrra_groups = phases["pyrra"]["seen"]

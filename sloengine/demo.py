@@ -27,11 +27,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 import yaml
@@ -164,7 +165,7 @@ def local_alertmanager_config(catalog: Catalog, webhook: str) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def _routes(route: dict):
+def _routes(route: dict) -> Iterator[dict]:
     yield route
     for child in route.get("routes", []) or []:
         yield from _routes(child)
@@ -191,7 +192,7 @@ def clock(seconds: float) -> str:
 
 
 def utc(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S")
 
 
 def schedule_lines(schedule: Schedule, catalog: Catalog) -> list[str]:
@@ -245,15 +246,12 @@ def view(report: Report, alerts: list[dict], receiver: WebhookReceiver, schedule
              f"now: {happening(schedule, report.at)}", "", header, "-" * len(header)]
     for r in report.results:
         burns = dict(r.burn_rates)
-
-        def burn(w: str) -> str:
-            value = burns.get(w)
-            return "—" if value is None else f"{value:.1f}×"
-
+        burn = {w: "—" if burns.get(w) is None else f"{burns[w]:.1f}×" for w in ("5m", "1h", "6h")}
         alert_text = ", ".join(sorted(set(firing.get((r.service, r.slo), [])))) or "—"
         level = reached.get((r.service, r.slo), "")
-        lines.append(f"{r.id:42} {percent(r.sli):>9} {percent(r.budget_remaining, 1):>8} {burn('5m'):>8} {burn('1h'):>7} "
-                     f"{burn('6h'):>7}  {r.status.value:9} {alert_text}" + (f"  (reached {level})" if level else ""))
+        lines.append(f"{r.id:42} {percent(r.sli):>9} {percent(r.budget_remaining, 1):>8} {burn['5m']:>8} "
+                     f"{burn['1h']:>7} {burn['6h']:>7}  {r.status.value:9} {alert_text}"
+                     + (f"  (reached {level})" if level else ""))
     lines += ["", "last notifications (webhooks):"]
     lines += [f"  {utc(n.at)} {clock(n.at - schedule.epoch):>7} {n.status:8} {n.alertname} {n.service}/{n.slo} "
               f"{n.level} → {n.receiver}" for n in recent] or ["  none yet"]
@@ -307,7 +305,7 @@ def run(workdir: Path, settings: Settings, out: TextIO = sys.stdout) -> int:
         collector.schedule = schedule
         exporter_port = free_port()
         interval = f"{EVALUATION_SECONDS}s"
-        scrape = [
+        scrape: list[dict[str, Any]] = [
             {"job_name": "workload", "honor_labels": True, "scrape_interval": interval,
              "static_configs": [{"targets": [f"127.0.0.1:{workload_port}"]}]},
             {"job_name": "sloengine", "scrape_interval": interval,

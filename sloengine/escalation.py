@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -181,7 +182,8 @@ def once_intervals(start: datetime, end: datetime, timezone: str) -> list[dict[s
         whole = (begin, finish) == (0, 1440)
         previous = runs[-1] if runs else None
         if (whole and previous is not None and (previous[2], previous[3]) == (0, 1440)
-                and previous[1] + timedelta(days=1) == day and (previous[1].year, previous[1].month) == (day.year, day.month)):
+                and previous[1] + timedelta(days=1) == day
+                and (previous[1].year, previous[1].month) == (day.year, day.month)):
             previous[1] = day
         else:
             runs.append([day, day, begin, finish])
@@ -369,22 +371,20 @@ def route_cases(catalog: Catalog, plans: Sequence[_Plan] | None = None) -> list[
     for plan in _plans(catalog) if plans is None else plans:
         policy = plan.policy
         by_level = {lv.level: lv.receiver for lv in policy.levels}
-        seen: set[tuple[tuple[str, str], ...]] = set()
-
-        def add(kind: str, labels: dict[str, str], receiver: str) -> None:
-            key = tuple(sorted(labels.items()))
-            if key in seen:
-                return
-            seen.add(key)
-            cases.append(RouteCase(f"{plan.slo.id} {kind}", key, (receiver,)))
-
+        wanted: list[tuple[str, dict[str, str], str]] = []
         for alert in plan.alerts.pages:
-            add(f"{FIRST_LEVEL}: {_describe(alert)}", alert, policy.l1.receiver)
+            wanted.append((f"{FIRST_LEVEL}: {_describe(alert)}", alert, policy.l1.receiver))
         for alert in plan.alerts.escalations:
             level = alert[c.LABEL_ESCALATION_LEVEL]
-            add(f"{level}: {_describe(alert)}", alert, by_level[level])
+            wanted.append((f"{level}: {_describe(alert)}", alert, by_level[level]))
         for alert in plan.alerts.others:
-            add(f"ticket: {_describe(alert)}", alert, policy.tickets)
+            wanted.append((f"ticket: {_describe(alert)}", alert, policy.tickets))
+        seen: set[tuple[tuple[str, str], ...]] = set()
+        for kind, labels, receiver in wanted:
+            key = tuple(sorted(labels.items()))
+            if key not in seen:
+                seen.add(key)
+                cases.append(RouteCase(f"{plan.slo.id} {kind}", key, (receiver,)))
     return cases
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import textwrap
+
 import pytest
 
 from sloengine import generate, loader
@@ -23,7 +24,8 @@ defaults:
 slos:
   - name: availability
     objective: 99.9
-    sli: {{ratio: {{bad: 'http_requests_total{{job="{job}",code=~"5.."}}', total: 'http_requests_total{{job="{job}"}}'}}}}
+    sli:
+      ratio: {{bad: 'http_requests_total{{job="{job}",code=~"5.."}}', total: 'http_requests_total{{job="{job}"}}'}}
   - name: latency
     objective: 99
     sli: {{latency: {{histogram: 'http_request_duration_seconds{{job="{job}"}}', threshold: 300ms}}}}
@@ -34,7 +36,8 @@ slos:
   - name: monthly
     objective: 99.95
     window: {{calendar: month, timezone: {tz}}}
-    sli: {{ratio: {{good: 'jobs_total{{job="{job}",result="ok"}}', total: 'jobs_total{{job="{job}"}}', group_by: [queue]}}}}
+    sli:
+      ratio: {{good: 'jobs_total{{job="{job}",result="ok"}}', total: 'jobs_total{{job="{job}"}}', group_by: [queue]}}
 """
 
 
