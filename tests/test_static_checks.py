@@ -30,5 +30,6 @@ def test_ruff_finds_nothing_in_the_package_tests_and_benchmarks() -> None:
 
 def test_mypy_finds_no_type_error_in_the_package(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     # The pytest cache keeps mypy's between local runs (a few seconds saved); a fresh clone, like CI's, starts cold.
-    cache = request.config.cache.mkdir("mypy") if request.config.cache is not None else tmp_path
+    pytest_cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    cache = pytest_cache.mkdir("mypy") if pytest_cache is not None else tmp_path
     _passes("mypy", "--cache-dir", str(cache), "sloengine")
