@@ -15,7 +15,6 @@ cores.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -24,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import click
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -49,10 +50,15 @@ receivers:
 slos:
   - name: availability
     objective: 99.9
-    sli: {{ratio: {{bad: 'http_requests_total{{job="svc{i:05d}",code=~"5.."}}', total: 'http_requests_total{{job="svc{i:05d}"}}'}}}}
+    sli:
+      ratio:
+        bad: 'http_requests_total{{job="svc{i:05d}",code=~"5.."}}'
+        total: 'http_requests_total{{job="svc{i:05d}"}}'
   - name: success
     objective: 99.5
-    sli: {{ratio: {{good: 'rpc_total{{job="svc{i:05d}",ok="true"}}', total: 'rpc_total{{job="svc{i:05d}"}}', group_by: [method]}}}}
+    sli:
+      ratio: {{good: 'rpc_total{{job="svc{i:05d}",ok="true"}}', total: 'rpc_total{{job="svc{i:05d}"}}',
+              group_by: [method]}}
   - name: latency
     objective: 99
     sli: {{latency: {{histogram: 'http_request_duration_seconds{{job="svc{i:05d}"}}', threshold: 300ms}}}}
@@ -145,28 +151,27 @@ def _row(result: dict) -> str:
             f"{result['peak_rss_worker_mib']}) |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--slos", type=int, default=10000)
-    parser.add_argument("--catalogue", choices=("both", *CATALOGUES), default="both",
-                        help="Which catalogue; 'both' runs each in its own process (peak memory is per process).")
-    parser.add_argument("--quick", action="store_true", help="Accepted for symmetry with the other benchmarks.")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    parser.add_argument("--json", action="store_true", help="Print one catalogue's result as JSON, write nothing.")
-    args = parser.parse_args()
-    if args.catalogue != "both":
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n\n")[0])
+@click.option("--slos", type=int, default=10000)
+@click.option("--catalogue", type=click.Choice(("both", *CATALOGUES)), default="both",
+              help="Which catalogue; 'both' runs each in its own process (peak memory is per process).")
+@click.option("--quick", is_flag=True, help="Accepted for symmetry with the other benchmarks.")
+@click.option("--out", type=click.Path(path_type=Path), default=REPO / "bench" / "results")
+@click.option("--json", "as_json", is_flag=True, help="Print one catalogue's result as JSON, write nothing.")
+def main(slos: int, catalogue: str, quick: bool, out: Path, as_json: bool) -> None:
+    if catalogue != "both":
         with tempfile.TemporaryDirectory(prefix="sloengine-compile-") as tmp:
-            result = run(args.slos, Path(tmp), args.catalogue)
-        print(json.dumps(result, sort_keys=True) if args.json else _row(result))
+            result = run(slos, Path(tmp), catalogue)
+        print(json.dumps(result, sort_keys=True) if as_json else _row(result))
         return
     results = {}
     for name in CATALOGUES:
-        done = subprocess.run([sys.executable, __file__, "--slos", str(args.slos), "--catalogue", name, "--json"],
+        done = subprocess.run([sys.executable, __file__, "--slos", str(slos), "--catalogue", name, "--json"],
                               capture_output=True, text=True, check=True)
         results[name] = json.loads(done.stdout.strip().splitlines()[-1])
-    args.out.mkdir(parents=True, exist_ok=True)
-    slos = results["varied"]["slos"]
-    (args.out / f"compile-{slos}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    count = results["varied"]["slos"]
+    (out / f"compile-{count}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print("| catalogue | SLOs | load+validate s | compile+write s | total s | peak MiB (main + worker) |\n"
           "|---|---|---|---|---|---|")
     for result in results.values():

@@ -28,7 +28,6 @@ for ``for:``. Sloth's page and ticket alerts are each two conditions joined by
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -38,6 +37,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import click
 import numpy as np
 import requests
 import yaml
@@ -112,7 +112,8 @@ def sloengine_groups(services: list[str], work: Path) -> list[dict]:
                for r in tile_rules(result.catalog)}
     for group in groups:
         for rule in group["rules"]:
-            key = (rule.get("record"), rule.get("labels", {}).get(c.LABEL_SERVICE), rule.get("labels", {}).get(c.LABEL_SLO))
+            labels = rule.get("labels", {})
+            key = (rule.get("record"), labels.get(c.LABEL_SERVICE), labels.get(c.LABEL_SLO))
             if key in history:
                 rule["expr"] = history[key]
     return groups
@@ -266,7 +267,7 @@ def plan_backfill(groups: list[dict], conditions: list[Condition], t0: int, data
         rec.start = max(data_start + 600, t0 - needed[rec.rule["record"]])
     # A marker in every group involved: its samples are the group's evaluation instants.
     intervals = {g["name"]: interval_of(g) for g in groups}
-    for name in sorted({c.group for c in conditions} | {rec.group for rec in chosen}):
+    for name in sorted({cond.group for cond in conditions} | {rec.group for rec in chosen}):
         chosen.append(Recording(name, intervals[name], {"record": PHASE_METRIC, "expr": "vector(1)",
                                                         "labels": {"bench_group": name}},
                                 level=1, start=t0 - LEAD_SECONDS))
@@ -532,23 +533,23 @@ def render_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="100%% errors only and a 60s scrape (for tests)")
-    parser.add_argument("--rates", type=float, nargs="+", help="error rates (0-1); default 1 .5 .1 .02 .01")
-    parser.add_argument("--replicas", type=int, help="services per error rate, each with its own evaluation "
-                        "phase (default 4, 1 with --quick)")
-    parser.add_argument("--scrape", type=int, help="seconds between samples (default 15, 60 with --quick)")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    args = parser.parse_args()
-    rates = tuple(args.rates) if args.rates else (QUICK_RATES if args.quick else RATES)
-    scrape = args.scrape or (60 if args.quick else 15)
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n\n")[0])
+@click.option("--quick", is_flag=True, help="100% errors only and a 60s scrape (for tests)")
+@click.option("--rates", type=float, multiple=True,
+              help="an error rate (0-1), repeatable: --rates 1 --rates .5; default 1 .5 .1 .02 .01")
+@click.option("--replicas", type=int, help="services per error rate, each with its own evaluation "
+              "phase (default 4, 1 with --quick)")
+@click.option("--scrape", type=int, help="seconds between samples (default 15, 60 with --quick)")
+@click.option("--out", type=click.Path(path_type=Path), default=REPO / "bench" / "results")
+def main(quick: bool, rates: tuple[float, ...], replicas: int | None, scrape: int | None, out: Path) -> None:
+    rates = rates or (QUICK_RATES if quick else RATES)
+    scrape = scrape or (60 if quick else 15)
     with tempfile.TemporaryDirectory(prefix="sloengine-detection-") as tmp:
-        result = run(rates, args.replicas or (1 if args.quick else 4), scrape, Path(tmp))
-    if args.quick:
+        result = run(rates, replicas or (1 if quick else 4), scrape, Path(tmp))
+    if quick:
         result["command"] = f"{COMMAND} --quick"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "detection.json").write_text(json.dumps(result, indent=2) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "detection.json").write_text(json.dumps(result, indent=2) + "\n")
     print(render_table(result))
 
 

@@ -44,7 +44,6 @@ Prometheus's own /metrics, read before and after each run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import resource
@@ -54,12 +53,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
+import click
 import numpy as np
 import yaml
 
@@ -68,7 +69,7 @@ sys.path.insert(0, str(REPO))
 
 from sloengine import conventions as c  # noqa: E402
 from sloengine.backfill import backfill, install_blocks  # noqa: E402
-from sloengine.durations import parse_duration  # noqa: E402
+from sloengine.durations import DurationError, parse_duration  # noqa: E402
 from sloengine.loader import load  # noqa: E402
 from sloengine.rulefiles import render_rule_file  # noqa: E402
 from sloengine.rules import Intervals, compile_catalog  # noqa: E402
@@ -575,7 +576,7 @@ def backfill_tiles(s: Setup, prom: Prometheus, quick: bool) -> tuple[list[Path],
     return files, intervals, tiles.blocks_dir
 
 
-def run(args: argparse.Namespace, work: Path) -> dict:
+def run(args: Options, work: Path) -> dict:
     clock = time.monotonic()
     sg_python = slo_generator_python(args.cache)
     missing, has_raw = sloengine_report_help()
@@ -627,7 +628,7 @@ def summarise(runs: list[Run], n: int, data: Data) -> dict:
     }
 
 
-def report(args: argparse.Namespace, s: Setup, measured: dict[str, dict[str, list[Run]]],
+def report(args: Options, s: Setup, measured: dict[str, dict[str, list[Run]]],
            prepared: dict[str, float], extra: dict[str, Any]) -> dict:
     out: dict[str, Any] = {
         "slos": s.n, "days": args.days, "step_seconds": args.step, "window": WINDOW, "quick": args.quick,
@@ -681,51 +682,65 @@ def render_table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--slos", type=int, default=None, help="SLOs, one per service (default 1000, --quick 3)")
-    parser.add_argument("--days", type=int, default=None,
-                        help="days of synthetic history; the SLO window is 30d (default 31, --quick 2)")
-    parser.add_argument("--step", type=int, default=60,
-                        help="seconds between samples: divides 300, at most 120 (120 prepares about 2x faster)")
-    parser.add_argument("--repeats", type=int, default=0, help="runs per tool per phase (default 3, --quick 1)")
-    parser.add_argument("--phases", default=",".join(PHASES), help="recorded and/or raw (comma-separated)")
-    parser.add_argument("--sg-windows", default=WINDOW,
-                        help="slo-generator error budget policy steps (comma-separated; 30d always included)")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny: 3 SLOs, 2 days, one run per tool, 10s rule intervals (for tests)")
-    parser.add_argument("--cache", type=Path, default=REPO / "bench" / ".cache",
-                        help="where slo-generator's virtualenv is kept")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    args = parser.parse_args(argv)
-    args.slos = args.slos if args.slos is not None else (3 if args.quick else 1000)
-    args.days = args.days if args.days is not None else (2 if args.quick else 31)
-    if args.slos < 1 or args.slos > 9999 or args.days < 1:
-        parser.error("--slos must be 1..9999 (services are named svc0000..svc9999) and --days at least 1")
-    if args.step > 120 or 300 % args.step:
-        parser.error("--step must divide 300 and be at most 120: the rules' 5-minute windows need two samples")
-    args.phases = [p for p in args.phases.split(",") if p]
-    if not args.phases or not set(args.phases) <= set(PHASES):
-        parser.error(f"--phases: one or both of {', '.join(PHASES)}")
-    for window in args.sg_windows.split(","):
-        parse_duration(window)
-    return args
+@dataclass(frozen=True)
+class Options:
+    """The command line, checked, with ``--quick``'s defaults filled in: what one run measures and where it
+    writes."""
+
+    slos: int
+    days: int
+    step: int
+    repeats: int
+    phases: tuple[str, ...]
+    sg_windows: str
+    quick: bool
+    cache: Path
+    out: Path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n\n")[0])
+@click.option("--slos", type=int, default=None, help="SLOs, one per service (default 1000, --quick 3)")
+@click.option("--days", type=int, default=None,
+              help="days of synthetic history; the SLO window is 30d (default 31, --quick 2)")
+@click.option("--step", type=int, default=60,
+              help="seconds between samples: divides 300, at most 120 (120 prepares about 2x faster)")
+@click.option("--repeats", type=int, default=0, help="runs per tool per phase (default 3, --quick 1)")
+@click.option("--phases", default=",".join(PHASES), help="recorded and/or raw (comma-separated)")
+@click.option("--sg-windows", default=WINDOW,
+              help="slo-generator error budget policy steps (comma-separated; 30d always included)")
+@click.option("--quick", is_flag=True, help="tiny: 3 SLOs, 2 days, one run per tool, 10s rule intervals (for tests)")
+@click.option("--cache", type=click.Path(path_type=Path), default=REPO / "bench" / ".cache",
+              help="where slo-generator's virtualenv is kept")
+@click.option("--out", type=click.Path(path_type=Path), default=REPO / "bench" / "results")
+def main(slos: int | None, days: int | None, step: int, repeats: int, phases: str, sg_windows: str, quick: bool,
+         cache: Path, out: Path) -> None:
+    slos = slos if slos is not None else (3 if quick else 1000)
+    days = days if days is not None else (2 if quick else 31)
+    if slos < 1 or slos > 9999 or days < 1:
+        raise click.UsageError("--slos must be 1..9999 (services are named svc0000..svc9999) and --days at least 1")
+    if not 0 < step <= 120 or 300 % step:
+        raise click.UsageError("--step must divide 300 and be at most 120: the rules' 5-minute windows need two "
+                               "samples")
+    chosen = tuple(p for p in phases.split(",") if p)
+    if not chosen or not set(chosen) <= set(PHASES):
+        raise click.BadParameter(f"one or both of {', '.join(PHASES)}", param_hint="--phases")
+    for window in sg_windows.split(","):
+        try:
+            parse_duration(window)
+        except DurationError as exc:
+            raise click.BadParameter(str(exc), param_hint="--sg-windows") from None
+    options = Options(slos, days, step, repeats, chosen, sg_windows, quick, cache, out)
     try:
         with tempfile.TemporaryDirectory(prefix="sloengine-speed-") as tmp:
-            result = run(args, Path(tmp))
+            result = run(options, Path(tmp))
     except PeerUnavailable as exc:
         print(f"engine_speed: {exc}", file=sys.stderr)
-        return EXIT_NO_PEER
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"engine_speed-{args.slos}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        sys.exit(EXIT_NO_PEER)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"engine_speed-{slos}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(json.dumps(result, indent=2, sort_keys=True))
     print(render_table(result))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -14,7 +14,6 @@ scrape under 100 ms at 10,000 SLOs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -22,11 +21,12 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 from wsgiref.simple_server import make_server
 
+import click
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,18 +179,21 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--slos", type=int, default=10_000)
-    parser.add_argument("--scrapes", type=int, default=100, help="Timed scrapes of the cached exporter.")
-    parser.add_argument("--quick", action="store_true", help="Few scrapes (for the test suite).")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    args = parser.parse_args()
-    scrapes = 5 if args.quick else args.scrapes
-    naive_scrapes = 2 if args.quick else 5
-    result = run(args.slos, scrapes, naive_scrapes)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "exporter_scrape.json").write_text(json.dumps(result, indent=2) + "\n")
+#: ``--help`` prints the whole docstring; click rewraps paragraphs, and ``\b`` keeps the command lines as written.
+HELP = __doc__.replace("\n\n    python", "\n\n\b\n    python", 1)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=HELP)
+@click.option("--slos", type=int, default=10_000)
+@click.option("--scrapes", type=int, default=100, help="Timed scrapes of the cached exporter.")
+@click.option("--quick", is_flag=True, help="Few scrapes (for the test suite).")
+@click.option("--out", type=click.Path(path_type=Path), default=REPO / "bench" / "results")
+def main(slos: int, scrapes: int, quick: bool, out: Path) -> None:
+    scrapes = 5 if quick else scrapes
+    naive_scrapes = 2 if quick else 5
+    result = run(slos, scrapes, naive_scrapes)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "exporter_scrape.json").write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result), end="")
 
 

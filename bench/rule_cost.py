@@ -25,7 +25,6 @@ timestamp (30d; Pyrra's is its 28d window).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import statistics
@@ -35,6 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,8 +248,8 @@ def per_slo(seen: dict[str, list[float]], interval_of) -> tuple[float, float]:
 
 #: Per tool: (PromQL of the recorded window error ratio per service, by ``job`` or ``service``; window days).
 RATIO_QUERIES = {
-    "sloth": ('label_replace(slo:sli_error:ratio_rate30d{sloth_service=~"svc.*"}, "svc", "$1", "sloth_service", "(.*)")',
-              30),
+    "sloth": ('label_replace(slo:sli_error:ratio_rate30d{sloth_service=~"svc.*"}, '
+              '"svc", "$1", "sloth_service", "(.*)")', 30),
     "sloengine": (f'label_replace({c.METRIC_ERROR_RATIO}{{window="30d"}}, "svc", "$1", "service", "(.*)")', 30),
     # Pyrra records increase() over its whole 28d window by code; its availability is 1 - errors / total.
     "pyrra": ('label_replace(sum by (job) (http_requests:increase4w{code=~"(5..|429)"}) / '
@@ -263,8 +263,10 @@ def accuracy(prom, tool: str, truth, start) -> dict[str, list[float]]:
     query, days = RATIO_QUERIES[tool]
     # timestamp() of a ratio of recorded series is the query instant: read the recording instant separately.
     stamp_of = {
-        "sloth": 'label_replace(timestamp(slo:sli_error:ratio_rate30d{sloth_service=~"svc.*"}), "svc", "$1", "sloth_service", "(.*)")',
-        "sloengine": f'label_replace(timestamp({c.METRIC_ERROR_RATIO}{{window="30d"}}), "svc", "$1", "service", "(.*)")',
+        "sloth": 'label_replace(timestamp(slo:sli_error:ratio_rate30d{sloth_service=~"svc.*"}), '
+                 '"svc", "$1", "sloth_service", "(.*)")',
+        "sloengine": f'label_replace(timestamp({c.METRIC_ERROR_RATIO}{{window="30d"}}), '
+                     '"svc", "$1", "service", "(.*)")',
         "pyrra": 'label_replace(max by (job) (timestamp(http_requests:increase4w)), "svc", "$1", "job", "(.*)")',
     }[tool]
     now = time.time()
@@ -387,7 +389,8 @@ def run(n: int, days: int, quick: bool, work: Path) -> dict:
         }
     ours_groups = phases["sloengine"]["seen"]
     tools["sloengine"]["ms_by_group"] = {
-        kind: round(statistics.median(statistics.median(v) for g, v in ours_groups.items() if g.endswith(kind)) * 1000, 3)
+        kind: round(statistics.median(statistics.median(v) for g, v in ours_groups.items() if g.endswith(kind))
+                    * 1000, 3)
         for kind in (":fast", ":slow")}
     if "pyrra" in phases:
         pyrra_groups = phases["pyrra"]["seen"]
@@ -517,17 +520,17 @@ def render_table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--slos", type=int, default=50)
-    parser.add_argument("--days", type=int, default=31)
-    parser.add_argument("--quick", action="store_true", help="tiny: every group of every tool every 2s and phases of a few seconds (for tests; not results)")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    args = parser.parse_args()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n\n")[0])
+@click.option("--slos", type=int, default=50)
+@click.option("--days", type=int, default=31)
+@click.option("--quick", is_flag=True,
+              help="tiny: every group of every tool every 2s and phases of a few seconds (for tests; not results)")
+@click.option("--out", type=click.Path(path_type=Path), default=REPO / "bench" / "results")
+def main(slos: int, days: int, quick: bool, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="sloengine-bench-") as tmp:
-        result = run(args.slos, args.days, args.quick, Path(tmp))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"rule_cost-{args.slos}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        result = run(slos, days, quick, Path(tmp))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"rule_cost-{slos}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(json.dumps(result, indent=2, sort_keys=True))
     print(render_table(result))
 

@@ -10,11 +10,11 @@ tables, is in bench/README.md.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
+
+import click
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -185,15 +185,14 @@ def rewrite_readme(text: str, summary: str) -> str:
     return f"{head}{START}\n{summary}{END}{tail}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--readme", action="store_true", help="rewrite the table in README.md")
-    args = parser.parse_args()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n\n")[0])
+@click.option("--readme", is_flag=True, help="rewrite the table in README.md")
+def main(readme: bool) -> None:
     summary = table()
     print(summary, end="")
-    if args.readme:
+    if readme:
         README.write_text(rewrite_readme(README.read_text(), summary))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -5,7 +5,7 @@ Serves the bundled example services' counters, latency histogram and probe
 with scripted incidents (see ``sloengine/workload.py``), on 127.0.0.1.
 """
 
-from sloengine.workload import main
+from sloengine.workload import COMMAND, main
 
 if __name__ == "__main__":
-    main()
+    main(prog_name=COMMAND)

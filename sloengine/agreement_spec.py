@@ -28,9 +28,9 @@ credits and support hours unless it sets its own.
 from __future__ import annotations
 
 from .agreements import Agreement, AgreementKind, Commitment, CreditStep, Tier
+from .diagnostics import Position
 from .model import CalendarUnit, WeeklyHours, labels
 from .spec import AgreementSpec, SupportHoursSpec, TierSpec, to_hours, to_maintenance
-from .yamlsource import Position
 
 
 def support_hours(spec: SupportHoursSpec | None, default_timezone: str) -> WeeklyHours:
@@ -38,9 +38,10 @@ def support_hours(spec: SupportHoursSpec | None, default_timezone: str) -> Weekl
     return to_hours(spec) if spec is not None else WeeklyHours(default_timezone)
 
 
-def problems(agreements: list[AgreementSpec], tiers: dict[str, TierSpec]) -> list[tuple[tuple, str, str]]:
+def problems(agreements: list[AgreementSpec],
+             tiers: dict[str, TierSpec]) -> list[tuple[tuple[str | int, ...], str, str]]:
     """(path, message, fix) for what only the whole file can tell: unknown tiers, targets given nowhere."""
-    out = []
+    out: list[tuple[tuple[str | int, ...], str, str]] = []
     for i, a in enumerate(agreements):
         if a.tier is not None and a.tier not in tiers:
             known = ", ".join(sorted(tiers)) or "none defined"

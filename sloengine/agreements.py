@@ -15,8 +15,8 @@ import enum
 import math
 from dataclasses import dataclass, field
 
-from .model import Catalog, Labels, CalendarUnit, MaintenanceWindow, WeeklyHours
-from .yamlsource import Position
+from .diagnostics import Position
+from .model import CalendarUnit, Catalog, Labels, MaintenanceWindow, WeeklyHours
 
 
 class AgreementKind(enum.Enum):

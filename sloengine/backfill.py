@@ -18,9 +18,9 @@ are joined with ``or``.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from . import conventions as c
 from .connection import ConnectionConfig, Relay
@@ -31,7 +31,6 @@ from .queries import EventQueries
 from .rulefiles import render_rule_file
 from .rules import RecordingRule, RuleGroup, slo_labels, tile_end_rule
 from .stack import StackError, promtool
-
 
 #: A large catalogue over a month of history takes promtool a while; this only guards against a hang.
 BACKFILL_TIMEOUT_SECONDS = 6 * 3600

@@ -13,14 +13,14 @@ before the end of that span.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from .model import CalendarUnit
 
-TRANSITIONS_FROM = datetime(2020, 1, 1, tzinfo=timezone.utc)
-TRANSITIONS_UNTIL = datetime(2040, 1, 1, tzinfo=timezone.utc)
+TRANSITIONS_FROM = datetime(2020, 1, 1, tzinfo=UTC)
+TRANSITIONS_UNTIL = datetime(2040, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,12 @@ class Transition:
 
 
 def _offset(zone: ZoneInfo, unix: int) -> int:
-    return int(datetime.fromtimestamp(unix, zone).utcoffset().total_seconds())
+    offset = datetime.fromtimestamp(unix, zone).utcoffset()
+    assert offset is not None  # an aware datetime always has one
+    return int(offset.total_seconds())
 
 
-@lru_cache(maxsize=None)
+@cache
 def transitions(tz: str) -> tuple[int, tuple[Transition, ...]]:
     """The offset at :data:`TRANSITIONS_FROM` and every change until :data:`TRANSITIONS_UNTIL`."""
     zone = ZoneInfo(tz)

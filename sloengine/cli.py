@@ -8,23 +8,29 @@ diagnostics, never a traceback.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from . import __version__
 from .diagnostics import Level
+from .durations import format_duration
 from .generate import OutputFormat, render_iter
 from .generate import write as write_generated
 from .loader import LoadResult, load
-from .durations import format_duration
-from .model import SLO, CalendarWindow, LatencySLI, ProbeSLI, RatioSLI
+from .model import SLO, CalendarWindow, Catalog, LatencySLI, ProbeSLI, RatioSLI
 from .results import Status
 from .schema import schema_text
 from .writer import write_atomically
+
+if TYPE_CHECKING:
+    from .connection import Client, ConnectionConfig
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -32,8 +38,10 @@ EXIT_INVALID = 1
 EXIT_ERROR = 3
 EXIT_BREACHED = 4
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def connection_options(command):
+
+def connection_options(command: F) -> F:
     """Flags for reaching Prometheus, shared by every command that reads it (see ``sloengine.connection``)."""
     options = [
         click.option("--prometheus", "url", envvar="SLOENGINE_PROMETHEUS_URL", default=None,
@@ -127,7 +135,8 @@ def _slo_text(slo: SLO) -> str:
              f"  sli        {slo.sli.kind.value}"]
     fields = [[key, text] for key, text in summary["selectors"].items()]
     if summary["threshold_seconds"] is not None:
-        fields.append(["threshold", f"{summary['threshold_seconds']:g}s (bucket le=\"{summary['threshold_seconds']:g}\")"])
+        threshold = summary["threshold_seconds"]
+        fields.append(["threshold", f"{threshold:g}s (bucket le=\"{threshold:g}\")"])
     if slo.sli.group_by:
         fields.append(["group_by", ", ".join(slo.sli.group_by)])
     lines += _table(fields, "    ")
@@ -136,8 +145,8 @@ def _slo_text(slo: SLO) -> str:
     else:
         lines.append("  alerts" + (f"     (min_events {slo.alerting.min_events})" if slo.alerting.min_events else ""))
         rows = [["severity", "long", "short", "burn", "budget", "for"]]
-        rows += [[a["severity"], a["long"], a["short"], f"{a['burn_factor']:g}", f"{a['budget_percent']:.3g}%", a["for"]]
-                 for a in summary["alerts"]]
+        rows += [[a["severity"], a["long"], a["short"], f"{a['burn_factor']:g}", f"{a['budget_percent']:.3g}%",
+                  a["for"]] for a in summary["alerts"]]
         lines += _table(rows, "    ")
     return "\n".join(lines) + "\n"
 
@@ -148,7 +157,7 @@ def _slo_text(slo: SLO) -> str:
               help="text for people, json for scripts and editors.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 @connection_options
-def validate(paths: tuple[Path, ...], fmt: str, strict: bool, **connection) -> None:
+def validate(paths: tuple[Path, ...], fmt: str, strict: bool, **connection: Any) -> None:
     """Check SLO spec files or directories; exit 1 if any has an error.
 
     Every problem is reported as FILE:LINE:COL with the field, what is wrong and
@@ -241,7 +250,7 @@ def show(paths: tuple[Path, ...], fmt: str) -> None:
         click.echo("\n".join(_slo_text(s) for s in result.catalog.slos), nl=False)
 
 
-def _load_clean(paths: tuple[Path, ...]):
+def _load_clean(paths: tuple[Path, ...]) -> Catalog:
     """Load specs; on any error print them all and exit 1 before anything is written."""
     result = load(paths)
     _print_diagnostics(result)
@@ -289,12 +298,13 @@ def _instant(text: str, hint: str = "--until") -> float:
         raise click.BadParameter(f"{text!r} is neither RFC 3339 (2026-10-01T00:00:00Z) nor Unix seconds",
                                  param_hint=hint) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
-def _connection(connection_file, url, timeout_seconds, retries, username, bearer_token_file, ca_file,
-                insecure_skip_verify, headers):
+def _connection(connection_file: Path | None, url: str | None, timeout_seconds: float | None, retries: int | None,
+                username: str | None, bearer_token_file: Path | None, ca_file: Path | None,
+                insecure_skip_verify: bool | None, headers: tuple[str, ...]) -> ConnectionConfig:
     """The settings from :func:`connection_options` (file, then environment, then flags); exit 1 when wrong."""
     from .connection import ConfigError, parse_headers, resolve
 
@@ -312,7 +322,7 @@ def _connection(connection_file, url, timeout_seconds, retries, username, bearer
         sys.exit(EXIT_INVALID)
 
 
-def _client(**connection):
+def _client(**connection: Any) -> Client:
     from .connection import Client
 
     return Client(_connection(**connection))
@@ -325,7 +335,7 @@ def _client(**connection):
 @click.option("--until", "until", default=None, help="End (RFC 3339 or Unix seconds); default: now.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the TSDB blocks (OUT/blocks) and the rules used.")
-def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, **connection) -> None:
+def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, **connection: Any) -> None:
     """Write TSDB blocks of the SLOs' recorded history so new SLOs show their whole window at once.
 
     Only the 5-minute tiles need history (every longer window is a sum of
@@ -352,7 +362,8 @@ def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, 
         click.secho(f"backfill failed: {exc}", fg="red", err=True)
         sys.exit(EXIT_INVALID)
     blocks = sorted(p.name for p in result.blocks_dir.iterdir() if p.is_dir())
-    click.echo(f"wrote {len(blocks)} blocks for {result.slos} SLOs ({result.rules} rules) to {result.blocks_dir}", err=True)
+    click.echo(f"wrote {len(blocks)} blocks for {result.slos} SLOs ({result.rules} rules) to {result.blocks_dir}",
+               err=True)
 
 
 @main.command()
@@ -367,7 +378,7 @@ def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, 
 @click.option("--fail-on-breach", is_flag=True, help="Exit 4 when any SLO has spent its budget (for CI gates).")
 @click.option("--raw", "raw_only", is_flag=True, help="Ignore recorded series; count from the raw counters.")
 def report(paths: tuple[Path, ...], at: str | None, fmt: str, out: Path | None, fail_on_breach: bool,
-           raw_only: bool, **connection) -> None:
+           raw_only: bool, **connection: Any) -> None:
     """Availability, error budget, burn rates and time to exhaustion of every SLO, from Prometheus.
 
     Reads sloengine's recorded series in a few batched queries and falls back
@@ -442,10 +453,8 @@ def _interval_seconds(text: str) -> float:
     return seconds
 
 
-def _stderr_log_handler():
+def _stderr_log_handler() -> logging.Handler:
     """A log handler writing to whatever ``sys.stderr`` is at the time (click's test runner swaps it)."""
-    import logging
-
     class Handler(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             try:
@@ -474,7 +483,7 @@ def _stderr_log_handler():
               help="File holding the basic auth password (else env SLOENGINE_EXPORTER_PASSWORD).")
 def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Path | None,
           tls_key_file: Path | None, basic_auth_user: str | None, basic_auth_password_file: Path | None,
-          **connection) -> None:
+          **connection: Any) -> None:
     """Export every SLO's figures as Prometheus metrics on /metrics, recomputed every --interval.
 
     Series: slo_objective_ratio, slo_sli_ratio, slo_error_budget_remaining_ratio,
@@ -545,7 +554,7 @@ def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Pa
               help="Write the report to this file (atomically) instead of standard output.")
 @click.option("--at", "at", default=None, help="Treat this instant as now (RFC 3339 or Unix seconds).")
 def sla_report(paths: tuple[Path, ...], period: str, fmt: str, out: Path | None, at: str | None,
-               **connection) -> None:
+               **connection: Any) -> None:
     """Agreements (SLAs with their OLAs and UCs) for one period: attained vs target within support hours and
     net of exclusions, verdict, credit owed, downtime against the allowance, burn-down and worst episodes.
 
@@ -585,7 +594,7 @@ def sla_report(paths: tuple[Path, ...], period: str, fmt: str, out: Path | None,
 @click.option("--lookback", default="90d", show_default=True, help="History to review (a duration).")
 @click.option("--at", "at", default=None, help="End of the lookback (RFC 3339 or Unix seconds; default now).")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
-def recommend(paths: tuple[Path, ...], lookback: str, at: str | None, fmt: str, **connection) -> None:
+def recommend(paths: tuple[Path, ...], lookback: str, at: str | None, fmt: str, **connection: Any) -> None:
     """What each SLO achieved per period over the lookback, and a target it would have met in most periods.
 
     Flags targets that were missed in most periods (unrealistic) or never came close to being spent

@@ -21,14 +21,16 @@ import os
 import secrets
 import threading
 from base64 import b64encode
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -113,7 +115,8 @@ def config_from_file(path: Path) -> ConnectionConfig:
     if not documents:
         return ConnectionConfig()
     doc = documents[0]
-    data, prefix = doc.data, ()
+    data = doc.data
+    prefix: tuple[str, ...] = ()
     if isinstance(data, dict) and isinstance(data.get("prometheus"), dict):
         data, prefix = data["prometheus"], ("prometheus",)
     if not isinstance(data, dict):
@@ -363,7 +366,7 @@ class Relay:
         """``text`` (a child's error output) with the relay's address replaced by the real URL."""
         return text.replace(self.url, self.config.url.rstrip("/"))
 
-    def __enter__(self) -> "Relay":
+    def __enter__(self) -> Relay:
         self._session = session_for(self.config)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True

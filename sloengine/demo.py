@@ -20,7 +20,6 @@ with ``.venv/bin/python -m sloengine.demo``. Ctrl-C (or ``--duration``) stops ev
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import signal
@@ -28,12 +27,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+import click
 import yaml
 
 from . import conventions as c
@@ -164,7 +165,7 @@ def local_alertmanager_config(catalog: Catalog, webhook: str) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def _routes(route: dict):
+def _routes(route: dict) -> Iterator[dict]:
     yield route
     for child in route.get("routes", []) or []:
         yield from _routes(child)
@@ -191,7 +192,7 @@ def clock(seconds: float) -> str:
 
 
 def utc(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S")
 
 
 def schedule_lines(schedule: Schedule, catalog: Catalog) -> list[str]:
@@ -245,15 +246,12 @@ def view(report: Report, alerts: list[dict], receiver: WebhookReceiver, schedule
              f"now: {happening(schedule, report.at)}", "", header, "-" * len(header)]
     for r in report.results:
         burns = dict(r.burn_rates)
-
-        def burn(w: str) -> str:
-            value = burns.get(w)
-            return "—" if value is None else f"{value:.1f}×"
-
+        burn = {w: "—" if burns.get(w) is None else f"{burns[w]:.1f}×" for w in ("5m", "1h", "6h")}
         alert_text = ", ".join(sorted(set(firing.get((r.service, r.slo), [])))) or "—"
         level = reached.get((r.service, r.slo), "")
-        lines.append(f"{r.id:42} {percent(r.sli):>9} {percent(r.budget_remaining, 1):>8} {burn('5m'):>8} {burn('1h'):>7} "
-                     f"{burn('6h'):>7}  {r.status.value:9} {alert_text}" + (f"  (reached {level})" if level else ""))
+        lines.append(f"{r.id:42} {percent(r.sli):>9} {percent(r.budget_remaining, 1):>8} {burn['5m']:>8} "
+                     f"{burn['1h']:>7} {burn['6h']:>7}  {r.status.value:9} {alert_text}"
+                     + (f"  (reached {level})" if level else ""))
     lines += ["", "last notifications (webhooks):"]
     lines += [f"  {utc(n.at)} {clock(n.at - schedule.epoch):>7} {n.status:8} {n.alertname} {n.service}/{n.slo} "
               f"{n.level} → {n.receiver}" for n in recent] or ["  none yet"]
@@ -307,7 +305,7 @@ def run(workdir: Path, settings: Settings, out: TextIO = sys.stdout) -> int:
         collector.schedule = schedule
         exporter_port = free_port()
         interval = f"{EVALUATION_SECONDS}s"
-        scrape = [
+        scrape: list[dict[str, Any]] = [
             {"job_name": "workload", "honor_labels": True, "scrape_interval": interval,
              "static_configs": [{"targets": [f"127.0.0.1:{workload_port}"]}]},
             {"job_name": "sloengine", "scrape_interval": interval,
@@ -381,45 +379,46 @@ def watch(catalog: Catalog, client: Client, receiver: WebhookReceiver, schedule:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=COMMAND, description="sloengine doing its whole job on a local stack (what `make demo` runs; "
-        "`make demo DURATION=SECONDS` stops by itself).")
-    parser.add_argument("--duration", type=float, default=0,
-                        help="Stop this many seconds after the stack is up (+0:00); 0: at Ctrl-C.")
-    parser.add_argument("--history-days", type=float, default=2,
-                        help=f"Days of history to backfill, up to {HISTORY_DAYS} (default 2).")
-    parser.add_argument("--refresh", type=float, default=5.0, help="Seconds between refreshes of the view.")
-    parser.add_argument("--outage", type=float, nargs=2, default=(2, 12), metavar=("FROM", "TO"),
-                        help="The checkout outage, in minutes after +0:00 (default 2 12).")
-    parser.add_argument("--latency-regression", type=float, nargs=2, default=(8, 20), metavar=("FROM", "TO"),
-                        help="The checkout latency regression, in minutes after +0:00 (default 8 20).")
-    parser.add_argument("--time-scale", type=float, default=TIME_SCALE,
-                        help=f"Divide escalation delays by this (default {TIME_SCALE}: 30m becomes 2m).")
-    parser.add_argument("--for-scale", type=float, default=1,
-                        help="Divide the alerts' `for` durations by this (default 1: as generated).")
-    parser.add_argument("--workdir", type=Path, default=None, help="Default: a new temporary directory.")
-    args = parser.parse_args(argv)
-    if not 0 < args.history_days <= HISTORY_DAYS:
-        parser.error(f"--history-days must be more than 0 and at most {HISTORY_DAYS}")
-    if args.time_scale <= 0 or args.for_scale <= 0:
-        parser.error("--time-scale and --for-scale must be positive")
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sloengine-demo-"))
+@click.command(context_settings={"help_option_names": ["-h", "--help"]},
+               help="sloengine doing its whole job on a local stack (what `make demo` runs; "
+                    "`make demo DURATION=SECONDS` stops by itself).")
+@click.option("--duration", type=float, default=0,
+              help="Stop this many seconds after the stack is up (+0:00); 0: at Ctrl-C.")
+@click.option("--history-days", type=float, default=2,
+              help=f"Days of history to backfill, up to {HISTORY_DAYS} (default 2).")
+@click.option("--refresh", type=float, default=5.0, help="Seconds between refreshes of the view.")
+@click.option("--outage", type=float, nargs=2, default=(2, 12), metavar="FROM TO",
+              help="The checkout outage, in minutes after +0:00 (default 2 12).")
+@click.option("--latency-regression", type=float, nargs=2, default=(8, 20), metavar="FROM TO",
+              help="The checkout latency regression, in minutes after +0:00 (default 8 20).")
+@click.option("--time-scale", type=float, default=TIME_SCALE,
+              help=f"Divide escalation delays by this (default {TIME_SCALE}: 30m becomes 2m).")
+@click.option("--for-scale", type=float, default=1,
+              help="Divide the alerts' `for` durations by this (default 1: as generated).")
+@click.option("--workdir", type=click.Path(path_type=Path), default=None,
+              help="Default: a new temporary directory.")
+def main(duration: float, history_days: float, refresh: float, outage: tuple[float, float],
+         latency_regression: tuple[float, float], time_scale: float, for_scale: float, workdir: Path | None) -> None:
+    if not 0 < history_days <= HISTORY_DAYS:
+        raise click.BadParameter(f"must be more than 0 and at most {HISTORY_DAYS}", param_hint="--history-days")
+    if time_scale <= 0 or for_scale <= 0:
+        raise click.UsageError("--time-scale and --for-scale must be positive")
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="sloengine-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(duration=args.duration, history_days=args.history_days, refresh=args.refresh,
-                        outage=tuple(args.outage), slow=tuple(args.latency_regression),
-                        time_scale=args.time_scale, for_scale=args.for_scale)
+    settings = Settings(duration=duration, history_days=history_days, refresh=refresh, outage=outage,
+                        slow=latency_regression, time_scale=time_scale, for_scale=for_scale)
 
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        return run(workdir, settings)
+        code = run(workdir, settings)
     except KeyboardInterrupt:
         print(f"\ninterrupted: stopped every process; files are in {workdir}", flush=True)
-        return 0
+        code = 0
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(prog_name=COMMAND)

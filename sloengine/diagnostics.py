@@ -7,8 +7,8 @@ values and the CLI prints them as ``file:line:col: error: field: message (fix)``
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 
 class Level(enum.Enum):

@@ -19,10 +19,10 @@ vectorised over all SLOs at once); here is only I/O and bookkeeping.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -31,9 +31,9 @@ from .calendars import next_period_start, period_start
 from .connection import Client, QueryError
 from .durations import format_duration
 from .model import SLO, CalendarWindow, Catalog, LatencySLI, ProbeSLI, RatioSLI, RawSLI
-from .promql import MatchOp, Matcher, Selector, quote, substitute_window
+from .promql import Matcher, MatchOp, Selector, quote, substitute_window
 from .queries import EventQueries, le_matcher
-from .results import Report, SLOResult, Source, Status
+from .results import Report, SLOResult, Source
 
 #: How far before a window's start raw samples are fetched, to find the sample the first increase starts from.
 BASELINE_SECONDS = 3600
@@ -71,7 +71,7 @@ def plan(slo: SLO, at: float) -> Plan:
         seconds |= {cond.long_seconds, cond.short_seconds}
     windows = [(format_duration(s), float(s)) for s in sorted(seconds)]
     if isinstance(slo.window, CalendarWindow):
-        moment = datetime.fromtimestamp(at, tz=timezone.utc)
+        moment = datetime.fromtimestamp(at, tz=UTC)
         start = period_start(slo.window.unit, slo.window.timezone, moment)
         end = next_period_start(slo.window.unit, slo.window.timezone, start)
         windows.append((slo.window.unit.value, at - start.timestamp()))
@@ -211,7 +211,8 @@ def read_recorded(client: Client, plans: Sequence[Plan], at: float,
 # ---- raw counters, counted exactly --------------------------------------------------------------
 
 
-def _samples(client: Client, selector: Selector, span: float, at: float) -> list[tuple[GroupKey, np.ndarray, np.ndarray]]:
+def _samples(client: Client, selector: Selector, span: float,
+             at: float) -> list[tuple[GroupKey, np.ndarray, np.ndarray]]:
     """Every series of ``selector`` over ``span`` seconds before ``at``: (labels, times, values)."""
     result = client.query(f"{selector.render()}[{int(np.ceil(span))}s]", at)
     out = []
@@ -373,7 +374,8 @@ def read_raw(client: Client, p: Plan, at: float) -> dict[GroupKey, Counts]:
         for group, total in totals.items():
             part = parts.get(group, np.zeros(n))
             bad = part if part_is_bad else total - part
-            out[group] = Counts(Source.RAW, bad=dict(zip(labels, bad.tolist())), total=dict(zip(labels, total.tolist())))
+            out[group] = Counts(Source.RAW, bad=dict(zip(labels, bad.tolist())),
+                                total=dict(zip(labels, total.tolist())))
         return out
     if isinstance(sli, ProbeSLI):
         found = gauge_counts(client, sli.gauge, seconds, at)

@@ -31,15 +31,16 @@ Everything is deterministic; rendering is pure (no files, no processes).
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import click
 import yaml
 
 from . import conventions as c
@@ -168,7 +169,8 @@ def once_intervals(start: datetime, end: datetime, timezone: str) -> list[dict[s
         whole = (begin, finish) == (0, 1440)
         previous = runs[-1] if runs else None
         if (whole and previous is not None and (previous[2], previous[3]) == (0, 1440)
-                and previous[1] + timedelta(days=1) == day and (previous[1].year, previous[1].month) == (day.year, day.month)):
+                and previous[1] + timedelta(days=1) == day
+                and (previous[1].year, previous[1].month) == (day.year, day.month)):
             previous[1] = day
         else:
             runs.append([day, day, begin, finish])
@@ -342,22 +344,20 @@ def route_cases(catalog: Catalog, plans: Sequence[_Plan] | None = None) -> list[
     for plan in _plans(catalog) if plans is None else plans:
         policy = plan.policy
         by_level = {lv.level: lv.receiver for lv in policy.levels}
-        seen: set[tuple[tuple[str, str], ...]] = set()
-
-        def add(kind: str, labels: dict[str, str], receiver: str) -> None:
-            key = tuple(sorted(labels.items()))
-            if key in seen:
-                return
-            seen.add(key)
-            cases.append(RouteCase(f"{plan.slo.id} {kind}", key, (receiver,)))
-
+        wanted: list[tuple[str, dict[str, str], str]] = []
         for alert in plan.alerts.pages:
-            add(f"{FIRST_LEVEL}: {_describe(alert)}", alert, policy.l1.receiver)
+            wanted.append((f"{FIRST_LEVEL}: {_describe(alert)}", alert, policy.l1.receiver))
         for alert in plan.alerts.escalations:
             level = alert[c.LABEL_ESCALATION_LEVEL]
-            add(f"{level}: {_describe(alert)}", alert, by_level[level])
+            wanted.append((f"{level}: {_describe(alert)}", alert, by_level[level]))
         for alert in plan.alerts.others:
-            add(f"ticket: {_describe(alert)}", alert, policy.tickets)
+            wanted.append((f"ticket: {_describe(alert)}", alert, policy.tickets))
+        seen: set[tuple[tuple[str, str], ...]] = set()
+        for kind, labels, receiver in wanted:
+            key = tuple(sorted(labels.items()))
+            if key not in seen:
+                seen.add(key)
+                cases.append(RouteCase(f"{plan.slo.id} {kind}", key, (receiver,)))
     return cases
 
 
@@ -442,41 +442,45 @@ def run_route_tests(config_file: Path, cases: Iterable[RouteCase], amtool: str |
     return results
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n")[0])
+def main() -> None:
     """``python -m sloengine.escalation generate SPEC... --out DIR`` and ``... check DIR`` (for CI)."""
-    parser = argparse.ArgumentParser(prog="python -m sloengine.escalation", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help="write DIR/alertmanager/alertmanager.yml and routes.test.yml")
-    gen.add_argument("paths", nargs="+")
-    gen.add_argument("--out", required=True, type=Path)
-    chk = sub.add_parser("check", help="amtool check-config and every routes test case under DIR/alertmanager")
-    chk.add_argument("out", type=Path)
-    args = parser.parse_args(argv)
-    if args.command == "generate":
-        from .diagnostics import SpecError
-        from .loader import load_or_raise
-        from .writer import write_tree
 
-        try:
-            catalog = load_or_raise(args.paths)
-        except SpecError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        written = write_tree(args.out, render_alertmanager(catalog))
-        print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
-        return 0
-    config = args.out / c.ALERTMANAGER_CONFIG_FILE
+
+@main.command(help="write DIR/alertmanager/alertmanager.yml and routes.test.yml")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+def generate(paths: tuple[str, ...], out: Path) -> None:
+    from .diagnostics import SpecError
+    from .loader import load_or_raise
+    from .writer import write_tree
+
+    try:
+        catalog = load_or_raise(list(paths))
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(1)
+    written = write_tree(out, render_alertmanager(catalog))
+    print(f"wrote {len(written)} files to {out}", file=sys.stderr)
+
+
+@main.command(help="amtool check-config and every routes test case under DIR/alertmanager",
+              short_help="amtool check-config and every routes test case under DIR/alertmanager")
+@click.argument("out", type=click.Path(path_type=Path))
+def check(out: Path) -> None:
+    config = out / c.ALERTMANAGER_CONFIG_FILE
     checked = check_config(config)
     print(checked.stdout.strip() or checked.stderr.strip())
     if checked.returncode != 0:
-        return 1
-    cases = load_route_cases((args.out / c.ALERTMANAGER_ROUTE_TESTS_FILE).read_text())
+        sys.exit(1)
+    cases = load_route_cases((out / c.ALERTMANAGER_ROUTE_TESTS_FILE).read_text())
     failed = [r for r in run_route_tests(config, cases) if not r.ok]
     for result in failed:
         print(f"FAIL {result.case.name}: {result.output}", file=sys.stderr)
     print(f"{len(cases) - len(failed)}/{len(cases)} route cases pass")
-    return 1 if failed else 0
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main(prog_name="python -m sloengine.escalation")

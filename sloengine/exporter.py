@@ -40,10 +40,11 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from socketserver import ThreadingMixIn
-from typing import Any, Callable, Iterable, Iterator, Sequence, cast
+from typing import Any, cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest, gzip_accepted
@@ -142,7 +143,7 @@ class ReportCollector(Collector):
 
 def render(report: Report) -> bytes:
     """The SLO part of ``/metrics`` for ``report`` (text format 0.0.4)."""
-    return generate_latest(ReportCollector(report))  # type: ignore[arg-type]
+    return generate_latest(ReportCollector(report))
 
 
 class Outcome(enum.Enum):
@@ -196,7 +197,7 @@ class HealthCollector(Collector):
 
 
 def render_health(health: Health) -> bytes:
-    return generate_latest(HealthCollector(health))  # type: ignore[arg-type]
+    return generate_latest(HealthCollector(health))
 
 
 # ---- the evaluation loop ------------------------------------------------------------------------
@@ -247,7 +248,7 @@ class Cached:
     has_values: bool = False      # at least one SLO was computed (not only errors)
 
     @classmethod
-    def of(cls, report: Report) -> "Cached":
+    def of(cls, report: Report) -> Cached:
         text = render(report)
         return cls(text, gzip.compress(text, GZIP_LEVEL), report.at,
                    any(r.status is not Status.ERROR for r in report.results))
@@ -269,9 +270,9 @@ class Exporter:
     their own to pin the instant or to inject failures.
     """
 
-    def __init__(self, catalog: Catalog, client: Client, *, interval_seconds: float = c.EXPORTER_DEFAULT_INTERVAL_SECONDS,
-                 evaluate: Evaluate | None = None, at: Callable[[], float | None] = lambda: None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, catalog: Catalog, client: Client, *,
+                 interval_seconds: float = c.EXPORTER_DEFAULT_INTERVAL_SECONDS, evaluate: Evaluate | None = None,
+                 at: Callable[[], float | None] = lambda: None, clock: Callable[[], float] = time.time) -> None:
         if interval_seconds <= 0:
             raise ServeError("the interval must be longer than 0s")
         if evaluate is None:

@@ -10,7 +10,8 @@ no division can produce ±Inf.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,24 +35,24 @@ def _none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def alert_windows(p: "Plan") -> tuple[str, ...]:
+def alert_windows(p: Plan) -> tuple[str, ...]:
     seconds = sorted({s for cond in p.slo.alerting.conditions for s in (cond.long_seconds, cond.short_seconds)})
     return tuple(format_duration(s) for s in seconds)
 
 
-def _nearest(p: "Plan", target: float) -> str:
+def _nearest(p: Plan, target: float) -> str:
     rolling = [(w, s) for w, s in p.windows if w != p.budget_window or not isinstance(p.slo.window, CalendarWindow)]
     return min(rolling, key=lambda ws: (abs(ws[1] - target), ws[1]))[0]
 
 
-def current_burn_window(p: "Plan") -> str:
+def current_burn_window(p: Plan) -> str:
     pages = [cond.long_seconds for cond in p.slo.alerting.conditions if cond.severity is AlertSeverity.PAGE]
     if pages:
         return format_duration(min(pages))
     return _nearest(p, CURRENT_BURN_WINDOW_SECONDS)
 
 
-def _error_ratio(counts: "Counts", window: str) -> float:
+def _error_ratio(counts: Counts, window: str) -> float:
     if counts.ratio:
         return counts.ratio.get(window, np.nan)
     total = counts.total.get(window, np.nan)
@@ -59,9 +60,9 @@ def _error_ratio(counts: "Counts", window: str) -> float:
     return bad / total if total > 0 else np.nan
 
 
-def compute(plans: Sequence["Plan"], counts: Mapping[tuple[str, str], Mapping["GroupKey", "Counts"]],
+def compute(plans: Sequence[Plan], counts: Mapping[tuple[str, str], Mapping[GroupKey, Counts]],
             errors: Mapping[tuple[str, str], str], at: float) -> list[SLOResult]:
-    rows: list[tuple["Plan", "GroupKey", "Counts | None", str]] = []
+    rows: list[tuple[Plan, GroupKey, Counts | None, str]] = []
     for p in plans:
         key = (p.slo.service, p.slo.name)
         if key in errors:
@@ -118,7 +119,7 @@ def compute(plans: Sequence["Plan"], counts: Mapping[tuple[str, str], Mapping["G
         burning = _burning(p, cnt, burn[i], col) if cnt is not None else ()
         period = _period(p, cnt, at, budget[i]) if p.period else None
         status = _status(error, err[i], remaining[i], burning, period)
-        notes = ()
+        notes: tuple[str, ...] = ()
         if cnt is not None and cnt.source is Source.RAW:
             notes = (cnt.note or "no recorded series: counted exactly from the raw counters",)
         results.append(SLOResult(
@@ -140,7 +141,7 @@ def compute(plans: Sequence["Plan"], counts: Mapping[tuple[str, str], Mapping["G
     return results
 
 
-def _burning(p: "Plan", cnt: "Counts", burn_row: np.ndarray, col: Mapping[str, int]) -> tuple[str, ...]:
+def _burning(p: Plan, cnt: Counts, burn_row: np.ndarray, col: Mapping[str, int]) -> tuple[str, ...]:
     """Alert conditions whose long and short windows both exceed the burn factor (as the alert rules test)."""
     out = []
     for cond in p.slo.alerting.conditions:
@@ -152,7 +153,7 @@ def _burning(p: "Plan", cnt: "Counts", burn_row: np.ndarray, col: Mapping[str, i
     return tuple(out)
 
 
-def _period(p: "Plan", cnt: "Counts | None", at: float, budget: float) -> Period:
+def _period(p: Plan, cnt: Counts | None, at: float, budget: float) -> Period:
     """Where the calendar period stands, and where it ends if the last day's rates continue."""
     assert p.period is not None
     start, end = p.period

@@ -43,7 +43,7 @@ def _days(start: float, end: float, tz: ZoneInfo) -> list[date]:
 def _weekly(hours: WeeklyHours, start: float, end: float) -> list[Interval]:
     tz = ZoneInfo(hours.timezone)
     weekdays, ranges, skip = hours.weekday_numbers, hours.ranges, frozenset(hours.holidays)
-    out = []
+    out: list[Interval] = []
     for day in _days(start, end, tz):
         if day.weekday() in weekdays and day not in skip:
             out.extend(_on(r, day, tz) for r in ranges)

@@ -9,10 +9,10 @@ OpenSLO objects refer to each other across files.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable, Sequence
 
 from . import conventions
 from .diagnostics import Diagnostic, Level, Position, SpecError
@@ -55,7 +55,8 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in conventions.SPEC_SUFFIXES)
             if not found:
-                problems.append(Diagnostic(Level.ERROR, Position(str(path)), "", "no .yaml or .yml files in this directory",
+                problems.append(Diagnostic(Level.ERROR, Position(str(path)), "",
+                                           "no .yaml or .yml files in this directory",
                                            "point at a spec file or a directory that holds some"))
             files.extend(found)
         elif path.is_file():
@@ -88,7 +89,8 @@ def _reject_reason(data: object) -> tuple[str, str, tuple]:
         return ("this is a prometheus-operator PrometheusRule, not an SLO spec",
                 "give sloengine the SLO spec the rules were generated from", ("kind",))
     if kind == "CustomResourceDefinition":
-        return ("this is a Kubernetes CustomResourceDefinition, not an SLO spec", "leave CRDs out of the paths", ("kind",))
+        return ("this is a Kubernetes CustomResourceDefinition, not an SLO spec", "leave CRDs out of the paths",
+                ("kind",))
     if api.startswith("sloth.slok.dev/") and kind == "AlertWindows":
         return ("a Sloth AlertWindows catalog holds alert windows, not SLOs",
                 "set the windows per SLO under alerting.conditions in the sloengine spec", ("kind",))

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Mapping, Union
+from typing import TYPE_CHECKING
 
 from .diagnostics import Position
 from .durations import format_duration
@@ -125,7 +126,7 @@ class RawSLI:
             raise ValueError("a raw SLI needs error_ratio alone, or total with exactly one of good and bad")
 
 
-SLI = Union[RatioSLI, LatencySLI, ProbeSLI, RawSLI]
+SLI = RatioSLI | LatencySLI | ProbeSLI | RawSLI
 
 
 def sli_selectors(sli: SLI) -> list[Selector]:
@@ -183,7 +184,7 @@ class CalendarWindow:
         return self.unit.value
 
 
-Window = Union[RollingWindow, CalendarWindow]
+Window = RollingWindow | CalendarWindow
 
 
 class AlertSeverity(enum.Enum):
@@ -389,7 +390,7 @@ class Service:
     #: Alertmanager receivers declared in this service's file (the catalog merges every file's).
     receivers: tuple[Receiver, ...] = ()
     #: SLAs, OLAs and UCs declared in this service's file (the catalog merges every file's).
-    agreements: tuple["Agreement", ...] = ()
+    agreements: tuple[Agreement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -431,7 +432,7 @@ class Catalog:
     #: Alertmanager receivers declared in any file, by name.
     receivers: tuple[Receiver, ...] = ()
     #: Agreements declared in any file, by name.
-    agreements: tuple["Agreement", ...] = ()
+    agreements: tuple[Agreement, ...] = ()
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)

@@ -14,8 +14,8 @@ budget can sustain.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import cache
 
 from .model import AlertSeverity, BurnRateAlert
 
@@ -57,7 +57,7 @@ def _snap(seconds: float) -> int:
     return min(ROUND_WINDOWS, key=lambda w: (abs(math.log(w / seconds)), w))
 
 
-@lru_cache(maxsize=None)
+@cache
 def default_conditions(period_seconds: int) -> tuple[BurnRateAlert, ...]:
     """The workbook's four conditions, with windows scaled to an SLO period."""
     scale = period_seconds / WORKBOOK_PERIOD_SECONDS

@@ -65,10 +65,10 @@ class Selector:
         matchers = ",".join(m.render() for m in self.matchers + extra)
         return f"{self.metric}{{{matchers}}}" if matchers else self.metric
 
-    def with_metric(self, metric: str) -> "Selector":
+    def with_metric(self, metric: str) -> Selector:
         return Selector(metric, self.matchers)
 
-    def with_matchers(self, *extra: Matcher) -> "Selector":
+    def with_matchers(self, *extra: Matcher) -> Selector:
         return Selector(self.metric, self.matchers + tuple(extra))
 
     def __str__(self) -> str:
@@ -166,7 +166,7 @@ def parse_selector(text: str) -> Selector:
 _PARSER_OPS = {"Equal": MatchOp.EQ, "NotEqual": MatchOp.NE, "Re": MatchOp.RE, "NotRe": MatchOp.NRE}
 
 
-def selector_from_node(node: object) -> Selector:
+def selector_from_node(node: promql_parser.VectorSelector) -> Selector:
     """Turn an already-parsed vector selector node into a :class:`Selector`.
 
     Built from the node's fields, never from its printed form: the parser's

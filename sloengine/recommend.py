@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -64,7 +64,7 @@ def _window_periods(slo: SLO, since: float, at: float) -> tuple[list[tuple[float
     if isinstance(slo.window, CalendarWindow):
         w = slo.window
         out = []
-        start = period_start(w.unit, w.timezone, datetime.fromtimestamp(since, timezone.utc))
+        start = period_start(w.unit, w.timezone, datetime.fromtimestamp(since, UTC))
         while True:
             end = next_period_start(w.unit, w.timezone, start)
             if end.timestamp() > at:
@@ -149,7 +149,7 @@ def document(recs: tuple[Recommendation, ...]) -> dict:
         "service": r.slo.service, "slo": r.slo.name, "objective": r.slo.objective, "verdict": r.verdict.value,
         "period_kind": r.period_kind, "met_share": r.met_share, "percentile": r.percentile,
         "suggested_objective": r.suggested, "error": r.error,
-        "periods": [{"start": datetime.fromtimestamp(p.start, timezone.utc).isoformat(),
-                     "end": datetime.fromtimestamp(p.end, timezone.utc).isoformat(),
+        "periods": [{"start": datetime.fromtimestamp(p.start, UTC).isoformat(),
+                     "end": datetime.fromtimestamp(p.end, UTC).isoformat(),
                      "attained": p.attained, "total_events": p.total_events} for p in r.periods],
     } for r in recs]}

@@ -13,6 +13,7 @@ the figures of the OLAs and UCs it depends on underneath it.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from .connection import Client, QueryError
 from .engine import BASELINE_SECONDS, _samples, counter_events, event_selectors
 from .hours import Interval, counted_intervals, mask_in, seconds_in
 from .model import SLO, Catalog, LatencySLI, ProbeSLI, RatioSLI
-from .promql import MatchOp, Matcher, Selector
+from .promql import Matcher, MatchOp, Selector
 
 BUCKET_SECONDS = 3600
 EPISODES = 3
@@ -76,7 +77,7 @@ class AgreementResult:
     end: float
     at: float
     commitments: tuple[CommitmentResult, ...]
-    dependencies: tuple["AgreementResult", ...] = field(default=())
+    dependencies: tuple[AgreementResult, ...] = field(default=())
 
     @property
     def partial(self) -> bool:
@@ -222,15 +223,15 @@ def evaluate_commitment(client: Client, slo: SLO, agreement: Agreement, commitme
     so_far = counted_intervals(agreement.support_hours, agreement.exclusions, start, at)
     counted, period_counted = seconds_in(so_far), seconds_in(whole)
     allowance = commitment.error_budget * period_counted / 60.0
-    base = dict(commitment=commitment, counted_seconds=counted, period_counted_seconds=period_counted,
-                allowance_minutes=allowance)
+    base = functools.partial(CommitmentResult, commitment=commitment, counted_seconds=counted,
+                             period_counted_seconds=period_counted, allowance_minutes=allowance)
     try:
         tally = _tally(client, slo, commitment, start, end, at, so_far)
     except QueryError as exc:
-        return CommitmentResult(compliance=Compliance.ERROR, error=str(exc), **base)
+        return base(compliance=Compliance.ERROR, error=str(exc))
     good, total = float(tally.good.sum()), float(tally.total.sum())
     if total <= 0:
-        return CommitmentResult(compliance=Compliance.NO_DATA, good_events=good, total_events=total, **base)
+        return base(compliance=Compliance.NO_DATA, good_events=good, total_events=total)
     attained = good / total
     bad = tally.total - tally.good
     budget_events = commitment.error_budget * total
@@ -238,9 +239,10 @@ def evaluate_commitment(client: Client, slo: SLO, agreement: Agreement, commitme
     shown = hour_ends <= at + BUCKET_SECONDS
     remaining = 1.0 - np.cumsum(bad) / budget_events
     bounds = np.asarray(whole, dtype=np.float64).reshape(-1, 2)
-    counted_until = np.clip(np.minimum(bounds[None, :, 1], hour_ends[:, None]) - bounds[None, :, 0], 0, None).sum(axis=1)
+    overlap = np.minimum(bounds[None, :, 1], hour_ends[:, None]) - bounds[None, :, 0]
+    counted_until = np.clip(overlap, 0, None).sum(axis=1)
     ideal = 1.0 - counted_until / period_counted if period_counted > 0 else np.zeros(tally.buckets)
-    return CommitmentResult(
+    return base(
         compliance=Compliance.MET if attained >= commitment.objective / 100.0 - 1e-12 else Compliance.BREACHED,
         attained=attained, good_events=good, total_events=total,
         downtime_minutes=(1.0 - attained) * counted / 60.0,
@@ -248,7 +250,6 @@ def evaluate_commitment(client: Client, slo: SLO, agreement: Agreement, commitme
         burn_down=tuple((float(t), float(r)) for t, r in zip(hour_ends[shown], remaining[shown])),
         ideal=tuple((float(t), float(r)) for t, r in zip(hour_ends, ideal)),
         episodes=_episodes(bad, tally.total, start, budget_events, commitment.error_budget),
-        **base,
     )
 
 

@@ -102,7 +102,8 @@ def _commitment_lines(r: AgreementResult) -> list[str]:
         if c.episodes:
             lines += ["", f"Worst episodes for {c.commitment.slo_id}:", ""]
             lines += [f"- {iso(e.start, a.timezone)} – {iso(e.end, a.timezone)}: {e.bad_events:.0f} bad events, "
-                      f"{e.budget_share * 100:.1f}% of the budget, peak burn {e.peak_burn_rate:.1f}×" for e in c.episodes]
+                      f"{e.budget_share * 100:.1f}% of the budget, peak burn {e.peak_burn_rate:.1f}×"
+                      for e in c.episodes]
     return lines + [""]
 
 

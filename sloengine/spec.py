@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlparse
@@ -34,20 +35,21 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    Discriminator,
-    Tag,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from . import conventions
-from .durations import DURATION_HINT, DurationError, parse_duration, parse_seconds_float
 from .diagnostics import Position
+from .durations import DURATION_HINT, DurationError, parse_duration, parse_seconds_float
 from .model import (
+    SLI,
     SLO,
     WEEKDAYS,
     AlertPolicy,
@@ -73,6 +75,7 @@ from .model import (
 )
 from .policy import condition, default_conditions
 from .promql import LABEL_NAME, PromQLError, Selector, check_raw_query, parse_selector
+from .yamlsource import KeyPath
 
 
 def _fail(message: str, hint: str) -> PydanticCustomError:
@@ -114,7 +117,8 @@ def _group_by(value: list[str]) -> list[str]:
             raise _fail(f"{label!r} is not a valid label name", "use letters, digits and _ , not starting with a digit")
         if label in conventions.RESERVED_LABELS:
             raise _fail(f"{label!r} is set by sloengine on every series and cannot be a grouping label",
-                        f"group by the source label under another name; reserved: {', '.join(sorted(conventions.RESERVED_LABELS))}")
+                        "group by the source label under another name; reserved: "
+                        + ", ".join(sorted(conventions.RESERVED_LABELS)))
         if label in seen:
             raise _fail(f"{label!r} is listed twice", "list each grouping label once")
         seen.add(label)
@@ -139,7 +143,7 @@ class RatioSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_of(self) -> "RatioSpec":
+    def _one_of(self) -> RatioSpec:
         if (self.good is None) == (self.bad is None):
             raise _fail("a ratio SLI needs exactly one of 'good' and 'bad'",
                         "give the bad events (errors) or the good ones, not both")
@@ -225,7 +229,7 @@ class RawSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _shape(self) -> "RawSpec":
+    def _shape(self) -> RawSpec:
         events = self.total is not None and ((self.good is None) != (self.bad is None))
         ratio = self.error_ratio is not None and self.total is None and self.good is None and self.bad is None
         if not (events or ratio):
@@ -264,7 +268,8 @@ class CalendarSpec(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise _fail(f"{value!r} is not an IANA time zone", "use a name such as UTC, Europe/Berlin or America/New_York") from None
+            raise _fail(f"{value!r} is not an IANA time zone",
+                        "use a name such as UTC, Europe/Berlin or America/New_York") from None
         return value
 
 
@@ -316,7 +321,9 @@ class ConditionSpec(_Strict):
     long: str = Field(description="Long window, e.g. 1h.")
     short: str = Field(description="Short window that lets the alert reset, about 1/12 of the long one.")
     factor: float | None = Field(None, gt=0, description="Burn rate that fires (14.4 = 2% of a 30d budget in 1h).")
-    budget_percent: float | None = Field(None, gt=0, le=100, description="Share of the budget burnt within the long window that fires; instead of factor.")
+    budget_percent: float | None = Field(
+        None, gt=0, le=100,
+        description="Share of the budget burnt within the long window that fires; instead of factor.")
     for_: str | None = Field(None, alias="for", description="How long the condition must hold.")
 
     @field_validator("long", "short", "for_")
@@ -327,7 +334,7 @@ class ConditionSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "ConditionSpec":
+    def _check(self) -> ConditionSpec:
         if (self.factor is None) == (self.budget_percent is None):
             raise _fail("give exactly one of 'factor' and 'budget_percent'", "e.g. factor: 14.4 or budget_percent: 2")
         if _duration(self.short) >= _duration(self.long):
@@ -338,9 +345,11 @@ class ConditionSpec(_Strict):
 
 class AlertingSpec(_Strict):
     enabled: bool = True
-    name: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Alert name; default derived from the SLO.")
+    name: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                             description="Alert name; default derived from the SLO.")
     labels: LabelMap = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict, description="summary, description, runbook_url, dashboard_url, ...")
+    annotations: dict[str, str] = Field(default_factory=dict,
+                                        description="summary, description, runbook_url, dashboard_url, ...")
     page: SeveritySpec = Field(default_factory=SeveritySpec)
     ticket: SeveritySpec = Field(default_factory=SeveritySpec)
     min_events: int = Field(0, ge=0, description="Fewest events the long window must hold before an alert may fire.")
@@ -358,7 +367,8 @@ def _zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(f"{value!r} is not an IANA time zone", "use a name such as UTC, Europe/Berlin or America/New_York") from None
+        raise _fail(f"{value!r} is not an IANA time zone",
+                    "use a name such as UTC, Europe/Berlin or America/New_York") from None
     return value
 
 
@@ -443,8 +453,10 @@ class HoursSpec(_Strict):
     }
 
     timezone: str = Field("UTC", description="IANA time zone the hours are wall-clock times in.")
-    weekdays: list[Weekdays] = Field(default_factory=list, description="Days or ranges: monday, monday:friday. Empty: every day.")
-    times: list[ClockText] = Field(default_factory=list, description="Times of day, HH:MM-HH:MM (end exclusive, 24:00 allowed). Empty: all day.")
+    weekdays: list[Weekdays] = Field(default_factory=list,
+                                     description="Days or ranges: monday, monday:friday. Empty: every day.")
+    times: list[ClockText] = Field(
+        default_factory=list, description="Times of day, HH:MM-HH:MM (end exclusive, 24:00 allowed). Empty: all day.")
 
     _check_zone = field_validator("timezone")(_zone)
 
@@ -469,11 +481,12 @@ class MaintenanceSpec(_Strict):
     @classmethod
     def _minutes(cls, value: datetime | None) -> datetime | None:
         if value is not None and (value.second or value.microsecond):
-            raise _fail(f"{value.isoformat()} is not a whole minute", "Alertmanager counts time in minutes: drop the seconds")
+            raise _fail(f"{value.isoformat()} is not a whole minute",
+                        "Alertmanager counts time in minutes: drop the seconds")
         return value
 
     @model_validator(mode="after")
-    def _shape(self) -> "MaintenanceSpec":
+    def _shape(self) -> MaintenanceSpec:
         once = self.start is not None or self.end is not None
         weekly = self.weekdays is not None or self.times is not None
         if once and weekly:
@@ -573,7 +586,8 @@ class WebhookSpec(_Strict):
     """Alertmanager's webhook integration: notifications POSTed as JSON to a URL."""
 
     url: str = Field(description="Where Alertmanager POSTs its JSON notifications.")
-    send_resolved: bool | None = Field(None, description="Also notify when alerts resolve (Alertmanager's default: true).")
+    send_resolved: bool | None = Field(None,
+                                       description="Also notify when alerts resolve (Alertmanager's default: true).")
     max_alerts: int | None = Field(None, ge=0, description="Most alerts per message (0: all).")
 
     _check_url = field_validator("url")(_http_url)
@@ -586,7 +600,8 @@ class EmailSpec(_Strict):
     from_: str = Field(alias="from", description="Sender address.")
     smarthost: str = Field(description="SMTP server as host:port.")
     require_tls: bool | None = Field(None, description="Insist on STARTTLS (Alertmanager's default: true).")
-    send_resolved: bool | None = Field(None, description="Also notify when alerts resolve (Alertmanager's default: false).")
+    send_resolved: bool | None = Field(None,
+                                       description="Also notify when alerts resolve (Alertmanager's default: false).")
 
     @field_validator("smarthost")
     @classmethod
@@ -604,13 +619,15 @@ class PagerDutySpec(_Strict):
     service_key: str | None = Field(None, description="Events API v1 integration key (prefer service_key_file).")
     service_key_file: str | None = Field(None, description="File holding the Events API v1 integration key.")
     url: str | None = Field(None, description="PagerDuty API URL (default: Alertmanager's global pagerduty_url).")
-    severity: str | None = Field(None, description="PagerDuty severity of the events: critical, error, warning or info.")
-    send_resolved: bool | None = Field(None, description="Also notify when alerts resolve (Alertmanager's default: true).")
+    severity: str | None = Field(None,
+                                 description="PagerDuty severity of the events: critical, error, warning or info.")
+    send_resolved: bool | None = Field(None,
+                                       description="Also notify when alerts resolve (Alertmanager's default: true).")
 
     _check_url = field_validator("url")(lambda v: v if v is None else _http_url(v))
 
     @model_validator(mode="after")
-    def _one_key(self) -> "PagerDutySpec":
+    def _one_key(self) -> PagerDutySpec:
         keys = [k for k in ("routing_key", "routing_key_file", "service_key", "service_key_file")
                 if getattr(self, k) is not None]
         if len(keys) != 1:
@@ -627,12 +644,13 @@ class SlackSpec(_Strict):
     channel: str | None = Field(None, description="Channel or user to post to, e.g. #payments-alerts.")
     title: str | None = Field(None, description="Message title (an Alertmanager template).")
     text: str | None = Field(None, description="Message text (an Alertmanager template).")
-    send_resolved: bool | None = Field(None, description="Also notify when alerts resolve (Alertmanager's default: false).")
+    send_resolved: bool | None = Field(None,
+                                       description="Also notify when alerts resolve (Alertmanager's default: false).")
 
     _check_url = field_validator("api_url")(lambda v: v if v is None else _http_url(v))
 
     @model_validator(mode="after")
-    def _one_url(self) -> "SlackSpec":
+    def _one_url(self) -> SlackSpec:
         if (self.api_url is None) == (self.api_url_file is None):
             raise _fail("a Slack integration needs exactly one of api_url and api_url_file",
                         "give api_url_file (keeps the secret out of the spec) or api_url")
@@ -643,11 +661,14 @@ class ReceiverSpec(_Strict):
     """An Alertmanager receiver: a validated subset of Alertmanager's integrations, passed through to the
     generated configuration under the receiver's name. A receiver with no integrations discards what it gets."""
 
-    webhook_configs: list[WebhookSpec] = Field(default_factory=list, description="Webhooks: {url, send_resolved, max_alerts}.")
-    email_configs: list[EmailSpec] = Field(default_factory=list, description="Email: {to, from, smarthost, require_tls, send_resolved}.")
+    webhook_configs: list[WebhookSpec] = Field(default_factory=list,
+                                               description="Webhooks: {url, send_resolved, max_alerts}.")
+    email_configs: list[EmailSpec] = Field(default_factory=list,
+                                           description="Email: {to, from, smarthost, require_tls, send_resolved}.")
     pagerduty_configs: list[PagerDutySpec] = Field(
-        default_factory=list, description="PagerDuty: one of routing_key_file, routing_key, service_key_file, service_key; "
-                                          "url, severity, send_resolved.")
+        default_factory=list,
+        description="PagerDuty: one of routing_key_file, routing_key, service_key_file, service_key; "
+                    "url, severity, send_resolved.")
     slack_configs: list[SlackSpec] = Field(
         default_factory=list, description="Slack: one of api_url_file, api_url; channel, title, text, send_resolved.")
 
@@ -838,7 +859,7 @@ def to_escalation(spec: EscalationSpec | None, service: str, team: str) -> Escal
     )
 
 
-def to_receiver(name: str, spec: ReceiverSpec, source=None) -> Receiver:
+def to_receiver(name: str, spec: ReceiverSpec, source: Position | None = None) -> Receiver:
     config = {key: [item.model_dump(by_alias=True, exclude_none=True) for item in items]
               for key, items in (("webhook_configs", spec.webhook_configs), ("email_configs", spec.email_configs),
                                  ("pagerduty_configs", spec.pagerduty_configs), ("slack_configs", spec.slack_configs))
@@ -856,7 +877,8 @@ def to_policy(spec: AlertingSpec, period_seconds: int) -> AlertPolicy:
                       for_seconds=parse_duration(c.for_) if c.for_ else 0)
             for c in spec.conditions
         )
-    enabled_severities = {s for s, sev in ((AlertSeverity.PAGE, spec.page), (AlertSeverity.TICKET, spec.ticket)) if sev.enabled}
+    enabled_severities = {s for s, sev in ((AlertSeverity.PAGE, spec.page), (AlertSeverity.TICKET, spec.ticket))
+                          if sev.enabled}
     conditions = tuple(c for c in conditions if c.severity in enabled_severities)
     return AlertPolicy(
         enabled=spec.enabled and bool(conditions),
@@ -872,7 +894,7 @@ def to_policy(spec: AlertingSpec, period_seconds: int) -> AlertPolicy:
     )
 
 
-def to_sli(spec: SLISpec, threshold_at: Position | None = None):
+def to_sli(spec: SLISpec, threshold_at: Position | None = None) -> SLI:
     """The SLI; ``threshold_at`` is where a latency threshold is written (for diagnostics about it)."""
     if spec.ratio is not None:
         r = spec.ratio
@@ -894,10 +916,12 @@ def to_sli(spec: SLISpec, threshold_at: Position | None = None):
     return RawSLI(raw.error_ratio, raw.good, raw.bad, raw.total, tuple(raw.group_by))
 
 
-def to_model(spec: ServiceLevelsSpec, position_of) -> tuple[Service, tuple[SLO, ...]]:
+def to_model(spec: ServiceLevelsSpec,
+             position_of: Callable[[KeyPath], Position]) -> tuple[Service, tuple[SLO, ...]]:
     """Convert a validated document; ``position_of(path)`` locates each SLO in its file."""
     svc = spec.service
-    receivers = tuple(to_receiver(name, r, position_of(("receivers", name))) for name, r in sorted(spec.receivers.items()))
+    receivers = tuple(to_receiver(name, r, position_of(("receivers", name)))
+                      for name, r in sorted(spec.receivers.items()))
     from .agreement_spec import to_agreement
 
     agreements = tuple(to_agreement(a, svc.name, spec.tiers, position_of(("agreements", i)))

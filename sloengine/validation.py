@@ -8,18 +8,27 @@ Sloth or OpenSLO import gets exactly the same scrutiny as a native spec.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import difflib
 import re
-from typing import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import conventions
 from .diagnostics import Diagnostic, Level, Position
 from .durations import format_duration
-from .model import (SLO, AlertSeverity, BurnRateAlert, CalendarWindow, Catalog, LatencySLI, Receiver, Service,
-                    SourceFormat, default_policy)
+from .model import (
+    SLO,
+    AlertSeverity,
+    BurnRateAlert,
+    CalendarWindow,
+    Catalog,
+    LatencySLI,
+    Receiver,
+    Service,
+    SourceFormat,
+    default_policy,
+)
 from .policy import default_conditions
 from .promql import LABEL_NAME
 
@@ -74,7 +83,8 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
                  "enable page alerts or drop the levels beyond L1")
     for key, _ in slo.labels:
         if not LABEL_NAME.match(key):
-            error("labels", f"{key!r} is not a valid label name", "use letters, digits and _, not starting with a digit")
+            error("labels", f"{key!r} is not a valid label name",
+                  "use letters, digits and _, not starting with a digit")
         elif key in conventions.RESERVED_LABELS:
             error("labels", f"label {key!r} is set by sloengine itself", "rename the label")
     for label in slo.sli.group_by:
@@ -88,12 +98,14 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
         try:
             ZoneInfo(slo.window.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            error("window.timezone", f"{slo.window.timezone!r} is not an IANA time zone", "use e.g. UTC or Europe/Berlin")
+            error("window.timezone", f"{slo.window.timezone!r} is not an IANA time zone",
+                  "use e.g. UTC or Europe/Berlin")
     period = slo.window.nominal_seconds
     for cond in slo.alerting.conditions:
         if cond.long_seconds >= period:
             error("alerting.conditions",
-                  f"alert window {format_duration(cond.long_seconds)} is not shorter than the SLO window {slo.window.name}",
+                  f"alert window {format_duration(cond.long_seconds)} is not shorter than the SLO window "
+                  f"{slo.window.name}",
                   "use a longer SLO window or shorter alert windows")
         if cond.short_seconds >= cond.long_seconds:
             error("alerting.conditions",
@@ -113,7 +125,7 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
     return out
 
 
-def _reading_order(files: Sequence[str]):
+def _reading_order(files: Sequence[str]) -> Callable[[SLO], tuple]:
     """Sort key putting SLOs in the order a reader meets them: files as given (command-line order,
     directories expanded in name order), then line and column within a file. Files not listed come last."""
     rank = {name: i for i, name in enumerate(files)}
@@ -151,10 +163,9 @@ def check_catalog(services: Iterable[Service], slos: Iterable[SLO],
         if slo.service not in by_name:
             by_name[slo.service] = Service(slo.service, source=slo.source)
         if slo.id in seen:
-            first = seen[slo.id]
             problems.append(Diagnostic(
                 Level.ERROR, _where(slo), f"{slo.id}",
-                f"duplicate SLO id {slo.id!r}, first defined at {_where(first)}",
+                f"duplicate SLO id {slo.id!r}, first defined at {_where(seen[slo.id])}",
                 "rename one of them or change its service"))
             continue
         seen[slo.id] = slo
@@ -224,7 +235,8 @@ def _receivers(services: list[Service], slos: list[SLO]) -> tuple[tuple[Receiver
                 Level.WARNING, _where(slo), f"{slo.id}: {field}",
                 f"receiver {name!r} is not defined under receivers: in any file; the generated Alertmanager "
                 "configuration gives it no integrations, so its notifications go nowhere",
-                f"did you mean {close[0]!r}?" if close else f"define it under receivers: {name}: {{webhook_configs: ...}}"))
+                f"did you mean {close[0]!r}?" if close
+                else f"define it under receivers: {name}: {{webhook_configs: ...}}"))
     return tuple(sorted(by_name.values(), key=lambda r: r.name)), problems
 
 

@@ -26,19 +26,23 @@ Run on its own (after ``make venv``): ``.venv/bin/python exporters/workload.py -
 
 from __future__ import annotations
 
-import argparse
 import math
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from http.server import ThreadingHTTPServer
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING
 
+import click
 import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import MetricsHandler
 from prometheus_client.registry import Collector, CollectorRegistry
+
+if TYPE_CHECKING:
+    from .synthetic import Counter, Gauge
 
 BUCKETS = (0.05, 0.1, 0.3, 1.0, 3.0)
 #: History the workload can describe before its history's end (what the demo backfills at most).
@@ -93,7 +97,7 @@ class Schedule:
             self.outage_seconds()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _base(minute: int) -> int:
     """Requests in the minute ending at ``(minute + 1) * 60``: 200 at night, 2,000 at the afternoon peak.
 
@@ -247,7 +251,8 @@ def serve(workload: Schedule | WorkloadCollector, host: str = "127.0.0.1",
     return server, server.server_address[1]
 
 
-def history(schedule: Schedule, days: float = HISTORY_DAYS, instance: str | None = None):
+def history(schedule: Schedule, days: float = HISTORY_DAYS,
+            instance: str | None = None) -> tuple[int, list[Counter | Gauge]]:
     """The same series as synthetic counters, one sample a minute for ``days`` up to the history's end.
 
     Each sample holds the live counter's value at its time (the first is the baseline), so the history and
@@ -273,7 +278,8 @@ def history(schedule: Schedule, days: float = HISTORY_DAYS, instance: str | None
     def increments(key: str) -> np.ndarray:
         return np.diff(values[key], prepend=0.0)
 
-    series = [Counter(metric, labelled(labels), increments(key)) for metric, labels, key in SERIES]
+    series: list[Counter | Gauge] = [Counter(metric, labelled(labels), increments(key))
+                                     for metric, labels, key in SERIES]
     for le in BUCKETS:
         series.append(Counter(HISTOGRAM + "_bucket", labelled(HISTOGRAM_LABELS + (("le", repr(le)),)),
                               increments(bucket_key(le))))
@@ -284,14 +290,16 @@ def history(schedule: Schedule, days: float = HISTORY_DAYS, instance: str | None
     return int(start), series
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=".venv/bin/python exporters/workload.py",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=9200)
-    args = parser.parse_args(argv)
+#: How the workload runs as a process, as its ``--help`` prints it (after ``make venv``).
+COMMAND = ".venv/bin/python exporters/workload.py"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n\n")[0])
+@click.option("--port", type=int, default=9200)
+def main(port: int) -> None:
     schedule = Schedule(epoch=int(time.time()))
-    server, port = serve(schedule, port=args.port)
-    print(f"demo workload on http://127.0.0.1:{port}/metrics (epoch {schedule.epoch})", flush=True)
+    server, bound = serve(schedule, port=port)
+    print(f"demo workload on http://127.0.0.1:{bound}/metrics (epoch {schedule.epoch})", flush=True)
     try:
         while True:
             time.sleep(3600)
@@ -300,4 +308,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name=COMMAND)

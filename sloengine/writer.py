@@ -7,11 +7,12 @@ an error while rendering leaves the previous output untouched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Mapping
 
 #: Generated files are read by Prometheus, Grafana and Alertmanager, often as other users (mkstemp makes 0600).
 FILE_MODE = 0o644
@@ -72,10 +73,8 @@ def write_tree(root: Path, files: Mapping[str, str] | Iterable[tuple[str, str]])
             done = [(future.result(), target) for future, target in staged]
         except BaseException:
             for future, _ in staged:
-                try:
+                with contextlib.suppress(BaseException):
                     future.result().unlink(missing_ok=True)
-                except BaseException:
-                    pass
             raise
     for tmp, target in done:
         os.replace(tmp, target)

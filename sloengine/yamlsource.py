@@ -53,7 +53,7 @@ class Document:
                 return default
         return node
 
-    def sub(self, prefix: KeyPath) -> "Document":
+    def sub(self, prefix: KeyPath) -> Document:
         """A view of the value at ``prefix`` as its own document (positions kept)."""
         n = len(prefix)
         values = {p[n:]: pos for p, pos in self.values.items() if p[:n] == prefix}

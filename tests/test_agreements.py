@@ -12,9 +12,9 @@ from sloengine.agreement_spec import to_agreement
 from sloengine.agreements import AgreementKind, consistency
 from sloengine.loader import load
 from sloengine.model import WeeklyHours
-from sloengine.spec import AgreementSpec
 from sloengine.sla import AgreementResult, CommitmentResult, Compliance, Episode, PeriodError, period_bounds, period_day
 from sloengine.sla_report import render_html, render_json, render_markdown
+from sloengine.spec import AgreementSpec
 
 SLOS = """\
 apiVersion: sloengine/v1
@@ -59,7 +59,8 @@ def test_agreements_load_from_the_same_file_as_the_slos_and_validate_reports_fin
 
 def test_an_unknown_tier_is_an_error_at_its_key(tmp_path):
     spec = tmp_path / "s.yaml"
-    spec.write_text(SLOS + "agreements:\n  - {name: x, kind: sla, provider: p, tier: platinum, covers: [{slo: loose}]}\n")
+    spec.write_text(SLOS + "agreements:\n"
+                           "  - {name: x, kind: sla, provider: p, tier: platinum, covers: [{slo: loose}]}\n")
     result = load([spec])
     (error,) = result.errors
     assert "tier 'platinum' is not defined" in error.render() and "s.yaml:" in error.render()

@@ -37,7 +37,7 @@ from sloengine.durations import parse_duration
 from sloengine.generate import render
 from sloengine.loader import load
 from sloengine.model import SLO, Catalog, RawSLI, Service
-from sloengine.promql import MatchOp, Matcher, parse_selector
+from sloengine.promql import Matcher, MatchOp, parse_selector
 from sloengine.queries import le_spellings
 from sloengine.rulefiles import render_rule_file
 from sloengine.rules import compile_catalog
@@ -143,7 +143,8 @@ def example_plans(examples: Catalog) -> dict[str, AlertTestPlan]:
 
 
 @pytest.fixture(scope="session")
-def example_run(examples: Catalog, tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+def example_run(examples: Catalog,
+                tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
     """``promtool test rules`` on every test file ``sloengine generate`` writes for the examples.
 
     The only run of the examples' tests in the suite: ``rules/`` holds the same files (tests/test_generate.py
@@ -193,8 +194,8 @@ def test_full_outage_pages_within_detection_time(example_plans: dict[str, AlertT
             assert any(check.at == outage.start + timing.checked for check in outage.checks)
 
 
-def test_the_page_bound_is_the_workbook_detection_time_plus_for_evaluation_and_scrape(examples: Catalog,
-                                                                                       example_plans: dict[str, AlertTestPlan]) -> None:
+def test_the_page_bound_is_the_workbook_detection_time_plus_for_evaluation_and_scrape(
+        examples: Catalog, example_plans: dict[str, AlertTestPlan]) -> None:
     checkout = _slo(examples, "checkout-api/requests-availability")
     first = checkout.alerting.conditions[0]
     assert detection_seconds(checkout, first) == pytest.approx(14.4 * 0.001 * 3600)
@@ -204,7 +205,8 @@ def test_the_page_bound_is_the_workbook_detection_time_plus_for_evaluation_and_s
 
     probe = _slo(examples, "homepage/probe-availability")
     fast = probe.alerting.conditions[0]
-    assert detection_seconds(probe, fast) == 2 * SCRAPE_SECONDS  # 14.4 × 0.5% × 16 samples = 1.15: the 2nd failed sample
+    # 14.4 × 0.5% × 16 samples = 1.15: the 2nd failed sample
+    assert detection_seconds(probe, fast) == 2 * SCRAPE_SECONDS
     timing = example_plans[probe.id].proving(OUTAGE).timings[0]
     assert timing.bound == 2 * SCRAPE_SECONDS + fast.for_seconds + EVAL_SECONDS
 
@@ -264,7 +266,8 @@ def test_expected_alerts_carry_the_compiled_labels_and_annotations(examples: Cat
         "sloengine_severity": "page",
         "team": "payments",
     }
-    assert alert["exp_annotations"]["summary"] == "Checkout API is failing requests faster than its error budget allows."
+    assert alert["exp_annotations"]["summary"] == (
+        "Checkout API is failing requests faster than its error budget allows.")
     assert alert["exp_annotations"]["runbook_url"] == "https://runbooks.example.com/checkout-api"
 
 

@@ -47,7 +47,8 @@ def test_combined_rules_keep_each_rules_labels_on_its_own_expression():
     rules = combined([RecordingRule("m", "vector(1)", (("service", "a"),)),
                       RecordingRule("m", "vector(2)", (("service", "b"),))])
     assert rules == (RecordingRule(
-        "m", 'label_replace((vector(1)), "service", "a", "", "") or label_replace((vector(2)), "service", "b", "", "")'),)
+        "m", 'label_replace((vector(1)), "service", "a", "", "") '
+             'or label_replace((vector(2)), "service", "b", "", "")'),)
 
 
 def test_constant_labels_keep_a_dollar_sign_literal():

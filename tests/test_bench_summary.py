@@ -36,6 +36,6 @@ def test_every_command_of_the_table_is_explained_in_bench_readme():
 
     commands = set(re.findall(r"`python (bench/[^`]+)`", summary_module().table()))
     bench_readme = (REPO / "bench" / "README.md").read_text()
-    shown = {line.removeprefix("python ").strip() for block in re.findall(r"^```sh\n(.*?)^```", bench_readme, re.S | re.M)
-             for line in block.splitlines()}
+    blocks = re.findall(r"^```sh\n(.*?)^```", bench_readme, re.S | re.M)
+    shown = {line.removeprefix("python ").strip() for block in blocks for line in block.splitlines()}
     assert commands and sorted(commands - shown) == []

@@ -15,8 +15,18 @@ import yaml
 
 from sloengine import conventions as c
 from sloengine.dashboards import (
-    DATASOURCE_UID, OVERVIEW_UID, SAMPLE_VARIABLES, UID_MAX_LENGTH, VAR_DATASOURCE, budget_window, dashboard_path,
-    decode, encode, render_dashboards, service_uid, substitute,
+    DATASOURCE_UID,
+    OVERVIEW_UID,
+    SAMPLE_VARIABLES,
+    UID_MAX_LENGTH,
+    VAR_DATASOURCE,
+    budget_window,
+    dashboard_path,
+    decode,
+    encode,
+    render_dashboards,
+    service_uid,
+    substitute,
 )
 from sloengine.loader import load
 from sloengine.model import SLO, CalendarUnit, CalendarWindow, Catalog, RawSLI, Service
@@ -143,7 +153,7 @@ def test_every_query_parses_once_grafana_variables_are_filled_in(files):
                   for v in board["templating"]["list"] if v["type"] == "query"]
         for expr in exprs:
             concrete = substitute(expr, SAMPLE_VARIABLES)
-            assert "$" not in concrete, expr
+            assert "$" not in concrete, (path, expr)
             parse(concrete)
 
 
@@ -241,7 +251,8 @@ def test_sli_panel_draws_the_objective(catalog, files):
 
 def test_burn_rate_panels_draw_each_conditions_factor_as_threshold(catalog, files):
     for slo in catalog.slos:
-        burn = [p for p in row_panels(service_board(files, slo.service), slo.name) if p["title"].startswith("Burn rate")]
+        burn = [p for p in row_panels(service_board(files, slo.service), slo.name)
+                if p["title"].startswith("Burn rate")]
         for panel, cond in zip(burn, slo.alerting.conditions):
             steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
             assert steps[-1]["value"] == cond.burn_factor

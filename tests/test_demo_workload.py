@@ -126,7 +126,7 @@ def _printed_commands() -> list[str]:
     usage = subprocess.run([sys.executable, "-m", "sloengine.demo", "--help"], cwd=REPO, capture_output=True,
                            text=True).stdout
     found = _readme_demo_commands()
-    found.append(re.match(r"usage: (.*?) \[", usage).group(1) + " --help")
+    found.append(re.match(r"Usage: (.*?) \[", usage).group(1) + " --help")
     hint = demo.stop_hint(demo.Settings(), 0)
     found += re.findall(r"(\S*python\S* -m sloengine\.demo[^,;)]*|make demo[^,;)]*)", hint)
     return found
@@ -149,4 +149,4 @@ def test_every_printed_demo_command_works_as_written_from_the_checkout():
             done = subprocess.run(runnable, cwd=REPO, env=env, capture_output=True, text=True)
         except FileNotFoundError:
             pytest.fail(f"{command!r}: {words[0]} does not exist on a fresh machine")
-        assert done.returncode == 0 and "usage:" in done.stdout, f"{command!r}: {done.stderr[-500:]}"
+        assert done.returncode == 0 and "Usage:" in done.stdout, f"{command!r}: {done.stderr[-500:]}"

@@ -38,7 +38,8 @@ def test_durations_promql_refuses_are_refused(text):
         parse_duration(text)
 
 
-GRAMMAR_CASES = ["1.5h", "5m1h", "1h1h", "1h30m", "90s", "2w", "1y", "1d2h3m4s", "1s500ms", "1w1d", "1d1w", "7d", "1m60s"]
+GRAMMAR_CASES = ["1.5h", "5m1h", "1h1h", "1h30m", "90s", "2w", "1y", "1d2h3m4s", "1s500ms", "1w1d", "1d1w", "7d",
+                 "1m60s"]
 
 
 @pytest.mark.integration

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from sloengine import conventions as c
 from sloengine.escalation import (
@@ -191,7 +192,8 @@ def test_examples_load_without_warnings_and_validate_against_the_schema(features
     ("defaults:\n  escalation: {levles: []}\n", "5:16", "did you mean 'levels'?"),
     ("defaults:\n  escalation:\n    levels: [{level: L1, receiver: a}, {level: L4, receiver: b, after: 5m}]\n",
      "6:48", "'L4' is not allowed here (fix: did you mean 'L3'?)"),
-    ("defaults:\n  escalation:\n    levels: [{level: L2, receiver: a, after: 5m}]\n", "6:13", "the first level is L2, not L1"),
+    ("defaults:\n  escalation:\n    levels: [{level: L2, receiver: a, after: 5m}]\n", "6:13",
+     "the first level is L2, not L1"),
     ("defaults:\n  escalation:\n    levels: [{level: L1, receiver: a, after: 5m}]\n", "6:13", "L1 has a delay (5m)"),
     ("defaults:\n  escalation:\n    levels: [{level: L1, receiver: a}, {level: L2, receiver: b}]\n", "6:13",
      "L2 has no 'after'"),
@@ -256,7 +258,7 @@ def test_the_escalation_label_is_reserved(tmp_path):
 
 @pytest.mark.parametrize("label", ["sloengine_severity", "long_window", "burn_factor", "slo", "alertname"])
 def test_alert_labels_sloengine_routes_and_tests_on_are_refused_in_a_spec(tmp_path, label):
-    path = spec(tmp_path, "defaults:\n  alerting: {labels: {%s: x}}\n" % label + SLO)
+    path = spec(tmp_path, f"defaults:\n  alerting: {{labels: {{{label}: x}}}}\n" + SLO)
     errors = [d.render() for d in load([path]).errors]
     assert any(f"'{label}' is set by sloengine itself" in e and "rename the label" in e for e in errors), errors
 
@@ -301,7 +303,8 @@ def test_pages_carry_l1_and_each_further_level_is_an_escalation_rule(features):
     others = [a for a in alerts if a.alert != c.ALERT_ESCALATION and a not in pages]
     assert others and all(c.LABEL_ESCALATION_LEVEL not in dict(a.labels) for a in others)
     escalations = [a for a in alerts if a.alert == c.ALERT_ESCALATION]
-    assert [(dict(a.labels)[c.LABEL_ESCALATION_LEVEL], a.for_seconds) for a in escalations] == [("L2", 1800), ("L3", 5400)]
+    assert [(dict(a.labels)[c.LABEL_ESCALATION_LEVEL], a.for_seconds) for a in escalations] == [
+        ("L2", 1800), ("L3", 5400)]
     assert all(dict(a.labels)[c.LABEL_SLO] == "per-route" for a in escalations)
     assert escalations[0].expr == (
         'max without (alertname, alertstate, long_window, short_window, burn_factor) '
@@ -350,7 +353,8 @@ def test_promtool_escalates_a_page_only_after_it_has_fired_for_the_delay(tmp_pat
                 {"eval_time": "31m", "alertname": c.ALERT_ESCALATION, "exp_alerts": [escalated("L2")]},
                 {"eval_time": "89m", "alertname": c.ALERT_ESCALATION, "exp_alerts": [escalated("L2")]},
                 # Handed over to the 6h condition at minute 120: the clock keeps running.
-                {"eval_time": "140m", "alertname": c.ALERT_ESCALATION, "exp_alerts": [escalated("L2"), escalated("L3")]},
+                {"eval_time": "140m", "alertname": c.ALERT_ESCALATION,
+                 "exp_alerts": [escalated("L2"), escalated("L3")]},
                 {"eval_time": "229m", "alertname": c.ALERT_ESCALATION, "exp_alerts": []},
                 {"eval_time": "231m", "alertname": c.ALERT_ESCALATION, "exp_alerts": [escalated("L2")]},
             ],
@@ -488,12 +492,13 @@ def test_a_wrong_expectation_fails_under_amtool(tmp_path, features):
 
 
 @needs_amtool
-def test_the_module_generates_and_checks_from_the_command_line(tmp_path, capsys):
-    assert main(["generate", str(EXAMPLES), "--out", str(tmp_path)]) == 0
-    assert main(["check", str(tmp_path)]) == 0
-    assert "route cases pass" in capsys.readouterr().out
+def test_the_module_generates_and_checks_from_the_command_line(tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(main, ["generate", str(EXAMPLES), "--out", str(tmp_path)]).exit_code == 0
+    checked = runner.invoke(main, ["check", str(tmp_path)])
+    assert checked.exit_code == 0 and "route cases pass" in checked.stdout, checked.output
     broken = tmp_path / c.ALERTMANAGER_ROUTE_TESTS_FILE
     cases = yaml.safe_load(broken.read_text())
     cases[0]["receivers"] = ["nobody"]
     broken.write_text(json.dumps(cases))
-    assert main(["check", str(tmp_path)]) == 1
+    assert runner.invoke(main, ["check", str(tmp_path)]).exit_code == 1

@@ -15,9 +15,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -126,7 +127,8 @@ class Scripted:
 def make_exporter(*outcomes: Report | BaseException, interval: float = 60.0) -> tuple[Exporter, Scripted]:
     script = Scripted(*outcomes)
     client = Client(ConnectionConfig(url="http://127.0.0.1:9", retries=0, timeout_seconds=1))
-    return Exporter(catalog(), client, interval_seconds=interval, evaluate=script, clock=lambda: 1_700_000_100.0), script
+    exporter = Exporter(catalog(), client, interval_seconds=interval, evaluate=script, clock=lambda: 1_700_000_100.0)
+    return exporter, script
 
 
 def scraped(exporter: Exporter) -> Samples:
@@ -435,10 +437,11 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         return cert, key
     private = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
                    .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
                    .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                                   critical=False)
                    .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)

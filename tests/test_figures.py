@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sloengine.engine import Counts, plan
 from sloengine.figures import compute
@@ -14,7 +16,7 @@ from sloengine.loader import load
 from sloengine.report import render_json, render_markdown, render_table
 from sloengine.results import Report, Source, Status
 
-AT = datetime(2026, 10, 16, 12, tzinfo=timezone.utc).timestamp()
+AT = datetime(2026, 10, 16, 12, tzinfo=UTC).timestamp()
 
 SPEC = """\
 apiVersion: sloengine/v1
@@ -97,8 +99,8 @@ def test_not_burning_means_no_time_to_exhaustion(plans):
 
 def test_calendar_projection_uses_the_last_days_rates(plans):
     p = plans["monthly"]
-    assert p.period == (datetime(2026, 10, 1, tzinfo=timezone.utc).timestamp(),
-                        datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp())
+    assert p.period == (datetime(2026, 10, 1, tzinfo=UTC).timestamp(),
+                        datetime(2026, 11, 1, tzinfo=UTC).timestamp())
     # Half the budget spent so far, and the last day burns at 3x: the month will end overspent.
     r = _one(plans, "monthly", _counts(p, 0.005, **{"1d": 0.03}))
     assert r.status is Status.AT_RISK
@@ -117,8 +119,6 @@ def test_renderers_show_missing_figures_as_dashes_and_json_as_null(plans):
     assert not any(isinstance(v, float) and not math.isfinite(v) for v in document["slos"][1].values()
                    if isinstance(v, float))
 
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 _counts_strategy = st.floats(min_value=0, max_value=1e15, allow_nan=False)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -46,7 +46,7 @@ def test_office_hours_follow_local_time_across_the_dst_switch():
     intervals = support_intervals(OFFICE, _ts(2026, 3, 27), _ts(2026, 4, 1))
     starts = [datetime.fromtimestamp(a, BERLIN).hour for a, _ in intervals]
     assert starts == [8, 8, 8]  # Friday, Monday, Tuesday: always 08:00 local
-    utc_hours = [datetime.fromtimestamp(a, timezone.utc).hour for a, _ in intervals]
+    utc_hours = [datetime.fromtimestamp(a, UTC).hour for a, _ in intervals]
     assert utc_hours == [7, 6, 6]  # before and after the switch to summer time
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import PEERS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PEERS
 from sloengine.diagnostics import Diagnostic, Level
 from sloengine.importers import pyrra
 from sloengine.importers.base import Context, ImportResult
@@ -310,7 +310,7 @@ def test_numeric_target_is_accepted() -> None:
 
 
 def test_latency_without_le_is_rejected() -> None:
-    _, diagnostics = read_text(resource(latency("request_seconds_bucket{job=\"a\"}", "request_seconds_count{job=\"a\"}")))
+    _, diagnostics = read_text(resource(latency('request_seconds_bucket{job="a"}', 'request_seconds_count{job="a"}')))
     (error,) = errors(diagnostics)
     assert error.field == "spec.indicator.latency.success.metric" and "le=" in error.message
 
@@ -387,7 +387,8 @@ def test_latency_with_extra_success_matchers_validates_generates_and_passes_prom
 
 def test_missing_indicator_and_two_indicators_are_errors() -> None:
     _, missing = read_text(resource("indicator: {}"))
-    _, both = read_text(resource("indicator: {bool_gauge: {metric: up}, ratio: {errors: {metric: a}, total: {metric: b}}}"))
+    _, both = read_text(
+        resource("indicator: {bool_gauge: {metric: up}, ratio: {errors: {metric: a}, total: {metric: b}}}"))
     assert [e.message for e in errors(missing)] == ["the indicator is empty"]
     assert [e.field for e in errors(both)] == ["spec.indicator"]
 
@@ -400,7 +401,8 @@ def test_disabled_alerting_keeps_conditions_but_turns_alerts_off() -> None:
 
 
 def test_alert_name_and_severities_map_onto_page_and_ticket_labels() -> None:
-    text = resource("alerting: {name: CheckoutBudgetBurn, severities: {fastBurn: page, mediumBurn: page, slowBurn: ticket, longTermBurn: ticket}}")
+    text = resource("alerting: {name: CheckoutBudgetBurn, severities: "
+                    "{fastBurn: page, mediumBurn: page, slowBurn: ticket, longTermBurn: ticket}}")
     result, diagnostics = read_text(text)
     assert diagnostics == []
     alerting = only_slo(result).alerting
@@ -443,7 +445,8 @@ def test_pyrra_annotations_become_alert_annotations_and_others_are_ignored() -> 
 
 
 def test_rule_output_settings_are_warned_about() -> None:
-    text = resource("{partial_response_strategy: warn, performanceOverAccuracy: true, ruleOutput: {longRulesLabels: {a: b}}}")
+    text = resource("{partial_response_strategy: warn, performanceOverAccuracy: true, "
+                    "ruleOutput: {longRulesLabels: {a: b}}}")
     result, diagnostics = read_text(text)
     assert errors(diagnostics) == []
     assert [d.field for d in warnings(diagnostics)] == [

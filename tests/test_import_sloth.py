@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import PEERS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PEERS
 from sloengine.diagnostics import Diagnostic, Level
 from sloengine.importers import sloth
 from sloengine.importers.base import Context, ImportResult
@@ -50,7 +50,8 @@ SPEC_FILES = sorted(
     + list((SLOTH / "integration-testdata" / "testdata").glob("in-*.yaml"))
     + list((SLOTH / "integration-testdata" / "testdata" / "validate" / "good").glob("*.yaml"))
 ) if SLOTH.is_dir() else []
-BAD_FILES = sorted((SLOTH / "integration-testdata" / "testdata" / "validate" / "bad").glob("*.yaml")) if SLOTH.is_dir() else []
+BAD_FILES = (sorted((SLOTH / "integration-testdata" / "testdata" / "validate" / "bad").glob("*.yaml"))
+             if SLOTH.is_dir() else [])
 
 #: Peer files whose Sloth documents are rejected on purpose, with the message that says why.
 REJECTED = {
@@ -473,7 +474,8 @@ def test_missing_sli_is_an_error_on_the_slo() -> None:
 
 
 def test_disabling_the_ticket_alert_keeps_only_page_conditions() -> None:
-    result, _ = read_text(spec("alerting: {name: X, ticket_alert: {disable: true}, page_alert: {labels: {severity: critical}}}"))
+    result, _ = read_text(
+        spec("alerting: {name: X, ticket_alert: {disable: true}, page_alert: {labels: {severity: critical}}}"))
     alerting = only_slo(result).alerting
     assert alerting.enabled
     assert {c.severity for c in alerting.conditions} == {AlertSeverity.PAGE}
@@ -490,11 +492,13 @@ def test_disable_must_be_a_boolean() -> None:
 def test_invalid_label_name_is_an_error_on_the_key() -> None:
     _, diagnostics = read_text(spec("labels: {app.kubernetes.io/name: checkout}"))
     (error,) = errors(diagnostics)
-    assert error.field == "slos[0].labels.app.kubernetes.io/name" and "not a valid Prometheus label name" in error.message
+    assert error.field == "slos[0].labels.app.kubernetes.io/name"
+    assert "not a valid Prometheus label name" in error.message
 
 
 def test_slo_labels_override_global_labels_and_scalars_read_as_yaml_text() -> None:
-    result, _ = read_text(spec("labels: {tier: '1', critical: true, ratio: 0.5}", header="labels: {tier: '2', team: payments}"))
+    result, _ = read_text(spec("labels: {tier: '1', critical: true, ratio: 0.5}",
+                               header="labels: {tier: '2', team: payments}"))
     slo = only_slo(result)
     assert slo.labels == (("critical", "true"), ("ratio", "0.5"), ("team", "payments"), ("tier", "1"))
     assert result.services[0].team == "payments"
@@ -551,7 +555,9 @@ def test_kubernetes_resource_rejects_an_unknown_metadata_key() -> None:
         apiVersion: sloth.slok.dev/v1
         kind: PrometheusServiceLevel
         metadata: {name: checkout, namespce: shop}
-        spec: {service: a, slos: [{name: b, objective: 99, sli: {raw: {errorRatioQuery: 'x[{{.window}}]'}}, alerting: {name: c}}]}
+        spec:
+          service: a
+          slos: [{name: b, objective: 99, sli: {raw: {errorRatioQuery: 'x[{{.window}}]'}}, alerting: {name: c}}]
     """
     result, diagnostics = read_text(text)
     (error,) = errors(diagnostics)

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import PEERS
 
 from sloengine import conventions as c
 from sloengine.generate import render
 from sloengine.loader import load
-
-from conftest import PEERS
 
 
 def _peer_files() -> list[Path]:

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sloengine.promql import (
-    MatchOp,
     Matcher,
+    MatchOp,
     PromQLError,
     Selector,
     check_raw_query,

@@ -78,7 +78,8 @@ def test_the_agreements_example_validates_with_the_spec_example(tmp_path):
     (sla,) = fragment["agreements"]
     # The OLA and UC it depends on, so that the example stands as written.
     backing = [{"name": name, "kind": kind, "provider": "payments", "objective": 99.99,
-                "covers": [{"slo": "requests-availability"}]} for name, kind in (("payments-ola", "ola"), ("psp-uc", "uc"))]
+                "covers": [{"slo": "requests-availability"}]}
+               for name, kind in (("payments-ola", "ola"), ("psp-uc", "uc"))]
     result = load_document(tmp_path, merged(BASE, {"tiers": fragment["tiers"], "agreements": [sla, *backing]}))
     assert result.errors == (), [d.render() for d in result.errors]
     acme = next(a for a in result.catalog.agreements if a.name == "acme-checkout")

@@ -19,7 +19,7 @@ from sloengine.model import (
     RollingWindow,
     SourceFormat,
 )
-from sloengine.promql import MatchOp, Matcher
+from sloengine.promql import Matcher, MatchOp
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

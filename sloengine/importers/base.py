@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from ..diagnostics import Diagnostic, Level, field_path
+from ..diagnostics import Diagnostic, Level, Position, field_path
 from ..model import SLO, Service
 from ..promql import LABEL_NAME
 from ..yamlsource import Document, KeyPath
@@ -45,7 +46,7 @@ class Context:
     def warn(self, path: KeyPath, message: str, hint: str = "", *, key: bool = False) -> None:
         self._add(Level.WARNING, path, message, hint, key)
 
-    def position(self, path: KeyPath = ()):
+    def position(self, path: KeyPath = ()) -> Position:
         return self.doc.position(self.prefix + tuple(path))
 
     @property
@@ -134,7 +135,8 @@ def string_map(ctx: Context, path: KeyPath, value: object, what: str) -> dict[st
     return out if ok else None
 
 
-def objective_percent(ctx: Context, path: KeyPath, value: object, *, present: bool, field: str = "objective") -> float | None:
+def objective_percent(ctx: Context, path: KeyPath, value: object, *, present: bool,
+                      field: str = "objective") -> float | None:
     """Check an objective given as a percentage; reports and returns None when unusable."""
     example = "e.g. 99.9 for 99.9% of events good"
     if not present or value is None:

@@ -15,9 +15,11 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from .. import conventions
-from ..model import SourceFormat
+from ..model import SLO, Service, SourceFormat
 from ..spec import ServiceLevelsSpec, to_model
 from .base import Context, ImportResult
 
@@ -29,7 +31,8 @@ def detect(data: object) -> bool:
 
 
 def read(contexts: list[Context]) -> ImportResult:
-    services, slos = [], []
+    services: list[Service] = []
+    slos: list[SLO] = []
     for ctx in contexts:
         result = _read_one(ctx)
         if result is not None:
@@ -38,7 +41,7 @@ def read(contexts: list[Context]) -> ImportResult:
     return ImportResult(tuple(services), tuple(slos))
 
 
-def _read_one(ctx: Context):
+def _read_one(ctx: Context) -> tuple[Service, tuple[SLO, ...]] | None:
     data = ctx.doc.data
     if data.get("apiVersion") != conventions.API_VERSION:
         ctx.error(("apiVersion",), f"unsupported version {data.get('apiVersion')!r}",
@@ -63,7 +66,7 @@ def _read_one(ctx: Context):
     return to_model(spec, ctx.position)
 
 
-def _report(ctx: Context, error: dict[str, Any]) -> None:
+def _report(ctx: Context, error: ErrorDetails) -> None:
     loc = tuple(error["loc"])
     if "[key]" in loc:  # a mapping key failed (a receiver's name): point at the key itself
         path = _data_path(ctx.doc.data, loc[:loc.index("[key]")])
@@ -85,7 +88,8 @@ def _report(ctx: Context, error: dict[str, Any]) -> None:
             return
         known = sorted(_allowed_keys(model))
         close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else (f"allowed here: {', '.join(known)}" if known else "remove it")
+        hint = (f"did you mean {close[0]!r}?" if close
+                else f"allowed here: {', '.join(known)}" if known else "remove it")
         ctx.error(path, f"unknown key {key!r}", hint, key=True)
         return
     if kind == "missing":
@@ -106,11 +110,12 @@ def _report(ctx: Context, error: dict[str, Any]) -> None:
                   "start with a letter or digit; use letters, digits, '.', '_' and '-' (at most 128)")
         return
     if kind == "string_pattern_mismatch":
-        ctx.error(path, f"{error['input']!r} is not a valid label name", "use letters, digits and _, not starting with a digit")
+        ctx.error(path, f"{error['input']!r} is not a valid label name",
+                  "use letters, digits and _, not starting with a digit")
         return
     message = error["msg"]
-    ctx.error(path, f"{message} (got {error.get('input')!r})" if "input" in error and not isinstance(error["input"], (dict, list)) else message,
-              _generic_hint(kind))
+    shown = "input" in error and not isinstance(error["input"], (dict, list))
+    ctx.error(path, f"{message} (got {error.get('input')!r})" if shown else message, _generic_hint(kind))
 
 
 def _generic_hint(kind: str) -> str:
@@ -201,7 +206,7 @@ def _model_at(path: tuple) -> Any:
     return _first_model(_unwrap(annotation))
 
 
-def _alias_lookup(model: type[BaseModel], key: str):
+def _alias_lookup(model: type[BaseModel], key: str) -> FieldInfo | None:
     for name, info in model.model_fields.items():
         if key in (name, info.alias):
             return info

@@ -101,8 +101,9 @@ import datetime as dt
 import difflib
 import re
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import promql_parser
 
@@ -196,7 +197,7 @@ class _At:
     ctx: Context = field(compare=False)
     path: KeyPath = ()
 
-    def __truediv__(self, part: object) -> "_At":
+    def __truediv__(self, part: object) -> _At:
         return _At(self.ctx, self.path + (part,))
 
     def error(self, message: str, hint: str = "", *, key: bool = False) -> None:
@@ -930,7 +931,7 @@ class _Reader:
                 source_format=_FORMAT[obj.version],
             )
             out.append((slo, source_at))
-        for slo, source_at in out:
+        for slo, _ in out:
             first = self.slo_ids.get((slo.service, slo.name))
             if first is not None:
                 (obj.at / "metadata" / "name").error(

@@ -38,8 +38,9 @@ derived from Kubernetes metadata. The choices, and why:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..diagnostics import Position
 from ..durations import DURATION_HINT, DurationError, parse_duration
@@ -143,6 +144,7 @@ def _read_document(ctx: Context) -> _Read | None:
     assert name is not None and read_labels is not None and objective is not None
     assert window is not None and sli is not None and alerting is not None
     slo_labels, service_label = read_labels
+    service_path: tuple[str, ...]
     if service_label:
         service, service_path = service_label, ("metadata", "labels", SERVICE_LABEL)
     elif namespace:
@@ -178,7 +180,8 @@ def _read_labels(ctx: Context, path: KeyPath, value: object) -> tuple[dict[str, 
     for key, raw in value.items():
         text = yaml_scalar_text(raw)
         if text is None:
-            ctx.error(path + (key,), f"label {key!r} has no plain value", 'give a string value (quote an empty one as "")')
+            ctx.error(path + (key,), f"label {key!r} has no plain value",
+                      'give a string value (quote an empty one as "")')
             ok = False
             continue
         if key == SERVICE_LABEL:
@@ -205,7 +208,8 @@ def _read_annotations(ctx: Context, path: KeyPath, value: object) -> dict[str, s
     if value is None:
         return {}
     if not isinstance(value, dict):
-        ctx.error(path, "annotations must be a mapping of names to values", "write one annotation per line as name: value")
+        ctx.error(path, "annotations must be a mapping of names to values",
+                  "write one annotation per line as name: value")
         return None
     out: dict[str, str] = {}
     for key, raw in value.items():
@@ -273,7 +277,8 @@ def _read_indicator(ctx: Context, path: KeyPath, value: object) -> PyrraSLI | No
     kind = given[0]
     body = value[kind]
     if kind == "latencyNative":
-        ctx.error(path + (kind,), "native histograms are not supported yet, so a latencyNative indicator cannot be imported",
+        ctx.error(path + (kind,),
+                  "native histograms are not supported yet, so a latencyNative indicator cannot be imported",
                   "measure latency from a classic histogram: latency: {success: {metric: 'name_bucket{le=\"0.2\"}'}, "
                   "total: {metric: name_count}}")
         return None
@@ -316,7 +321,8 @@ def _latency(
     histogram_hint = 'use one histogram: success name_bucket{...,le="0.5"} and total name_count{...}'
     errors_before = ctx.error_count
     if not success.metric.endswith("_bucket"):
-        ctx.error(success_path, f"success.metric {success.metric!r} is not a histogram's _bucket series", histogram_hint)
+        ctx.error(success_path, f"success.metric {success.metric!r} is not a histogram's _bucket series",
+                  histogram_hint)
     if not total.metric.endswith("_count"):
         ctx.error(total_path, f"total.metric {total.metric!r} is not a histogram's _count series", histogram_hint)
     le = [m for m in success.matchers if m.label == "le"]
@@ -325,7 +331,8 @@ def _latency(
         return None
     base = total.metric.removesuffix("_count")
     if success.metric.removesuffix("_bucket") != base:
-        ctx.error(success_path, f"success and total come from different histograms ({success.metric} and {total.metric})",
+        ctx.error(success_path,
+                  f"success and total come from different histograms ({success.metric} and {total.metric})",
                   histogram_hint)
         return None
     rest = tuple(m for m in success.matchers if m.label != "le")
@@ -355,14 +362,16 @@ def _threshold(ctx: Context, path: KeyPath, le: list[Matcher]) -> float | None:
         ctx.error(path, f"le={le[0].value!r} is not a number of seconds", hint)
         return None
     if not 0 < threshold < float("inf"):
-        ctx.error(path, f"le={le[0].value!r} is not a usable threshold: it must be a positive, finite bucket bound", hint)
+        ctx.error(path, f"le={le[0].value!r} is not a usable threshold: it must be a positive, finite bucket bound",
+                  hint)
         return None
     return threshold
 
 
 def _metric(ctx: Context, path: KeyPath, value: object) -> Selector | None:
     if not isinstance(value, dict):
-        ctx.error(path, f"{path[-1]} is required and must be a mapping with a metric", f"write {path[-1]}: {{metric: ...}}")
+        ctx.error(path, f"{path[-1]} is required and must be a mapping with a metric",
+                  f"write {path[-1]}: {{metric: ...}}")
         return None
     ctx.unknown_keys(path, value, ("metric",))
     return _selector(ctx, path + ("metric",), value.get("metric"))
@@ -408,7 +417,8 @@ def _read_alerting(
     for key, default in (("disabled", False), ("burnrates", True), ("absent", True)):
         flag = value.get(key, default)
         if not isinstance(flag, bool):
-            ctx.error(path + (key,), f"{key} must be true or false, got {flag!r}", f"write {key}: {str(default).lower()}")
+            ctx.error(path + (key,), f"{key} must be true or false, got {flag!r}",
+                      f"write {key}: {str(default).lower()}")
             return None
         flags[key] = flag
     name = optional_string(ctx, path + ("name",), value.get("name"))
@@ -473,7 +483,8 @@ def _warn_rule_output_settings(ctx: Context, spec: Mapping[str, Any]) -> None:
                  "Thanos's default, abort", "set it on the Thanos rule group yourself if you need it")
     performance = spec.get("performanceOverAccuracy")
     if performance is not None and not isinstance(performance, bool):
-        ctx.error(("spec", "performanceOverAccuracy"), f"performanceOverAccuracy must be true or false, got {performance!r}",
+        ctx.error(("spec", "performanceOverAccuracy"),
+                  f"performanceOverAccuracy must be true or false, got {performance!r}",
                   "write performanceOverAccuracy: true")
     elif performance:
         ctx.warn(("spec", "performanceOverAccuracy"),

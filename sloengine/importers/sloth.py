@@ -27,8 +27,9 @@ dropped:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .. import conventions
 from ..model import (
@@ -181,7 +182,8 @@ def _read_metadata(ctx: Context, metadata: object) -> None:
     for key, instead in (("labels", "spec.labels"), ("annotations", "alerting.annotations of each SLO")):
         if metadata.get(key):
             ctx.warn(("metadata", key),
-                     f"metadata.{key} only mark the PrometheusRule object Sloth writes, not the SLOs' series or alerts; "
+                     f"metadata.{key} only mark the PrometheusRule object Sloth writes, "
+                     "not the SLOs' series or alerts; "
                      "sloengine writes plain rule files, so they are not carried over",
                      f"put what the SLOs need in {instead}")
 
@@ -348,7 +350,8 @@ def _warn_slo_plugins(ctx: Context, path: KeyPath, value: object, scope: str) ->
              "carry what they add (labels, rule intervals, extra rules) into the SLO itself, then remove them")
 
 
-def _check_keys(ctx: Context, flavour: _Flavour, path: KeyPath, mapping: Mapping[str, Any], snake_keys: tuple[str, ...]) -> None:
+def _check_keys(ctx: Context, flavour: _Flavour, path: KeyPath, mapping: Mapping[str, Any],
+                snake_keys: tuple[str, ...]) -> None:
     """Unknown keys are errors; the other flavour's spelling of a known key is ignored with a warning."""
     foreign = {flavour.foreign(k): k for k in snake_keys if flavour.foreign(k) is not None}
     for key in mapping:

@@ -108,7 +108,8 @@ class Gateway:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 gateway.seen.append({"path": self.path, "authorization": self.headers.get("Authorization", ""),
                                      "tenant": self.headers.get("X-Scope-OrgID", "")})
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}" or self.headers.get("X-Scope-OrgID") != "shop":
+                if (self.headers.get("Authorization") != f"Bearer {TOKEN}"
+                        or self.headers.get("X-Scope-OrgID") != "shop"):
                     answer = (401, b'{"status":"error","errorType":"unauthorized","error":"no such tenant or token"}')
                 else:
                     response = requests.request(self.command, upstream + self.path, data=body, verify=str(ca_file),
@@ -127,7 +128,7 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "Gateway":
+    def __enter__(self) -> Gateway:
         self.thread.start()
         return self
 

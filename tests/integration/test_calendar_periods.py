@@ -7,7 +7,7 @@ inlined, around month and quarter boundaries and daylight-saving changes.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -67,11 +67,12 @@ def _instants(tz: str) -> list[datetime]:
     for year in (2025, 2026, 2027):
         for month in range(1, 13):
             first = datetime(year, month, 1, tzinfo=zone)
-            out += [first - timedelta(seconds=1), first, first + timedelta(hours=1), first + timedelta(days=14, hours=5)]
+            out += [first - timedelta(seconds=1), first, first + timedelta(hours=1),
+                    first + timedelta(days=14, hours=5)]
     # Both sides of each DST change in 2026 (Europe: last Sundays of March/October; US: March 8, November 1).
-    for day in (datetime(2026, 3, 29, 0, 59, tzinfo=timezone.utc), datetime(2026, 10, 25, 1, 1, tzinfo=timezone.utc),
-                datetime(2026, 3, 8, 6, 59, tzinfo=timezone.utc), datetime(2026, 11, 1, 6, 1, tzinfo=timezone.utc),
-                datetime(2026, 4, 5, 15, 59, tzinfo=timezone.utc), datetime(2026, 10, 4, 16, 1, tzinfo=timezone.utc)):
+    for day in (datetime(2026, 3, 29, 0, 59, tzinfo=UTC), datetime(2026, 10, 25, 1, 1, tzinfo=UTC),
+                datetime(2026, 3, 8, 6, 59, tzinfo=UTC), datetime(2026, 11, 1, 6, 1, tzinfo=UTC),
+                datetime(2026, 4, 5, 15, 59, tzinfo=UTC), datetime(2026, 10, 4, 16, 1, tzinfo=UTC)):
         out += [day, day + timedelta(hours=2), day + timedelta(days=3)]
     return out
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,16 @@ import requests
 from sloengine import conventions as c
 from sloengine.backfill import backfill, install_blocks
 from sloengine.dashboards import (
-    ALERTS_METRIC, FIRING, LABEL_ALERTSTATE, OVERVIEW_UID, VAR_SERVICE, VAR_SLO, budget_window, dashboard_path,
-    render_dashboards, substitute,
+    ALERTS_METRIC,
+    FIRING,
+    LABEL_ALERTSTATE,
+    OVERVIEW_UID,
+    VAR_SERVICE,
+    VAR_SLO,
+    budget_window,
+    dashboard_path,
+    render_dashboards,
+    substitute,
 )
 from sloengine.durations import parse_duration
 from sloengine.loader import load
@@ -346,7 +355,7 @@ def _key(sample: dict, slo) -> tuple[tuple[str, str], ...]:
 
 
 def test_period_to_date_shows_the_share_of_the_calendar_month_elapsed(stack):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sloengine.calendars import next_period_start, period_start
     from sloengine.model import CalendarUnit
@@ -357,7 +366,7 @@ def test_period_to_date_shows_the_share_of_the_calendar_month_elapsed(stack):
     now = time.time()
     elapsed = next(t for t in panel["targets"] if t["legendFormat"] == "month elapsed")
     (sample,) = _run(prom, elapsed["expr"], instant=True, now=now, range_seconds=3600, step=MIN_STEP)
-    start = period_start(CalendarUnit.MONTH, "Europe/Berlin", datetime.fromtimestamp(now, timezone.utc))
+    start = period_start(CalendarUnit.MONTH, "Europe/Berlin", datetime.fromtimestamp(now, UTC))
     end = next_period_start(CalendarUnit.MONTH, "Europe/Berlin", start)
     exact = (now - start.timestamp()) / (end.timestamp() - start.timestamp())
     # Months are counted in local days; a daylight-saving change inside the month is an hour off.

@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -113,7 +113,7 @@ def test_printed_schedule_is_the_one_the_workload_runs(demo):
 
 
 def _utc(at: int) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ engine counts raw samples exactly, so every SLI must equal the truth to 1e-6.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -24,7 +24,7 @@ from sloengine.stack import prometheus
 from sloengine.synthetic import Counter, Gauge, openmetrics, window_sum, write_blocks
 
 STEP = 60
-AT = int(datetime(2026, 3, 31, 12, 0, 30, tzinfo=timezone.utc).timestamp())
+AT = int(datetime(2026, 3, 31, 12, 0, 30, tzinfo=UTC).timestamp())
 START = (AT - 34 * 86400) // STEP * STEP
 N = (AT + 3600 - START) // STEP + 1
 MONTH_START = datetime(2026, 3, 1, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()

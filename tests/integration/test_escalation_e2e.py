@@ -20,12 +20,12 @@ import json
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
@@ -292,13 +292,13 @@ slos:
 
 
 def _alert(labels: dict[str, str]) -> dict:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {"labels": labels, "annotations": {"summary": "test"},
             "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=10)).isoformat()}
 
 
 def test_alertmanager_keeps_pages_over_exhausted_budgets_holds_tickets_and_mutes_maintenance(tmp_path: Path) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     closed = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"][(now.weekday() + 3) % 7]
     start = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:00+00:00")
     end = (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:00+00:00")
@@ -332,7 +332,8 @@ def test_alertmanager_keeps_pages_over_exhausted_budgets_holds_tickets_and_mutes
                                 _alert(labels("open", "ticket: SLOErrorBudgetBurn 1d")),
                                 _alert(labels("maint", "L1: SLOErrorBudgetBurn 1h")),
                                 _alert(labels("maint", "ticket: SLOErrorBudgetBurn 3d"))])
-                paged = wait_until(lambda: hook.at("/burn/oncall", "firing"), "the page despite the exhausted budget", 30)
+                paged = wait_until(lambda: hook.at("/burn/oncall", "firing"), "the page despite the exhausted budget",
+                                   30)
                 assert [a["labels"]["alertname"] for a in paged[0].body["alerts"]] == ["SLOErrorBudgetBurn"]
                 wait_until(lambda: hook.at("/open/tickets", "firing"), "the ticket within support hours", 30)
                 burning = am.alerts(alertname="SLOErrorBudgetBurn", service="burn", severity="page")[0]

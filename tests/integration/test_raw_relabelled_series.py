@@ -22,7 +22,7 @@ the counters and is not tested here: no engine can tell it from real traffic.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -33,7 +33,7 @@ from sloengine.stack import prometheus
 from sloengine.synthetic import Counter, openmetrics, window_sum, write_blocks
 
 STEP = 15
-START = int(datetime(2026, 2, 2, 0, 0, tzinfo=timezone.utc).timestamp())
+START = int(datetime(2026, 2, 2, 0, 0, tzinfo=UTC).timestamp())
 N = 3 * 86400 // STEP + 1
 END = START + (N - 1) * STEP
 #: The old pod's last sample, and the new pod's first (a minute later).

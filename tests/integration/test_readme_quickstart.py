@@ -10,7 +10,6 @@ into a virtualenv of its own) needs the package index and was checked by hand fr
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -144,7 +143,8 @@ def test_backfill_writes_the_tiles_history_as_blocks(run):
 
 
 def test_the_spec_validates_cleanly_and_its_alert_tests_pass(run):
-    assert outcome(run, "sloengine validate slos/").stdout.startswith("1 SLOs in 1 services from 1 files: 0 errors, 0 warnings")
+    assert outcome(run, "sloengine validate slos/").stdout.startswith(
+        "1 SLOs in 1 services from 1 files: 0 errors, 0 warnings")
     assert "SUCCESS" in outcome(run, "promtool test rules").stdout
     assert re.search(r"^(\d+)/\1 route cases pass$", outcome(run, "python -m sloengine.escalation").stdout, re.M)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
@@ -71,7 +71,7 @@ def _run(*args: str):
 
 def test_json_report_follows_the_committed_schema_and_pins_the_instant(shop):
     prom, spec, cert, end = shop
-    at = datetime.fromtimestamp(end - 120, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    at = datetime.fromtimestamp(end - 120, tz=UTC).isoformat().replace("+00:00", "Z")
     outcome = _run(str(spec), "--prometheus", prom.url, "--ca-file", str(cert), "--at", at, "--format", "json")
     assert outcome.exit_code == 0, outcome.output
     document = json.loads(outcome.stdout)   # diagnostics (a warning: no receiver) go to stderr
@@ -87,7 +87,7 @@ def test_json_report_follows_the_committed_schema_and_pins_the_instant(shop):
 def test_unix_and_rfc3339_instants_give_the_same_report(shop):
     prom, spec, cert, end = shop
     at = end - 600
-    iso = datetime.fromtimestamp(at, tz=timezone.utc).isoformat()
+    iso = datetime.fromtimestamp(at, tz=UTC).isoformat()
     a = json.loads(_run(str(spec), "--prometheus", prom.url, "--ca-file", str(cert), "--at", str(at),
                         "--format", "json").stdout)
     b = json.loads(_run(str(spec), "--prometheus", prom.url, "--ca-file", str(cert), "--at", iso,

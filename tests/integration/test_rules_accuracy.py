@@ -28,8 +28,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -123,7 +123,7 @@ class Truth:
     good: np.ndarray
     bad: np.ndarray
 
-    def then(self, later: "Truth") -> "Truth":
+    def then(self, later: Truth) -> Truth:
         return Truth(np.concatenate([self.times, later.times]), np.concatenate([self.good, later.good]),
                      np.concatenate([self.bad, later.bad]))
 
@@ -373,7 +373,7 @@ def test_the_month_to_date_equals_the_exact_count_over_the_tiles_since_local_mid
     (so its start is within one tile of midnight)."""
     prom, truth, _ = loaded
     at, _ = _sample(prom, c.METRIC_TOTAL, MONTHLY, "30d")
-    begin = period_start(CalendarUnit.MONTH, "Europe/Berlin", datetime.fromtimestamp(at, timezone.utc))
+    begin = period_start(CalendarUnit.MONTH, "Europe/Berlin", datetime.fromtimestamp(at, UTC))
     slot = at // c.TILE_SECONDS * c.TILE_SECONDS
     if slot - begin.timestamp() < c.TILE_SECONDS:
         # The month began less than a slot ago: nothing counted yet, and no sample rather than a zero.
@@ -418,7 +418,7 @@ def test_report_reads_every_slo_from_recorded_series_in_three_queries(loaded):
     at = time.time() - 1  # a scrape stamped before this has been stored
     report = _report(prom, at, without=(FRESH,))  # its raw fallback is the next test's
     sources = {r.id: r.source for r in report.results}
-    begin = period_start(CalendarUnit.MONTH, "Europe/Berlin", datetime.fromtimestamp(at, timezone.utc))
+    begin = period_start(CalendarUnit.MONTH, "Europe/Berlin", datetime.fromtimestamp(at, UTC))
     if at - begin.timestamp() < 2 * c.TILE_SECONDS:  # the month's first slot is not over: raw, exactly
         assert sources.pop(f"accuracy/{MONTHLY}") is Source.RAW
     assert sources == {key: Source.RECORDED for key in sources}
@@ -447,8 +447,8 @@ def test_recorded_and_raw_counts_agree(loaded):
 
 def test_an_slo_whose_tiles_cover_minutes_is_counted_from_its_raw_counters_and_says_why(loaded):
     """Rules loaded half an hour ago without their history: every window is recorded, but the 30-day one holds
-    minutes of tiles. Reporting that as the month's SLI would be silently wrong (the incident of 20 hours ago unseen); the
-    report counts the raw counters instead, exactly, and says why."""
+    minutes of tiles. Reporting that as the month's SLI would be silently wrong (the incident of 20 hours ago
+    unseen); the report counts the raw counters instead, exactly, and says why."""
     from sloengine.engine import PARTIAL_TILES_NOTE
     from sloengine.results import Source
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+
 from sloengine.connection import Client, ConnectionConfig
 from sloengine.loader import load
 from sloengine.sla import Compliance, evaluate_all
@@ -85,7 +86,7 @@ def _local(ts: np.ndarray) -> list[datetime]:
 
 LOCAL = _local(TIMES)
 OFFICE = np.array([d.weekday() < 5 and 8 * 60 < d.hour * 60 + d.minute <= 18 * 60 for d in LOCAL])
-IN_MAINTENANCE = (TIMES > MAINTENANCE[0]) & (TIMES <= MAINTENANCE[1])
+IN_MAINTENANCE = (MAINTENANCE[0] < TIMES) & (MAINTENANCE[1] >= TIMES)
 
 
 def _between(first: datetime, last: datetime) -> np.ndarray:
@@ -136,7 +137,7 @@ def _truth(traffic, customers, mask):
 
 
 def _month(first: datetime, last_exclusive: datetime) -> np.ndarray:
-    return (TIMES > first.timestamp()) & (TIMES <= min(last_exclusive.timestamp(), NOW))
+    return (first.timestamp() < TIMES) & (min(last_exclusive.timestamp(), NOW) >= TIMES)
 
 
 MARCH = _month(datetime(2026, 3, 1, tzinfo=BERLIN), datetime(2026, 4, 1, tzinfo=BERLIN))

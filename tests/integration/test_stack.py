@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -78,6 +78,5 @@ def test_a_fixed_port_that_is_taken_is_an_error_naming_it(tmp_path: Path):
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        with pytest.raises(stack.PortTaken, match="address already in use"):
-            with stack.prometheus(tmp_path, port=port):
-                pass
+        with pytest.raises(stack.PortTaken, match="address already in use"), stack.prometheus(tmp_path, port=port):
+            pass
