@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from catalogue import write_catalogue  # noqa: E402
+
 from sloengine.generate import render_iter, write  # noqa: E402
 from sloengine.loader import load  # noqa: E402
 

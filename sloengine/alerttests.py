@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import math
 import posixpath
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from . import conventions as c
 from .durations import format_duration
@@ -49,7 +50,7 @@ from .model import (
     Service,
     sli_selectors,
 )
-from .promql import MatchOp, Matcher, Selector, quote
+from .promql import Matcher, MatchOp, Selector, quote
 from .promtool_semantics import (
     EVAL_SECONDS,
     SCRAPE_SECONDS,
@@ -340,11 +341,12 @@ class _Watch:
         now = self.truth(t)
         if now is False or not hold:
             return now
-        instants = evaluations(t - hold, t - EVAL_SECONDS)
-        if self.unimodal and len(instants) > 2:
+        every = evaluations(t - hold, t - EVAL_SECONDS)
+        instants: Sequence[int] = every
+        if self.unimodal and len(every) > 2:
             # Each parity's first and last evaluation (t itself is the last of its own).
-            instants = sorted({instants[0], instants[1], t - EVAL_SECONDS})
-        truths = [now]
+            instants = sorted({every[0], every[1], t - EVAL_SECONDS})
+        truths: list[Truth] = [now]
         for e in reversed(instants):
             truths.append(self.truth(e))
             if truths[-1] is False:
@@ -951,7 +953,8 @@ def burn_rules(slo: SLO, groups: Sequence[RuleGroup]) -> tuple[BurnRule, ...]:
                c.LABEL_OWN_SEVERITY: cond.severity.value}
         match = next((i for i, (r, _) in enumerate(found) if key.items() <= dict(r.labels).items()), None)
         if match is None:
-            raise AssertionError(f"{slo.id}: no compiled alerting rule for the {cond.name} {cond.severity.value} condition")
+            raise AssertionError(
+                f"{slo.id}: no compiled alerting rule for the {cond.name} {cond.severity.value} condition")
         rule, rank = found.pop(match)
         out.append(BurnRule(slo, cond, rule, rank))
     return tuple(out)

@@ -27,10 +27,11 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
+import orjson
 import yaml
 from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.builders import dashboard as dash_b
@@ -38,7 +39,6 @@ from grafana_foundation_sdk.builders import prometheus as prom_b
 from grafana_foundation_sdk.builders import stat as stat_b
 from grafana_foundation_sdk.builders import table as table_b
 from grafana_foundation_sdk.builders import timeseries as ts_b
-import orjson
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models import common as common_m
@@ -46,12 +46,12 @@ from grafana_foundation_sdk.models import dashboard as dash_m
 from grafana_foundation_sdk.models import prometheus as prom_m
 
 from . import conventions as c
+from .calendars import MAX_PERIOD_SECONDS
 from .durations import format_duration
 from .figures import AT_RISK_BUDGET_REMAINING, CURRENT_BURN_WINDOW_SECONDS
 from .model import SLO, AlertSeverity, CalendarUnit, CalendarWindow, Catalog, LatencySLI, ProbeSLI
-from .calendars import MAX_PERIOD_SECONDS
-from .promql import parse, quote
-from .queries import EventQueries, QueryBuildError, half_open, label_matchers, number
+from .promql import quote
+from .queries import EventQueries, half_open, label_matchers, number
 from .rules import alert_name, is_raw_window, period_start_series, rolling_windows, series, slo_window_names
 from .writer import write_tree
 

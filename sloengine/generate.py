@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from . import conventions as c
 from .alerttests import CompiledService, render_service_tests
@@ -24,7 +25,6 @@ from .parallel import Background
 from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
 from .rules import Intervals, RuleGroup, compile_calendars, compile_slo
 from .writer import write_tree
-
 
 #: From this many SLOs on, half of the services are compiled in a second process.
 PARALLEL_SLOS = 1000

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from itertools import product
-from typing import Mapping, Sequence
 
-from .promql import MatchOp, Matcher, Selector
+from .promql import Matcher, MatchOp, Selector
 
 #: Characters tried for ``.`` and negated classes, in order.
 _POOL = "0a1bxz9AZ_-.:/"

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 #: The Prometheus release whose evaluation this module models.
 PROMETHEUS_VERSION = "2.42"
@@ -114,7 +114,8 @@ def _extrapolation(t: int, w: int, first: int, last: int) -> float:
     to_end = t - SCRAPE_SECONDS * last
     average = sampled / (last - first)
     threshold = average * 1.1
-    extended = sampled + (to_start if to_start < threshold else average / 2) + (to_end if to_end < threshold else average / 2)
+    extended = (sampled + (to_start if to_start < threshold else average / 2)
+                + (to_end if to_end < threshold else average / 2))
     return extended / sampled
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from . import conventions as c
 from .durations import format_duration, parse_duration
 from .model import SLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI
-from .promql import LABEL_NAME, MatchOp, Matcher, Selector, parse, quote, substitute_window
+from .promql import LABEL_NAME, Matcher, MatchOp, Selector, quote, substitute_window
 
 
 class QueryBuildError(AssertionError):
@@ -64,7 +64,8 @@ def le_spellings(threshold: float) -> tuple[str, ...]:
         mantissa, exponent = f"{value:e}".split("e")
         mantissa = mantissa.rstrip("0").rstrip(".")
         sign, digits = exponent[0], exponent[1:].lstrip("0").rjust(2, "0")
-        spellings |= {f"{mantissa}e{sign}{digits}", f"{mantissa if '.' in mantissa else mantissa + '.0'}e{sign}{digits}"}
+        decimal = mantissa if "." in mantissa else mantissa + ".0"
+        spellings |= {f"{mantissa}e{sign}{digits}", f"{decimal}e{sign}{digits}"}
     return tuple(sorted(spellings))
 
 

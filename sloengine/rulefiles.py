@@ -69,7 +69,8 @@ def _scalar(value: str) -> str:
     A word without spaces, colons or indicators that YAML reads back as a string is written as it is;
     asking PyYAML about each of the many distinct names of a large catalogue would cost more than the rest.
     """
-    if (_PLAIN.match(value) or _block_plain(value)) and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR:
+    plain = _PLAIN.match(value) or _block_plain(value)
+    if plain and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR:
         return value
     if ": " in value and _PRINTABLE.match(value):
         # ": " rules out a plain scalar; printable ASCII on one line is then single-quoted.

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 from . import conventions as c
 from .calendars import MAX_PERIOD_SECONDS, offset_expr
@@ -55,7 +54,7 @@ from .model import (
     RollingWindow,
     Service,
 )
-from .promql import quote
+from .promql import Selector, quote
 from .queries import EventQueries, checked, half_open, label_matchers, number, summed
 
 
@@ -75,7 +74,7 @@ class AlertingRule:
     annotations: Labels = ()
 
 
-Rule = Union[RecordingRule, AlertingRule]
+Rule = RecordingRule | AlertingRule
 
 
 @dataclass(frozen=True)
@@ -202,13 +201,15 @@ def _raw_bad(slo: SLO, queries: EventQueries, windows: tuple[str, ...]) -> str:
     group_by = tuple(sli.group_by)
     totals = summed(windows_selector(c.METRIC_TOTAL, slo, windows), (c.LABEL_WINDOW, *group_by))
 
-    def over(function: str, selector, window: str) -> str:
+    def over(function: str, selector: Selector, window: str) -> str:
         return summed(f"{function}({selector.render()}[{window}])", group_by)
 
     if isinstance(sli, RatioSLI) and sli.bad is not None:
         return checked(f"{_per_window([(w, over('increase', sli.bad, w)) for w in windows])} or 0 * {totals}")
     if isinstance(sli, RatioSLI):
-        goods = _per_window([(w, over("increase", sli.good, w)) for w in windows])
+        good = sli.good
+        assert good is not None, "a ratio SLI has good or bad events"
+        goods = _per_window([(w, over("increase", good, w)) for w in windows])
         return checked(f"{totals} - ({goods} or 0 * {totals})")
     if isinstance(sli, LatencySLI):
         # No zero fallback for a missing bucket (see EventQueries.bad): no data, and an alert says why.

@@ -32,9 +32,9 @@ from sloengine.alerttests import (
     render_tests,
     skipped,
 )
-from sloengine.labelvalues import label_value, regex_samples, selector_matches, shortest_match, solve_labels
 from sloengine.durations import parse_duration
 from sloengine.generate import render
+from sloengine.labelvalues import label_value, regex_samples, selector_matches, shortest_match, solve_labels
 from sloengine.loader import load
 from sloengine.model import SLO, Catalog, RawSLI, Service
 from sloengine.promql import Matcher, MatchOp, parse_selector
