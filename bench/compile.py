@@ -121,7 +121,7 @@ def run(slos: int, work: Path, catalogue: str = "varied") -> dict:
             sizes[path] = len(text)
             yield path, text
     # As `sloengine generate` does it: files are written on a thread as they are rendered.
-    written, _ = write(work / "out", counted(render_iter(result.catalog)))
+    written, _ = write(work / "out", counted(render_iter(result.catalog, stage_in=work / "out")))
     timings["compile_and_write"] = time.perf_counter() - mark
     total = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

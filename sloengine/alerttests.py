@@ -431,11 +431,14 @@ class _Case:
         self.watches: list[_Watch] = []
         # The SLO under test sees each group's flow as built; other SLOs see what their selectors match.
         seen: dict[str, dict[LabelPairs, Flow]] = dict([own]) if own is not None else {}
+        fast_by_slo: dict[str, frozenset[int]] = {}
         for burn in burns:
             slo = burn.slo
             if slo.id not in seen:
                 seen[slo.id] = _sees(slo, series)
-            fast = frozenset(fast_raw_windows(slo))
+            if slo.id not in fast_by_slo:
+                fast_by_slo[slo.id] = frozenset(fast_raw_windows(slo))
+            fast = fast_by_slo[slo.id]
             probe = isinstance(slo.sli, ProbeSLI)
             for group, flow in sorted(seen[slo.id].items()):
                 self.watches.append(_Watch(burn, group, flow, probe, fast))

@@ -279,7 +279,7 @@ def generate(paths: tuple[Path, ...], out: Path, fmt: str, no_dashboards: bool) 
     written when a spec has an error.
     """
     catalog = _load_clean(paths)
-    files = render_iter(catalog, OutputFormat(fmt), dashboards=not no_dashboards)
+    files = render_iter(catalog, OutputFormat(fmt), dashboards=not no_dashboards, stage_in=out)
     written, removed = write_generated(out, files)
     for path in removed:
         click.echo(f"removed stale {path}", err=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,12 @@ from .alerttests import CompiledService, render_service_tests
 from .dashboards import DASHBOARD_TAG, render_service_dashboard, render_shared_dashboards
 from .escalation import AlertmanagerOptions, alerts_of, render_alertmanager
 from .model import SLO, Catalog, Service
-from .parallel import Background
+from .parallel import Twofold
 from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
 from .rules import Intervals, RuleGroup, compile_calendars, compile_slo
-from .writer import write_tree
+from .writer import Staged, stage, write_tree
 
-#: From this many SLOs on, half of the services are compiled in a second process.
+#: From this many SLOs on, a share of the services is compiled in a second process.
 PARALLEL_SLOS = 1000
 
 
@@ -38,7 +38,11 @@ class OutputFormat(enum.Enum):
 def render(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
            intervals: Intervals = Intervals(), *, dashboards: bool = True) -> dict[str, str]:
     """Every generated file by relative path, sorted."""
-    return dict(sorted(render_iter(catalog, fmt, intervals, dashboards=dashboards)))
+    files: dict[str, str] = {}
+    for path, text in render_iter(catalog, fmt, intervals, dashboards=dashboards):
+        assert isinstance(text, str), "files are only staged on disk when render_iter is told where"
+        files[path] = text
+    return dict(sorted(files.items()))
 
 
 @dataclass(frozen=True)
@@ -50,31 +54,39 @@ class _Job:
     intervals: Intervals
     dashboards: bool
     calendars: bool
+    #: Where the worker stages its files (None: it hands back their text).
+    stage_in: Path | None = None
 
 
 def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
-                intervals: Intervals = Intervals(), *, dashboards: bool = True) -> Iterator[tuple[str, str]]:
+                intervals: Intervals = Intervals(), *, dashboards: bool = True,
+                stage_in: Path | None = None) -> Iterator[tuple[str, str | Staged]]:
     """:func:`render` as a stream of (path, text), each service's files as soon as they are ready, so that
     writing them can overlap compiling the next.
 
     Each SLO is compiled once; its rule groups make its rules file, its alert tests, its PrometheusRule and
-    (as the labels of its alerts) its Alertmanager routes. With many SLOs a forked worker compiles every
-    other service meanwhile."""
+    (as the labels of its alerts) its Alertmanager routes. With many SLOs a forked worker compiles a share of
+    the services meanwhile and hands back their alerts first, so the Alertmanager configuration (which needs
+    every SLO's) is rendered here while the worker renders its files. With ``stage_in`` (the output
+    directory) the worker writes its files beside their targets itself and hands back :class:`.writer.Staged`
+    entries, so its output never passes through this process's memory."""
     services = _services(catalog)
     calendar_group = compile_calendars(catalog, intervals)
-    jobs = [_Job(tuple(services[k::2]), fmt, intervals, dashboards, calendar_group is not None) for k in (0, 1)]
-    other = Background(_compile_share, jobs[1], enabled=len(catalog.slos) >= PARALLEL_SLOS)
+    mine, theirs = _shares(services, len(catalog.slos) >= PARALLEL_SLOS)
+    options = (fmt, intervals, dashboards, calendar_group is not None)
+    other = Twofold(_compile_share, _Job(tuple(theirs), *options, stage_in), enabled=bool(theirs))
     alerts: dict[str, Any] = {}
     try:
-        if other.running:
-            for path, text in _compile_share_iter(jobs[0], alerts):
-                yield path, text
-            files, more = other.result()
-            alerts.update(more)
-            yield from files
-        else:
-            for service in services:
-                yield from _compile_share_iter(replace(jobs[0], services=(service,)), alerts)
+        for service, slos in mine:
+            compiled = compile_service(service, slos, intervals)
+            alerts.update((slo.id, alerts_of(groups)) for slo, groups in compiled)
+            yield from service_files(service, compiled, fmt=fmt, dashboards=dashboards,
+                                     calendars=calendar_group is not None)
+        if theirs:
+            alerts.update(other.early())
+        yield from render_alertmanager(catalog, AlertmanagerOptions(), alerts).items()
+        if theirs:
+            yield from other.result()
     finally:
         other.cancel()
     if calendar_group is not None:
@@ -84,26 +96,64 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
             yield _operator_file(path, (calendar_group,))
     if dashboards:
         yield from render_shared_dashboards(catalog).items()
-    yield from render_alertmanager(catalog, AlertmanagerOptions(), alerts).items()
 
 
-def _compile_share(job: _Job) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    alerts: dict[str, Any] = {}
-    return list(_compile_share_iter(job, alerts)), alerts
+#: The share of SLOs the calling process keeps when a worker helps: it also renders the Alertmanager
+#: configuration, which costs about a sixth of what the per-service files do.
+_CALLER_SHARE = 0.42
 
 
-def _compile_share_iter(job: _Job, alerts: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    for service, slos in job.services:
-        yield from service_files(service, slos, job.intervals, fmt=job.fmt, dashboards=job.dashboards,
-                                 calendars=job.calendars, alerts=alerts)
+def _shares(services: list[tuple[Service, tuple[SLO, ...]]],
+            split: bool) -> tuple[list[tuple[Service, tuple[SLO, ...]]], list[tuple[Service, tuple[SLO, ...]]]]:
+    """The services this process compiles, and those a worker compiles (none unless ``split``)."""
+    if not split:
+        return services, []
+    total = sum(len(slos) for _, slos in services)
+    mine: list[tuple[Service, tuple[SLO, ...]]] = []
+    theirs: list[tuple[Service, tuple[SLO, ...]]] = []
+    kept = given = 0
+    for service, slos in services:
+        if kept * (1 - _CALLER_SHARE) <= given * _CALLER_SHARE:
+            mine.append((service, slos))
+            kept += len(slos)
+        else:
+            theirs.append((service, slos))
+            given += len(slos)
+    assert kept + given == total
+    return mine, theirs
 
 
-def service_files(service: Service, slos: Sequence[SLO], intervals: Intervals = Intervals(), *,
-                  fmt: OutputFormat = OutputFormat.PROMETHEUS, dashboards: bool = True, calendars: bool = False,
-                  alerts: dict[str, Any] | None = None) -> list[tuple[str, str]]:
-    """Everything generated for one service: its rules file (and PrometheusRule), its promtool tests and its
-    dashboard. Each SLO is compiled here, once; ``alerts`` receives each SLO's alert labels for Alertmanager."""
-    compiled = tuple((slo, compile_slo(slo, service, intervals)) for slo in slos)
+def _compile_share(job: _Job, early: Any) -> list[tuple[str, str | Staged]]:
+    """A worker's share: compile every service, hand back their alerts early, then render their files (staged
+    on disk when the job says where)."""
+    compiled = [(service, compile_service(service, slos, job.intervals)) for service, slos in job.services]
+    early({slo.id: alerts_of(groups) for _, pairs in compiled for slo, groups in pairs})
+    files: list[tuple[str, str | Staged]] = []
+    try:
+        for service, pairs in compiled:
+            for path, text in service_files(service, pairs, fmt=job.fmt, dashboards=job.dashboards,
+                                            calendars=job.calendars):
+                files.append((path, text if job.stage_in is None else stage(job.stage_in, path, text)))
+    except BaseException:
+        for _, staged in files:
+            if isinstance(staged, Staged):
+                staged.tmp.unlink(missing_ok=True)
+        raise
+    return files
+
+
+Compiled = tuple[tuple[SLO, tuple[RuleGroup, RuleGroup]], ...]
+
+
+def compile_service(service: Service, slos: Sequence[SLO], intervals: Intervals = Intervals()) -> Compiled:
+    """Each SLO of one service with its (fast, slow) rule groups: the one place an SLO is compiled."""
+    return tuple((slo, compile_slo(slo, service, intervals)) for slo in slos)
+
+
+def service_files(service: Service, compiled: Compiled, *, fmt: OutputFormat = OutputFormat.PROMETHEUS,
+                  dashboards: bool = True, calendars: bool = False) -> list[tuple[str, str]]:
+    """Everything generated for one compiled service: its rules file (and PrometheusRule), its promtool tests
+    and its dashboard."""
     groups = tuple(g for _, pair in compiled for g in pair)
     path = c.rules_file(service.name)
     files = [(path, render_rule_file(groups))]
@@ -113,9 +163,8 @@ def service_files(service: Service, slos: Sequence[SLO], intervals: Intervals = 
     if tests is not None:
         files.append(tests)
     if dashboards:
-        files.extend(render_service_dashboard(Catalog(services=(service,), slos=tuple(slos)), service.name).items())
-    if alerts is not None:
-        alerts.update((slo.id, alerts_of(pair)) for slo, pair in compiled)
+        slos = tuple(slo for slo, _ in compiled)
+        files.extend(render_service_dashboard(Catalog(services=(service,), slos=slos), service.name).items())
     return files
 
 
@@ -166,7 +215,7 @@ def stale_files(out: Path, keep: Collection[str]) -> list[Path]:
     return stale
 
 
-def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[list[Path], list[Path]]:
+def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str | Staged]]) -> tuple[list[Path], list[Path]]:
     """Write all files atomically (a mapping, or a stream from :func:`render_iter`), then remove stale
     generated ones; returns (written, removed)."""
     written = write_tree(out, files)

@@ -106,3 +106,70 @@ def split_map(function: Callable[[Sequence[T]], list[R]], items: Sequence[T], *,
         other.cancel()
         raise
     return first + other.result()
+
+
+class Twofold:
+    """``function(job, early)`` in a forked process that can hand back one early result before its final one.
+
+    The caller gets :meth:`early` (for instance what a later step needs) while the worker goes on, then
+    :meth:`result`. Without fork (or with ``enabled`` false) nothing runs until :meth:`early` is asked, and
+    then everything runs in the caller.
+    """
+
+    def __init__(self, function: Callable[[Any, Callable[[Any], None]], Any], job: Any, *,
+                 enabled: bool = True) -> None:
+        self._function, self._job = function, job
+        self._process: Any = None
+        self._early: list[Any] = []
+        self._final: list[Any] = []
+        if enabled and workers() > 1 and _can_fork():
+            context = multiprocessing.get_context("fork")
+            self._reader, writer = context.Pipe(duplex=False)
+            self._process = context.Process(target=self._child, args=(writer,), daemon=True)
+            self._process.start()
+            writer.close()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    def _child(self, writer: Any) -> None:
+        try:
+            final = self._function(self._job, lambda value: writer.send(("early", value)))
+            writer.send(("final", final))
+        except BaseException as exc:  # the parent re-raises it
+            writer.send(("error", repr(exc)))
+        finally:
+            writer.close()
+
+    def _receive(self, kind: str) -> Any:
+        tag, value = self._reader.recv()
+        if tag == "error":
+            raise RuntimeError(f"the worker process failed: {value}")
+        assert tag == kind, (tag, kind)
+        return value
+
+    def early(self) -> Any:
+        if self._process is None:
+            if not self._final:
+                self._final.append(self._function(self._job, self._early.append))
+            return self._early[0]
+        return self._receive("early")
+
+    def result(self) -> Any:
+        if self._process is None:
+            if not self._final:
+                self.early()
+            return self._final[0]
+        try:
+            return self._receive("final")
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.terminate()
+            self._process.join()
+            self._reader.close()
+            self._process = None

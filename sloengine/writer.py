@@ -51,12 +51,34 @@ def _stage(target: Path, text: str) -> Path:
     return Path(tmp)
 
 
-def write_tree(root: Path, files: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[Path]:
+class Staged:
+    """A file already written to a temporary sibling of its target (by another process), awaiting the rename.
+
+    Stands where a file's text would in the stream :func:`write_tree` takes; ``len()`` is its size in bytes.
+    """
+
+    def __init__(self, tmp: Path, size: int) -> None:
+        self.tmp = Path(tmp)
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def stage(root: Path, relative: str, text: str) -> Staged:
+    """``text`` written beside ``root / relative`` for a later :func:`write_tree` to rename into place."""
+    target = Path(root) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Staged(_stage(target, text), len(text))
+
+
+def write_tree(root: Path, files: Mapping[str, str | Staged] | Iterable[tuple[str, str | Staged]]) -> list[Path]:
     """Write several files under ``root``: all are staged before any is replaced.
 
     ``files`` is a mapping or a stream of (relative path, text); a stream is staged on a thread as it
     arrives (the kernel's copying overlaps the producer's work), and if the producer fails, everything
-    staged is removed and nothing is replaced.
+    staged is removed and nothing is replaced. A :class:`Staged` file (written by another process) is only
+    renamed, with the rest.
     """
     root = Path(root)
     items = sorted(files.items()) if isinstance(files, Mapping) else files
@@ -69,7 +91,12 @@ def write_tree(root: Path, files: Mapping[str, str] | Iterable[tuple[str, str]])
                 if target.parent not in made:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     made.add(target.parent)
-                staged.append((pool.submit(_stage, target, text), target))
+                if isinstance(text, Staged):
+                    done_already: Future[Path] = Future()
+                    done_already.set_result(text.tmp)
+                    staged.append((done_already, target))
+                else:
+                    staged.append((pool.submit(_stage, target, text), target))
             done = [(future.result(), target) for future, target in staged]
         except BaseException:
             for future, _ in staged:
