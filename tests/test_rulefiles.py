@@ -75,3 +75,20 @@ documents = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_si
 @given(documents)
 def test_any_document_of_dicts_lists_and_scalars_matches_pyyaml(document):
     assert dump(document) == pyyaml(document)
+
+
+def test_unquoted_values_are_exactly_those_pyyaml_leaves_unquoted():
+    """Expressions are written without asking PyYAML when PyYAML would leave them plain: strings dense in YAML
+    indicators (``: ``, `` #``, leading ``-``, ``---``, quotes, brackets) come out as PyYAML writes them."""
+    import random
+
+    rng = random.Random(13)
+    alphabet = "ab:# -?,[]{}\"'!&*|>%@`=~.0123tn\t"
+    prefixes = ("", "", "", "---", "...", "- ", "-", "? ", ":", "#", "'", '"', "%", "@", " ")
+    for _ in range(20000):
+        value = rng.choice(prefixes) + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        if not value:
+            continue
+        document = {"expr": value, "list": [value]}
+        assert rulefiles.dump(document) == yaml.dump(document, Dumper=rulefiles._DUMPER, sort_keys=False,
+                                                     width=100000, allow_unicode=True, default_flow_style=False)
