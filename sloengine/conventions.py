@@ -70,6 +70,9 @@ METRIC_ERROR_BUDGET = "slo:error_budget:ratio"
 METRIC_INFO = "slo:info"
 #: Start of the current calendar period (Unix seconds), one series per (calendar, timezone).
 METRIC_PERIOD_START = "slo:calendar_period_start:timestamp"
+#: End of the current calendar period (the next one's start, Unix seconds), one series per (calendar, timezone):
+#: the dashboards' status projects the period's budget to it.
+METRIC_PERIOD_END = "slo:calendar_period_end:timestamp"
 
 #: Windows up to this long are computed from raw counters at every fast evaluation, so pages see
 #: an outage at once; longer ones are sums of recorded tiles, which is what makes them cheap.

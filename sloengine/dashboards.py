@@ -48,11 +48,21 @@ from grafana_foundation_sdk.models import prometheus as prom_m
 from . import conventions as c
 from .calendars import MAX_PERIOD_SECONDS
 from .durations import format_duration
-from .figures import AT_RISK_BUDGET_REMAINING, CURRENT_BURN_WINDOW_SECONDS
+from .figures import CURRENT_BURN_WINDOW_SECONDS, PROJECTION_WINDOW_SECONDS, nearest
 from .model import SLO, AlertSeverity, CalendarUnit, CalendarWindow, Catalog, LatencySLI, ProbeSLI
 from .promql import quote
 from .queries import EventQueries, half_open, label_matchers, number
-from .rules import alert_name, is_raw_window, period_start_series, rolling_windows, series, slo_window_names
+from .results import Status
+from .rules import (
+    alert_name,
+    is_raw_window,
+    period_end_series,
+    period_start_series,
+    rolling_windows,
+    series,
+    slo_window_names,
+)
+from .status import AT_RISK_BUDGET_REMAINING, RULE, Series, condition, description, promql
 from .writer import write_tree
 
 # ---- names -------------------------------------------------------------------------------------
@@ -89,10 +99,11 @@ CURRENT_BURN_WINDOW = format_duration(CURRENT_BURN_WINDOW_SECONDS)
 DEFAULT_TIME_FROM = "now-7d"
 REFRESH = "1m"
 
-#: Status codes of the overview (worst highest, so sorting descending puts trouble first). The meaning follows
-#: :class:`sloengine.results.Status`: no SLI over the SLO window; budget spent; a burn alert firing or under
-#: ``AT_RISK_BUDGET_REMAINING`` of the budget left; fine.
-STATUS_OK, STATUS_AT_RISK, STATUS_BREACHED, STATUS_NO_DATA = 0, 1, 2, 3
+#: Status codes of the overview (worst highest, so sorting descending puts trouble first). Which status an SLO
+#: has is :mod:`sloengine.status`'s rule, the one `report` follows (a failed query is Grafana's own error).
+STATUS_CODES = {Status.OK: 0, Status.AT_RISK: 1, Status.BREACHED: 2, Status.NO_DATA: 3}
+STATUS_OK, STATUS_AT_RISK, STATUS_BREACHED, STATUS_NO_DATA = (
+    STATUS_CODES[s] for s in (Status.OK, Status.AT_RISK, Status.BREACHED, Status.NO_DATA))
 STATUS_TEXT = {STATUS_OK: ("OK", "green"), STATUS_AT_RISK: ("At risk", "orange"),
                STATUS_BREACHED: ("Breached", "red"), STATUS_NO_DATA: ("No data", "purple")}
 
@@ -244,8 +255,8 @@ def _current_burn(catalog: Catalog, scope: TableScope) -> str:
     for slo in catalog.slos:
         windows = rolling_windows(slo)
         if CURRENT_BURN_WINDOW_SECONDS not in windows:
-            nearest = min(windows, key=lambda s: (abs(s - CURRENT_BURN_WINDOW_SECONDS), s))
-            expr += (f" or ({series(c.METRIC_BURN_RATE, slo, format_duration(nearest))} and on({_by(SLO_KEY)}) "
+            window = format_duration(int(nearest(windows, CURRENT_BURN_WINDOW_SECONDS)))
+            expr += (f" or ({series(c.METRIC_BURN_RATE, slo, window)} and on({_by(SLO_KEY)}) "
                      f"{scope.of(c.METRIC_INFO)})")
     return expr
 
@@ -257,6 +268,58 @@ def _alert_names(catalog: Catalog) -> str:
 def _firing(catalog: Catalog, scope: TableScope, *extra: str) -> str:
     return scope.of(ALERTS_METRIC, f"{LABEL_ALERTNAME}=~{quote(_alert_names(catalog))}",
                     f"{LABEL_ALERTSTATE}={quote(FIRING)}", *extra)
+
+
+def _projected_budget_remaining(catalog: Catalog, scope: TableScope) -> str | None:
+    """Budget left at the end of the calendar period if the last day's rates go on, the worst group's per SLO:
+    `report`'s projection (:func:`sloengine.figures._period`), the same arithmetic on the recorded series.
+
+    Events so far plus the recent window's events per second times the seconds
+    left, bad over total. Calendar SLOs with a raw error-ratio SLI record no
+    period to date (their table row shows their rolling equivalent), so they
+    have no projection. None when no SLO in ``catalog`` has one.
+    """
+    by = _by(SLO_KEY)
+    ours = f"{c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}"
+    parts = []
+    for slo in catalog.slos:
+        if not isinstance(slo.window, CalendarWindow) or budget_window(slo) != slo.window.name:
+            continue
+        recent_seconds = int(nearest(rolling_windows(slo), PROJECTION_WINDOW_SECONDS))
+        recent = format_duration(recent_seconds)
+        left = f"scalar(clamp_min({period_end_series(slo.window.unit, slo.window.timezone)} - time(), 0))"
+
+        def at_end(metric: str) -> str:
+            return (f"{series(metric, slo, slo.window.name)} + ignoring({ours}) "
+                    f"{series(metric, slo, recent)} / {recent_seconds} * {left}")
+        error_ratio = f"({at_end(c.METRIC_BAD)}) / ({at_end(c.METRIC_TOTAL)} > 0)"
+        parts.append(f"(1 - {error_ratio} / {number(slo.error_budget)}) and on({by}) {scope.of(c.METRIC_INFO)}")
+    if not parts:
+        return None
+    return f"min by ({by}) ({' or '.join(parts)})"
+
+
+def status_series(catalog: Catalog, scope: TableScope) -> Series:
+    """What the status rule reads, for the SLOs of a table (grouped SLIs reduced to their worst group)."""
+    by = _by(SLO_KEY)
+    burn_alert = f"{c.LABEL_LONG_WINDOW}!={quote('')}"  # burn-rate alerts carry their windows; others do not
+    return Series(
+        slos=scope.of(c.METRIC_INFO),
+        sli=_slo_window(c.METRIC_ERROR_RATIO, catalog, scope),
+        budget_remaining=f"min by ({by}) ({_slo_window(c.METRIC_BUDGET_REMAINING, catalog, scope)})",
+        burning=_firing(catalog, scope, burn_alert),
+        projected_budget_remaining=_projected_budget_remaining(catalog, scope),
+    )
+
+
+def status_description(catalog: Catalog, scope: TableScope) -> str:
+    """The status rule in words, naming only the cases these SLOs can meet (no projection without a calendar
+    period)."""
+    statuses = status_series(catalog, scope)
+    names = {status: text if text.isupper() else text.lower() for status, (text, _) in
+             ((status, STATUS_TEXT[code]) for status, code in STATUS_CODES.items())}
+    cases = [case for case in RULE if condition(case, statuses, _by(SLO_KEY)) is not None]
+    return description(names, cases)
 
 
 @dataclass(frozen=True)
@@ -275,20 +338,11 @@ def status_columns(catalog: Catalog, scope: TableScope) -> tuple[Column, ...]:
     merge joins them into one row per SLO.
     """
     by = _by(SLO_KEY)
-    err = _slo_window(c.METRIC_ERROR_RATIO, catalog, scope)
-    budget = f"min by ({by}) ({_slo_window(c.METRIC_BUDGET_REMAINING, catalog, scope)})"
+    statuses = status_series(catalog, scope)
+    err, budget = statuses.sli, statuses.budget_remaining
     every = f"group by ({by}) ({scope.of(c.METRIC_INFO)})"
-    burn_alert = f"{c.LABEL_LONG_WINDOW}!={quote('')}"  # burn-rate alerts carry their windows; others do not
-    burning = f"group by ({by}) ({_firing(catalog, scope, burn_alert)})"
-    status = " or ".join((
-        f"{STATUS_NO_DATA} * group by ({by}) ({scope.of(c.METRIC_INFO)} unless on({by}) ({err}))",
-        f"{STATUS_BREACHED} * group by ({by}) ({budget} < 0)",
-        f"{STATUS_AT_RISK} * group by ({by}) ({budget} < {number(AT_RISK_BUDGET_REMAINING)})",
-        f"{STATUS_AT_RISK} * {burning}",
-        f"{STATUS_OK} * {every}",
-    ))
     return (
-        Column("Status", status),
+        Column("Status", promql(statuses, STATUS_CODES, SLO_KEY)),
         Column("Objective", f"max by ({by}) ({scope.of(c.METRIC_OBJECTIVE)})", "percentunit", 3),
         Column("SLI", f"1 - max by ({by}) ({err})", "percentunit", 3),
         Column("Budget remaining", budget, "percentunit", 1),
@@ -325,8 +379,7 @@ def status_table(catalog: Catalog, scope: TableScope, title: str, height: int) -
     refs = [ref() for _ in columns]
     panel = (table_b.Panel().title(title).datasource(_ds()).height(height).span(24)
              .description("Instant values over each SLO's own window; grouped SLIs show their worst group. "
-                          "Status: no data (no SLI over the window), breached (budget spent), at risk (a burn-rate "
-                          f"alert firing or under {AT_RISK_BUDGET_REMAINING:.0%} of the budget left), OK.")
+                          f"Status: {status_description(catalog, scope)}.")
              .sort_by([common_b.TableSortByFieldState().display_name("Status").desc(True)])
              .filterable(False).align(common_m.FieldTextAlignment.AUTO).inspect(False))
     for letter, column in zip(refs, columns):

@@ -10,7 +10,7 @@ no division can produce ±Inf.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,12 +18,11 @@ import numpy as np
 from .durations import format_duration
 from .model import AlertSeverity, CalendarWindow
 from .results import Period, SLOResult, Source, Status
+from .status import Inputs, evaluate
 
 if TYPE_CHECKING:
     from .engine import Counts, GroupKey, Plan
 
-#: Below this share of budget left an SLO is "at risk" even when nothing burns fast.
-AT_RISK_BUDGET_REMAINING = 0.1
 #: Recent rates for a calendar period's projection come from the alert window nearest to this.
 PROJECTION_WINDOW_SECONDS = 86400
 #: Time to exhaustion uses the burn rate over the shortest page long window (the workbook's 1h), else this.
@@ -40,9 +39,15 @@ def alert_windows(p: Plan) -> tuple[str, ...]:
     return tuple(format_duration(s) for s in seconds)
 
 
+def nearest(seconds: Iterable[float], target: float) -> float:
+    """The window (in seconds) nearest to ``target``; of two as near, the shorter. The dashboards pick theirs
+    with this too."""
+    return min(seconds, key=lambda s: (abs(s - target), s))
+
+
 def _nearest(p: Plan, target: float) -> str:
-    rolling = [(w, s) for w, s in p.windows if w != p.budget_window or not isinstance(p.slo.window, CalendarWindow)]
-    return min(rolling, key=lambda ws: (abs(ws[1] - target), ws[1]))[0]
+    rolling = {s: w for w, s in p.windows if w != p.budget_window or not isinstance(p.slo.window, CalendarWindow)}
+    return rolling[nearest(rolling, target)]
 
 
 def current_burn_window(p: Plan) -> str:
@@ -118,7 +123,10 @@ def compute(plans: Sequence[Plan], counts: Mapping[tuple[str, str], Mapping[Grou
         slo = p.slo
         burning = _burning(p, cnt, burn[i], col) if cnt is not None else ()
         period = _period(p, cnt, at, budget[i]) if p.period else None
-        status = _status(error, err[i], remaining[i], burning, period)
+        status = evaluate(Inputs(
+            failed=bool(error), has_sli=not np.isnan(err[i]), budget_remaining=float(remaining[i]),
+            burning=bool(burning),
+            projected_budget_remaining=period.projected_budget_remaining if period is not None else None))
         notes: tuple[str, ...] = ()
         if cnt is not None and cnt.source is Source.RAW:
             notes = (cnt.note or "no recorded series: counted exactly from the raw counters",)
@@ -177,16 +185,3 @@ def _period(p: Plan, cnt: Counts | None, at: float, budget: float) -> Period:
     return Period(start=start, end=end, elapsed_ratio=elapsed / (end - start) if end > start else 1.0,
                   projected_budget_remaining=projected_remaining, projected_sli=projected_sli)
 
-
-def _status(error: str, err: float, remaining: float, burning: tuple[str, ...], period: Period | None) -> Status:
-    if error:
-        return Status.ERROR
-    if np.isnan(err):
-        return Status.NO_DATA
-    if remaining < 0:
-        return Status.BREACHED
-    if burning or remaining < AT_RISK_BUDGET_REMAINING:
-        return Status.AT_RISK
-    if period is not None and period.projected_budget_remaining is not None and period.projected_budget_remaining < 0:
-        return Status.AT_RISK
-    return Status.OK

@@ -557,6 +557,23 @@ def period_start_series(unit: CalendarUnit, tz: str) -> str:
     return c.METRIC_PERIOD_START + label_matchers(pairs)
 
 
+def period_end_series(unit: CalendarUnit, tz: str) -> str:
+    pairs = ((c.LABEL_CALENDAR, unit.value), (c.LABEL_TIMEZONE, tz))
+    return c.METRIC_PERIOD_END + label_matchers(pairs)
+
+
+def _local_end_expr(unit: CalendarUnit, local: str) -> str:
+    """The next period's start as local wall time, from this one's (``local``): whole local days later."""
+    if unit is CalendarUnit.WEEK:
+        return f"({local} + {7 * 86400})"
+    first = f"days_in_month({local})"
+    if unit is CalendarUnit.MONTH:
+        return f"({local} + {first} * 86400)"
+    second = f"days_in_month({local} + 86400 * {first})"
+    third = f"days_in_month({local} + 86400 * ({first} + {second}))"
+    return f"({local} + ({first} + {second} + {third}) * 86400)"
+
+
 def _local_start_expr(unit: CalendarUnit, tz: str) -> str:
     offset = c.METRIC_UTC_OFFSET + label_matchers(((c.LABEL_TIMEZONE, tz),))
     local = f"(vector(time()) + on() {offset})"
@@ -575,7 +592,7 @@ def _local_start_expr(unit: CalendarUnit, tz: str) -> str:
 
 
 def compile_calendars(catalog: Catalog, intervals: Intervals = Intervals()) -> RuleGroup | None:
-    """One shared group that records each used time zone's UTC offset and each period's start."""
+    """One shared group that records each used time zone's UTC offset and each period's start and end."""
     periods = sorted({(s.window.unit.value, s.window.timezone) for s in catalog.slos
                       if isinstance(s.window, CalendarWindow)})
     if not periods:
@@ -590,6 +607,10 @@ def compile_calendars(catalog: Catalog, intervals: Intervals = Intervals()) -> R
         rules.append(RecordingRule(c.METRIC_PERIOD_START_LOCAL, checked(_local_start_expr(unit, tz)), labels))
         local = c.METRIC_PERIOD_START_LOCAL + label_matchers(labels)
         rules.append(RecordingRule(c.METRIC_PERIOD_START, checked(f"{local} - ({offset_expr(tz, local, local=True)})"),
+                                   labels))
+        # The end in the offset in force at the end, as the start is in its own: exact across a DST change.
+        end = _local_end_expr(unit, local)
+        rules.append(RecordingRule(c.METRIC_PERIOD_END, checked(f"{end} - ({offset_expr(tz, end, local=True)})"),
                                    labels))
     return RuleGroup(c.CALENDAR_GROUP, intervals.fast_seconds, tuple(rules))
 

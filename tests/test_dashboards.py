@@ -161,7 +161,7 @@ def test_queries_read_only_recorded_series_and_alerts(files):
     """Dashboards read what the rules record (cheap, and the same numbers as alerts), never raw counters."""
     ours = {c.METRIC_ERROR_RATIO, c.METRIC_BURN_RATE, c.METRIC_BUDGET_REMAINING, c.METRIC_TOTAL, c.METRIC_BAD,
             c.METRIC_TILE_BAD, c.METRIC_TILE_TOTAL, c.METRIC_OBJECTIVE, c.METRIC_INFO, c.METRIC_PERIOD_START,
-            c.METRIC_PERIOD_START_LOCAL, "ALERTS"}
+            c.METRIC_PERIOD_END, c.METRIC_PERIOD_START_LOCAL, "ALERTS"}
     import promql_parser
 
     def selectors(node):

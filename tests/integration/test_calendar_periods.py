@@ -1,4 +1,4 @@
-"""Calendar period starts computed in PromQL by the generated rules match Python's zoneinfo, across DST.
+"""Calendar period starts and ends computed in PromQL by the generated rules match Python's zoneinfo, across DST.
 
 The rules' expressions are evaluated by a real Prometheus at chosen instants
 (the query API's ``time`` parameter), with the recorded intermediate series
@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sloengine import conventions as c
-from sloengine.calendars import period_start
+from sloengine.calendars import next_period_start, period_start
 from sloengine.model import (
     SLO,
     AlertPolicy,
@@ -39,26 +39,31 @@ def _catalog() -> Catalog:
     return Catalog((), slos)
 
 
-def _stages(unit: CalendarUnit, tz: str) -> tuple[str, str, str, str, str]:
-    """The three chained rule expressions and the two selectors that chain them."""
+def _stages(unit: CalendarUnit, tz: str) -> tuple[str, str, str, str, str, str]:
+    """The four chained rule expressions (offset, local start, start, end) and the two selectors that chain them."""
     group = compile_calendars(_catalog())
     exprs = {(r.record, tuple(r.labels)): r.expr for r in group.rules}
     zone = ((c.LABEL_TIMEZONE, tz),)
     labels = ((c.LABEL_CALENDAR, unit.value), (c.LABEL_TIMEZONE, tz))
     return (exprs[(c.METRIC_UTC_OFFSET, zone)], c.METRIC_UTC_OFFSET + label_matchers(zone),
             exprs[(c.METRIC_PERIOD_START_LOCAL, labels)], c.METRIC_PERIOD_START_LOCAL + label_matchers(labels),
-            exprs[(c.METRIC_PERIOD_START, labels)])
+            exprs[(c.METRIC_PERIOD_START, labels)], exprs[(c.METRIC_PERIOD_END, labels)])
 
 
-def _evaluate(prom, stages, at: float) -> float:
-    """Evaluate the chain at ``at`` as Prometheus would record it, one rule at a time."""
-    offset_expr, offset_sel, local_expr, local_sel, start_expr = stages
+def _evaluate(prom, stages, at: float) -> tuple[float, float]:
+    """Evaluate the chain at ``at`` as Prometheus would record it, one rule at a time: (start, end)."""
+    offset_expr, offset_sel, local_expr, local_sel, start_expr, end_expr = stages
     (offset,) = prom.query(offset_expr, at=at)
     local_expr = local_expr.replace(offset_sel, f"vector({offset['value'][1]})")
     (local,) = prom.query(local_expr, at=at)
     start_expr = start_expr.replace(local_sel, f"vector({local['value'][1]})")
-    (start,) = prom.query(start_expr.replace(offset_sel, f"vector({offset['value'][1]})"), at=at)
-    return float(start["value"][1])
+    start_expr = start_expr.replace(offset_sel, f"vector({offset['value'][1]})")
+    end_expr = end_expr.replace(local_sel, f"vector({local['value'][1]})")
+    # Both in one query (they read the same local start), told apart by a label.
+    edges = {item["metric"]["edge"]: float(item["value"][1]) for item in prom.query(
+        f'label_replace({start_expr}, "edge", "start", "", "") or label_replace({end_expr}, "edge", "end", "", "")',
+        at=at)}
+    return edges["start"], edges["end"]
 
 
 def _instants(tz: str) -> list[datetime]:
@@ -85,13 +90,14 @@ def prom(tmp_path_factory):
 
 @pytest.mark.parametrize("tz", ZONES)
 @pytest.mark.parametrize("unit", list(CalendarUnit), ids=lambda u: u.value)
-def test_period_start_in_promql_matches_zoneinfo_across_dst(prom, unit, tz):
+def test_period_start_and_end_in_promql_match_zoneinfo_across_dst(prom, unit, tz):
     stages = _stages(unit, tz)
     wrong = []
     for at in _instants(tz):
         got = _evaluate(prom, stages, at.timestamp())
-        want = period_start(unit, tz, at).timestamp()
+        start = period_start(unit, tz, at)
+        want = (start.timestamp(), next_period_start(unit, tz, start).timestamp())
         if got != want:
-            wrong.append(f"{at.isoformat()}: promql {datetime.fromtimestamp(got, ZoneInfo(tz))} "
-                         f"vs {datetime.fromtimestamp(want, ZoneInfo(tz))}")
+            wrong.append(f"{at.isoformat()}: promql {[str(datetime.fromtimestamp(t, ZoneInfo(tz))) for t in got]} "
+                         f"vs {[str(datetime.fromtimestamp(t, ZoneInfo(tz))) for t in want]}")
     assert wrong == []
