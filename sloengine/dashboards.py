@@ -93,6 +93,7 @@ ALERTS_METRIC = "ALERTS"
 LABEL_ALERTNAME = "alertname"
 LABEL_ALERTSTATE = "alertstate"
 FIRING = "firing"
+PENDING = "pending"
 
 #: The overview's "current" burn rate: over the last hour, the workbook's fastest page window.
 CURRENT_BURN_WINDOW = format_duration(CURRENT_BURN_WINDOW_SECONDS)
@@ -270,6 +271,15 @@ def _firing(catalog: Catalog, scope: TableScope, *extra: str) -> str:
                     f"{LABEL_ALERTSTATE}={quote(FIRING)}", *extra)
 
 
+def _burning(catalog: Catalog, scope: TableScope) -> str:
+    """Burn-rate alerts whose condition holds, pending or firing: `report`'s "burning" is the condition itself
+    (the two windows' burn rates), with no ``for`` to wait out."""
+    names = _regex_alternatives([alert_name(s) for s in catalog.slos])
+    return scope.of(ALERTS_METRIC, f"{LABEL_ALERTNAME}=~{quote(names)}",
+                    f"{LABEL_ALERTSTATE}=~{quote(_regex_alternatives([PENDING, FIRING]))}",
+                    f"{c.LABEL_LONG_WINDOW}!={quote('')}")  # burn-rate alerts carry their windows; others do not
+
+
 def _projected_budget_remaining(catalog: Catalog, scope: TableScope) -> str | None:
     """Budget left at the end of the calendar period if the last day's rates go on, the worst group's per SLO:
     `report`'s projection (:func:`sloengine.figures._period`), the same arithmetic on the recorded series.
@@ -302,12 +312,11 @@ def _projected_budget_remaining(catalog: Catalog, scope: TableScope) -> str | No
 def status_series(catalog: Catalog, scope: TableScope) -> Series:
     """What the status rule reads, for the SLOs of a table (grouped SLIs reduced to their worst group)."""
     by = _by(SLO_KEY)
-    burn_alert = f"{c.LABEL_LONG_WINDOW}!={quote('')}"  # burn-rate alerts carry their windows; others do not
     return Series(
         slos=scope.of(c.METRIC_INFO),
         sli=_slo_window(c.METRIC_ERROR_RATIO, catalog, scope),
         budget_remaining=f"min by ({by}) ({_slo_window(c.METRIC_BUDGET_REMAINING, catalog, scope)})",
-        burning=_firing(catalog, scope, burn_alert),
+        burning=_burning(catalog, scope),
         projected_budget_remaining=_projected_budget_remaining(catalog, scope),
     )
 
@@ -316,8 +325,8 @@ def status_description(catalog: Catalog, scope: TableScope) -> str:
     """The status rule in words, naming only the cases these SLOs can meet (no projection without a calendar
     period)."""
     statuses = status_series(catalog, scope)
-    names = {status: text if text.isupper() else text.lower() for status, (text, _) in
-             ((status, STATUS_TEXT[code]) for status, code in STATUS_CODES.items())}
+    shown = {status: STATUS_TEXT[code][0] for status, code in STATUS_CODES.items()}
+    names = {status: text if text.isupper() else text.lower() for status, text in shown.items()}
     cases = [case for case in RULE if condition(case, statuses, _by(SLO_KEY)) is not None]
     return description(names, cases)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .durations import format_duration
 from .model import AlertSeverity, CalendarWindow
-from .results import Period, SLOResult, Source, Status
+from .results import Period, SLOResult, Source
 from .status import Inputs, evaluate
 
 if TYPE_CHECKING:
@@ -162,7 +162,12 @@ def _burning(p: Plan, cnt: Counts, burn_row: np.ndarray, col: Mapping[str, int])
 
 
 def _period(p: Plan, cnt: Counts | None, at: float, budget: float) -> Period:
-    """Where the calendar period stands, and where it ends if the last day's rates continue."""
+    """Where the calendar period stands, and where it ends if the last day's rates continue.
+
+    The dashboards' status does the same arithmetic on the recorded series
+    (:func:`sloengine.dashboards._projected_budget_remaining`); ``tests/test_status_agreement.py`` holds them
+    to the same answer either side of zero.
+    """
     assert p.period is not None
     start, end = p.period
     elapsed = max(at - start, 0.0)
@@ -184,4 +189,3 @@ def _period(p: Plan, cnt: Counts | None, at: float, budget: float) -> Period:
             projected_remaining = float(1.0 - err / budget)
     return Period(start=start, end=end, elapsed_ratio=elapsed / (end - start) if end > start else 1.0,
                   projected_budget_remaining=projected_remaining, projected_sli=projected_sli)
-

@@ -22,13 +22,13 @@ from .results import Status
 AT_RISK_BUDGET_REMAINING = 0.1
 
 
-class Test(enum.Enum):
+class Check(enum.Enum):
     """What a case looks at."""
 
     QUERY_FAILED = "the figures could not be computed"
     NO_SLI = "no SLI over the window"
-    BUDGET_REMAINING_BELOW = "budget left below the threshold"
-    BURNING = "a burn-rate alert condition holds"
+    BUDGET_REMAINING_BELOW = "budget left below the case's threshold"
+    BURNING = "a burn-rate alert's condition holds (both its windows burn faster than its factor)"
     PROJECTED_BUDGET_REMAINING_BELOW = "the calendar period projected to end with budget left below the threshold"
     ALWAYS = "always"
 
@@ -36,7 +36,7 @@ class Test(enum.Enum):
 @dataclass(frozen=True)
 class Case:
     status: Status
-    test: Test
+    check: Check
     threshold: float | None = None
     #: Why the case holds, in words (the dashboards' table describes the rule with them).
     reason: str = ""
@@ -44,15 +44,15 @@ class Case:
 
 #: The rule, in order: the first case that holds is the status.
 RULE: tuple[Case, ...] = (
-    Case(Status.ERROR, Test.QUERY_FAILED, reason="the figures could not be computed"),
-    Case(Status.NO_DATA, Test.NO_SLI, reason="no SLI over the window"),
-    Case(Status.BREACHED, Test.BUDGET_REMAINING_BELOW, 0.0, reason="budget spent"),
-    Case(Status.AT_RISK, Test.BURNING, reason="a burn-rate alert firing"),
-    Case(Status.AT_RISK, Test.BUDGET_REMAINING_BELOW, AT_RISK_BUDGET_REMAINING,
+    Case(Status.ERROR, Check.QUERY_FAILED, reason="the figures could not be computed"),
+    Case(Status.NO_DATA, Check.NO_SLI, reason="no SLI over the window"),
+    Case(Status.BREACHED, Check.BUDGET_REMAINING_BELOW, 0.0, reason="budget spent"),
+    Case(Status.AT_RISK, Check.BURNING, reason="an alert condition's two windows both burning too fast"),
+    Case(Status.AT_RISK, Check.BUDGET_REMAINING_BELOW, AT_RISK_BUDGET_REMAINING,
          reason=f"under {AT_RISK_BUDGET_REMAINING:.0%} of the budget left"),
-    Case(Status.AT_RISK, Test.PROJECTED_BUDGET_REMAINING_BELOW, 0.0,
+    Case(Status.AT_RISK, Check.PROJECTED_BUDGET_REMAINING_BELOW, 0.0,
          reason="the calendar period on course to end overspent at the last day's rates"),
-    Case(Status.OK, Test.ALWAYS),
+    Case(Status.OK, Check.ALWAYS),
 )
 
 
@@ -77,16 +77,16 @@ def _below(value: float | None, threshold: float | None) -> bool:
 
 
 def holds(case: Case, inputs: Inputs) -> bool:
-    test = case.test
-    if test is Test.QUERY_FAILED:
+    check = case.check
+    if check is Check.QUERY_FAILED:
         return inputs.failed
-    if test is Test.NO_SLI:
+    if check is Check.NO_SLI:
         return not inputs.has_sli
-    if test is Test.BUDGET_REMAINING_BELOW:
+    if check is Check.BUDGET_REMAINING_BELOW:
         return _below(inputs.budget_remaining, case.threshold)
-    if test is Test.BURNING:
+    if check is Check.BURNING:
         return inputs.burning
-    if test is Test.PROJECTED_BUDGET_REMAINING_BELOW:
+    if check is Check.PROJECTED_BUDGET_REMAINING_BELOW:
         return _below(inputs.projected_budget_remaining, case.threshold)
     return True
 
@@ -105,7 +105,7 @@ class Series:
 
     ``slos``: one series per SLO; ``sli``: the SLI's series (any labels that include the SLO's);
     ``budget_remaining`` and ``projected_budget_remaining``: the worst group's value per SLO (None: no SLO has
-    one); ``burning``: the firing burn-rate alerts.
+    one); ``burning``: the burn-rate alerts whose condition holds (pending or firing).
     """
 
     slos: str
@@ -117,16 +117,16 @@ class Series:
 
 def condition(case: Case, series: Series, by: str) -> str | None:
     """The series (labelled at least ``by``) of the SLOs for which ``case`` holds; None: it cannot in PromQL."""
-    test = case.test
-    if test is Test.QUERY_FAILED:
+    check = case.check
+    if check is Check.QUERY_FAILED:
         return None  # a query that fails shows Grafana's own error on the panel
-    if test is Test.NO_SLI:
+    if check is Check.NO_SLI:
         return f"{series.slos} unless on({by}) ({series.sli})"
-    if test is Test.BUDGET_REMAINING_BELOW:
+    if check is Check.BUDGET_REMAINING_BELOW:
         return f"{series.budget_remaining} < {number(case.threshold)}"
-    if test is Test.BURNING:
+    if check is Check.BURNING:
         return series.burning
-    if test is Test.PROJECTED_BUDGET_REMAINING_BELOW:
+    if check is Check.PROJECTED_BUDGET_REMAINING_BELOW:
         if series.projected_budget_remaining is None:
             return None
         return f"{series.projected_budget_remaining} < {number(case.threshold)}"
@@ -145,14 +145,16 @@ def promql(series: Series, codes: Mapping[Status, int], by: Sequence[str]) -> st
     return " or ".join(terms)
 
 
+def _alternatives(reasons: Sequence[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return reasons[0] if len(reasons) == 1 else f"{', '.join(reasons[:-1])} or {reasons[-1]}"
+
+
 def description(names: Mapping[Status, str], cases: Sequence[Case] = RULE) -> str:
-    """The rule in words: each status's name and why, in the rule's order ("no data (no SLI over the window),
+    """The rule in words: each named status and why, in the rule's order ("no data (no SLI over the window),
     breached (budget spent), ..., OK")."""
     reasons: dict[Status, list[str]] = {}
     for case in cases:
         if case.status in names:
-            reasons.setdefault(case.status, [])
-            if case.reason:
-                reasons[case.status].append(case.reason)
-    return ", ".join(names[status] + (f" ({', '.join(why[:-1])}{' or ' if len(why) > 1 else ''}{why[-1]})"
-                                      if why else "") for status, why in reasons.items())
+            reasons.setdefault(case.status, []).extend([case.reason] if case.reason else [])
+    return ", ".join(names[status] + (f" ({_alternatives(why)})" if why else "") for status, why in reasons.items())

@@ -38,6 +38,7 @@ from sloengine.model import CalendarWindow, Catalog, Service
 from sloengine.results import SLOResult, Source, Status
 from sloengine.rulefiles import render_rule_file
 from sloengine.rules import RecordingRule, RuleGroup, compile_calendars, compile_slo, rolling_windows
+from sloengine.status import AT_RISK_BUDGET_REMAINING
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
@@ -67,6 +68,9 @@ SLOT = 300
 RATE = 20.0
 HISTORY_SLOTS = 31 * 86400 // SLOT
 
+#: SLO name → window → (bad, total).
+Counted = dict[str, dict[str, tuple[float, float]]]
+
 #: What the dashboards' Status column shows for each of `report`'s statuses.
 SHOWN = {Status.OK: "OK", Status.AT_RISK: "At risk", Status.BREACHED: "Breached", Status.NO_DATA: "No data"}
 
@@ -82,6 +86,12 @@ class Case:
     #: The month's budget left at its end as `report` projects it, set by the size of an hour-long incident at
     #: the month's start (None: no incident). Just either side of 0, so the two sides must project alike.
     projected: float | None = None
+    #: The error-ratio history as of every earlier evaluation (None: as now), so an alert's condition can begin
+    #: holding at AT itself.
+    before: Callable[[np.ndarray], np.ndarray] | None = None
+    #: Why an SLO is at risk, for `report`: "burning", "budget" or "projection" (and for no other reason, so
+    #: the case tests that one).
+    at_risk_by: str = ""
 
 
 def _recent(base: float, recent: float, seconds: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -96,15 +106,20 @@ CASES = {
     # 0.15% errors over 99.9%: half the budget again spent.
     "breached": Case(lambda age: np.full(age.shape, 0.0015), Status.BREACHED, Status.BREACHED),
     # 0.092% errors: 8% of the budget left, every window burning just under 1x.
-    "low_budget": Case(lambda age: np.full(age.shape, 0.00092), Status.AT_RISK, Status.AT_RISK),
+    "low_budget": Case(lambda age: np.full(age.shape, 0.00092), Status.AT_RISK, Status.AT_RISK, at_risk_by="budget"),
     # The last hour at 2% errors: 20x over 1h and 5m, the page fires; most of the budget is left.
-    "page_firing": Case(_recent(0.0002, 0.02, 3600), Status.AT_RISK, Status.AT_RISK),
+    "page_firing": Case(_recent(0.0002, 0.02, 3600), Status.AT_RISK, Status.AT_RISK, at_risk_by="burning"),
+    # The same hour, seen first at AT: the page's condition holds, its `for` has not passed (pending).
+    "page_condition_just_began": Case(_recent(0.0002, 0.02, 3600), Status.AT_RISK, Status.AT_RISK,
+                                      before=lambda age: np.full(age.shape, 0.0002), at_risk_by="burning"),
     # The last day at 0.25% errors (2.5x, under every alert's factor), 77% of the month's budget left: if the
     # last day's rates go on for the 12 days left, January ends overspent. A rolling window has no such end.
-    "projected_overspend": Case(_recent(0.0001, 0.0025, 86400), Status.OK, Status.AT_RISK),
+    "projected_overspend": Case(_recent(0.0001, 0.0025, 86400), Status.OK, Status.AT_RISK,
+                                at_risk_by="projection"),
     # The last day at 0.2% errors, and an incident at the month's start that leaves the month on course to end
     # 0.05% of its budget overspent, or with 0.05% left: an hour's difference in the end would flip one.
-    "projected_just_overspent": Case(_recent(0.0001, 0.002, 86400), Status.OK, Status.AT_RISK, projected=-0.0005),
+    "projected_just_overspent": Case(_recent(0.0001, 0.002, 86400), Status.OK, Status.AT_RISK, projected=-0.0005,
+                                     at_risk_by="projection"),
     "projected_just_within": Case(_recent(0.0001, 0.002, 86400), Status.OK, Status.OK, projected=0.0005),
 }
 
@@ -127,15 +142,15 @@ def _windows(slo) -> dict[str, float]:
     return out
 
 
-def _counts(case: Case, name: str, slo) -> dict[str, tuple[float, float]]:
+def _counts(case: Case, name: str, slo, ratio: Callable[[np.ndarray], np.ndarray]) -> dict[str, tuple[float, float]]:
     """Window name → (bad, total): Poisson traffic per 5-minute slot, binomial errors, summed per window."""
-    assert case.ratio is not None
     rng = np.random.default_rng(sum(map(ord, name + slo.name)))
     age = (np.arange(HISTORY_SLOTS) + 0.5) * SLOT  # middle of each slot, newest first
     total = rng.poisson(case.traffic * SLOT, HISTORY_SLOTS)
-    bad = rng.binomial(total, case.ratio(age))
-    windows = {w: int(seconds // SLOT) for w, seconds in _windows(slo).items()}
-    assert all(slots * SLOT == _windows(slo)[w] for w, slots in windows.items()), "windows are whole slots"
+    bad = rng.binomial(total, ratio(age))
+    seconds = _windows(slo)
+    windows = {w: int(s // SLOT) for w, s in seconds.items()}
+    assert all(slots * SLOT == seconds[w] for w, slots in windows.items()), "windows are whole slots"
     if case.projected is not None and isinstance(slo.window, CalendarWindow):
         _incident_at_month_start(slo, bad, total, windows["month"], case.projected)
     return {w: (float(bad[:slots].sum()), float(total[:slots].sum())) for w, slots in windows.items()}
@@ -160,7 +175,7 @@ def _incident_at_month_start(slo, bad: np.ndarray, total: np.ndarray, month_slot
     bad[hour] += share
 
 
-def _report(catalog: Catalog, counts: dict[str, dict[str, tuple[float, float]]]) -> dict[str, SLOResult]:
+def _report(catalog: Catalog, counts: Counted) -> dict[str, SLOResult]:
     """`report`'s results for the counts, by SLO name."""
     recorded = {(slo.service, slo.name): {(): Counts(Source.RECORDED,
                                                      bad={w: b for w, (b, _) in counts[slo.name].items()},
@@ -212,23 +227,24 @@ def _status_queries(catalog: Catalog) -> tuple[str, str, dict[str, float]]:
     return exprs[0], exprs[1], codes
 
 
-def _input_series(catalog: Catalog, counts: dict[str, dict[str, tuple[float, float]]]) -> list[dict]:
-    """The counts as the rules record them: one constant series per SLO, metric and window, up to AT."""
+def _input_series(catalog: Catalog, counts: Counted, earlier: Counted) -> list[dict]:
+    """The counts as the rules record them, one series per SLO, metric and window: ``earlier`` at every
+    evaluation before AT, ``counts`` at AT."""
     out = []
     for slo in catalog.slos:
-        for window, (bad, total) in counts.get(slo.name, {}).items():
+        for window, now in counts.get(slo.name, {}).items():
             seconds = dict((format_duration(s), s) for s in rolling_windows(slo)).get(window)
             source = "raw" if seconds is not None and seconds <= c.RAW_WINDOW_MAX_SECONDS else "tiles"
             labels = (f'{{service="{slo.service}", slo="{slo.name}", window="{window}", '
                       f'window_source="{source}"}}')
-            for metric, value in ((c.METRIC_TOTAL, total), (c.METRIC_BAD, bad)):
-                out.append({"series": metric + labels, "values": f"{value!r}+0x{AT // STEP}"})
+            for metric, value, before in ((c.METRIC_TOTAL, now[1], earlier[slo.name][window][1]),
+                                          (c.METRIC_BAD, now[0], earlier[slo.name][window][0])):
+                out.append({"series": metric + labels, "values": f"{before!r}+0x{AT // STEP - 1} {value!r}"})
     return out
 
 
 def _promtool_status(tmp_path: Path, catalog: Catalog, dashboard: tuple[str, str, dict[str, float]],
-                     counts: dict[str, dict[str, tuple[float, float]]],
-                     want: dict[str, Status]) -> subprocess.CompletedProcess[str]:
+                     counts: Counted, earlier: Counted, want: dict[str, Status]) -> subprocess.CompletedProcess[str]:
     overview, service, codes = dashboard
     expected = [{"labels": f'{{service="shop", slo="{name}"}}', "value": codes[SHOWN[status]]}
                 for name, status in sorted(want.items())]
@@ -238,7 +254,7 @@ def _promtool_status(tmp_path: Path, catalog: Catalog, dashboard: tuple[str, str
         "evaluation_interval": f"{STEP}s",
         "tests": [{
             "interval": f"{STEP}s",
-            "input_series": _input_series(catalog, counts) or [{"series": "unrelated", "values": "0"}],
+            "input_series": _input_series(catalog, counts, earlier) or [{"series": "unrelated", "values": "0"}],
             "promql_expr_test": [{"expr": expr, "eval_time": f"{AT}s", "exp_samples": expected}
                                  for expr in (overview, service)],
         }],
@@ -252,15 +268,24 @@ def _promtool_status(tmp_path: Path, catalog: Catalog, dashboard: tuple[str, str
 @pytest.mark.parametrize("name", list(CASES))
 def test_dashboard_status_is_the_reports_status(tmp_path, catalog, dashboard, name):
     case = CASES[name]
-    counts = {} if case.ratio is None else {slo.name: _counts(case, name, slo) for slo in catalog.slos}
+    counts: Counted = {} if case.ratio is None else {
+        slo.name: _counts(case, name, slo, case.ratio) for slo in catalog.slos}
+    earlier = counts if case.before is None else {slo.name: _counts(case, name, slo, case.before)
+                                                  for slo in catalog.slos}
     results = _report(catalog, counts)
     # The case is what it says for `report` first; then Prometheus must show the same.
     report = {slo: result.status for slo, result in results.items()}
     assert report == {"rolling": case.rolling, "monthly": case.monthly}
+    for result in results.values():
+        if result.status is Status.AT_RISK:
+            why = {"burning": bool(result.burning),
+                   "budget": result.budget_remaining is not None and result.budget_remaining < AT_RISK_BUDGET_REMAINING,
+                   "projection": result.period is not None and (result.period.projected_budget_remaining or 0) < 0}
+            assert [k for k, holds in why.items() if holds] == [case.at_risk_by], result
     if case.projected is not None:
         period = results["monthly"].period
         assert period is not None and period.projected_budget_remaining == pytest.approx(case.projected, abs=1e-4)
-    done = _promtool_status(tmp_path, catalog, dashboard, counts, report)
+    done = _promtool_status(tmp_path, catalog, dashboard, counts, earlier, report)
     legend = ", ".join(f"{code:g} = {text}" for text, code in sorted(dashboard[2].items(), key=lambda kv: kv[1]))
     assert done.returncode == 0, (f"the dashboards' status differs from report's {report} ({legend}):\n"
                                   f"{done.stdout[-4000:]}{done.stderr[-2000:]}")
