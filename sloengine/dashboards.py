@@ -27,6 +27,7 @@ import hashlib
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,28 +286,45 @@ def _projected_budget_remaining(catalog: Catalog, scope: TableScope) -> str | No
     `report`'s projection (:func:`sloengine.figures._period`), the same arithmetic on the recorded series.
 
     Events so far plus the recent window's events per second times the seconds
-    left, bad over total. Calendar SLOs with a raw error-ratio SLI record no
-    period to date (their table row shows their rolling equivalent), so they
-    have no projection. None when no SLO in ``catalog`` has one.
+    left, bad over total, over the error budget. One term per kind of period
+    (unit, time zone and recent window), not per SLO, so the query stays short
+    however many SLOs there are; a term names its SLOs only when another kind
+    shares its unit. Calendar SLOs with a raw error-ratio SLI record no period
+    to date (their row shows their rolling equivalent), so they have no
+    projection. None when no SLO in ``catalog`` has one.
     """
     by = _by(SLO_KEY)
     ours = f"{c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}"
-    parts = []
+    kinds: dict[tuple[str, str, int], list[SLO]] = {}
     for slo in catalog.slos:
-        if not isinstance(slo.window, CalendarWindow) or budget_window(slo) != slo.window.name:
-            continue
-        recent_seconds = int(nearest(rolling_windows(slo), PROJECTION_WINDOW_SECONDS))
-        recent = format_duration(recent_seconds)
-        left = f"scalar(clamp_min({period_end_series(slo.window.unit, slo.window.timezone)} - time(), 0))"
+        if isinstance(slo.window, CalendarWindow) and budget_window(slo) == slo.window.name:
+            recent = int(nearest(rolling_windows(slo), PROJECTION_WINDOW_SECONDS))
+            kinds.setdefault((slo.window.unit.value, slo.window.timezone, recent), []).append(slo)
+    units = Counter(unit for unit, _, _ in kinds)
+    parts = []
+    for (unit, tz, recent), members in sorted(kinds.items()):
+        left = f"scalar(clamp_min({period_end_series(CalendarUnit(unit), tz)} - time(), 0))"
 
         def at_end(metric: str) -> str:
-            return (f"{series(metric, slo, slo.window.name)} + ignoring({ours}) "
-                    f"{series(metric, slo, recent)} / {recent_seconds} * {left}")
+            return (f"{scope.of(metric, f'{c.LABEL_WINDOW}={quote(unit)}')} + ignoring({ours}) "
+                    f"{scope.of(metric, f'{c.LABEL_WINDOW}={quote(format_duration(recent))}')} / {recent} * {left}")
         error_ratio = f"({at_end(c.METRIC_BAD)}) / ({at_end(c.METRIC_TOTAL)} > 0)"
-        parts.append(f"(1 - {error_ratio} / {number(slo.error_budget)}) and on({by}) {scope.of(c.METRIC_INFO)}")
+        part = f"1 - {error_ratio} / on({by}) group_left() {scope.of(c.METRIC_ERROR_BUDGET)}"
+        if units[unit] > 1:
+            part = f"({part}) and on({by}) ({_members(members)})"
+        parts.append(part)
     if not parts:
         return None
     return f"min by ({by}) ({' or '.join(parts)})"
+
+
+def _members(slos: Sequence[SLO]) -> str:
+    """``slo:info`` of exactly these SLOs: one selector per service."""
+    names: dict[str, list[str]] = {}
+    for slo in slos:
+        names.setdefault(slo.service, []).append(slo.name)
+    return " or ".join(f"{c.METRIC_INFO}{{{c.LABEL_SERVICE}={quote(service)},"
+                       f"{c.LABEL_SLO}=~{quote(_regex_alternatives(names[service]))}}}" for service in sorted(names))
 
 
 def status_series(catalog: Catalog, scope: TableScope) -> Series:

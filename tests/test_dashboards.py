@@ -161,7 +161,7 @@ def test_queries_read_only_recorded_series_and_alerts(files):
     """Dashboards read what the rules record (cheap, and the same numbers as alerts), never raw counters."""
     ours = {c.METRIC_ERROR_RATIO, c.METRIC_BURN_RATE, c.METRIC_BUDGET_REMAINING, c.METRIC_TOTAL, c.METRIC_BAD,
             c.METRIC_TILE_BAD, c.METRIC_TILE_TOTAL, c.METRIC_OBJECTIVE, c.METRIC_INFO, c.METRIC_PERIOD_START,
-            c.METRIC_PERIOD_END, c.METRIC_PERIOD_START_LOCAL, "ALERTS"}
+            c.METRIC_PERIOD_END, c.METRIC_PERIOD_START_LOCAL, c.METRIC_ERROR_BUDGET, "ALERTS"}
     import promql_parser
 
     def selectors(node):
@@ -296,6 +296,24 @@ def test_grouped_sli_names_each_group_in_the_legend(files):
     board = service_board(files, "search")
     legends = [t.get("legendFormat", "") for p in row_panels(board, "route-availability") for t in p["targets"]]
     assert any(legend.startswith("{{route}} ") for legend in legends)
+
+
+def test_the_overview_status_query_does_not_grow_with_the_number_of_calendar_slos(catalog):
+    """The projected-overspend case reads each kind of period (unit, zone, recent window) once, not each SLO:
+    a hundred monthly SLOs in one zone cost the overview's query nothing; a second zone names its SLOs."""
+    base = next(s for s in catalog.slos if isinstance(s.window, CalendarWindow))
+
+    def status_query(*zones: str, count: int) -> str:
+        slos = tuple(dataclasses.replace(base, service=f"svc{i}", window=CalendarWindow(CalendarUnit.MONTH, zone))
+                     for zone in zones for i in range(count))
+        out = render_dashboards(Catalog(services=(), slos=slos))
+        overview = json.loads(out[dashboard_path(OVERVIEW_UID)])
+        return next(t["expr"] for _, t in targets(overview) if t["refId"] == "A")
+
+    assert status_query("Europe/Berlin", count=100) == status_query("Europe/Berlin", count=2)
+    assert c.METRIC_PERIOD_END in status_query("Europe/Berlin", count=2)
+    two_zones = status_query("Europe/Berlin", "Asia/Kolkata", count=2)
+    assert two_zones.count('service="svc1"') == 2
 
 
 def test_a_raw_error_ratio_slo_gets_dashboards_without_event_panels(catalog):

@@ -9,9 +9,9 @@ with the generated rules that turn them into error ratios, burn rates, budgets,
 burn alerts and calendar periods loaded beside them. Prometheus must show the
 status `report` computes.
 
-promtool's clock starts at the Unix epoch, so the instant is in January 1970:
-the calendar SLO's month runs in New York time (EST all month), from
-1970-01-01 05:00 UTC to 1970-02-01 05:00 UTC.
+promtool's clock starts at the Unix epoch, so the instant is in January 1970.
+The calendar SLOs' months run in New York time (EST all month: 1970-01-01 05:00
+UTC to 1970-02-01 05:00 UTC) and in Kolkata time (10.5 hours earlier).
 """
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ slos:
     objective: 99.9
     window: {calendar: month, timezone: America/New_York}
     sli: {ratio: {bad: 'http_requests_total{code=~"5.."}', total: http_requests_total}}
+  - name: monthly-kolkata
+    objective: 99.9
+    window: {calendar: month, timezone: Asia/Kolkata}
+    sli: {ratio: {bad: 'http_requests_total{code=~"5.."}', total: http_requests_total}}
 """
 
 #: The instant both sides evaluate at: 1970-01-20 00:00 UTC, 18 days 19 hours into New York's January.
@@ -77,7 +81,8 @@ SHOWN = {Status.OK: "OK", Status.AT_RISK: "At risk", Status.BREACHED: "Breached"
 
 @dataclass(frozen=True)
 class Case:
-    """An error-ratio history (age in seconds before AT → error ratio) and the statuses it must give."""
+    """An error-ratio history (age in seconds before AT → error ratio) and the statuses it must give to the
+    rolling SLO and to the calendar ones."""
 
     ratio: Callable[[np.ndarray], np.ndarray] | None  # None: the SLO has no series at all
     rolling: Status
@@ -275,7 +280,8 @@ def test_dashboard_status_is_the_reports_status(tmp_path, catalog, dashboard, na
     results = _report(catalog, counts)
     # The case is what it says for `report` first; then Prometheus must show the same.
     report = {slo: result.status for slo, result in results.items()}
-    assert report == {"rolling": case.rolling, "monthly": case.monthly}
+    assert report == {slo.name: case.monthly if isinstance(slo.window, CalendarWindow) else case.rolling
+                      for slo in catalog.slos}
     for result in results.values():
         if result.status is Status.AT_RISK:
             why = {"burning": bool(result.burning),
@@ -283,8 +289,9 @@ def test_dashboard_status_is_the_reports_status(tmp_path, catalog, dashboard, na
                    "projection": result.period is not None and (result.period.projected_budget_remaining or 0) < 0}
             assert [k for k, holds in why.items() if holds] == [case.at_risk_by], result
     if case.projected is not None:
-        period = results["monthly"].period
-        assert period is not None and period.projected_budget_remaining == pytest.approx(case.projected, abs=1e-4)
+        for result in results.values():
+            if result.period is not None:
+                assert result.period.projected_budget_remaining == pytest.approx(case.projected, abs=1e-4)
     done = _promtool_status(tmp_path, catalog, dashboard, counts, earlier, report)
     legend = ", ".join(f"{code:g} = {text}" for text, code in sorted(dashboard[2].items(), key=lambda kv: kv[1]))
     assert done.returncode == 0, (f"the dashboards' status differs from report's {report} ({legend}):\n"
