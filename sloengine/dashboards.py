@@ -304,11 +304,10 @@ def _projected_budget_remaining(catalog: Catalog, scope: TableScope) -> str | No
     parts = []
     for (unit, tz, recent), members in sorted(kinds.items()):
         left = f"scalar(clamp_min({period_end_series(CalendarUnit(unit), tz)} - time(), 0))"
-
-        def at_end(metric: str) -> str:
-            return (f"{scope.of(metric, f'{c.LABEL_WINDOW}={quote(unit)}')} + ignoring({ours}) "
-                    f"{scope.of(metric, f'{c.LABEL_WINDOW}={quote(format_duration(recent))}')} / {recent} * {left}")
-        error_ratio = f"({at_end(c.METRIC_BAD)}) / ({at_end(c.METRIC_TOTAL)} > 0)"
+        bad, total = (f"{scope.of(metric, f'{c.LABEL_WINDOW}={quote(unit)}')} + ignoring({ours}) "
+                      f"{scope.of(metric, f'{c.LABEL_WINDOW}={quote(format_duration(recent))}')} / {recent} * {left}"
+                      for metric in (c.METRIC_BAD, c.METRIC_TOTAL))
+        error_ratio = f"({bad}) / ({total} > 0)"
         part = f"1 - {error_ratio} / on({by}) group_left() {scope.of(c.METRIC_ERROR_BUDGET)}"
         if units[unit] > 1:
             part = f"({part}) and on({by}) ({_members(members)})"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from .queries import number
 from .results import Status
@@ -40,6 +40,12 @@ class Case:
     threshold: float | None = None
     #: Why the case holds, in words (the dashboards' table describes the rule with them).
     reason: str = ""
+
+    @property
+    def limit(self) -> float:
+        """The threshold of a ``*_BELOW`` check."""
+        assert self.threshold is not None, f"{self.check.name} needs a threshold"
+        return self.threshold
 
 
 #: The rule, in order: the first case that holds is the status.
@@ -71,8 +77,7 @@ class Inputs:
     projected_budget_remaining: float | None = None
 
 
-def _below(value: float | None, threshold: float | None) -> bool:
-    assert threshold is not None
+def _below(value: float | None, threshold: float) -> bool:
     return value is not None and value < threshold
 
 
@@ -83,11 +88,11 @@ def holds(case: Case, inputs: Inputs) -> bool:
     if check is Check.NO_SLI:
         return not inputs.has_sli
     if check is Check.BUDGET_REMAINING_BELOW:
-        return _below(inputs.budget_remaining, case.threshold)
+        return _below(inputs.budget_remaining, case.limit)
     if check is Check.BURNING:
         return inputs.burning
     if check is Check.PROJECTED_BUDGET_REMAINING_BELOW:
-        return _below(inputs.projected_budget_remaining, case.threshold)
+        return _below(inputs.projected_budget_remaining, case.limit)
     return True
 
 
@@ -123,13 +128,13 @@ def condition(case: Case, series: Series, by: str) -> str | None:
     if check is Check.NO_SLI:
         return f"{series.slos} unless on({by}) ({series.sli})"
     if check is Check.BUDGET_REMAINING_BELOW:
-        return f"{series.budget_remaining} < {number(case.threshold)}"
+        return f"{series.budget_remaining} < {number(case.limit)}"
     if check is Check.BURNING:
         return series.burning
     if check is Check.PROJECTED_BUDGET_REMAINING_BELOW:
         if series.projected_budget_remaining is None:
             return None
-        return f"{series.projected_budget_remaining} < {number(case.threshold)}"
+        return f"{series.projected_budget_remaining} < {number(case.limit)}"
     return series.slos
 
 

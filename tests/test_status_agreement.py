@@ -19,17 +19,23 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 import yaml
 
 from sloengine import conventions as c
-from sloengine.dashboards import OVERVIEW_UID, SAMPLE_VARIABLES, dashboard_path, render_dashboards, service_uid, \
-    substitute
+from sloengine.dashboards import (
+    OVERVIEW_UID,
+    SAMPLE_VARIABLES,
+    dashboard_path,
+    render_dashboards,
+    service_uid,
+    substitute,
+)
 from sloengine.durations import format_duration
 from sloengine.engine import Counts, plan
 from sloengine.figures import compute
