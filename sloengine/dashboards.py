@@ -26,12 +26,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import orjson
 import yaml
 from grafana_foundation_sdk.builders import common as common_b
@@ -50,6 +50,7 @@ from . import conventions as c
 from .calendars import MAX_PERIOD_SECONDS
 from .durations import format_duration
 from .figures import CURRENT_BURN_WINDOW_SECONDS, PROJECTION_WINDOW_SECONDS, nearest
+from .loader import load_or_raise
 from .model import SLO, AlertSeverity, CalendarUnit, CalendarWindow, Catalog, LatencySLI, ProbeSLI
 from .promql import quote
 from .queries import EventQueries, half_open, label_matchers, number
@@ -892,15 +893,13 @@ def write_dashboards(catalog: Catalog, out: Path) -> list[Path]:
     return write_tree(out, render_dashboards(catalog))
 
 
-def main(argv: Sequence[str] = ()) -> int:
-    """``python -m sloengine.dashboards [OUT]``: regenerate the committed ``dashboards/`` for ``examples/``."""
-    from .loader import load_or_raise
-
-    out = Path(argv[0]) if argv else Path(".")
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("out", type=click.Path(path_type=Path), default=Path("."))
+def main(out: Path) -> None:
+    """Regenerate the committed dashboards/ (under OUT, default .) for the specs in examples/."""
     for path in write_dashboards(load_or_raise(["examples"]), out):
-        print(path)
-    return 0
+        click.echo(path)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main(prog_name="python -m sloengine.dashboards")
