@@ -100,7 +100,7 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
 
 #: The share of SLOs the calling process keeps when a worker helps: it also renders the Alertmanager
 #: configuration, which costs about a sixth of what the per-service files do.
-_CALLER_SHARE = 0.42
+_CALLER_SHARE = 0.4
 
 
 def _shares(services: list[tuple[Service, tuple[SLO, ...]]],

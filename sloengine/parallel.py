@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -112,8 +114,9 @@ class Twofold:
     """``function(job, early)`` in a forked process that can hand back one early result before its final one.
 
     The caller gets :meth:`early` (for instance what a later step needs) while the worker goes on, then
-    :meth:`result`. Without fork (or with ``enabled`` false) nothing runs until :meth:`early` is asked, and
-    then everything runs in the caller.
+    :meth:`result`. A thread here takes each message as soon as it is sent, so the worker never waits for
+    the caller to ask. Without fork (or with ``enabled`` false) nothing runs until :meth:`early` is asked,
+    and then everything runs in the caller.
     """
 
     def __init__(self, function: Callable[[Any, Callable[[Any], None]], Any], job: Any, *,
@@ -124,10 +127,14 @@ class Twofold:
         self._final: list[Any] = []
         if enabled and workers() > 1 and _can_fork():
             context = multiprocessing.get_context("fork")
-            self._reader, writer = context.Pipe(duplex=False)
+            reader, writer = context.Pipe(duplex=False)
             self._process = context.Process(target=self._child, args=(writer,), daemon=True)
             self._process.start()
             writer.close()
+            self._messages: queue.Queue[tuple[str, Any]] = queue.Queue()
+            self._listener = threading.Thread(target=self._listen, args=(reader,), daemon=True,
+                                              name="sloengine-worker-reader")
+            self._listener.start()
 
     @property
     def running(self) -> bool:
@@ -142,8 +149,20 @@ class Twofold:
         finally:
             writer.close()
 
+    def _listen(self, reader: Any) -> None:
+        try:
+            while True:
+                tag, value = reader.recv()
+                self._messages.put((tag, value))
+                if tag != "early":
+                    return
+        except (EOFError, OSError):
+            self._messages.put(("error", "the worker process ended without a result"))
+        finally:
+            reader.close()
+
     def _receive(self, kind: str) -> Any:
-        tag, value = self._reader.recv()
+        tag, value = self._messages.get()
         if tag == "error":
             raise RuntimeError(f"the worker process failed: {value}")
         assert tag == kind, (tag, kind)
@@ -171,5 +190,4 @@ class Twofold:
             if self._process.is_alive():
                 self._process.terminate()
             self._process.join()
-            self._reader.close()
             self._process = None
