@@ -2,8 +2,10 @@
 
 These classes are the single description of the format: they validate a
 document, produce the JSON Schema that editors use (``sloengine schema``), and
-convert into :mod:`sloengine.model`. Every string that becomes PromQL is
-parsed here, so a spec that validates always compiles to queries that parse.
+each block converts into :mod:`sloengine.model` (the reader,
+:mod:`sloengine.importers.native`, assembles a whole document with its
+agreements from :mod:`sloengine.agreement_spec`). Every string that becomes
+PromQL is parsed here, so a spec that validates always compiles to queries that parse.
 
 A document looks like::
 
@@ -25,7 +27,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlparse
@@ -50,7 +51,6 @@ from .diagnostics import Position
 from .durations import DURATION_HINT, DurationError, parse_duration, parse_seconds_float
 from .model import (
     SLI,
-    SLO,
     WEEKDAYS,
     AlertPolicy,
     AlertSeverity,
@@ -66,8 +66,6 @@ from .model import (
     RawSLI,
     Receiver,
     RollingWindow,
-    Service,
-    SourceFormat,
     WeeklyHours,
     Window,
     default_policy,
@@ -75,7 +73,6 @@ from .model import (
 )
 from .policy import condition, default_conditions
 from .promql import LABEL_NAME, PromQLError, Selector, check_raw_query, parse_selector
-from .yamlsource import KeyPath
 
 
 def _fail(message: str, hint: str) -> PydanticCustomError:
@@ -796,7 +793,7 @@ def to_window(spec: RollingSpec | CalendarSpec | None) -> Window:
     return CalendarWindow(CalendarUnit(spec.calendar), spec.timezone)
 
 
-def _merge_alerting(default: AlertingSpec | None, own: AlertingSpec | None) -> AlertingSpec:
+def merge_alerting(default: AlertingSpec | None, own: AlertingSpec | None) -> AlertingSpec:
     if default is None:
         return own or AlertingSpec()
     if own is None:
@@ -818,7 +815,7 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def _merge_escalation(default: EscalationSpec | None, own: EscalationSpec | None) -> EscalationSpec | None:
+def merge_escalation(default: EscalationSpec | None, own: EscalationSpec | None) -> EscalationSpec | None:
     if default is None or own is None:
         return own or default
     return EscalationSpec.model_validate(
@@ -914,38 +911,3 @@ def to_sli(spec: SLISpec, threshold_at: Position | None = None) -> SLI:
     assert spec.raw is not None
     raw = spec.raw
     return RawSLI(raw.error_ratio, raw.good, raw.bad, raw.total, tuple(raw.group_by))
-
-
-def to_model(spec: ServiceLevelsSpec,
-             position_of: Callable[[KeyPath], Position]) -> tuple[Service, tuple[SLO, ...]]:
-    """Convert a validated document; ``position_of(path)`` locates each SLO in its file."""
-    svc = spec.service
-    receivers = tuple(to_receiver(name, r, position_of(("receivers", name)))
-                      for name, r in sorted(spec.receivers.items()))
-    from .agreement_spec import to_agreement
-
-    agreements = tuple(to_agreement(a, svc.name, spec.tiers, position_of(("agreements", i)))
-                       for i, a in enumerate(spec.agreements))
-    service = Service(svc.name, svc.team, svc.owner, svc.description, labels(svc.labels), position_of(("service",)),
-                      receivers, agreements)
-    slos = []
-    for i, s in enumerate(spec.slos):
-        window = to_window(s.window if s.window is not None else spec.defaults.window)
-        alerting = _merge_alerting(spec.defaults.alerting, s.alerting)
-        slos.append(
-            SLO(
-                service=svc.name,
-                name=s.name,
-                objective=float(s.objective),
-                window=window,
-                sli=to_sli(s.sli, position_of(("slos", i, "sli", "latency", "threshold"))),
-                alerting=to_policy(alerting, window.nominal_seconds),
-                description=s.description,
-                labels=labels(s.labels),
-                source=position_of(("slos", i)),
-                source_format=SourceFormat.NATIVE,
-                escalation=to_escalation(_merge_escalation(spec.defaults.escalation, s.escalation), svc.name, svc.team),
-            )
-        )
-    return service, tuple(slos)
-

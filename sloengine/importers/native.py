@@ -12,6 +12,7 @@ import difflib
 import re
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -19,8 +20,20 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from .. import conventions
-from ..model import SLO, Service, SourceFormat
-from ..spec import ServiceLevelsSpec, to_model
+from ..agreement_spec import problems, to_agreement
+from ..diagnostics import Position
+from ..model import SLO, Service, SourceFormat, labels
+from ..spec import (
+    ServiceLevelsSpec,
+    merge_alerting,
+    merge_escalation,
+    to_escalation,
+    to_policy,
+    to_receiver,
+    to_sli,
+    to_window,
+)
+from ..yamlsource import KeyPath
 from .base import Context, ImportResult
 
 FORMATS = (SourceFormat.NATIVE,)
@@ -56,14 +69,44 @@ def _read_one(ctx: Context) -> tuple[Service, tuple[SLO, ...]] | None:
         for error in exc.errors(include_url=False):
             _report(ctx, error)
         return None
-    from ..agreement_spec import problems
-
     found = problems(spec.agreements, spec.tiers)
     for path, message, fix in found:
         ctx.error(path, message, fix)
     if found:
         return None
     return to_model(spec, ctx.position)
+
+
+def to_model(spec: ServiceLevelsSpec,
+             position_of: Callable[[KeyPath], Position]) -> tuple[Service, tuple[SLO, ...]]:
+    """Convert a validated document; ``position_of(path)`` locates each SLO in its file."""
+    svc = spec.service
+    receivers = tuple(to_receiver(name, r, position_of(("receivers", name)))
+                      for name, r in sorted(spec.receivers.items()))
+    agreements = tuple(to_agreement(a, svc.name, spec.tiers, position_of(("agreements", i)))
+                       for i, a in enumerate(spec.agreements))
+    service = Service(svc.name, svc.team, svc.owner, svc.description, labels(svc.labels), position_of(("service",)),
+                      receivers, agreements)
+    slos = []
+    for i, s in enumerate(spec.slos):
+        window = to_window(s.window if s.window is not None else spec.defaults.window)
+        alerting = merge_alerting(spec.defaults.alerting, s.alerting)
+        slos.append(
+            SLO(
+                service=svc.name,
+                name=s.name,
+                objective=float(s.objective),
+                window=window,
+                sli=to_sli(s.sli, position_of(("slos", i, "sli", "latency", "threshold"))),
+                alerting=to_policy(alerting, window.nominal_seconds),
+                description=s.description,
+                labels=labels(s.labels),
+                source=position_of(("slos", i)),
+                source_format=SourceFormat.NATIVE,
+                escalation=to_escalation(merge_escalation(spec.defaults.escalation, s.escalation), svc.name, svc.team),
+            )
+        )
+    return service, tuple(slos)
 
 
 def _report(ctx: Context, error: ErrorDetails) -> None:
