@@ -27,9 +27,8 @@ credits and support hours unless it sets its own.
 
 from __future__ import annotations
 
-from .agreements import Agreement, AgreementKind, Commitment, CreditStep, Tier
 from .diagnostics import Position
-from .model import CalendarUnit, WeeklyHours, labels
+from .model import Agreement, AgreementKind, CalendarUnit, Commitment, CreditStep, Tier, WeeklyHours, labels
 from .spec import AgreementSpec, SupportHoursSpec, TierSpec, to_hours, to_maintenance
 
 

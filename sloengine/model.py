@@ -14,14 +14,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from .diagnostics import Position
 from .durations import format_duration
 from .promql import Selector
-
-if TYPE_CHECKING:
-    from .agreements import Agreement
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -377,6 +373,89 @@ class Receiver:
     @property
     def config(self) -> dict:
         return json.loads(self.config_json)
+
+
+# ---- agreements ------------------------------------------------------------------------------------
+# The contract side of service level management. An SLO is an internal goal; an agreement is a promise to
+# someone. Each agreement holds one or more SLIs (those of named SLOs, optionally narrowed to one customer's
+# traffic by extra label matchers) to a target over calendar periods, counted only within support hours and
+# net of exclusions, with consequences (service credits) when it is missed. An SLA is backed by the OLAs of
+# the internal teams and the underpinning contracts (UCs) of the vendors it depends on
+# (:func:`sloengine.validation.consistency` checks that those can support it).
+class AgreementKind(enum.Enum):
+    SLA = "sla"   # provider ↔ customer (external)
+    OLA = "ola"   # between internal teams the SLA depends on
+    UC = "uc"     # underpinning contract with a third-party vendor
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """An SLO's SLI held to ``objective`` (percent) by an agreement; ``match`` narrows it (e.g. one customer)."""
+
+    service: str
+    slo: str
+    objective: float
+    match: Labels = ()
+
+    @property
+    def slo_id(self) -> str:
+        return f"{self.service}/{self.slo}"
+
+    @property
+    def error_budget(self) -> float:
+        return round(1.0 - self.objective / 100.0, 12)
+
+
+@dataclass(frozen=True)
+class CreditStep:
+    """Attainment below ``below`` percent owes ``credit_percent`` of the period's fee."""
+
+    below: float
+    credit_percent: float
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One level a service is offered at (gold, silver, ...): defaults for the agreements that name it."""
+
+    name: str
+    objective: float
+    credits: tuple[CreditStep, ...] = ()
+    support_hours: WeeklyHours | None = None
+    #: Highest escalation level an SLA of this tier reaches (e.g. "L3"), for the escalation policy.
+    escalate_to: str = ""
+
+
+@dataclass(frozen=True)
+class Agreement:
+    name: str
+    kind: AgreementKind
+    provider: str
+    consumer: str                       # the customer (SLA), internal team (OLA) or vendor's client (UC)
+    commitments: tuple[Commitment, ...]
+    period: CalendarUnit = CalendarUnit.MONTH
+    timezone: str = "UTC"
+    support_hours: WeeklyHours = field(default_factory=WeeklyHours)
+    #: Time removed from good and total events: weekly hours or one-off windows.
+    exclusions: tuple[MaintenanceWindow, ...] = ()
+    credits: tuple[CreditStep, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    tier: str = ""
+    description: str = ""
+    review_every: CalendarUnit | None = None
+    #: Escalation level the covered SLOs' pages must be able to reach (from the tier), e.g. "L3".
+    escalate_to: str = ""
+    source: Position | None = field(default=None, compare=False)
+
+    @property
+    def objective(self) -> float:
+        """The strictest target among the commitments (what the agreement as a whole promises)."""
+        return max((c.objective for c in self.commitments), default=0.0)
+
+    def credit_for(self, attained_percent: float) -> float:
+        """The credit owed at this attainment: the largest step whose threshold it falls below."""
+        owed = [s.credit_percent for s in self.credits if attained_percent < s.below]
+        return max(owed, default=0.0)
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from .agreements import Commitment
 from .calendars import next_period_start, period_start
 from .connection import Client, QueryError
-from .model import SLO, CalendarWindow, Catalog, RawSLI
+from .model import SLO, CalendarWindow, Catalog, Commitment, RawSLI
 from .sla import BUCKET_SECONDS, _tally
 
 #: Conventional targets a suggestion is rounded down to.

@@ -22,12 +22,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from .agreements import Agreement, AgreementKind, Commitment
 from .calendars import next_period_start, period_start
 from .connection import Client, QueryError
 from .engine import BASELINE_SECONDS, _samples, counter_events, event_selectors
 from .hours import Interval, counted_intervals, mask_in, seconds_in
-from .model import SLO, Catalog, LatencySLI, ProbeSLI, RatioSLI
+from .model import SLO, Agreement, AgreementKind, Catalog, Commitment, LatencySLI, ProbeSLI, RatioSLI
 from .promql import Matcher, MatchOp, Selector
 
 BUCKET_SECONDS = 3600

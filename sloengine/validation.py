@@ -3,15 +3,18 @@
 A reader can only see its own document; duplicate SLO ids across files, alert
 windows longer than the SLO window, or a burn factor that no error ratio can
 reach are only visible once everything is loaded. Running them here means a
-Sloth or OpenSLO import gets exactly the same scrutiny as a native spec.
+Sloth or OpenSLO import gets exactly the same scrutiny as a native spec. The
+agreements are checked against each other and the SLOs here too
+(:func:`consistency`): whether the OLAs and UCs can support each SLA.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import conventions
@@ -19,6 +22,8 @@ from .diagnostics import Diagnostic, Level, Position
 from .durations import format_duration
 from .model import (
     SLO,
+    Agreement,
+    AgreementKind,
     AlertSeverity,
     BurnRateAlert,
     CalendarWindow,
@@ -182,8 +187,6 @@ def check_catalog(services: Iterable[Service], slos: Iterable[SLO],
 
 def _agreements(services: list[Service], catalog: Catalog) -> tuple[tuple, list[Diagnostic]]:
     """Every file's agreements (names unique across files), checked against each other and the SLOs."""
-    from .agreements import consistency
-
     problems: list[Diagnostic] = []
     by_name: dict = {}
     for service in services:
@@ -382,4 +385,61 @@ def _unrouted_services(services: dict[str, Service], slos: list[SLO],
             f"{'their' if plural else 'its'} pages and tickets go to the default receiver {receiver!r}, which no "
             "file defines under receivers:; the generated alertmanager.yml gives it no integrations, so these "
             "notifications go nowhere", hint))
+    return out
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A consistency problem across agreements and SLOs (reported as a warning, or an error)."""
+
+    agreement: str
+    message: str
+    fix: str
+    error: bool = False
+    source: Position | None = None
+
+
+def consistency(catalog: Catalog, agreements: tuple[Agreement, ...]) -> list[Finding]:
+    """Can the OLAs and UCs support each SLA, does an internal SLO protect it, does every OLA cover something?"""
+    by_name = {a.name: a for a in agreements}
+    slos = {s.id: s for s in catalog.slos}
+    out: list[Finding] = []
+    for a in agreements:
+        for c in a.commitments:
+            slo = slos.get(c.slo_id)
+            if slo is None:
+                out.append(Finding(a.name, f"covers SLO {c.slo_id}, which no spec defines",
+                                   f"define {c.slo_id} or correct the name", error=True, source=a.source))
+            elif a.escalate_to and (slo.escalation is None
+                                    or a.escalate_to not in {lv.level for lv in slo.escalation.levels}):
+                out.append(Finding(a.name, f"its tier {a.tier!r} escalates to {a.escalate_to}, but {c.slo_id}'s "
+                                           "escalation policy has no such level",
+                                   f"add a level {a.escalate_to} to {c.slo_id}'s escalation: levels", source=a.source))
+            if slo is not None and a.kind is AgreementKind.SLA and slo.objective <= c.objective:
+                out.append(Finding(a.name, f"no internal objective is stricter than the SLA's {c.objective:g}% for "
+                                           f"{c.slo_id} (its SLO is {slo.objective:g}%)",
+                                   "raise the internal SLO above the SLA target so alerts fire before the "
+                                   "contract is missed", source=a.source))
+        if a.kind is not AgreementKind.SLA and not a.commitments:
+            out.append(Finding(a.name, f"{a.kind.value.upper()} covers nothing",
+                               "list the SLOs it commits to under 'covers'", source=a.source))
+        missing = [d for d in a.depends_on if d not in by_name]
+        for name in missing:
+            out.append(Finding(a.name, f"depends on {name!r}, which is not an agreement here",
+                               "name an OLA or UC defined in the specs", error=True, source=a.source))
+        backing = [by_name[d] for d in a.depends_on if d in by_name]
+        for dep in backing:
+            if dep.kind is AgreementKind.SLA:
+                out.append(Finding(a.name, f"depends on {dep.name!r}, which is an SLA, not an OLA or UC",
+                                   "an SLA is backed by OLAs (internal teams) and UCs (vendors)", source=a.source))
+        if a.kind is AgreementKind.SLA and not a.depends_on:
+            out.append(Finding(a.name, "is not backed by any OLA or UC",
+                               "add depends_on: [the OLAs and UCs of the services it relies on]", source=a.source))
+        if a.kind is AgreementKind.SLA and backing:
+            product = math.prod(dep.objective / 100.0 for dep in backing if dep.commitments)
+            if product * 100.0 < a.objective:
+                chain = " × ".join(f"{dep.objective:g}%" for dep in backing if dep.commitments)
+                out.append(Finding(a.name, f"its dependencies in series allow at most {product * 100:.4g}% "
+                                           f"({chain}), below the SLA's {a.objective:g}%",
+                                   "tighten the OLAs/UCs or lower the SLA target", source=a.source))
     return out

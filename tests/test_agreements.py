@@ -9,12 +9,12 @@ import pytest
 from pydantic import ValidationError
 
 from sloengine.agreement_spec import to_agreement
-from sloengine.agreements import AgreementKind, consistency
 from sloengine.loader import load
-from sloengine.model import WeeklyHours
+from sloengine.model import AgreementKind, WeeklyHours
 from sloengine.sla import AgreementResult, CommitmentResult, Compliance, Episode, PeriodError, period_bounds, period_day
 from sloengine.sla_report import render_html, render_json, render_markdown
 from sloengine.spec import AgreementSpec
+from sloengine.validation import consistency
 
 SLOS = """\
 apiVersion: sloengine/v1
