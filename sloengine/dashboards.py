@@ -49,7 +49,6 @@ from grafana_foundation_sdk.models import prometheus as prom_m
 from . import conventions as c
 from .calendars import MAX_PERIOD_SECONDS
 from .durations import format_duration
-from .figures import CURRENT_BURN_WINDOW_SECONDS, PROJECTION_WINDOW_SECONDS, nearest
 from .loader import load_or_raise
 from .model import SLO, AlertSeverity, CalendarUnit, CalendarWindow, Catalog, LatencySLI, ProbeSLI
 from .promql import quote
@@ -64,7 +63,17 @@ from .rules import (
     series,
     slo_window_names,
 )
-from .status import AT_RISK_BUDGET_REMAINING, RULE, Series, condition, description, promql
+from .status import (
+    AT_RISK_BUDGET_REMAINING,
+    CURRENT_BURN_WINDOW_SECONDS,
+    PROJECTION_WINDOW_SECONDS,
+    RULE,
+    Series,
+    condition,
+    description,
+    nearest,
+    promql,
+)
 from .writer import write_tree
 
 # ---- names -------------------------------------------------------------------------------------

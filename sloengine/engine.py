@@ -21,16 +21,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 
 import numpy as np
 
 from . import conventions as c
-from .calendars import next_period_start, period_start
 from .connection import Client, QueryError
+from .counts import Counts, GroupKey, Plan, plan
 from .durations import format_duration
-from .model import SLO, CalendarWindow, Catalog, LatencySLI, ProbeSLI, RatioSLI, RawSLI
+from .figures import compute
+from .model import Catalog, LatencySLI, ProbeSLI, RatioSLI, RawSLI
 from .promql import Matcher, MatchOp, Selector, quote, substitute_window
 from .queries import EventQueries, le_matcher
 from .results import Report, SLOResult, Source
@@ -39,45 +39,6 @@ from .results import Report, SLOResult, Source
 BASELINE_SECONDS = 3600
 #: Raw fallback queries run this many at a time.
 RAW_WORKERS = 4
-
-GroupKey = tuple[tuple[str, str], ...]
-
-
-@dataclass
-class Counts:
-    """Bad and total events (or a ratio, for raw-ratio SLIs) per window label, for one SLO and group."""
-
-    source: Source
-    bad: dict[str, float] = field(default_factory=dict)
-    total: dict[str, float] = field(default_factory=dict)
-    ratio: dict[str, float] = field(default_factory=dict)
-    #: Why these counts come from where they do, when that is worth saying (a raw fallback's reason).
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The windows one SLO needs: its budget window and every alert window (label → seconds)."""
-
-    slo: SLO
-    budget_window: str
-    windows: tuple[tuple[str, float], ...]
-    period: tuple[float, float] | None = None  # (start, end) of the calendar period containing ``at``
-
-
-def plan(slo: SLO, at: float) -> Plan:
-    seconds = {slo.window.nominal_seconds}
-    for cond in slo.alerting.conditions:
-        seconds |= {cond.long_seconds, cond.short_seconds}
-    windows = [(format_duration(s), float(s)) for s in sorted(seconds)]
-    if isinstance(slo.window, CalendarWindow):
-        moment = datetime.fromtimestamp(at, tz=UTC)
-        start = period_start(slo.window.unit, slo.window.timezone, moment)
-        end = next_period_start(slo.window.unit, slo.window.timezone, start)
-        windows.append((slo.window.unit.value, at - start.timestamp()))
-        return Plan(slo, slo.window.unit.value, tuple(windows), (start.timestamp(), end.timestamp()))
-    return Plan(slo, format_duration(slo.window.seconds), tuple(windows))
-
 
 # ---- recorded series ------------------------------------------------------------------------------
 
@@ -422,7 +383,6 @@ Progress = Callable[[int], None]
 def evaluate(catalog: Catalog, client: Client, at: float | None = None, *,
              progress: Progress | None = None, use_recorded: bool = True) -> Report:
     """Every SLO of ``catalog`` at the instant ``at`` (default: now)."""
-    from .figures import compute
 
     started = time.monotonic()
     at = float(int(time.time()) if at is None else at)

@@ -53,6 +53,8 @@ from prometheus_client.registry import Collector
 
 from . import conventions as c
 from .connection import Client, QueryError
+from .counts import plan
+from .engine import evaluate as engine_evaluate
 from .model import Catalog
 from .results import Report, SLOResult, Status
 
@@ -256,8 +258,6 @@ class Cached:
 
 def failed_report(catalog: Catalog, message: str, at: float, url: str) -> Report:
     """Every SLO as an ERROR result: what an evaluation that raised is served as, failing closed."""
-    from .engine import plan
-
     results = tuple(SLOResult(service=s.service, slo=s.name, objective=s.objective, window=plan(s, at).budget_window,
                               window_seconds=0.0, status=Status.ERROR, error=message) for s in catalog.slos)
     return Report(at=at, prometheus=url, results=results)
@@ -276,7 +276,6 @@ class Exporter:
         if interval_seconds <= 0:
             raise ServeError("the interval must be longer than 0s")
         if evaluate is None:
-            from .engine import evaluate as engine_evaluate
             evaluate = engine_evaluate
         self.catalog = catalog
         self.client = CountingClient(client)

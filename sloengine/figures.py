@@ -10,23 +10,15 @@ no division can produce ±Inf.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .counts import Counts, GroupKey, Plan
 from .durations import format_duration
 from .model import AlertSeverity, CalendarWindow
 from .results import Period, SLOResult, Source
-from .status import Inputs, evaluate
-
-if TYPE_CHECKING:
-    from .engine import Counts, GroupKey, Plan
-
-#: Recent rates for a calendar period's projection come from the alert window nearest to this.
-PROJECTION_WINDOW_SECONDS = 86400
-#: Time to exhaustion uses the burn rate over the shortest page long window (the workbook's 1h), else this.
-CURRENT_BURN_WINDOW_SECONDS = 3600
+from .status import CURRENT_BURN_WINDOW_SECONDS, PROJECTION_WINDOW_SECONDS, Inputs, evaluate, nearest
 
 
 def _none(value: float) -> float | None:
@@ -37,12 +29,6 @@ def _none(value: float) -> float | None:
 def alert_windows(p: Plan) -> tuple[str, ...]:
     seconds = sorted({s for cond in p.slo.alerting.conditions for s in (cond.long_seconds, cond.short_seconds)})
     return tuple(format_duration(s) for s in seconds)
-
-
-def nearest(seconds: Iterable[float], target: float) -> float:
-    """The window (in seconds) nearest to ``target``; of two as near, the shorter. The dashboards pick theirs
-    with this too."""
-    return min(seconds, key=lambda s: (abs(s - target), s))
 
 
 def _nearest(p: Plan, target: float) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .queries import number
@@ -20,6 +20,16 @@ from .results import Status
 
 #: Below this share of budget left an SLO is "at risk" even when nothing burns fast.
 AT_RISK_BUDGET_REMAINING = 0.1
+#: Recent rates for a calendar period's projection come from the alert window nearest to this.
+PROJECTION_WINDOW_SECONDS = 86400
+#: Time to exhaustion uses the burn rate over the shortest page long window (the workbook's 1h), else this.
+CURRENT_BURN_WINDOW_SECONDS = 3600
+
+
+def nearest(seconds: Iterable[float], target: float) -> float:
+    """The window (in seconds) nearest to ``target``; of two as near, the shorter (the figures and the
+    dashboards pick the projection's and the current burn's windows with this)."""
+    return min(seconds, key=lambda s: (abs(s - target), s))
 
 
 class Check(enum.Enum):

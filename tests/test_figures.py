@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sloengine.engine import Counts, plan
+from sloengine.counts import Counts, plan
 from sloengine.figures import compute
 from sloengine.loader import load
 from sloengine.report import render_json, render_markdown, render_table

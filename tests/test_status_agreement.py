@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from sloengine import conventions as c
+from sloengine.counts import Counts, plan
 from sloengine.dashboards import (
     OVERVIEW_UID,
     SAMPLE_VARIABLES,
@@ -37,7 +38,6 @@ from sloengine.dashboards import (
     substitute,
 )
 from sloengine.durations import format_duration
-from sloengine.engine import Counts, plan
 from sloengine.figures import compute
 from sloengine.loader import load
 from sloengine.model import CalendarWindow, Catalog, Service
