@@ -51,8 +51,9 @@ from sloengine.durations import format_duration, parse_duration, parse_seconds_f
 from sloengine.loader import load  # noqa: E402
 from sloengine.rulefiles import render_rule_file  # noqa: E402
 from sloengine.rules import compile_catalog  # noqa: E402
-from sloengine.stack import StackError, prometheus, promtool  # noqa: E402
+from sloengine.stack import StackError, prometheus  # noqa: E402
 from sloengine.synthetic import Counter, openmetrics, write_blocks  # noqa: E402
+from sloengine.tools import promtool  # noqa: E402
 
 SLOTH_RULES = REPO.parent / "shared" / "peers" / "sloth" / "examples" / "_gen" / "getting-started.yml"
 OBJECTIVE = 99.9

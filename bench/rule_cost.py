@@ -46,8 +46,9 @@ from sloengine.durations import parse_duration  # noqa: E402
 from sloengine.loader import load  # noqa: E402
 from sloengine.rulefiles import render_rule_file  # noqa: E402
 from sloengine.rules import Intervals, RecordingRule, RuleGroup, compile_catalog  # noqa: E402
-from sloengine.stack import prometheus, promtool  # noqa: E402
+from sloengine.stack import prometheus  # noqa: E402
 from sloengine.synthetic import Counter, openmetrics, window_sum, write_blocks  # noqa: E402
+from sloengine.tools import promtool  # noqa: E402
 
 PEERS = REPO.parent / "shared" / "peers"
 SLOTH_SPEC = PEERS / "sloth" / "examples" / "getting-started.yml"

@@ -30,7 +30,7 @@ from .promql import with_labels
 from .queries import EventQueries
 from .rulefiles import render_rule_file
 from .rules import RecordingRule, RuleGroup, slo_labels, tile_end_rule
-from .stack import StackError, promtool
+from .tools import ToolError, promtool
 
 #: A large catalogue over a month of history takes promtool a while; this only guards against a hang.
 BACKFILL_TIMEOUT_SECONDS = 6 * 3600
@@ -90,7 +90,7 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
     headers, timeout and retries are those of every other read. Copy the block
     directories into Prometheus's data directory (or its
     ``--storage.tsdb.path``) and restart it; retention must cover ``start``.
-    Raises :class:`~sloengine.stack.StackError` saying why when Prometheus
+    Raises :class:`~sloengine.tools.ToolError` saying why when Prometheus
     cannot be read.
     """
     config = prometheus if isinstance(prometheus, ConnectionConfig) else ConnectionConfig(url=prometheus)
@@ -116,10 +116,10 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
                          f"--url={relay.url}", f"--start={start}", f"--end={end}",
                          f"--output-dir={blocks}", f"--eval-interval={format_duration(c.TILE_SECONDS)}",
                          str(rules_file), timeout=BACKFILL_TIMEOUT_SECONDS, env=relay.environment())
-            except StackError as exc:
+            except ToolError as exc:
                 if relay.failures:
-                    raise StackError(f"cannot read Prometheus: {relay.failures[0]}") from None
-                raise StackError(relay.describe(str(exc))) from None
+                    raise ToolError(f"cannot read Prometheus: {relay.failures[0]}") from None
+                raise ToolError(relay.describe(str(exc))) from None
     return BackfillResult(rules_file, blocks, slos, sum(len(g.rules) for g in groups))
 
 

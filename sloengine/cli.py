@@ -347,7 +347,7 @@ def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, 
     """
     from .backfill import backfill as run_backfill
     from .durations import DurationError, parse_duration
-    from .stack import StackError
+    from .tools import ToolError
 
     catalog = _load_clean(paths)
     try:
@@ -358,7 +358,7 @@ def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, 
     config = _connection(**connection)
     try:
         result = run_backfill(catalog, config, end - span, end, out)
-    except StackError as exc:
+    except ToolError as exc:
         click.secho(f"backfill failed: {exc}", fg="red", err=True)
         sys.exit(EXIT_INVALID)
     blocks = sorted(p.name for p in result.blocks_dir.iterdir() if p.is_dir())

@@ -57,6 +57,7 @@ from .model import (
 from .promql import quote
 from .rulefiles import HEADER, dump
 from .rules import CONDITION_LABELS, FIRST_LEVEL, AlertingRule, RuleGroup, compile_slo
+from .tools import find_binary
 
 AMTOOL_BINARIES = ("amtool",)
 
@@ -406,8 +407,6 @@ def render_alertmanager(catalog: Catalog, options: AlertmanagerOptions = Alertma
 
 
 def amtool_binary() -> str:
-    from .stack import find_binary
-
     return find_binary(*AMTOOL_BINARIES)
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +27,13 @@ from pathlib import Path
 import requests
 import yaml
 
+from .tools import ToolError, find_binary
+
 PROMETHEUS_BINARIES = ("prometheus",)
-PROMTOOL = "promtool"
 
 
-class StackError(RuntimeError):
-    """An engine could not be found, started or reached."""
+class StackError(ToolError):
+    """An engine could not be started or reached (a binary missing from PATH is a plain ToolError)."""
 
 
 class PortTaken(StackError):
@@ -42,15 +42,6 @@ class PortTaken(StackError):
 
 #: Ports tried, each freshly picked, before giving up on starting a server whose port keeps being taken.
 PORT_ATTEMPTS = 5
-
-
-def find_binary(*names: str) -> str:
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            return path
-    raise StackError(f"none of {', '.join(names)} is on PATH; install Debian's prometheus package "
-                     "(make test and make demo do this)")
 
 
 def free_port() -> int:
@@ -236,17 +227,6 @@ def prometheus(workdir: Path, *, rule_files: Sequence[Path] = (), scrape_configs
         yield Prometheus(f"{scheme}://127.0.0.1:{port}", data_dir, config, log, process)
     finally:
         stop(process)
-
-
-def promtool(*args: str, timeout: float = 1800, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run promtool (in ``env`` when given, else this environment); raise :class:`StackError` with its output
-    when it fails."""
-    binary = find_binary(PROMTOOL)
-    done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout, env=env)
-    if done.returncode != 0:
-        raise StackError(f"promtool {' '.join(args[:3])} failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
-                         f"{done.stderr[-3000:]}")
-    return done
 
 
 # ---- Alertmanager -------------------------------------------------------------------------------

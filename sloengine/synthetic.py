@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .promql import quote
-from .stack import promtool
+from .tools import promtool
 
 
 @dataclass(frozen=True)

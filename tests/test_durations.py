@@ -50,7 +50,7 @@ def test_durations_are_accepted_exactly_when_promtool_accepts_them(tmp_path):
 
     import yaml
 
-    from sloengine.stack import find_binary
+    from sloengine.tools import find_binary
 
     promtool = find_binary("promtool")
     for text in GRAMMAR_CASES:
