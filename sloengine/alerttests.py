@@ -50,7 +50,7 @@ from .model import (
     Service,
     sli_selectors,
 )
-from .promql import Matcher, MatchOp, Selector, quote
+from .promql import Matcher, MatchOp, Selector, le_matcher, le_spellings, quote
 from .promtool_semantics import (
     EVAL_SECONDS,
     SCRAPE_SECONDS,
@@ -66,7 +66,7 @@ from .promtool_semantics import (
     probe_window,
     read_time,
 )
-from .queries import le_matcher, le_spellings, number
+from .queries import number
 from .rulefiles import HEADER, dump
 from .rules import AlertingRule, RuleGroup, alert_name, compile_slo, fast_raw_windows, is_raw_window
 

@@ -31,8 +31,8 @@ from .counts import Counts, GroupKey, Plan, plan
 from .durations import format_duration
 from .figures import compute
 from .model import Catalog, LatencySLI, ProbeSLI, RatioSLI, RawSLI
-from .promql import Matcher, MatchOp, Selector, quote, substitute_window
-from .queries import EventQueries, le_matcher
+from .promql import Matcher, MatchOp, Selector, le_matcher, quote, substitute_window
+from .queries import EventQueries
 from .results import Report, SLOResult, Source
 
 #: How far before a window's start raw samples are fetched, to find the sample the first increase starts from.

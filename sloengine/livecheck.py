@@ -22,8 +22,8 @@ from .conventions import ALERT_BUCKET_MISSING
 from .diagnostics import Diagnostic, Level, Position
 from .durations import format_duration
 from .model import SLO, Catalog, LatencySLI, ProbeSLI, RatioSLI
-from .promql import LABEL_NAME, Selector, quote
-from .queries import QueryBuildError, checked, le_matcher, le_spellings
+from .promql import LABEL_NAME, Selector, le_matcher, le_spellings, quote
+from .queries import QueryBuildError, checked
 from .validation import THRESHOLD_FIELD
 
 #: How far back a series counts as existing: long enough to ride out a failed scrape or a restart, short

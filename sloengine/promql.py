@@ -102,6 +102,26 @@ def quote(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def le_spellings(threshold: float) -> tuple[str, ...]:
+    """Ways client libraries write a bucket boundary in the ``le`` label (Go: ``1``, Python: ``1.0``)."""
+    value = float(threshold)
+    spellings = {repr(value), f"{value:g}"}
+    if value.is_integer():
+        spellings |= {str(int(value)), f"{int(value)}.0"}
+    if abs(value) >= 1e6 or abs(value) < 1e-4:
+        mantissa, exponent = f"{value:e}".split("e")
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        sign, digits = exponent[0], exponent[1:].lstrip("0").rjust(2, "0")
+        decimal = mantissa if "." in mantissa else mantissa + ".0"
+        spellings |= {f"{mantissa}e{sign}{digits}", f"{decimal}e{sign}{digits}"}
+    return tuple(sorted(spellings))
+
+
+def le_matcher(threshold: float) -> Matcher:
+    alternatives = "|".join(re.escape(s) for s in le_spellings(threshold))
+    return Matcher("le", MatchOp.RE, alternatives)
+
+
 def with_labels(expr: str, labels: tuple[tuple[str, str], ...]) -> str:
     """``expr`` with each label set to a constant (nested ``label_replace``), values escaped.
 

@@ -13,13 +13,12 @@ when traffic swings, where averages of short-window ratios do not.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 from . import conventions as c
 from .durations import format_duration, parse_duration
 from .model import SLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI
-from .promql import LABEL_NAME, Matcher, MatchOp, Selector, quote, substitute_window
+from .promql import LABEL_NAME, Selector, le_matcher, quote, substitute_window
 
 
 class QueryBuildError(AssertionError):
@@ -52,26 +51,6 @@ def number(value: float) -> str:
 def label_matchers(pairs: tuple[tuple[str, str], ...]) -> str:
     """``{a="x",b="y"}`` with escaped values (for recorded series we select by service/slo/window)."""
     return "{" + ",".join(f"{k}={quote(v)}" for k, v in pairs) + "}"
-
-
-def le_spellings(threshold: float) -> tuple[str, ...]:
-    """Ways client libraries write a bucket boundary in the ``le`` label (Go: ``1``, Python: ``1.0``)."""
-    value = float(threshold)
-    spellings = {repr(value), f"{value:g}"}
-    if value.is_integer():
-        spellings |= {str(int(value)), f"{int(value)}.0"}
-    if abs(value) >= 1e6 or abs(value) < 1e-4:
-        mantissa, exponent = f"{value:e}".split("e")
-        mantissa = mantissa.rstrip("0").rstrip(".")
-        sign, digits = exponent[0], exponent[1:].lstrip("0").rjust(2, "0")
-        decimal = mantissa if "." in mantissa else mantissa + ".0"
-        spellings |= {f"{mantissa}e{sign}{digits}", f"{decimal}e{sign}{digits}"}
-    return tuple(sorted(spellings))
-
-
-def le_matcher(threshold: float) -> Matcher:
-    alternatives = "|".join(re.escape(s) for s in le_spellings(threshold))
-    return Matcher("le", MatchOp.RE, alternatives)
 
 
 def half_open(window: str) -> str:

@@ -37,8 +37,7 @@ from sloengine.generate import render
 from sloengine.labelvalues import label_value, regex_samples, selector_matches, shortest_match, solve_labels
 from sloengine.loader import load
 from sloengine.model import SLO, Catalog, RawSLI, Service
-from sloengine.promql import Matcher, MatchOp, parse_selector
-from sloengine.queries import le_spellings
+from sloengine.promql import Matcher, MatchOp, le_spellings, parse_selector
 from sloengine.rulefiles import render_rule_file
 from sloengine.rules import compile_catalog
 

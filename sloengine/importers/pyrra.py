@@ -56,8 +56,7 @@ from ..model import (
     labels,
 )
 from ..policy import default_conditions
-from ..promql import LABEL_NAME, Matcher, MatchOp, PromQLError, Selector, parse_selector
-from ..queries import le_matcher
+from ..promql import LABEL_NAME, Matcher, MatchOp, PromQLError, Selector, le_matcher, parse_selector
 from ..yamlsource import KeyPath
 from .base import (
     K8S_METADATA_KEYS,
