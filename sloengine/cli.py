@@ -9,28 +9,44 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
+from .backfill import backfill as run_backfill
+from .connection import Client, ConfigError, ConnectionConfig, QueryError, parse_headers, resolve
 from .diagnostics import Level
-from .durations import format_duration
+from .durations import DurationError, format_duration, parse_duration, parse_seconds_float
+from .engine import evaluate
+from .exporter import Exporter, ServeError, basic_auth, start_server, tls
 from .generate import OutputFormat, render_iter
 from .generate import write as write_generated
+from .livecheck import check_catalog_live
 from .loader import LoadResult, load
 from .model import SLO, CalendarWindow, Catalog, LatencySLI, ProbeSLI, RatioSLI
+from .recommend import Verdict, document
+from .recommend import recommend as run_recommend
+from .recommend import render_markdown as render_recommendations
+from .report import RENDERERS as REPORT_RENDERERS
+from .report import render_table
+from .report import schema_text as report_schema_text
 from .results import Status
 from .schema import schema_text
+from .sla import Compliance, PeriodError, evaluate_all, period_day
+from .sla_report import RENDERERS as SLA_RENDERERS
+from .tools import ToolError
 from .writer import write_atomically
-
-if TYPE_CHECKING:
-    from .connection import Client, ConnectionConfig
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -208,13 +224,6 @@ def _validate_live(result: LoadResult, connection: dict) -> tuple[LoadResult, di
     Returns the result with those diagnostics added, and ``{"url", "error"}`` (empty when not asked): a query
     that failed leaves ``error`` set, so the caller fails closed instead of calling the SLIs checked.
     """
-    from dataclasses import replace
-
-    from click.core import ParameterSource
-
-    from .connection import QueryError
-    from .livecheck import check_catalog_live
-
     context = click.get_current_context()
     if not any(context.get_parameter_source(name) is ParameterSource.COMMANDLINE for name in connection):
         return result, {}
@@ -306,8 +315,6 @@ def _connection(connection_file: Path | None, url: str | None, timeout_seconds: 
                 username: str | None, bearer_token_file: Path | None, ca_file: Path | None,
                 insecure_skip_verify: bool | None, headers: tuple[str, ...]) -> ConnectionConfig:
     """The settings from :func:`connection_options` (file, then environment, then flags); exit 1 when wrong."""
-    from .connection import ConfigError, parse_headers, resolve
-
     try:
         config = resolve(connection_file, {
             "url": url, "timeout_seconds": timeout_seconds, "retries": retries, "username": username,
@@ -323,8 +330,6 @@ def _connection(connection_file: Path | None, url: str | None, timeout_seconds: 
 
 
 def _client(**connection: Any) -> Client:
-    from .connection import Client
-
     return Client(_connection(**connection))
 
 
@@ -345,10 +350,6 @@ def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, 
     Prometheus's data directory and restart it; its retention must reach
     back to --since.
     """
-    from .backfill import backfill as run_backfill
-    from .durations import DurationError, parse_duration
-    from .tools import ToolError
-
     catalog = _load_clean(paths)
     try:
         span = parse_duration(since)
@@ -387,9 +388,6 @@ def report(paths: tuple[Path, ...], at: str | None, fmt: str, out: Path | None, 
     unreachable: never reported as healthy), 4 with --fail-on-breach when any
     SLO is breached, 1 for invalid specs or settings.
     """
-    from .engine import evaluate
-    from .report import RENDERERS, render_table
-
     catalog = _load_clean(paths)
     instant = _instant(at, "--at") if at else None
     client = _client(**connection)
@@ -402,7 +400,7 @@ def report(paths: tuple[Path, ...], at: str | None, fmt: str, out: Path | None, 
     if fmt == "table":
         text = render_table(result, colour=out is None and sys.stdout.isatty())
     else:
-        text = RENDERERS[fmt](result)
+        text = REPORT_RENDERERS[fmt](result)
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -422,12 +420,7 @@ def report(paths: tuple[Path, ...], at: str | None, fmt: str, out: Path | None, 
 @click.option("--report", "of_report", is_flag=True, help="The schema of `report --format json` instead.")
 def schema(out: Path | None, of_report: bool) -> None:
     """Print the JSON Schema of the sloengine/v1 format (for editors and CI), or of the JSON report."""
-    if of_report:
-        from .report import schema_text as report_schema_text
-
-        text = report_schema_text()
-    else:
-        text = schema_text()
+    text = report_schema_text() if of_report else schema_text()
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -437,10 +430,6 @@ def schema(out: Path | None, of_report: bool) -> None:
 
 def _interval_seconds(text: str) -> float:
     """``60s``, ``1m30s`` or a bare number of seconds."""
-    import math
-
-    from .durations import DurationError, parse_seconds_float
-
     try:
         seconds = float(text)
     except ValueError:
@@ -495,12 +484,6 @@ def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Pa
     answers while the loop runs, /-/ready once an evaluation has finished.
     Ctrl-C or SIGTERM stops it (exit 0).
     """
-    import logging
-    import signal
-    import threading
-
-    from .exporter import Exporter, ServeError, basic_auth, start_server, tls
-
     catalog = _load_clean(paths)
     seconds = _interval_seconds(interval)
     try:
@@ -560,9 +543,6 @@ def sla_report(paths: tuple[Path, ...], period: str, fmt: str, out: Path | None,
 
     Counts are exact (raw samples). Exit 0 when every agreement was computed, 3 when any could not be.
     """
-    from .sla import Compliance, PeriodError, evaluate_all, period_day
-    from .sla_report import RENDERERS
-
     catalog = _load_clean(paths)
     agreements = catalog.agreements
     if not agreements:
@@ -576,7 +556,7 @@ def sla_report(paths: tuple[Path, ...], period: str, fmt: str, out: Path | None,
     client = _client(**connection)
     results = evaluate_all(client, catalog, agreements, day, now)
     client.close()
-    text = RENDERERS[fmt](results, period)
+    text = SLA_RENDERERS[fmt](results, period)
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -600,11 +580,6 @@ def recommend(paths: tuple[Path, ...], lookback: str, at: str | None, fmt: str, 
     Flags targets that were missed in most periods (unrealistic) or never came close to being spent
     (too loose): the baseline a periodic service level review needs. Exit 3 when any SLO could not be read.
     """
-    from .durations import DurationError, parse_duration
-    from .recommend import Verdict, document
-    from .recommend import recommend as run_recommend
-    from .recommend import render_markdown as render_recommendations
-
     catalog = _load_clean(paths)
     try:
         span = parse_duration(lookback)

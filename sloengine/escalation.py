@@ -44,6 +44,8 @@ import click
 import yaml
 
 from . import conventions as c
+from .diagnostics import SpecError
+from .loader import load_or_raise
 from .model import (
     SLO,
     Catalog,
@@ -58,6 +60,7 @@ from .promql import quote
 from .rulefiles import HEADER, dump
 from .rules import CONDITION_LABELS, FIRST_LEVEL, AlertingRule, RuleGroup, compile_slo
 from .tools import find_binary
+from .writer import write_tree
 
 AMTOOL_BINARIES = ("amtool",)
 
@@ -450,10 +453,6 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 def generate(paths: tuple[str, ...], out: Path) -> None:
-    from .diagnostics import SpecError
-    from .loader import load_or_raise
-    from .writer import write_tree
-
     try:
         catalog = load_or_raise(list(paths))
     except SpecError as exc:

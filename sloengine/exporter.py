@@ -35,6 +35,7 @@ import gzip
 import hmac
 import logging
 import math
+import os
 import socket
 import ssl
 import sys
@@ -437,8 +438,6 @@ class BasicAuth:
 
 def basic_auth(username: str | None, password_file: Path | None, env: dict[str, str] | None = None) -> BasicAuth | None:
     """Basic auth from the flags: the password from its file, else from SLOENGINE_EXPORTER_PASSWORD."""
-    import os
-
     env = dict(os.environ) if env is None else env
     if not username:
         if password_file:

@@ -8,6 +8,7 @@ computed are ``null`` with a ``status`` that says why, never 0 or 1.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from datetime import UTC, datetime
@@ -261,8 +262,6 @@ _HTML_COLOURS = {Status.ERROR: "#f8d7da", Status.BREACHED: "#f8d7da", Status.AT_
 
 def render_html(report: Report) -> str:
     """One self-contained page: the table, each row coloured by status."""
-    import html
-
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     rows = "".join(
         f'<tr style="background:{_HTML_COLOURS[r.status]}">' + "".join(f"<td>{html.escape(c)}</td>" for c in _row(r))

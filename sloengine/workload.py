@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from http.server import ThreadingHTTPServer
-from typing import TYPE_CHECKING
 
 import click
 import numpy as np
@@ -41,8 +40,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import MetricsHandler
 from prometheus_client.registry import Collector, CollectorRegistry
 
-if TYPE_CHECKING:
-    from .synthetic import Counter, Gauge
+from .synthetic import Counter, Gauge
 
 BUCKETS = (0.05, 0.1, 0.3, 1.0, 3.0)
 #: History the workload can describe before its history's end (what the demo backfills at most).
@@ -259,8 +257,6 @@ def history(schedule: Schedule, days: float = HISTORY_DAYS,
     the live scrapes are one series when they carry the same labels: pass the ``instance`` the live scrape
     adds (the probe keeps its own). Returns the first sample's time and the series.
     """
-    from .synthetic import Counter, Gauge
-
     if not 0 < days <= HISTORY_DAYS:
         raise ValueError(f"history of {days} days: the workload describes 0 to {HISTORY_DAYS} days")
     end = schedule.history_until

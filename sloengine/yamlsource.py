@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .diagnostics import Diagnostic, Level, Position, SpecError
+from .diagnostics import Diagnostic, Level, Position, SpecError, field_path
 
 KeyPath = tuple[object, ...]
 
@@ -130,8 +130,6 @@ class _Converter:
 
 
 def _render(path: KeyPath) -> str:
-    from .diagnostics import field_path
-
     return field_path(path)
 
 
