@@ -54,7 +54,8 @@ from .stack import alertmanager, free_port, prometheus
 from .synthetic import openmetrics, write_blocks
 from .workload import HISTORY_DAYS, Schedule, WorkloadCollector, history, serve
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+#: The checkout's examples/, beside the top-level package (found by walking up, so the module may sit at any depth).
+EXAMPLES = next(p for p in Path(__file__).resolve().parents if not (p / "__init__.py").exists()) / "examples"
 #: Escalation delays are divided by this in the demo (30m → 2m), so a page escalates while you watch.
 TIME_SCALE = 15
 #: Scrape and rule evaluation interval of the demo's Prometheus (the page group's, and the floor of any delay).

@@ -182,8 +182,8 @@ def test_every_link_within_the_docs_leads_to_a_heading_or_a_file(doc):
 def test_every_module_and_top_level_directory_is_in_the_layout_table():
     layout = section("Layout")
     listed = set(re.findall(r"`([\w./]+)`", layout))
-    modules = {f"sloengine/{p.name}" for p in (REPO / "sloengine").glob("*.py") if p.name != "__init__.py"}
-    modules |= {f"sloengine/{p.name}/" for p in (REPO / "sloengine").iterdir() if (p / "__init__.py").exists()}
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "sloengine").rglob("*.py") if p.name != "__init__.py"}
+    modules |= {f"{p.parent.relative_to(REPO).as_posix()}/" for p in (REPO / "sloengine").rglob("*/__init__.py")}
     assert sorted(modules - listed) == []
     untracked = {"build", "out", "__pycache__"}   # what builds and runs leave in a clone (.gitignore)
     directories = {p.name for p in REPO.iterdir() if p.is_dir() and not p.name.startswith(".")
