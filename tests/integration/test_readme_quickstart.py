@@ -146,7 +146,8 @@ def test_the_spec_validates_cleanly_and_its_alert_tests_pass(run):
     assert outcome(run, "sloengine validate slos/").stdout.startswith(
         "1 SLOs in 1 services from 1 files: 0 errors, 0 warnings")
     assert "SUCCESS" in outcome(run, "promtool test rules").stdout
-    assert re.search(r"^(\d+)/\1 route cases pass$", outcome(run, "python -m sloengine.escalation").stdout, re.M)
+    routes = outcome(run, "python -m sloengine.escalation").stdout
+    assert re.search(r"^(\d+)/\1 route cases pass$", routes, re.M)
 
 
 def test_the_prometheus_yml_lines_load_the_rules_on_reload(run):
