@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 DURATION ?=
 
 demo: venv engines
-	$(BIN)/python -m sloengine.demo$(if $(strip $(DURATION)), --duration $(strip $(DURATION)))
+	$(BIN)/python -m sloengine.devstack.demo$(if $(strip $(DURATION)), --duration $(strip $(DURATION)))
 
 test: venv engines
 	$(BIN)/python -m pytest -q
@@ -44,4 +44,4 @@ clean:
 # (tests check they are fresh).
 rules: venv
 	$(BIN)/sloengine generate examples --out rules --no-dashboards
-	$(BIN)/python -m sloengine.dashboards .
+	$(BIN)/python -m sloengine.compiler.dashboards .

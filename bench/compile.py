@@ -32,8 +32,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from catalogue import write_catalogue  # noqa: E402
 
-from sloengine.generate import render_iter, write  # noqa: E402
-from sloengine.loader import load  # noqa: E402
+from sloengine.compiler.generate import render_iter, write  # noqa: E402
+from sloengine.specs.loader import load  # noqa: E402
 
 SPEC = """\
 apiVersion: sloengine/v1
@@ -125,7 +125,7 @@ def run(slos: int, work: Path, catalogue: str = "varied") -> dict:
     timings["compile_and_write"] = time.perf_counter() - mark
     total = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Large catalogues use a forked worker (sloengine.parallel); its peak counts too. The sum is an upper
+    # Large catalogues use a forked worker (sloengine.model.parallel); its peak counts too. The sum is an upper
     # bound: pages the two processes share after the fork are counted twice.
     child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     kinds: dict[str, int] = {}

@@ -45,15 +45,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sloengine import conventions as c  # noqa: E402
-from sloengine.backfill import install_blocks, tile_rules  # noqa: E402
-from sloengine.durations import format_duration, parse_duration, parse_seconds_float  # noqa: E402
-from sloengine.loader import load  # noqa: E402
-from sloengine.rulefiles import render_rule_file  # noqa: E402
-from sloengine.rules import compile_catalog  # noqa: E402
-from sloengine.stack import StackError, prometheus  # noqa: E402
-from sloengine.synthetic import Counter, openmetrics, write_blocks  # noqa: E402
-from sloengine.tools import promtool  # noqa: E402
+from sloengine.compiler.rulefiles import render_rule_file  # noqa: E402
+from sloengine.compiler.rules import compile_catalog  # noqa: E402
+from sloengine.compiler.tools import promtool  # noqa: E402
+from sloengine.devstack.stack import StackError, prometheus  # noqa: E402
+from sloengine.devstack.synthetic import Counter, openmetrics, write_blocks  # noqa: E402
+from sloengine.engine.backfill import install_blocks, tile_rules  # noqa: E402
+from sloengine.model import conventions as c  # noqa: E402
+from sloengine.model.durations import format_duration, parse_duration, parse_seconds_float  # noqa: E402
+from sloengine.specs.loader import load  # noqa: E402
 
 SLOTH_RULES = REPO.parent / "shared" / "peers" / "sloth" / "examples" / "_gen" / "getting-started.yml"
 OBJECTIVE = 99.9

@@ -67,14 +67,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sloengine import conventions as c  # noqa: E402
-from sloengine.backfill import backfill, install_blocks  # noqa: E402
-from sloengine.durations import DurationError, parse_duration  # noqa: E402
-from sloengine.loader import load  # noqa: E402
-from sloengine.rulefiles import render_rule_file  # noqa: E402
-from sloengine.rules import Intervals, compile_catalog  # noqa: E402
-from sloengine.stack import Prometheus, prometheus  # noqa: E402
-from sloengine.synthetic import Counter, openmetrics, window_sum, write_blocks  # noqa: E402
+from sloengine.compiler.rulefiles import render_rule_file  # noqa: E402
+from sloengine.compiler.rules import Intervals, compile_catalog  # noqa: E402
+from sloengine.devstack.stack import Prometheus, prometheus  # noqa: E402
+from sloengine.devstack.synthetic import Counter, openmetrics, window_sum, write_blocks  # noqa: E402
+from sloengine.engine.backfill import backfill, install_blocks  # noqa: E402
+from sloengine.model import conventions as c  # noqa: E402
+from sloengine.model.durations import DurationError, parse_duration  # noqa: E402
+from sloengine.specs.loader import load  # noqa: E402
 
 WINDOW = "30d"
 WINDOW_SECONDS = parse_duration(WINDOW)

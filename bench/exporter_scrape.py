@@ -36,10 +36,10 @@ import prometheus_client  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 from prometheus_client.exposition import make_wsgi_app  # noqa: E402
 
-from sloengine import exporter as ex  # noqa: E402
-from sloengine.connection import Client, ConnectionConfig  # noqa: E402
-from sloengine.model import Catalog  # noqa: E402
-from sloengine.results import Report, SLOResult, Source, Status  # noqa: E402
+from sloengine.engine.connection import Client, ConnectionConfig  # noqa: E402
+from sloengine.model.results import Report, SLOResult, Source, Status  # noqa: E402
+from sloengine.model.slo import Catalog  # noqa: E402
+from sloengine.reports import exporter as ex  # noqa: E402
 
 TARGET_MS = 100.0
 SLOS_PER_SERVICE = 10

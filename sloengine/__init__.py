@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .connection import Client, ConnectionConfig
-from .diagnostics import SpecError
-from .engine import evaluate as _evaluate
-from .generate import OutputFormat, render
-from .loader import load_or_raise
-from .model import Catalog
-from .results import Report
+from .compiler.generate import OutputFormat, render
+from .engine.connection import Client, ConnectionConfig
+from .engine.reading import evaluate as _evaluate
+from .model.diagnostics import SpecError
+from .model.results import Report
+from .model.slo import Catalog
+from .specs.loader import load_or_raise
 
 __version__ = "0.1.0"
 __all__ = ["Catalog", "ConnectionConfig", "Report", "SpecError", "compile", "evaluate", "load"]

@@ -24,29 +24,29 @@ import click
 from click.core import ParameterSource
 
 from . import __version__
-from .backfill import backfill as run_backfill
-from .connection import Client, ConfigError, ConnectionConfig, QueryError, parse_headers, resolve
-from .diagnostics import Level
-from .durations import DurationError, format_duration, parse_duration, parse_seconds_float
-from .engine import evaluate
-from .exporter import Exporter, ServeError, basic_auth, start_server, tls
-from .generate import OutputFormat, render_iter
-from .generate import write as write_generated
-from .livecheck import check_catalog_live
-from .loader import LoadResult, load
-from .model import SLO, CalendarWindow, Catalog, LatencySLI, ProbeSLI, RatioSLI
-from .recommend import Verdict, document
-from .recommend import recommend as run_recommend
-from .recommend import render_markdown as render_recommendations
-from .report import RENDERERS as REPORT_RENDERERS
-from .report import render_table
-from .report import schema_text as report_schema_text
-from .results import Status
-from .schema import schema_text
-from .sla import Compliance, PeriodError, evaluate_all, period_day
-from .sla_report import RENDERERS as SLA_RENDERERS
-from .tools import ToolError
-from .writer import write_atomically
+from .agreements.recommend import Verdict, document
+from .agreements.recommend import recommend as run_recommend
+from .agreements.recommend import render_markdown as render_recommendations
+from .agreements.sla import Compliance, PeriodError, evaluate_all, period_day
+from .compiler.generate import OutputFormat, render_iter
+from .compiler.generate import write as write_generated
+from .compiler.tools import ToolError
+from .compiler.writer import write_atomically
+from .engine.backfill import backfill as run_backfill
+from .engine.connection import Client, ConfigError, ConnectionConfig, QueryError, parse_headers, resolve
+from .engine.livecheck import check_catalog_live
+from .engine.reading import evaluate
+from .model.diagnostics import Level
+from .model.durations import DurationError, format_duration, parse_duration, parse_seconds_float
+from .model.results import Status
+from .model.slo import SLO, CalendarWindow, Catalog, LatencySLI, ProbeSLI, RatioSLI
+from .reports.exporter import Exporter, ServeError, basic_auth, start_server, tls
+from .reports.report import RENDERERS as REPORT_RENDERERS
+from .reports.report import render_table
+from .reports.report import schema_text as report_schema_text
+from .reports.sla_report import RENDERERS as SLA_RENDERERS
+from .specs.loader import LoadResult, load
+from .specs.schema import schema_text
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -58,7 +58,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def connection_options(command: F) -> F:
-    """Flags for reaching Prometheus, shared by every command that reads it (see ``sloengine.connection``)."""
+    """Flags for reaching Prometheus, shared by every command that reads it (see ``sloengine.engine.connection``)."""
     options = [
         click.option("--prometheus", "url", envvar="SLOENGINE_PROMETHEUS_URL", default=None,
                      help="Prometheus-compatible API base URL (env SLOENGINE_PROMETHEUS_URL)."),
@@ -500,7 +500,7 @@ def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Pa
         client.close()
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(EXIT_INVALID)
-    logger = logging.getLogger("sloengine.exporter")
+    logger = logging.getLogger("sloengine.reports.exporter")
     handler = _stderr_log_handler()
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

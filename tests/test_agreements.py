@@ -8,13 +8,21 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from sloengine.agreement_spec import to_agreement
-from sloengine.loader import load
-from sloengine.model import AgreementKind, WeeklyHours
-from sloengine.sla import AgreementResult, CommitmentResult, Compliance, Episode, PeriodError, period_bounds, period_day
-from sloengine.sla_report import render_html, render_json, render_markdown
-from sloengine.spec import AgreementSpec
-from sloengine.validation import consistency
+from sloengine.agreements.sla import (
+    AgreementResult,
+    CommitmentResult,
+    Compliance,
+    Episode,
+    PeriodError,
+    period_bounds,
+    period_day,
+)
+from sloengine.model.slo import AgreementKind, WeeklyHours
+from sloengine.reports.sla_report import render_html, render_json, render_markdown
+from sloengine.specs.agreement_spec import to_agreement
+from sloengine.specs.loader import load
+from sloengine.specs.spec import AgreementSpec
+from sloengine.specs.validation import consistency
 
 SLOS = """\
 apiVersion: sloengine/v1

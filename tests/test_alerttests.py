@@ -15,8 +15,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sloengine import conventions as c
-from sloengine.alerttests import (
+from sloengine.compiler.alerttests import (
     EVAL_SECONDS,
     OUTAGE,
     QUIET,
@@ -32,14 +31,15 @@ from sloengine.alerttests import (
     render_tests,
     skipped,
 )
-from sloengine.durations import parse_duration
-from sloengine.generate import render
-from sloengine.labelvalues import label_value, regex_samples, selector_matches, shortest_match, solve_labels
-from sloengine.loader import load
-from sloengine.model import SLO, Catalog, RawSLI, Service
-from sloengine.promql import Matcher, MatchOp, le_spellings, parse_selector
-from sloengine.rulefiles import render_rule_file
-from sloengine.rules import compile_catalog
+from sloengine.compiler.generate import render
+from sloengine.compiler.labelvalues import label_value, regex_samples, selector_matches, shortest_match, solve_labels
+from sloengine.compiler.rulefiles import render_rule_file
+from sloengine.compiler.rules import compile_catalog
+from sloengine.model import conventions as c
+from sloengine.model.durations import parse_duration
+from sloengine.model.promql import Matcher, MatchOp, le_spellings, parse_selector
+from sloengine.model.slo import SLO, Catalog, RawSLI, Service
+from sloengine.specs.loader import load
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

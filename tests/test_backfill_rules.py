@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from sloengine import conventions as c
-from sloengine.backfill import SLOS_PER_RULE, combined, tile_rules
-from sloengine.loader import load
-from sloengine.promql import parse, with_labels
-from sloengine.rules import RecordingRule
+from sloengine.compiler.rules import RecordingRule
+from sloengine.engine.backfill import SLOS_PER_RULE, combined, tile_rules
+from sloengine.model import conventions as c
+from sloengine.model.promql import parse, with_labels
+from sloengine.specs.loader import load
 
 SPEC = """\
 apiVersion: sloengine/v1
@@ -59,7 +59,7 @@ def test_constant_labels_keep_a_dollar_sign_literal():
 def test_backfill_blocks_shorten_as_more_slos_share_a_query():
     """promtool reads one range query per combined rule and block: with many SLOs per rule the blocks are a day,
     so no query reads 30 days of a hundred SLOs' tiles (that took longer than a read's 30 s timeout for 50)."""
-    from sloengine.backfill import SLO_HOURS_PER_QUERY, SLOS_PER_RULE, _block_hours
+    from sloengine.engine.backfill import SLO_HOURS_PER_QUERY, SLOS_PER_RULE, _block_hours
 
     assert _block_hours(1) == 720 and _block_hours(0) == 720
     assert _block_hours(11) == SLO_HOURS_PER_QUERY // 11

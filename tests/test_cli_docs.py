@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 import pytest
 
-from sloengine import connection
 from sloengine.cli import connection_options, main
+from sloengine.engine import connection
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sloengine.connection import (
+from sloengine.engine.connection import (
     Client,
     ConfigError,
     ConnectionConfig,

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sloengine import conventions as c
-from sloengine.dashboards import (
+from sloengine.compiler.dashboards import (
     DATASOURCE_UID,
     OVERVIEW_UID,
     SAMPLE_VARIABLES,
@@ -28,9 +27,10 @@ from sloengine.dashboards import (
     service_uid,
     substitute,
 )
-from sloengine.loader import load
-from sloengine.model import SLO, CalendarUnit, CalendarWindow, Catalog, RawSLI, Service
-from sloengine.promql import parse
+from sloengine.model import conventions as c
+from sloengine.model.promql import parse
+from sloengine.model.slo import SLO, CalendarUnit, CalendarWindow, Catalog, RawSLI, Service
+from sloengine.specs.loader import load
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -81,7 +81,7 @@ def row_panels(board: dict, slo: str) -> list[dict]:
 
 def test_committed_dashboards_for_the_examples_are_fresh(files):
     committed = {p.relative_to(REPO).as_posix(): p.read_text() for p in sorted(COMMITTED.rglob("*")) if p.is_file()}
-    assert committed == files, "run `python -m sloengine.dashboards` to regenerate dashboards/ from examples/"
+    assert committed == files, "run `python -m sloengine.compiler.dashboards` to regenerate dashboards/ from examples/"
 
 
 def test_output_is_deterministic(catalog, files):

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sloengine import demo
-from sloengine.loader import load
-from sloengine.workload import BUCKETS, SERIES, Schedule, bucket_key, cumulative, history, probe
+from sloengine.devstack import demo
+from sloengine.devstack.workload import BUCKETS, SERIES, Schedule, bucket_key, cumulative, history, probe
+from sloengine.specs.loader import load
 
 REPO = Path(__file__).resolve().parents[1]
 HISTORY_END = 1_780_000_020 // 60 * 60
@@ -108,8 +108,8 @@ def _make_dry_run(*args: str) -> str:
 
 
 def test_make_demo_passes_duration_and_runs_until_ctrl_c_without_it():
-    assert _make_dry_run("demo", "DURATION=300").endswith("-m sloengine.demo --duration 300")
-    assert _make_dry_run("demo").endswith("-m sloengine.demo")
+    assert _make_dry_run("demo", "DURATION=300").endswith("-m sloengine.devstack.demo --duration 300")
+    assert _make_dry_run("demo").endswith("-m sloengine.devstack.demo")
 
 
 def _readme_demo_commands() -> list[str]:
@@ -118,17 +118,17 @@ def _readme_demo_commands() -> list[str]:
     blocks = re.findall(r"```sh\n(.*?)```", intro, flags=re.S)
     lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
     inline = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", intro, flags=re.S))
-    return [m for m in lines + inline if "sloengine.demo" in m or m.startswith("make demo")]
+    return [m for m in lines + inline if "sloengine.devstack.demo" in m or m.startswith("make demo")]
 
 
 def _printed_commands() -> list[str]:
     """Every demo command a user is shown: the README's, ``--help``'s usage line, the demo's own hints."""
-    usage = subprocess.run([sys.executable, "-m", "sloengine.demo", "--help"], cwd=REPO, capture_output=True,
+    usage = subprocess.run([sys.executable, "-m", "sloengine.devstack.demo", "--help"], cwd=REPO, capture_output=True,
                            text=True).stdout
     found = _readme_demo_commands()
     found.append(re.match(r"Usage: (.*?) \[", usage).group(1) + " --help")
     hint = demo.stop_hint(demo.Settings(), 0)
-    found += re.findall(r"(\S*python\S* -m sloengine\.demo[^,;)]*|make demo[^,;)]*)", hint)
+    found += re.findall(r"(\S*python\S* -m sloengine\.devstack\.demo[^,;)]*|make demo[^,;)]*)", hint)
     return found
 
 
@@ -141,10 +141,10 @@ def test_every_printed_demo_command_works_as_written_from_the_checkout():
     for command in commands:
         words = shlex.split(command)
         if words[0] == "make":
-            assert _make_dry_run(*words[1:]).startswith(".venv/bin/python -m sloengine.demo"), command
+            assert _make_dry_run(*words[1:]).startswith(".venv/bin/python -m sloengine.devstack.demo"), command
             continue
-        assert "sloengine.demo" in words, command
-        runnable = words[:words.index("sloengine.demo") + 1] + ["--help"]
+        assert "sloengine.devstack.demo" in words, command
+        runnable = words[:words.index("sloengine.devstack.demo") + 1] + ["--help"]
         try:
             done = subprocess.run(runnable, cwd=REPO, env=env, capture_output=True, text=True)
         except FileNotFoundError:

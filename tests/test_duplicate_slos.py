@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sloengine.loader import load
+from sloengine.specs.loader import load
 
 NATIVE = """\
 apiVersion: sloengine/v1

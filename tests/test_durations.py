@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sloengine.durations import DurationError, format_duration, parse_duration, parse_seconds_float
+from sloengine.model.durations import DurationError, format_duration, parse_duration, parse_seconds_float
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("5m", 300), ("1h30m", 5400), ("28d", 2419200), ("2w", 1209600),
@@ -50,7 +50,7 @@ def test_durations_are_accepted_exactly_when_promtool_accepts_them(tmp_path):
 
     import yaml
 
-    from sloengine.tools import find_binary
+    from sloengine.compiler.tools import find_binary
 
     promtool = find_binary("promtool")
     for text in GRAMMAR_CASES:

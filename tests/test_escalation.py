@@ -21,8 +21,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sloengine import conventions as c
-from sloengine.escalation import (
+from sloengine.compiler.escalation import (
     AlertmanagerOptions,
     RouteCase,
     alertmanager_config,
@@ -34,10 +33,11 @@ from sloengine.escalation import (
     route_cases,
     run_route_tests,
 )
-from sloengine.loader import load
-from sloengine.rulefiles import render_rule_file
-from sloengine.rules import AlertingRule, compile_catalog, compile_slo
-from sloengine.schema import json_schema
+from sloengine.compiler.rulefiles import render_rule_file
+from sloengine.compiler.rules import AlertingRule, compile_catalog, compile_slo
+from sloengine.model import conventions as c
+from sloengine.specs.loader import load
+from sloengine.specs.schema import json_schema
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

@@ -25,14 +25,14 @@ import requests
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from sloengine import conventions as c
-from sloengine import exporter as ex
 from sloengine.cli import main
-from sloengine.connection import Client, ConnectionConfig, QueryError
-from sloengine.exporter import BasicAuth, Exporter, Outcome, ServeError
-from sloengine.loader import load
-from sloengine.model import Catalog
-from sloengine.results import Report, SLOResult, Status
+from sloengine.engine.connection import Client, ConnectionConfig, QueryError
+from sloengine.model import conventions as c
+from sloengine.model.results import Report, SLOResult, Status
+from sloengine.model.slo import Catalog
+from sloengine.reports import exporter as ex
+from sloengine.reports.exporter import BasicAuth, Exporter, Outcome, ServeError
+from sloengine.specs.loader import load
 
 SPEC = """\
 apiVersion: sloengine/v1

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sloengine.counts import Counts, plan
-from sloengine.figures import compute
-from sloengine.loader import load
-from sloengine.report import render_json, render_markdown, render_table
-from sloengine.results import Report, Source, Status
+from sloengine.engine.counts import Counts, plan
+from sloengine.engine.figures import compute
+from sloengine.model.results import Report, Source, Status
+from sloengine.reports.report import render_json, render_markdown, render_table
+from sloengine.specs.loader import load
 
 AT = datetime(2026, 10, 16, 12, tzinfo=UTC).timestamp()
 

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from sloengine import conventions as c
 from sloengine.cli import main
-from sloengine.generate import OutputFormat, render
-from sloengine.loader import load
+from sloengine.compiler.generate import OutputFormat, render
+from sloengine.model import conventions as c
+from sloengine.specs.loader import load
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -117,7 +117,7 @@ def test_every_subquery_stays_under_promtools_sample_limit(tmp_path, calendar):
     """promtool test rules lets a query load 10,000 samples; a subquery loads one per step at least."""
     import re
 
-    from sloengine.durations import parse_duration
+    from sloengine.model.durations import parse_duration
 
     spec = tmp_path / "cal.yaml"
     spec.write_text("apiVersion: sloengine/v1\nkind: ServiceLevels\nservice: {name: cal}\nslos:\n"
@@ -180,7 +180,7 @@ slos:
 
 @pytest.mark.parametrize("pages", [True, False])
 def test_raw_windows_stay_in_the_fast_group_when_nothing_pages(tmp_path, pages):
-    from sloengine.rules import compile_slo, fast_raw_windows
+    from sloengine.compiler.rules import compile_slo, fast_raw_windows
 
     spec = tmp_path / "quiet.yaml"
     spec.write_text(QUIET_SPEC % ("true" if pages else "false"))

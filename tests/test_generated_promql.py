@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sloengine import conventions as c
-from sloengine import generate
-from sloengine.dashboards import SAMPLE_VARIABLES, substitute
-from sloengine.generate import render, render_iter, write
-from sloengine.loader import load
-from sloengine.model import Catalog
-from sloengine.promql import parse
+from sloengine.compiler import generate
+from sloengine.compiler.dashboards import SAMPLE_VARIABLES, substitute
+from sloengine.compiler.generate import render, render_iter, write
+from sloengine.model import conventions as c
+from sloengine.model.promql import parse
+from sloengine.model.slo import Catalog
+from sloengine.specs.loader import load
 
 REPO = Path(__file__).resolve().parents[1]
 PROMTOOL = shutil.which("promtool")

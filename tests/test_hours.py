@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from sloengine.hours import (
+from sloengine.agreements.hours import (
     counted_intervals,
     mask_in,
     seconds_in,
@@ -15,7 +15,7 @@ from sloengine.hours import (
     sum_in,
     support_intervals,
 )
-from sloengine.model import ClockRange, MaintenanceWindow, WeeklyHours
+from sloengine.model.slo import ClockRange, MaintenanceWindow, WeeklyHours
 
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFICE = WeeklyHours("Europe/Berlin", ("monday:friday",), (ClockRange(8 * 60, 18 * 60),))

@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from sloengine.diagnostics import Diagnostic, Level
-from sloengine.importers import openslo
-from sloengine.importers.base import Context, ImportResult
-from sloengine.model import (
+from sloengine.model.diagnostics import Diagnostic, Level
+from sloengine.model.promql import Matcher, MatchOp, Selector, parse, substitute_window
+from sloengine.model.slo import (
     SLO,
     AlertSeverity,
     BurnRateAlert,
@@ -29,9 +28,10 @@ from sloengine.model import (
     RollingWindow,
     SourceFormat,
 )
-from sloengine.policy import condition, default_conditions
-from sloengine.promql import Matcher, MatchOp, Selector, parse, substitute_window
-from sloengine.yamlsource import Document, load_file, load_text
+from sloengine.specs.importers import openslo
+from sloengine.specs.importers.base import Context, ImportResult
+from sloengine.specs.policy import condition, default_conditions
+from sloengine.specs.yamlsource import Document, load_file, load_text
 
 DAY = 86400
 

@@ -15,10 +15,9 @@ from conftest import PEERS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sloengine.diagnostics import Diagnostic, Level
-from sloengine.importers import sloth
-from sloengine.importers.base import Context, ImportResult
-from sloengine.model import (
+from sloengine.model.diagnostics import Diagnostic, Level
+from sloengine.model.promql import Matcher, MatchOp, Selector
+from sloengine.model.slo import (
     SLO,
     AlertPolicy,
     AlertSeverity,
@@ -28,9 +27,10 @@ from sloengine.model import (
     Service,
     SourceFormat,
 )
-from sloengine.policy import default_conditions
-from sloengine.promql import Matcher, MatchOp, Selector
-from sloengine.yamlsource import load_file, load_text
+from sloengine.specs.importers import sloth
+from sloengine.specs.importers.base import Context, ImportResult
+from sloengine.specs.policy import default_conditions
+from sloengine.specs.yamlsource import load_file, load_text
 
 THIRTY_DAYS = 30 * 86400
 SLI_PLUGIN_MESSAGE = "Sloth SLI plugins cannot be imported"

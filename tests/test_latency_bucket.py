@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sloengine import conventions as c
-from sloengine.loader import load
-from sloengine.rulefiles import render_rule_file
-from sloengine.rules import compile_catalog
+from sloengine.compiler.rulefiles import render_rule_file
+from sloengine.compiler.rules import compile_catalog
+from sloengine.model import conventions as c
+from sloengine.specs.loader import load
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import sloengine
-from sloengine.generate import render
-from sloengine.results import Status
+from sloengine.compiler.generate import render
+from sloengine.model.results import Status
 
 REPO = Path(__file__).resolve().parents[1]
 

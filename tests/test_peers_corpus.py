@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import PEERS
 
-from sloengine import conventions as c
-from sloengine.generate import render
-from sloengine.loader import load
+from sloengine.compiler.generate import render
+from sloengine.model import conventions as c
+from sloengine.specs.loader import load
 
 
 def _peer_files() -> list[Path]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sloengine.model import AlertSeverity
-from sloengine.policy import burn_factor, condition, default_conditions
+from sloengine.model.slo import AlertSeverity
+from sloengine.specs.policy import burn_factor, condition, default_conditions
 
 
 def test_thirty_day_defaults_are_the_workbooks_table():

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sloengine.promql import (
+from sloengine.model.promql import (
     Matcher,
     MatchOp,
     PromQLError,

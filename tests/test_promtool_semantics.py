@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sloengine.promtool_semantics import (
+from sloengine.compiler.promtool_semantics import (
     EVAL_SECONDS,
     PROMETHEUS_VERSION,
     SCRAPE_SECONDS,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sloengine.loader import load
-from sloengine.spec import MaintenanceSpec, ReceiverSpec, SupportHoursSpec
+from sloengine.specs.loader import load
+from sloengine.specs.spec import MaintenanceSpec, ReceiverSpec, SupportHoursSpec
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sloengine.hours import counted_intervals, seconds_in
-from sloengine.loader import load
-from sloengine.model import ClockRange, MaintenanceWindow, WeeklyHours
+from sloengine.agreements.hours import counted_intervals, seconds_in
+from sloengine.model.slo import ClockRange, MaintenanceWindow, WeeklyHours
+from sloengine.specs.loader import load
 
 HEADER = """\
 apiVersion: sloengine/v1

@@ -6,8 +6,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sloengine import rulefiles
-from sloengine.rulefiles import dump
+from sloengine.compiler import rulefiles
+from sloengine.compiler.rulefiles import dump
 
 
 def pyyaml(document):
@@ -22,8 +22,8 @@ TRICKY = ["", "true", "yes", "no", "null", "~", "1", "1.5", "0x1F", "1_000", "20
 
 
 def test_every_generated_document_is_laid_out_as_pyyaml_would(tmp_path):
-    from sloengine.generate import render
-    from sloengine.loader import load_or_raise
+    from sloengine.compiler.generate import render
+    from sloengine.specs.loader import load_or_raise
 
     seen = []
     original = rulefiles.dump
@@ -32,8 +32,8 @@ def test_every_generated_document_is_laid_out_as_pyyaml_would(tmp_path):
         seen.append(document)
         return original(document)
 
-    import sloengine.alerttests as alerttests
-    import sloengine.escalation as escalation
+    import sloengine.compiler.alerttests as alerttests
+    import sloengine.compiler.escalation as escalation
     patched = [(rulefiles, "dump"), (alerttests, "dump"), (escalation, "dump")]
     for module, name in patched:
         setattr(module, name, spy)

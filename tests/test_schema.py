@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from sloengine.schema import json_schema, schema_text
+from sloengine.specs.schema import json_schema, schema_text
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "schema" / "sloengine-v1.schema.json"
@@ -36,7 +36,7 @@ def test_schema_rejects_an_unknown_key_and_an_out_of_range_objective():
 
 
 def test_committed_report_schema_is_what_the_report_module_defines():
-    from sloengine.report import schema_text as report_schema_text
+    from sloengine.reports.report import schema_text as report_schema_text
 
     committed = REPO / "schema" / "sloengine-report-v1.schema.json"
     assert committed.read_text() == report_schema_text(), "run `make schema` to regenerate the report schema"

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from sloengine.cli import main
-from sloengine.diagnostics import Diagnostic
-from sloengine.loader import load
+from sloengine.model.diagnostics import Diagnostic
+from sloengine.specs.loader import load
 
 HEADER = """\
 apiVersion: sloengine/v1

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sloengine.cli import main
-from sloengine.loader import load
+from sloengine.specs.loader import load
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
 BASES = [yaml.safe_load(p.read_text()) for p in EXAMPLES]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sloengine.loader import load
-from sloengine.model import (
+from sloengine.model.promql import Matcher, MatchOp
+from sloengine.model.slo import (
     AlertSeverity,
     CalendarUnit,
     CalendarWindow,
@@ -19,7 +19,7 @@ from sloengine.model import (
     RollingWindow,
     SourceFormat,
 )
-from sloengine.promql import Matcher, MatchOp
+from sloengine.specs.loader import load
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

@@ -1,7 +1,7 @@
 """The dashboards' status column and `report`'s status are one rule: they agree on every case.
 
 The same window counts go to both sides. `report`'s side is
-:func:`sloengine.figures.compute` (what `report` and the exporter run). The
+:func:`sloengine.engine.figures.compute` (what `report` and the exporter run). The
 dashboards' side is the Status column's query, taken from the rendered overview
 and service dashboards, evaluated by a real Prometheus (``promtool test
 rules``) over the same counts as the recorded ``slo:*_events:increase`` series,
@@ -27,9 +27,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sloengine import conventions as c
-from sloengine.counts import Counts, plan
-from sloengine.dashboards import (
+from sloengine.compiler.dashboards import (
     OVERVIEW_UID,
     SAMPLE_VARIABLES,
     dashboard_path,
@@ -37,14 +35,16 @@ from sloengine.dashboards import (
     service_uid,
     substitute,
 )
-from sloengine.durations import format_duration
-from sloengine.figures import compute
-from sloengine.loader import load
-from sloengine.model import CalendarWindow, Catalog, Service
-from sloengine.results import SLOResult, Source, Status
-from sloengine.rulefiles import render_rule_file
-from sloengine.rules import RecordingRule, RuleGroup, compile_calendars, compile_slo, rolling_windows
-from sloengine.status import AT_RISK_BUDGET_REMAINING
+from sloengine.compiler.rulefiles import render_rule_file
+from sloengine.compiler.rules import RecordingRule, RuleGroup, compile_calendars, compile_slo, rolling_windows
+from sloengine.compiler.status import AT_RISK_BUDGET_REMAINING
+from sloengine.engine.counts import Counts, plan
+from sloengine.engine.figures import compute
+from sloengine.model import conventions as c
+from sloengine.model.durations import format_duration
+from sloengine.model.results import SLOResult, Source, Status
+from sloengine.model.slo import CalendarWindow, Catalog, Service
+from sloengine.specs.loader import load
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")

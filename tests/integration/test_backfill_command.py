@@ -15,11 +15,11 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from sloengine import conventions as c
-from sloengine.backfill import install_blocks
 from sloengine.cli import main
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, openmetrics, write_blocks
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, openmetrics, write_blocks
+from sloengine.engine.backfill import install_blocks
+from sloengine.model import conventions as c
 
 SPEC = """\
 apiVersion: sloengine/v1
@@ -76,7 +76,7 @@ def test_unreachable_prometheus_fails_with_a_message_and_exit_one(tmp_path):
 
 def test_constant_labels_come_out_of_prometheus_verbatim(tmp_path):
     """The combined backfill rules set labels with label_replace, whose replacement expands ``$1``."""
-    from sloengine.promql import with_labels
+    from sloengine.model.promql import with_labels
 
     value = 'a$1b "quoted" \\ back'
     with prometheus(tmp_path) as prom:

@@ -12,9 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sloengine import conventions as c
-from sloengine.calendars import next_period_start, period_start
-from sloengine.model import (
+from sloengine.compiler.queries import label_matchers
+from sloengine.compiler.rules import compile_calendars
+from sloengine.devstack.stack import prometheus
+from sloengine.model import conventions as c
+from sloengine.model.calendars import next_period_start, period_start
+from sloengine.model.promql import Selector
+from sloengine.model.slo import (
     SLO,
     AlertPolicy,
     CalendarUnit,
@@ -22,10 +26,6 @@ from sloengine.model import (
     Catalog,
     ProbeSLI,
 )
-from sloengine.promql import Selector
-from sloengine.queries import label_matchers
-from sloengine.rules import compile_calendars
-from sloengine.stack import prometheus
 
 ZONES = ("Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC")
 

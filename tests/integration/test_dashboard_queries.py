@@ -31,9 +31,7 @@ import numpy as np
 import pytest
 import requests
 
-from sloengine import conventions as c
-from sloengine.backfill import backfill, install_blocks
-from sloengine.dashboards import (
+from sloengine.compiler.dashboards import (
     ALERTS_METRIC,
     FIRING,
     LABEL_ALERTSTATE,
@@ -45,14 +43,16 @@ from sloengine.dashboards import (
     render_dashboards,
     substitute,
 )
-from sloengine.durations import parse_duration
-from sloengine.loader import load
-from sloengine.model import Catalog
-from sloengine.promql import parse
-from sloengine.rulefiles import render_rule_file
-from sloengine.rules import Intervals, compile_catalog
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, Gauge, openmetrics, write_blocks
+from sloengine.compiler.rulefiles import render_rule_file
+from sloengine.compiler.rules import Intervals, compile_catalog
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, Gauge, openmetrics, write_blocks
+from sloengine.engine.backfill import backfill, install_blocks
+from sloengine.model import conventions as c
+from sloengine.model.durations import parse_duration
+from sloengine.model.promql import parse
+from sloengine.model.slo import Catalog
+from sloengine.specs.loader import load
 
 REPO = Path(__file__).resolve().parents[2]
 STEP = 15
@@ -357,8 +357,8 @@ def _key(sample: dict, slo) -> tuple[tuple[str, str], ...]:
 def test_period_to_date_shows_the_share_of_the_calendar_month_elapsed(stack):
     from datetime import datetime
 
-    from sloengine.calendars import next_period_start, period_start
-    from sloengine.model import CalendarUnit
+    from sloengine.model.calendars import next_period_start, period_start
+    from sloengine.model.slo import CalendarUnit
 
     prom, catalog = stack
     files = render_dashboards(catalog)

@@ -22,9 +22,9 @@ import pytest
 from click.testing import CliRunner
 
 from sloengine.cli import main as cli
-from sloengine.loader import load
-from sloengine.stack import prometheus
-from sloengine.workload import SERIES, Schedule, cumulative
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.workload import SERIES, Schedule, cumulative
+from sloengine.specs.loader import load
 
 REPO = Path(__file__).resolve().parents[2]
 #: Long enough for the slowest alignment of scrapes and evaluations to page and escalate (about +1:25) and show it.
@@ -61,7 +61,7 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Demo:
     workdir = tmp_path_factory.mktemp("demo") / "run"
-    done = subprocess.run([sys.executable, "-m", "sloengine.demo", "--duration", str(DURATION),
+    done = subprocess.run([sys.executable, "-m", "sloengine.devstack.demo", "--duration", str(DURATION),
                            "--history-days", "0.01", "--refresh", "5", "--outage", *map(str, OUTAGE),
                            "--time-scale", str(TIME_SCALE), "--for-scale", str(FOR_SCALE), "--workdir", str(workdir)],
                           capture_output=True, text=True, timeout=600, cwd=REPO)

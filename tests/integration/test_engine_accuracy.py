@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from sloengine.connection import Client, ConnectionConfig
-from sloengine.engine import evaluate
-from sloengine.loader import load
-from sloengine.results import Source, Status
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, Gauge, openmetrics, window_sum, write_blocks
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, Gauge, openmetrics, window_sum, write_blocks
+from sloengine.engine.connection import Client, ConnectionConfig
+from sloengine.engine.reading import evaluate
+from sloengine.model.results import Source, Status
+from sloengine.specs.loader import load
 
 STEP = 60
 AT = int(datetime(2026, 3, 31, 12, 0, 30, tzinfo=UTC).timestamp())
@@ -234,8 +234,8 @@ def test_no_figure_is_nan_or_infinite(world):
 
 
 def test_prometheus_counts_series_without_resets_and_only_reset_series_are_fetched(world):
-    from sloengine.engine import counter_increases
-    from sloengine.promql import parse_selector
+    from sloengine.engine.reading import counter_increases
+    from sloengine.model.promql import parse_selector
 
     _, truth, url = world
     sent: list[str] = []

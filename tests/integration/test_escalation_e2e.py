@@ -30,12 +30,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from sloengine import conventions as c
-from sloengine import stack
-from sloengine.escalation import AlertmanagerOptions, render_config, route_cases
-from sloengine.loader import load
-from sloengine.rulefiles import render_rule_file
-from sloengine.rules import Intervals, compile_catalog
+from sloengine.compiler.escalation import AlertmanagerOptions, render_config, route_cases
+from sloengine.compiler.rulefiles import render_rule_file
+from sloengine.compiler.rules import Intervals, compile_catalog
+from sloengine.devstack import stack
+from sloengine.model import conventions as c
+from sloengine.specs.loader import load
 
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus-alertmanager") is None and shutil.which("alertmanager") is None,

@@ -23,14 +23,14 @@ import requests
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from sloengine import conventions as c
-from sloengine import stack
 from sloengine.cli import main
-from sloengine.connection import Client, ConnectionConfig
-from sloengine.exporter import Exporter, Running, start_server
-from sloengine.loader import load
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, openmetrics, window_sum, write_blocks
+from sloengine.devstack import stack
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, openmetrics, window_sum, write_blocks
+from sloengine.engine.connection import Client, ConnectionConfig
+from sloengine.model import conventions as c
+from sloengine.reports.exporter import Exporter, Running, start_server
+from sloengine.specs.loader import load
 
 SPEC = """\
 apiVersion: sloengine/v1

@@ -10,7 +10,7 @@ Prometheus 2.42 with Poisson traffic:
   live series scraped every 15 s with an ``instance`` label: a series whose
   labels are a superset of the other's.
 
-The exact count follows the convention :func:`sloengine.engine.counter_events`
+The exact count follows the convention :func:`sloengine.engine.reading.counter_events`
 states and ``increase()`` shares: a series' first sample is a baseline (what a
 new series counted before its first scrape is not seen), every later sample
 counts its increase. The truth is therefore :func:`synthetic.window_sum` over
@@ -29,8 +29,8 @@ import pytest
 from click.testing import CliRunner
 
 from sloengine.cli import main
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, openmetrics, window_sum, write_blocks
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, openmetrics, window_sum, write_blocks
 
 STEP = 15
 START = int(datetime(2026, 2, 2, 0, 0, tzinfo=UTC).timestamp())

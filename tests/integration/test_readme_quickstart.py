@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 import yaml
 
-from sloengine.escalation import load_route_cases, run_route_tests
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, openmetrics, write_blocks
+from sloengine.compiler.escalation import load_route_cases, run_route_tests
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, openmetrics, write_blocks
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
@@ -132,7 +132,7 @@ def test_every_quickstart_command_runs_as_written(run):
         assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     assert set(NOT_RUN) <= set(commands()), "the README's way to get the command changed: update NOT_RUN"
     for checked in ("sloengine validate", "sloengine generate", "promtool check rules", "promtool test rules",
-                    "amtool check-config", "python -m sloengine.escalation check", "promtool check config",
+                    "amtool check-config", "python -m sloengine.compiler.escalation check", "promtool check config",
                     "amtool config routes test", "sloengine backfill", "sloengine report"):
         assert any(c.startswith(checked) for c in ran), checked
 
@@ -146,7 +146,7 @@ def test_the_spec_validates_cleanly_and_its_alert_tests_pass(run):
     assert outcome(run, "sloengine validate slos/").stdout.startswith(
         "1 SLOs in 1 services from 1 files: 0 errors, 0 warnings")
     assert "SUCCESS" in outcome(run, "promtool test rules").stdout
-    routes = outcome(run, "python -m sloengine.escalation").stdout
+    routes = outcome(run, "python -m sloengine.compiler.escalation").stdout
     assert re.search(r"^(\d+)/\1 route cases pass$", routes, re.M)
 
 

@@ -7,11 +7,11 @@ import time
 import numpy as np
 import pytest
 
-from sloengine.connection import Client, ConnectionConfig
-from sloengine.loader import load
-from sloengine.recommend import Verdict, recommend, render_markdown, suggest
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, openmetrics, write_blocks
+from sloengine.agreements.recommend import Verdict, recommend, render_markdown, suggest
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, openmetrics, write_blocks
+from sloengine.engine.connection import Client, ConnectionConfig
+from sloengine.specs.loader import load
 
 STEP = 300
 DAYS = 91

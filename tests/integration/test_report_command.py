@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from sloengine.cli import EXIT_BREACHED, EXIT_ERROR, main
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, openmetrics, write_blocks
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, openmetrics, write_blocks
 
 REPO = Path(__file__).resolve().parents[2]
 STEP = 60

@@ -13,8 +13,8 @@ import numpy as np
 from click.testing import CliRunner
 
 from sloengine.cli import main
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, openmetrics, write_blocks
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, openmetrics, write_blocks
 
 STEP = 60
 SPEC = """\

@@ -34,14 +34,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from sloengine import conventions as c
-from sloengine.backfill import backfill, install_blocks
-from sloengine.calendars import period_start
-from sloengine.generate import render
-from sloengine.loader import load
-from sloengine.model import CalendarUnit
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, openmetrics, write_blocks
+from sloengine.compiler.generate import render
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, openmetrics, write_blocks
+from sloengine.engine.backfill import backfill, install_blocks
+from sloengine.model import conventions as c
+from sloengine.model.calendars import period_start
+from sloengine.model.slo import CalendarUnit
+from sloengine.specs.loader import load
 
 #: Days of history: any calendar month so far (up to 31 days) lies within the backfilled tiles.
 DAYS = 32
@@ -402,8 +402,8 @@ def test_no_recorded_series_is_nan_or_infinite(loaded):
 
 
 def _report(prom, at: float, *, without: tuple[str, ...] = (), **kwargs):
-    from sloengine.connection import Client, ConnectionConfig
-    from sloengine.engine import evaluate
+    from sloengine.engine.connection import Client, ConnectionConfig
+    from sloengine.engine.reading import evaluate
 
     catalog = load([prom.data_dir.parent / "spec.yaml"]).catalog
     catalog = replace(catalog, slos=tuple(s for s in catalog.slos if s.name not in without))
@@ -412,7 +412,7 @@ def _report(prom, at: float, *, without: tuple[str, ...] = (), **kwargs):
 
 def test_report_reads_every_slo_from_recorded_series_in_three_queries(loaded):
     """Every group has evaluated, so every window of every SLO is recorded at the instant asked."""
-    from sloengine.results import Source
+    from sloengine.model.results import Source
 
     prom, truth, _ = loaded
     at = time.time() - 1  # a scrape stamped before this has been stored
@@ -449,8 +449,8 @@ def test_an_slo_whose_tiles_cover_minutes_is_counted_from_its_raw_counters_and_s
     """Rules loaded half an hour ago without their history: every window is recorded, but the 30-day one holds
     minutes of tiles. Reporting that as the month's SLI would be silently wrong (the incident of 20 hours ago
     unseen); the report counts the raw counters instead, exactly, and says why."""
-    from sloengine.engine import PARTIAL_TILES_NOTE
-    from sloengine.results import Source
+    from sloengine.engine.reading import PARTIAL_TILES_NOTE
+    from sloengine.model.results import Source
 
     prom, truth, _ = loaded
     assert prom.query(f'{c.METRIC_TOTAL}{{slo="{FRESH}",window="30d"}}')  # recorded, but from minutes of tiles

@@ -5,7 +5,7 @@ maintenance window runs from 22:00 on the 31st to 03:00 on 1 April, across the
 month boundary. Per-customer counters carry outages inside support hours (they
 count), at night (outside office hours: they count only for the 24×7
 agreement) and inside the maintenance window (never). The truth is computed
-here sample by sample with ``zoneinfo``, independently of ``sloengine.hours``.
+here sample by sample with ``zoneinfo``, independently of ``sloengine.agreements.hours``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from sloengine.connection import Client, ConnectionConfig
-from sloengine.loader import load
-from sloengine.sla import Compliance, evaluate_all
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, openmetrics, write_blocks
+from sloengine.agreements.sla import Compliance, evaluate_all
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, openmetrics, write_blocks
+from sloengine.engine.connection import Client, ConnectionConfig
+from sloengine.specs.loader import load
 
 BERLIN = ZoneInfo("Europe/Berlin")
 STEP = 60

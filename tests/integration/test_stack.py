@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sloengine import stack
+from sloengine.devstack import stack
 
 
 class _AlwaysReady(BaseHTTPRequestHandler):

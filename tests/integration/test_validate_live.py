@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from sloengine.cli import EXIT_ERROR, main
-from sloengine.stack import prometheus
-from sloengine.synthetic import Counter, Gauge, openmetrics, write_blocks
+from sloengine.devstack.stack import prometheus
+from sloengine.devstack.synthetic import Counter, Gauge, openmetrics, write_blocks
 
 STEP = 60
 HISTOGRAM = "shop_request_duration_seconds"

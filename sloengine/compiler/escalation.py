@@ -1,0 +1,484 @@
+"""Escalation: an Alertmanager configuration that routes every SLO's pages and tickets to people.
+
+From each SLO's escalation policy (``escalation:`` in the spec; by default L1
+is the service's team) and the labels its compiled alert rules carry, this
+renders ``alertmanager/alertmanager.yml``, a complete configuration:
+
+* a routing tree by team, then by SLO (``service`` and ``slo``), then by level:
+  a page carries ``escalation_level="L1"`` and goes to the on-call; the
+  ``SLOEscalation`` alerts that Prometheus raises when a page stays
+  unresolved (``rules.escalation_alerts``: Alertmanager has no
+  acknowledgements, so the delay is a ``for`` over the page's ``ALERTS``)
+  carry ``L2``/``L3`` and go to the next receivers; everything else of the
+  SLO (slow-burn tickets, budget exhausted, no data) has no level and goes to
+  the ticket receiver, only within support hours. Routing keys on the level
+  label rather than on ``severity``, which a spec may rename (Sloth's
+  ``severity: pageteam``);
+* notifications grouped by alert name, service, SLO, severity and level;
+* inhibition: a page (any level) silences the tickets of the same SLO (and the
+  same SLI group); nothing silences a page, so a budget-exhausted alert never
+  hides a fast burn;
+* time intervals: support hours (``active_time_intervals`` of the ticket
+  route) and maintenance windows (``mute_time_intervals`` of every route of
+  the SLO). One-off windows are spelled as dates, since Alertmanager's
+  intervals only recur.
+
+It also renders ``alertmanager/routes.test.yml``: for every SLO and level, the
+labels an alert will carry and the receiver it must reach, which
+:func:`run_route_tests` checks with ``amtool config routes test``.
+Everything is deterministic; rendering is pure (no files, no processes).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+import yaml
+
+from ..model import conventions as c
+from ..model.diagnostics import SpecError
+from ..model.promql import quote
+from ..model.slo import (
+    SLO,
+    Catalog,
+    ClockRange,
+    EscalationPolicy,
+    MaintenanceWindow,
+    Service,
+    WeeklyHours,
+    default_policy,
+)
+from ..specs.loader import load_or_raise
+from .rulefiles import HEADER, dump
+from .rules import CONDITION_LABELS, FIRST_LEVEL, AlertingRule, RuleGroup, compile_slo
+from .tools import find_binary
+from .writer import write_tree
+
+AMTOOL_BINARIES = ("amtool",)
+
+
+@dataclass(frozen=True)
+class AlertmanagerOptions:
+    """Alertmanager's timings (its own defaults); tests shorten them."""
+
+    resolve_timeout: str = "5m"
+    group_wait: str = "30s"
+    group_interval: str = "5m"
+    repeat_interval: str = "4h"
+
+
+@dataclass(frozen=True)
+class RouteCase:
+    """An alert as it will be labelled, and the receivers Alertmanager must route it to."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    receivers: tuple[str, ...]
+
+
+def policy_of(slo: SLO, service: Service) -> EscalationPolicy:
+    """The SLO's policy, or the default: L1 = the service's team (else the service), no escalation."""
+    return slo.escalation or default_policy(service.name, service.team)
+
+
+# ---- what the alerts of an SLO look like ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Alerts:
+    """The labels of an SLO's alerts, as Prometheus will send them (without the SLI's group labels)."""
+
+    pages: tuple[dict[str, str], ...]
+    escalations: tuple[dict[str, str], ...]
+    others: tuple[dict[str, str], ...]
+
+    @property
+    def team(self) -> str | None:
+        """The team label every alert of the SLO shares ("" when none has one); None when they differ."""
+        teams = {a.get(c.LABEL_TEAM, "") for a in self.pages + self.escalations + self.others}
+        return teams.pop() if len(teams) == 1 else None
+
+
+def _alert_labels(rule: AlertingRule) -> dict[str, str]:
+    return {"alertname": rule.alert, **dict(rule.labels)}
+
+
+def alerts_of(groups: Sequence[RuleGroup]) -> _Alerts:
+    """The alerts an SLO's compiled rule groups raise, as Alertmanager will see their labels."""
+    rules = [r for group in groups for r in group.rules if isinstance(r, AlertingRule)]
+    pages = [_alert_labels(r) for r in rules
+             if r.alert != c.ALERT_ESCALATION and dict(r.labels).get(c.LABEL_ESCALATION_LEVEL) == FIRST_LEVEL]
+    others = [_alert_labels(r) for r in rules
+              if r.alert != c.ALERT_ESCALATION and c.LABEL_ESCALATION_LEVEL not in dict(r.labels)]
+    escalations = []
+    if pages:
+        # An escalation keeps the page's labels but those telling its conditions apart.
+        inherited = {k: v for k, v in pages[0].items() if k not in CONDITION_LABELS}
+        escalations = [{**inherited, **_alert_labels(r)} for r in rules if r.alert == c.ALERT_ESCALATION]
+    return _Alerts(tuple(pages), tuple(escalations), tuple(others))
+
+
+def _clock(minute: int) -> str:
+    return ClockRange.clock(minute)
+
+
+def alertmanager_weekdays(weekdays: Iterable[str]) -> list[str]:
+    """Our weeks start on Monday, Alertmanager's on Sunday (it rejects ``monday:sunday``): a range that
+    ends on Sunday becomes the range up to Saturday, plus Sunday."""
+    out: list[str] = []
+    for item in weekdays:
+        first, _, last = item.partition(":")
+        if last == "sunday" and first != "sunday":
+            out.append(first if first == "saturday" else f"{first}:saturday")
+            out.append("sunday")
+        else:
+            out.append(item)
+    return list(dict.fromkeys(out))
+
+
+def weekly_interval(hours: WeeklyHours) -> dict[str, Any]:
+    """One Alertmanager ``time_intervals`` entry for recurring hours."""
+    entry: dict[str, Any] = {}
+    if hours.times:
+        entry["times"] = [{"start_time": _clock(r.start_minute), "end_time": _clock(r.end_minute)} for r in hours.times]
+    if hours.weekdays:
+        entry["weekdays"] = alertmanager_weekdays(hours.weekdays)
+    entry["location"] = hours.timezone
+    return entry
+
+
+def once_intervals(start: datetime, end: datetime, timezone: str) -> list[dict[str, Any]]:
+    """A one-off window as Alertmanager entries: per local day (year, month, day and times), with runs
+    of whole days within one month merged into a day range. Wall-clock minutes in ``timezone``."""
+    zone = ZoneInfo(timezone)
+    first, last = start.astimezone(zone), end.astimezone(zone)
+    days: list[tuple[date, int, int]] = []
+    day = first.date()
+    while day <= last.date():
+        begin = first.hour * 60 + first.minute if day == first.date() else 0
+        finish = last.hour * 60 + last.minute if day == last.date() else 1440
+        if finish > begin:
+            days.append((day, begin, finish))
+        day += timedelta(days=1)
+    runs: list[list[Any]] = []   # [first day, last day, begin, finish]
+    for day, begin, finish in days:
+        whole = (begin, finish) == (0, 1440)
+        previous = runs[-1] if runs else None
+        if (whole and previous is not None and (previous[2], previous[3]) == (0, 1440)
+                and previous[1] + timedelta(days=1) == day
+                and (previous[1].year, previous[1].month) == (day.year, day.month)):
+            previous[1] = day
+        else:
+            runs.append([day, day, begin, finish])
+    entries = []
+    for first_day, last_day, begin, finish in runs:
+        entry: dict[str, Any] = {}
+        if (begin, finish) != (0, 1440):
+            entry["times"] = [{"start_time": _clock(begin), "end_time": _clock(finish)}]
+        entry["days_of_month"] = [str(first_day.day) if first_day == last_day else f"{first_day.day}:{last_day.day}"]
+        entry["months"] = [str(first_day.month)]
+        entry["years"] = [str(first_day.year)]
+        entry["location"] = timezone
+        entries.append(entry)
+    return entries
+
+
+def maintenance_intervals(window: MaintenanceWindow) -> list[dict[str, Any]]:
+    if window.hours is not None:
+        return [weekly_interval(window.hours)]
+    assert window.start is not None and window.end is not None
+    return once_intervals(window.start, window.end, window.timezone)
+
+
+class _IntervalNames:
+    """Names for time intervals: ``<service>-<what>``; when SLOs of one service define different intervals
+    under the same name, the one most of them use keeps that name and the others are ``<service>-<slo>-<what>``
+    (after the first SLO that uses each)."""
+
+    def __init__(self) -> None:
+        self.uses: dict[tuple[str, str], list[tuple[str, str]]] = {}   # (service, what) -> [(content, slo)]
+        self.intervals: dict[str, list[dict[str, Any]]] = {}
+        self._entries: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, service: str, what: str, slo: str, entries: list[dict[str, Any]]) -> None:
+        key = yaml.safe_dump(entries, sort_keys=True)
+        self.uses.setdefault((service, what), []).append((key, slo))
+        self._entries[key] = entries
+
+    def resolve(self) -> dict[tuple[str, str, str], str]:
+        """(service, what, slo) -> interval name; fills ``intervals``."""
+        names: dict[tuple[str, str, str], str] = {}
+        for (service, what), uses in sorted(self.uses.items()):
+            contents = list(dict.fromkeys(key for key, _ in uses))
+            common = max(contents, key=lambda k: sum(1 for key, _ in uses if key == k))
+            for key in contents:
+                owner = next(slo for k, slo in uses if k == key)
+                name = f"{service}-{what}" if key == common else f"{service}-{owner}-{what}"
+                self.intervals[name] = self._entries[key]
+                for k, slo in uses:
+                    if k == key:
+                        names[(service, what, slo)] = name
+        return names
+
+
+# ---- the configuration ----------------------------------------------------------------------------
+
+
+def matcher(label: str, value: str, op: str = "=") -> str:
+    """An Alertmanager matcher with the value quoted and escaped."""
+    return f"{label}{op}{quote(value)}"
+
+
+def _slo_matchers(slo: SLO) -> list[str]:
+    return [matcher(c.LABEL_SERVICE, slo.service), matcher(c.LABEL_SLO, slo.name)]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    slo: SLO
+    policy: EscalationPolicy
+    alerts: _Alerts
+
+
+def _plans(catalog: Catalog, alerts: Mapping[str, _Alerts] | None = None) -> list[_Plan]:
+    """Each SLO's policy and alerts; ``alerts`` by SLO id from the compile step (compiled here when absent,
+    for callers without compiled rules)."""
+    services = {s.name: s for s in catalog.services}
+    plans = []
+    for slo in catalog.slos:
+        service = services.get(slo.service) or Service(slo.service)
+        found = alerts[slo.id] if alerts is not None else alerts_of(compile_slo(slo, service))
+        plans.append(_Plan(slo, policy_of(slo, service), found))
+    return plans
+
+
+def _slo_route(plan: _Plan, support: str | None, mutes: list[str]) -> dict[str, Any]:
+    policy = plan.policy
+
+    def leaf(matchers: list[str], receiver: str, active: str | None = None) -> dict[str, Any]:
+        route: dict[str, Any] = {"matchers": matchers, "receiver": receiver}
+        if active:
+            route["active_time_intervals"] = [active]
+        if mutes:
+            route["mute_time_intervals"] = list(mutes)
+        return route
+
+    routes = [leaf([matcher(c.LABEL_ESCALATION_LEVEL, level.level)], level.receiver) for level in policy.levels]
+    routes.append(leaf([matcher(c.LABEL_ESCALATION_LEVEL, "")], policy.tickets, support))
+    return {"matchers": _slo_matchers(plan.slo), "receiver": policy.l1.receiver, "routes": routes}
+
+
+def _inhibit_rule(slo: SLO) -> dict[str, Any]:
+    """The SLO's pages (any level) silence its tickets, within the same SLI group."""
+    return {
+        "source_matchers": _slo_matchers(slo) + [matcher(c.LABEL_ESCALATION_LEVEL, ".+", "=~")],
+        "target_matchers": _slo_matchers(slo) + [matcher(c.LABEL_ESCALATION_LEVEL, "")],
+        "equal": [c.LABEL_SERVICE, c.LABEL_SLO, *slo.sli.group_by],
+    }
+
+
+def alertmanager_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
+                        plans: Sequence[_Plan] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The configuration as a mapping, and the receivers it names that no spec defines."""
+    plans = _plans(catalog) if plans is None else plans
+    names = _IntervalNames()
+    for plan in plans:
+        if plan.policy.support_hours is not None:
+            names.add(plan.slo.service, "support-hours", plan.slo.name, [weekly_interval(plan.policy.support_hours)])
+        for window in plan.policy.maintenance:
+            names.add(plan.slo.service, f"maintenance-{window.name}", plan.slo.name, maintenance_intervals(window))
+    resolved = names.resolve()
+
+    teams: dict[str, list[dict[str, Any]]] = {}
+    loose: list[dict[str, Any]] = []
+    inhibit: list[dict[str, Any]] = []
+    for plan in plans:
+        slo = plan.slo
+        support = resolved.get((slo.service, "support-hours", slo.name)) if plan.policy.support_hours else None
+        mutes = sorted(resolved[(slo.service, f"maintenance-{w.name}", slo.name)] for w in plan.policy.maintenance)
+        route = _slo_route(plan, support, mutes)
+        team = plan.alerts.team
+        if team:
+            teams.setdefault(team, []).append(route)
+        else:
+            loose.append(route)
+        if plan.alerts.pages:
+            inhibit.append(_inhibit_rule(slo))
+    # SLOs whose alerts do not share one team label come first: a team route would catch some of them.
+    routes = loose + [{"matchers": [matcher(c.LABEL_TEAM, team)], "receiver": c.DEFAULT_RECEIVER, "routes": children}
+                      for team, children in sorted(teams.items())]
+
+    defined = {r.name: r for r in catalog.receivers}
+    named = {lv.receiver for p in plans for lv in p.policy.levels} | {p.policy.tickets for p in plans}
+    missing = sorted(named - set(defined))
+    receivers = [{"name": c.DEFAULT_RECEIVER}]
+    receivers += [{"name": name, **(defined[name].config if name in defined else {})}
+                  for name in sorted(set(defined) | named)]
+
+    config: dict[str, Any] = {
+        "global": {"resolve_timeout": options.resolve_timeout},
+        "route": {
+            "receiver": c.DEFAULT_RECEIVER,
+            "group_by": list(c.ALERTMANAGER_GROUP_BY),
+            "group_wait": options.group_wait,
+            "group_interval": options.group_interval,
+            "repeat_interval": options.repeat_interval,
+            "routes": routes,
+        },
+        "receivers": receivers,
+        "inhibit_rules": inhibit,
+    }
+    if names.intervals:
+        config["time_intervals"] = [{"name": name, "time_intervals": entries}
+                                    for name, entries in sorted(names.intervals.items())]
+    return config, missing
+
+
+def route_cases(catalog: Catalog, plans: Sequence[_Plan] | None = None) -> list[RouteCase]:
+    """For every SLO: its page (L1), each escalation level, and each of its other alerts (tickets)."""
+    cases = []
+    for plan in _plans(catalog) if plans is None else plans:
+        policy = plan.policy
+        by_level = {lv.level: lv.receiver for lv in policy.levels}
+        wanted: list[tuple[str, dict[str, str], str]] = []
+        for alert in plan.alerts.pages:
+            wanted.append((f"{FIRST_LEVEL}: {_describe(alert)}", alert, policy.l1.receiver))
+        for alert in plan.alerts.escalations:
+            level = alert[c.LABEL_ESCALATION_LEVEL]
+            wanted.append((f"{level}: {_describe(alert)}", alert, by_level[level]))
+        for alert in plan.alerts.others:
+            wanted.append((f"ticket: {_describe(alert)}", alert, policy.tickets))
+        seen: set[tuple[tuple[str, str], ...]] = set()
+        for kind, labels, receiver in wanted:
+            key = tuple(sorted(labels.items()))
+            if key not in seen:
+                seen.add(key)
+                cases.append(RouteCase(f"{plan.slo.id} {kind}", key, (receiver,)))
+    return cases
+
+
+def _describe(alert: Mapping[str, str]) -> str:
+    """``CheckoutAPIAvailability 1h-5m``: the alert's name and windows."""
+    parts = [alert["alertname"]]
+    if c.LABEL_LONG_WINDOW in alert:
+        parts.append(f"{alert[c.LABEL_LONG_WINDOW]}-{alert.get(c.LABEL_SHORT_WINDOW, '')}")
+    return " ".join(p for p in parts if p)
+
+
+def render_route_cases(cases: Sequence[RouteCase]) -> str:
+    document = [{"name": case.name, "labels": dict(case.labels), "receivers": list(case.receivers)} for case in cases]
+    return (HEADER + "# amtool config routes test cases: each alert's labels and the receivers it must reach.\n"
+            + dump(document))
+
+
+def load_route_cases(text: str) -> list[RouteCase]:
+    return [RouteCase(item["name"], tuple(sorted((str(k), str(v)) for k, v in item["labels"].items())),
+                      tuple(item["receivers"])) for item in yaml.safe_load(text) or []]
+
+
+def render_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
+                  plans: Sequence[_Plan] | None = None) -> str:
+    config, missing = alertmanager_config(catalog, options, plans)
+    notes = ("# Alertmanager configuration for the SLO alerts (routes, receivers, inhibition, time intervals).\n"
+             "# Check it with: amtool check-config alertmanager.yml\n")
+    if missing:
+        notes += ("# These receivers are named by escalation policies but defined in no spec, so they have no "
+                  f"integrations: {', '.join(missing)}\n")
+    return HEADER + notes + dump(config)
+
+
+def render_alertmanager(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
+                        alerts: Mapping[str, _Alerts] | None = None) -> dict[str, str]:
+    """``alertmanager/alertmanager.yml`` and ``alertmanager/routes.test.yml``, by relative path; ``alerts`` by
+    SLO id as :func:`alerts_of` the compiled rules."""
+    plans = _plans(catalog, alerts)
+    return {
+        c.ALERTMANAGER_CONFIG_FILE: render_config(catalog, options, plans),
+        c.ALERTMANAGER_ROUTE_TESTS_FILE: render_route_cases(route_cases(catalog, plans)),
+    }
+
+
+# ---- checking with the real amtool ------------------------------------------------------------------
+
+
+def amtool_binary() -> str:
+    return find_binary(*AMTOOL_BINARIES)
+
+
+def check_config(config_file: Path, amtool: str | None = None) -> subprocess.CompletedProcess:
+    """``amtool check-config``; the result's returncode is 0 when the configuration is valid."""
+    return subprocess.run([amtool or amtool_binary(), "check-config", str(config_file)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def route_test_command(config_file: Path, case: RouteCase, amtool: str | None = None) -> list[str]:
+    return [amtool or amtool_binary(), "config", "routes", "test", f"--config.file={config_file}",
+            f"--verify.receivers={','.join(case.receivers)}",
+            *(f"{name}={quote(value)}" for name, value in case.labels)]
+
+
+@dataclass(frozen=True)
+class RouteTestResult:
+    case: RouteCase
+    ok: bool
+    output: str
+
+
+def run_route_tests(config_file: Path, cases: Iterable[RouteCase], amtool: str | None = None) -> list[RouteTestResult]:
+    """Run ``amtool config routes test --verify.receivers=...`` for every case (exit 0 when it matches)."""
+    binary = amtool or amtool_binary()
+    results = []
+    for case in cases:
+        done = subprocess.run(route_test_command(config_file, case, binary), capture_output=True, text=True, timeout=60)
+        output = "\n".join(line for line in (done.stdout + done.stderr).splitlines()
+                           if "--config.file flag overrides" not in line)
+        results.append(RouteTestResult(case, done.returncode == 0, output.strip()))
+    return results
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n")[0])
+def main() -> None:
+    """``python -m sloengine.compiler.escalation generate SPEC... --out DIR`` and ``... check DIR`` (for CI)."""
+
+
+@main.command(help="write DIR/alertmanager/alertmanager.yml and routes.test.yml")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+def generate(paths: tuple[str, ...], out: Path) -> None:
+    try:
+        catalog = load_or_raise(list(paths))
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(1)
+    written = write_tree(out, render_alertmanager(catalog))
+    print(f"wrote {len(written)} files to {out}", file=sys.stderr)
+
+
+@main.command(help="amtool check-config and every routes test case under DIR/alertmanager",
+              short_help="amtool check-config and every routes test case under DIR/alertmanager")
+@click.argument("out", type=click.Path(path_type=Path))
+def check(out: Path) -> None:
+    config = out / c.ALERTMANAGER_CONFIG_FILE
+    checked = check_config(config)
+    print(checked.stdout.strip() or checked.stderr.strip())
+    if checked.returncode != 0:
+        sys.exit(1)
+    cases = load_route_cases((out / c.ALERTMANAGER_ROUTE_TESTS_FILE).read_text())
+    failed = [r for r in run_route_tests(config, cases) if not r.ok]
+    for result in failed:
+        print(f"FAIL {result.case.name}: {result.output}", file=sys.stderr)
+    print(f"{len(cases) - len(failed)}/{len(cases)} route cases pass")
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main(prog_name="python -m sloengine.compiler.escalation")

@@ -1,0 +1,226 @@
+"""Everything ``sloengine generate`` writes, as a pure mapping of relative paths to file contents.
+
+Rendering all files before writing any lets the writer replace the output
+directory's files in one go, so a failure leaves the previous output intact.
+Files we generated before but no longer produce (a removed service) are found
+by their header and removed, so Prometheus never loads rules for SLOs that
+are gone.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..model import conventions as c
+from ..model.parallel import Twofold
+from ..model.slo import SLO, Catalog, Service
+from .alerttests import CompiledService, render_service_tests
+from .dashboards import DASHBOARD_TAG, render_service_dashboard, render_shared_dashboards
+from .escalation import AlertmanagerOptions, alerts_of, render_alertmanager
+from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
+from .rules import Intervals, RuleGroup, compile_calendars, compile_slo
+from .writer import Staged, stage, write_tree
+
+#: From this many SLOs on, a share of the services is compiled in a second process.
+PARALLEL_SLOS = 1000
+
+
+class OutputFormat(enum.Enum):
+    PROMETHEUS = "prometheus"
+    PROMETHEUS_OPERATOR = "prometheus-operator"
+
+
+def render(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
+           intervals: Intervals = Intervals(), *, dashboards: bool = True) -> dict[str, str]:
+    """Every generated file by relative path, sorted."""
+    files: dict[str, str] = {}
+    for path, text in render_iter(catalog, fmt, intervals, dashboards=dashboards):
+        assert isinstance(text, str), "files are only staged on disk when render_iter is told where"
+        files[path] = text
+    return dict(sorted(files.items()))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What compiling one share of the services needs (handed to a forked worker as is)."""
+
+    services: tuple[tuple[Service, tuple[SLO, ...]], ...]
+    fmt: OutputFormat
+    intervals: Intervals
+    dashboards: bool
+    calendars: bool
+    #: Where the worker stages its files (None: it hands back their text).
+    stage_in: Path | None = None
+
+
+def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
+                intervals: Intervals = Intervals(), *, dashboards: bool = True,
+                stage_in: Path | None = None) -> Iterator[tuple[str, str | Staged]]:
+    """:func:`render` as a stream of (path, text), each service's files as soon as they are ready, so that
+    writing them can overlap compiling the next.
+
+    Each SLO is compiled once; its rule groups make its rules file, its alert tests, its PrometheusRule and
+    (as the labels of its alerts) its Alertmanager routes. With many SLOs a forked worker compiles a share of
+    the services meanwhile and hands back their alerts first, so the Alertmanager configuration (which needs
+    every SLO's) is rendered here while the worker renders its files. With ``stage_in`` (the output
+    directory) the worker writes its files beside their targets itself and hands back :class:`.writer.Staged`
+    entries, so its output never passes through this process's memory."""
+    services = _services(catalog)
+    calendar_group = compile_calendars(catalog, intervals)
+    mine, theirs = _shares(services, len(catalog.slos) >= PARALLEL_SLOS)
+    options = (fmt, intervals, dashboards, calendar_group is not None)
+    other = Twofold(_compile_share, _Job(tuple(theirs), *options, stage_in), enabled=bool(theirs))
+    alerts: dict[str, Any] = {}
+    try:
+        for service, slos in mine:
+            compiled = compile_service(service, slos, intervals)
+            alerts.update((slo.id, alerts_of(groups)) for slo, groups in compiled)
+            yield from service_files(service, compiled, fmt=fmt, dashboards=dashboards,
+                                     calendars=calendar_group is not None)
+        if theirs:
+            alerts.update(other.early())
+        yield from render_alertmanager(catalog, AlertmanagerOptions(), alerts).items()
+        if theirs:
+            yield from other.result()
+    finally:
+        other.cancel()
+    if calendar_group is not None:
+        path, text = c.rules_file(c.CALENDAR_FILE_STEM), render_rule_file((calendar_group,))
+        yield path, text
+        if fmt is OutputFormat.PROMETHEUS_OPERATOR:
+            yield _operator_file(path, (calendar_group,))
+    if dashboards:
+        yield from render_shared_dashboards(catalog).items()
+
+
+#: The share of SLOs the calling process keeps when a worker helps: it also renders the Alertmanager
+#: configuration, which costs about a sixth of what the per-service files do.
+_CALLER_SHARE = 0.4
+
+
+def _shares(services: list[tuple[Service, tuple[SLO, ...]]],
+            split: bool) -> tuple[list[tuple[Service, tuple[SLO, ...]]], list[tuple[Service, tuple[SLO, ...]]]]:
+    """The services this process compiles, and those a worker compiles (none unless ``split``)."""
+    if not split:
+        return services, []
+    total = sum(len(slos) for _, slos in services)
+    mine: list[tuple[Service, tuple[SLO, ...]]] = []
+    theirs: list[tuple[Service, tuple[SLO, ...]]] = []
+    kept = given = 0
+    for service, slos in services:
+        if kept * (1 - _CALLER_SHARE) <= given * _CALLER_SHARE:
+            mine.append((service, slos))
+            kept += len(slos)
+        else:
+            theirs.append((service, slos))
+            given += len(slos)
+    assert kept + given == total
+    return mine, theirs
+
+
+def _compile_share(job: _Job, early: Any) -> list[tuple[str, str | Staged]]:
+    """A worker's share: compile every service, hand back their alerts early, then render their files (staged
+    on disk when the job says where)."""
+    compiled = [(service, compile_service(service, slos, job.intervals)) for service, slos in job.services]
+    early({slo.id: alerts_of(groups) for _, pairs in compiled for slo, groups in pairs})
+    files: list[tuple[str, str | Staged]] = []
+    try:
+        for service, pairs in compiled:
+            for path, text in service_files(service, pairs, fmt=job.fmt, dashboards=job.dashboards,
+                                            calendars=job.calendars):
+                files.append((path, text if job.stage_in is None else stage(job.stage_in, path, text)))
+    except BaseException:
+        for _, staged in files:
+            if isinstance(staged, Staged):
+                staged.tmp.unlink(missing_ok=True)
+        raise
+    return files
+
+
+Compiled = tuple[tuple[SLO, tuple[RuleGroup, RuleGroup]], ...]
+
+
+def compile_service(service: Service, slos: Sequence[SLO], intervals: Intervals = Intervals()) -> Compiled:
+    """Each SLO of one service with its (fast, slow) rule groups: the one place an SLO is compiled."""
+    return tuple((slo, compile_slo(slo, service, intervals)) for slo in slos)
+
+
+def service_files(service: Service, compiled: Compiled, *, fmt: OutputFormat = OutputFormat.PROMETHEUS,
+                  dashboards: bool = True, calendars: bool = False) -> list[tuple[str, str]]:
+    """Everything generated for one compiled service: its rules file (and PrometheusRule), its promtool tests
+    and its dashboard."""
+    groups = tuple(g for _, pair in compiled for g in pair)
+    path = c.rules_file(service.name)
+    files = [(path, render_rule_file(groups))]
+    if fmt is OutputFormat.PROMETHEUS_OPERATOR:
+        files.append(_operator_file(path, groups))
+    tests = render_service_tests(CompiledService(service.name, compiled), calendars)
+    if tests is not None:
+        files.append(tests)
+    if dashboards:
+        slos = tuple(slo for slo, _ in compiled)
+        files.extend(render_service_dashboard(Catalog(services=(service,), slos=slos), service.name).items())
+    return files
+
+
+def _operator_file(path: str, groups: tuple[RuleGroup, ...]) -> tuple[str, str]:
+    """The prometheus-operator ``PrometheusRule`` object holding a rules file's groups."""
+    stem = Path(path).name.removesuffix(".rules.yml")
+    name = "sloengine-" + stem.strip("_").replace("_", "-")
+    return f"{c.OPERATOR_DIR}/{stem}.prometheusrule.yml", render_prometheus_rule(name, groups)
+
+
+def _services(catalog: Catalog) -> list[tuple[Service, tuple[SLO, ...]]]:
+    """Each service with SLOs (declared, or implied by its SLOs) and its SLOs in catalogue order."""
+    slos: dict[str, list[SLO]] = {}
+    for slo in catalog.slos:
+        slos.setdefault(slo.service, []).append(slo)
+    declared = {s.name: s for s in catalog.services}
+    return [(declared.get(name) or Service(name), tuple(members)) for name, members in slos.items()]
+
+
+def _our_dashboard(path: Path) -> bool:
+    try:
+        return DASHBOARD_TAG in json.loads(path.read_text(encoding="utf-8")).get("tags", [])
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def stale_files(out: Path, keep: Collection[str]) -> list[Path]:
+    """Files under ``out`` that an earlier run generated (our header, or our dashboards' tag) and this run does not."""
+    stale = []
+    board_dir = out / c.DASHBOARDS_DIR
+    if board_dir.is_dir():
+        stale += [p for p in sorted(board_dir.glob("*.json"))
+                  if p.relative_to(out).as_posix() not in keep and _our_dashboard(p)]
+    for directory in (c.RULES_DIR, c.TESTS_DIR, c.OPERATOR_DIR, c.ALERTMANAGER_DIR, c.DASHBOARD_PROVISIONING_DIR):
+        root = out / directory
+        if not root.is_dir():
+            continue
+        for path in sorted([*root.glob("*.yml"), *root.glob("*.yaml")]):
+            relative = path.relative_to(out).as_posix()
+            if relative in keep:
+                continue
+            try:
+                head = path.read_text(encoding="utf-8", errors="replace")[: len(HEADER)]
+            except OSError:
+                continue
+            if head == HEADER:
+                stale.append(path)
+    return stale
+
+
+def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str | Staged]]) -> tuple[list[Path], list[Path]]:
+    """Write all files atomically (a mapping, or a stream from :func:`render_iter`), then remove stale
+    generated ones; returns (written, removed)."""
+    written = write_tree(out, files)
+    keep = {path.relative_to(out).as_posix() for path in written}
+    removed = stale_files(out, keep)
+    for path in removed:
+        path.unlink()
+    return written, removed

@@ -1,0 +1,627 @@
+"""Compile SLOs into Prometheus recording and alerting rule groups (pure: model in, rule groups out).
+
+Two groups per SLO keep evaluation cheap:
+
+* ``fast`` (every 30s): bad and total events over the alert windows up to 6h,
+  straight from the raw counters (so a page sees an outage at once), their
+  error ratios and burn rates, and the page alerts.
+* ``slow`` (every 5m): bad and total events in 5-minute *tiles*, every
+  longer window (1d, 3d, the SLO window, the calendar period so far) as a sum
+  of tiles, the budget left, and the ticket, budget and no-data alerts. A
+  30-day window then reads 8,640 recorded points per SLO instead of
+  re-scanning raw counters, and because we sum *counts* and divide once, the
+  ratio is event-weighted (exact) however much traffic swings.
+
+Each recorded metric is one rule for all its windows (``label_replace`` tags
+each window's value): Prometheus pays a fixed cost per rule per evaluation
+that exceeds the query itself for short windows. Bad events fall back to
+``0 * total`` once for all windows, not once per window.
+
+A raw window that no page reads (with the default conditions, the 2h short
+window of the 1d ticket) is counted in the slow group, just before the ticket
+that reads it, instead of every 30s: each recorded value is the same exact
+count, recorded every 5 minutes.
+
+A counter's tile counts the increases of its value held on a 15-second grid,
+from where the SLO's previous tile ended (recorded beside the tiles) up to
+the evaluation: tiles partition time, so any sum of them is the counter's
+exact increase over their span (resets included), whether the slow group runs
+every 5 minutes or (as in ``promtool test rules``, which ignores group
+intervals) every 30 seconds, and across a missed evaluation, a restart or the
+seam after a backfill. Long windows are plain sums of the tiles recorded in
+them; they end at the last evaluation, never a tile behind it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..model import conventions as c
+from ..model.calendars import MAX_PERIOD_SECONDS, offset_expr
+from ..model.durations import format_duration
+from ..model.promql import Selector, quote
+from ..model.slo import (
+    SLO,
+    AlertSeverity,
+    BurnRateAlert,
+    CalendarUnit,
+    CalendarWindow,
+    Catalog,
+    Labels,
+    LatencySLI,
+    ProbeSLI,
+    RatioSLI,
+    RollingWindow,
+    Service,
+)
+from .queries import EventQueries, checked, half_open, label_matchers, number, summed
+
+
+@dataclass(frozen=True)
+class RecordingRule:
+    record: str
+    expr: str
+    labels: Labels = ()
+
+
+@dataclass(frozen=True)
+class AlertingRule:
+    alert: str
+    expr: str
+    for_seconds: int = 0
+    labels: Labels = ()
+    annotations: Labels = ()
+
+
+Rule = RecordingRule | AlertingRule
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Evaluation intervals of the two groups. Tests shorten ``slow`` so they need not wait 5 minutes for
+    a first evaluation; tile sums are correct at any slow interval up to the tile length."""
+
+    fast_seconds: int = c.FAST_INTERVAL_SECONDS
+    slow_seconds: int = c.SLOW_INTERVAL_SECONDS
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    name: str
+    interval_seconds: int
+    rules: tuple[Rule, ...] = field(default=())
+
+
+# ---- naming of recorded series ---------------------------------------------------------------
+
+
+def slo_labels(slo: SLO) -> Labels:
+    return ((c.LABEL_SERVICE, slo.service), (c.LABEL_SLO, slo.name))
+
+
+def series(metric: str, slo: SLO, window: str | None = None) -> str:
+    """Selector for one of our recorded series of ``slo`` (label values escaped)."""
+    pairs = slo_labels(slo) + (((c.LABEL_WINDOW, window),) if window is not None else ())
+    return metric + label_matchers(pairs)
+
+
+def window_name(seconds: int) -> str:
+    return format_duration(seconds)
+
+
+def slo_window_names(slo: SLO) -> tuple[str, ...]:
+    """Windows whose budget we report: the rolling window, or for a calendar SLO its period so far
+    (``month``) and the rolling equivalent (``30d``)."""
+    if isinstance(slo.window, RollingWindow):
+        return (window_name(slo.window.seconds),)
+    return (slo.window.unit.value, window_name(slo.window.nominal_seconds))
+
+
+def rolling_windows(slo: SLO) -> tuple[int, ...]:
+    """Every rolling window the SLO needs recorded, in seconds, shortest first."""
+    seconds = {slo.window.nominal_seconds}
+    for cond in slo.alerting.conditions:
+        seconds |= {cond.long_seconds, cond.short_seconds}
+    return tuple(sorted(seconds))
+
+
+def is_raw_window(seconds: int) -> bool:
+    return seconds <= c.RAW_WINDOW_MAX_SECONDS
+
+
+def fast_raw_windows(slo: SLO) -> tuple[int, ...]:
+    """Raw windows counted every 30s in the fast group: those a page reads.
+
+    The others (read only by tickets, which the slow group evaluates) are
+    counted in the slow group. Without pages (or with alerting off) every raw
+    window stays in the fast group, as before.
+    """
+    raw = tuple(s for s in rolling_windows(slo) if is_raw_window(s))
+    pages = {s for cond in slo.alerting.conditions if cond.severity is AlertSeverity.PAGE
+             for s in (cond.long_seconds, cond.short_seconds)}
+    if not slo.alerting.enabled or not pages:
+        return raw
+    return tuple(s for s in raw if s in pages)
+
+
+# ---- recording rules ----------------------------------------------------------------------------
+
+
+def windows_selector(metric: str, slo: SLO, windows: tuple[str, ...]) -> str:
+    """Our recorded ``metric`` of ``slo`` for exactly these windows (one regex matcher)."""
+    alternatives = "|".join(re.escape(w) for w in windows)
+    pairs = label_matchers(slo_labels(slo))[:-1] + f",{c.LABEL_WINDOW}=~{quote(alternatives)}}}"
+    return metric + pairs
+
+
+def _per_window(parts: list[tuple[str, str]]) -> str:
+    """One expression yielding every window's value, each tagged with its ``window`` label.
+
+    A rule per window costs Prometheus a fixed overhead per rule per evaluation
+    (about 0.1 ms here), which for short windows exceeds the query itself; one
+    rule for all windows pays it once.
+    """
+    return " or ".join(f'label_replace({expr}, "{c.LABEL_WINDOW}", {quote(window)}, "", "")'
+                       for window, expr in parts)
+
+
+def _recorded_total(slo: SLO, metric: str, window: str | None = None) -> str:
+    """The total just recorded, summed down to the SLI's grouping labels so it combines with raw sums."""
+    return summed(series(metric, slo, window), tuple(slo.sli.group_by))
+
+
+def _source_labels(slo: SLO, source: str) -> Labels:
+    """Our labels plus ``window_source``, which also keeps the fast and slow groups' rules distinct."""
+    return slo_labels(slo) + ((c.LABEL_WINDOW_SOURCE, source),)
+
+
+def _events_rules(slo: SLO, source: str, totals: list[tuple[str, str]],
+                  bads: list[tuple[str, str]] | str) -> list[RecordingRule]:
+    """Total first: the bad-events rule may read the totals recorded just before it in the same group.
+
+    ``bads`` is per window, or one expression already covering every window (:func:`_raw_bad`).
+    """
+    bad = bads if isinstance(bads, str) else _per_window(bads)
+    return [
+        RecordingRule(c.METRIC_TOTAL, checked(_per_window(totals)), _source_labels(slo, source)),
+        RecordingRule(c.METRIC_BAD, checked(bad), _source_labels(slo, source)),
+    ]
+
+
+def _raw_bad(slo: SLO, queries: EventQueries, windows: tuple[str, ...]) -> str:
+    """Bad events over every raw window in one expression, reading each window's recorded total once.
+
+    The same values as :meth:`EventQueries.bad` per window (``bad or 0 * total``,
+    ``total - (good or 0 * total)``, ``total - ones``), but the totals of all
+    windows are one selector and the zero fallback one ``or`` for all windows.
+    Raw PromQL SLIs keep the per-window form.
+    """
+    sli = slo.sli
+    group_by = tuple(sli.group_by)
+    totals = summed(windows_selector(c.METRIC_TOTAL, slo, windows), (c.LABEL_WINDOW, *group_by))
+
+    def over(function: str, selector: Selector, window: str) -> str:
+        return summed(f"{function}({selector.render()}[{window}])", group_by)
+
+    if isinstance(sli, RatioSLI) and sli.bad is not None:
+        return checked(f"{_per_window([(w, over('increase', sli.bad, w)) for w in windows])} or 0 * {totals}")
+    if isinstance(sli, RatioSLI):
+        good = sli.good
+        assert good is not None, "a ratio SLI has good or bad events"
+        goods = _per_window([(w, over("increase", good, w)) for w in windows])
+        return checked(f"{totals} - ({goods} or 0 * {totals})")
+    if isinstance(sli, LatencySLI):
+        # No zero fallback for a missing bucket (see EventQueries.bad): no data, and an alert says why.
+        return checked(f"{totals} - ({_per_window([(w, over('increase', queries.bucket, w)) for w in windows])})")
+    if isinstance(sli, ProbeSLI):
+        ones = _per_window([(w, over("sum_over_time", sli.gauge, half_open(w))) for w in windows])
+        return checked(f"{totals} - ({ones})")
+    return _per_window([(w, queries.bad(w, _recorded_total(slo, c.METRIC_TOTAL, w))) for w in windows])
+
+
+def _ratio_rules(slo: SLO, source: str | None, windows: tuple[str, ...],
+                 ratios: list[tuple[str, str]] | None = None) -> list[RecordingRule]:
+    """Error ratio (bad ÷ total; no sample when there was no traffic) and burn rate for these windows.
+
+    ``source`` None: the windows mix sources, and each series keeps the ``window_source`` of its events.
+    """
+    if ratios is None:
+        ratio = (f"{windows_selector(c.METRIC_BAD, slo, windows)} / "
+                 f"({windows_selector(c.METRIC_TOTAL, slo, windows)} > 0)")
+    else:
+        ratio = _per_window(ratios)
+    burn = f"{windows_selector(c.METRIC_ERROR_RATIO, slo, windows)} / {number(slo.error_budget)}"
+    labels = slo_labels(slo) if source is None else _source_labels(slo, source)
+    return [
+        RecordingRule(c.METRIC_ERROR_RATIO, checked(ratio), labels),
+        RecordingRule(c.METRIC_BURN_RATE, checked(burn), labels),
+    ]
+
+
+def _mixed_events_rules(slo: SLO, queries: EventQueries, raw_windows: tuple[str, ...],
+                        totals: list[tuple[str, str]], bads: list[tuple[str, str]]) -> list[RecordingRule]:
+    """The slow group's events: raw windows only tickets read, and the tiled windows, one rule per metric.
+
+    ``window_source`` is set per part (``raw`` or ``tiles``), so every series
+    has the labels it would have in a group of its own source.
+    """
+    def tagged(raw: str, tiles: list[tuple[str, str]]) -> str:
+        out = f'label_replace({raw}, "{c.LABEL_WINDOW_SOURCE}", "{RAW}", "", "")'
+        if tiles:
+            out += (f' or label_replace({_per_window(tiles)}, "{c.LABEL_WINDOW_SOURCE}", "{TILES}", "", "")')
+        return out
+
+    raw_totals = _per_window([(w, queries.total(w)) for w in raw_windows])
+    return [
+        RecordingRule(c.METRIC_TOTAL, checked(tagged(raw_totals, totals)), slo_labels(slo)),
+        RecordingRule(c.METRIC_BAD, checked(tagged(_raw_bad(slo, queries, raw_windows), bads)), slo_labels(slo)),
+    ]
+
+
+def _tiled_sum(metric: str, slo: SLO, seconds: int) -> str:
+    """Every tile recorded in ``(t-W, t]``. Tiles partition time (each starts where the previous ended), so
+    the sum is the exact count from the first tile's start to ``t`` rounded down to the grid."""
+    return f"sum_over_time({series(metric, slo)}[{half_open(window_name(seconds))}])"
+
+
+#: Tiles are summed per 5-minute slot (whatever the slow group's interval), and a quarter per hour.
+_SLOT_SECONDS = {CalendarUnit.WEEK: c.TILE_SECONDS, CalendarUnit.MONTH: c.TILE_SECONDS, CalendarUnit.QUARTER: 3600}
+
+
+def _period_to_date_sum(metric: str, slo: SLO, window: CalendarWindow) -> str:
+    """Tiles recorded in the slots that began at or after the current period's start (at the rule's instant).
+
+    A subquery steps through the slots (5 minutes; an hour for a quarter,
+    whose 26,496 five-minute steps would pass the 10,000 samples ``promtool
+    test rules`` lets a query load, so a quarter's start is found to the hour);
+    each step sums the tiles recorded in its slot. The first tile counted began
+    where the last one recorded before the period start ended.
+    """
+    start = period_start_series(window.unit, window.timezone)
+    slot = _SLOT_SECONDS[window.unit]
+    span = window_name(MAX_PERIOD_SECONDS[window.unit])
+    tiles = f"sum_over_time({series(metric, slo)}[{half_open(window_name(slot))}])"
+    # timestamp() of a step's sum is the step: a filter with a sample only where there are tiles (a vector of
+    # the step times would load a sample per step, past promtool's limit for a month of 5-minute steps).
+    since = f"timestamp({tiles}) - {slot} >= on() group_left() ({start} @ end())"
+    return f"sum_over_time(({tiles} and ({since}))[{span}:{window_name(slot)}])"
+
+
+def tile_end_rule(slo: SLO) -> RecordingRule:
+    """Where the tile just recorded ended: the grid step at or before the evaluation."""
+    grid = c.TILE_GRID_SECONDS
+    return RecordingRule(c.METRIC_TILE_END, checked(f"vector(time() - time() % {grid})"), slo_labels(slo))
+
+
+def previous_tile_end(slo: SLO) -> str:
+    """The end of the SLO's last tile (a scalar, NaN before the first), as of the rule's own instant."""
+    return (f"scalar(last_over_time({series(c.METRIC_TILE_END, slo)}"
+            f"[{window_name(c.TILE_CATCHUP_SECONDS)}] @ end()))")
+
+
+def _budget_rule(slo: SLO, windows: tuple[str, ...]) -> RecordingRule:
+    expr = f"1 - {windows_selector(c.METRIC_ERROR_RATIO, slo, windows)} / {number(slo.error_budget)}"
+    return RecordingRule(c.METRIC_BUDGET_REMAINING, checked(expr), slo_labels(slo))
+
+
+def _static_rules(slo: SLO, service: Service) -> list[RecordingRule]:
+    info = slo_labels(slo) + (
+        ("objective", number(slo.objective)),
+        ("sli", slo.sli.kind.value),
+        (c.LABEL_WINDOW, slo.window.name),
+    )
+    if service.team:
+        info += ((c.LABEL_TEAM, service.team),)
+    if service.owner:
+        info += (("owner", service.owner),)
+    return [
+        RecordingRule(c.METRIC_OBJECTIVE, checked(f"vector({number(slo.target)})"), slo_labels(slo)),
+        RecordingRule(c.METRIC_ERROR_BUDGET, checked(f"vector({number(slo.error_budget)})"), slo_labels(slo)),
+        RecordingRule(c.METRIC_INFO, "vector(1)", tuple(sorted(info))),
+    ]
+
+
+# ---- alerting rules -----------------------------------------------------------------------------
+
+
+def _ticket_labels(slo: SLO, service: Service, *own: tuple[str, str]) -> Labels:
+    """Labels of the budget-exhausted and no-data alerts: ``severity`` and ``team`` by default, the spec's
+    alert labels over them, and sloengine's own labels over everything."""
+    defaults: Labels = ((c.LABEL_SEVERITY, AlertSeverity.TICKET.value),) + (
+        ((c.LABEL_TEAM, service.team),) if service.team else ())
+    mine = slo_labels(slo) + ((c.LABEL_OWN_SEVERITY, AlertSeverity.TICKET.value),) + tuple(own)
+    return _merge(defaults, slo.alerting.labels, mine)
+
+
+def _merge(*layers: Labels) -> Labels:
+    merged: dict[str, str] = {}
+    for layer in layers:
+        merged.update(dict(layer))
+    return tuple(sorted(merged.items()))
+
+
+def alert_name(slo: SLO) -> str:
+    return slo.alerting.name or c.ALERT_BURN
+
+
+def _burn_alert(slo: SLO, service: Service, cond: BurnRateAlert) -> AlertingRule:
+    long_w, short_w = window_name(cond.long_seconds), window_name(cond.short_seconds)
+    factor = number(cond.burn_factor)
+    ours = f"{c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}"
+    expr = (
+        f"max without ({ours}) ({series(c.METRIC_BURN_RATE, slo, long_w)} > {factor})"
+        f" and ignoring ({ours}) ({series(c.METRIC_BURN_RATE, slo, short_w)} > {factor})"
+    )
+    if slo.alerting.min_events:
+        expr += (f" and ignoring ({ours}) "
+                 f"({series(c.METRIC_TOTAL, slo, long_w)} >= {slo.alerting.min_events})")
+    page = cond.severity is AlertSeverity.PAGE
+    # The user's labels may override severity and team, never the labels routing and the alert tests key on.
+    defaults: Labels = ((c.LABEL_SEVERITY, cond.severity.value),) + (
+        ((c.LABEL_TEAM, service.team),) if service.team else ())
+    own: Labels = slo_labels(slo) + (
+        (c.LABEL_OWN_SEVERITY, cond.severity.value),
+        (c.LABEL_LONG_WINDOW, long_w),
+        (c.LABEL_SHORT_WINDOW, short_w),
+        (c.LABEL_BURN_FACTOR, factor),
+    ) + (((c.LABEL_ESCALATION_LEVEL, FIRST_LEVEL),) if page else ())
+    summary = (f"{slo.id} is burning its error budget {factor}x too fast "
+               f"({long_w} and {short_w} windows)")
+    description = (f"{slo.description + ' ' if slo.description else ''}Objective {number(slo.objective)}% over "
+                   f"{slo.window.name}; at this burn rate {cond.budget_percent:.3g}% of the error budget "
+                   f"is spent within {long_w}.")
+    return AlertingRule(
+        alert=alert_name(slo),
+        expr=checked(expr),
+        for_seconds=cond.for_seconds,
+        labels=_merge(defaults, slo.alerting.labels,
+                      slo.alerting.page_labels if page else slo.alerting.ticket_labels, own),
+        annotations=_merge((("description", description), ("summary", summary)), slo.alerting.annotations,
+                           slo.alerting.page_annotations if page else slo.alerting.ticket_annotations),
+    )
+
+
+#: The level a page itself carries: the on-call, notified at once.
+FIRST_LEVEL = c.ESCALATION_LEVELS[0]
+
+#: Labels of a page's ALERTS series that tell its conditions apart; an escalation is one per SLO (and group).
+CONDITION_LABELS = ("alertname", "alertstate", c.LABEL_LONG_WINDOW, c.LABEL_SHORT_WINDOW, c.LABEL_BURN_FACTOR)
+
+
+def escalation_alerts(slo: SLO) -> list[AlertingRule]:
+    """One alert per level beyond L1: the SLO's page has been firing for the level's delay.
+
+    Alertmanager has no acknowledgement, so "unresolved for 30 minutes" is
+    Prometheus's ``for`` over the page's own ``ALERTS`` series. Any of the
+    page's conditions keeps it going (they are merged, so the escalation does
+    not restart when the 1h condition hands over to the 6h one); the page's
+    labels (team, severity, the SLI's groups, the user's page labels) carry
+    over, and ``escalation_level`` names the level to route to.
+    """
+    policy = slo.escalation
+    if policy is None or not policy.escalations or not slo.alerting.enabled:
+        return []
+    if not any(cond.severity is AlertSeverity.PAGE for cond in slo.alerting.conditions):
+        return []
+    firing = "ALERTS" + label_matchers((
+        ("alertname", alert_name(slo)), ("alertstate", "firing"), *slo_labels(slo),
+        (c.LABEL_ESCALATION_LEVEL, FIRST_LEVEL)))
+    expr = f"max without ({', '.join(CONDITION_LABELS)}) ({firing})"
+    out = []
+    for level in policy.escalations:
+        waited = window_name(level.after_seconds) if level.after_seconds else "0s"
+        summary = (f"{slo.id} has been paging for {waited} without resolving: escalated to {level.level} "
+                   f"({level.receiver})")
+        out.append(AlertingRule(
+            alert=c.ALERT_ESCALATION,
+            expr=checked(expr),
+            for_seconds=level.after_seconds,
+            labels=_merge(slo_labels(slo), ((c.LABEL_ESCALATION_LEVEL, level.level),)),
+            annotations=_merge(slo.alerting.annotations, slo.alerting.page_annotations,
+                               (("description", f"The page {alert_name(slo)} of {slo.id} is still firing after "
+                                                f"{waited}; {level.level} ({level.receiver}) is now notified."),
+                                ("summary", summary))),
+        ))
+    return out
+
+
+def _exhausted_alert(slo: SLO, service: Service) -> AlertingRule:
+    window = slo_window_names(slo)[0]
+    expr = (f"max without ({c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}) "
+            f"({series(c.METRIC_BUDGET_REMAINING, slo, window)} <= 0)")
+    return AlertingRule(
+        alert=c.ALERT_EXHAUSTED,
+        expr=checked(expr),
+        for_seconds=c.SLOW_INTERVAL_SECONDS,
+        labels=_ticket_labels(slo, service, (c.LABEL_WINDOW, window)),
+        annotations=(("summary", f"{slo.id} has spent its whole error budget over {window}"),),
+    )
+
+
+def _no_data_alert(slo: SLO, service: Service) -> AlertingRule:
+    presence = EventQueries(slo.sli).presence()
+    if presence is None:
+        shortest = window_name(rolling_windows(slo)[0])
+        expr = f"absent_over_time({series(c.METRIC_ERROR_RATIO, slo, shortest)}[15m])"
+    else:
+        expr = f"absent_over_time({presence.render()}[15m])"
+    return AlertingRule(
+        alert=c.ALERT_NO_DATA,
+        expr=checked(expr),
+        for_seconds=5 * 60,
+        labels=_ticket_labels(slo, service),
+        annotations=(("summary", f"{slo.id} has no SLI data: its series are absent, so its availability is unknown"),),
+    )
+
+
+def _bucket_missing_alert(slo: SLO, service: Service) -> AlertingRule | None:
+    """A latency SLI whose histogram is there but has no bucket at the threshold: tell someone why it has no data.
+
+    A threshold that is not a bucket boundary (0.45 on 0.25/0.5 buckets, or 500
+    meaning milliseconds) matches no ``le`` series; the rules then record no bad
+    events rather than counting every request as slow.
+    """
+    sli = slo.sli
+    if not isinstance(sli, LatencySLI):
+        return None
+    group_by = tuple(sli.group_by)
+    histogram = summed(sli.count.render(), group_by, "count")
+    bucket = summed(EventQueries(sli).bucket.render(), group_by, "count")
+    threshold = number(sli.threshold_seconds)
+    return AlertingRule(
+        alert=c.ALERT_BUCKET_MISSING,
+        expr=checked(f"{histogram} unless {bucket}"),
+        for_seconds=10 * 60,
+        labels=_ticket_labels(slo, service),
+        annotations=(
+            ("description", f"{sli.bucket.metric} has no series with le={threshold} (any spelling), so the SLI "
+                            f"cannot count requests within {threshold}s and reports no data. The threshold must "
+                            "be one of the histogram's bucket boundaries, in seconds."),
+            ("summary", f"{slo.id} has no latency data: the histogram has no bucket at its threshold {threshold}s"),
+        ),
+    )
+
+
+# ---- groups ------------------------------------------------------------------------------------
+
+
+RAW = "raw"
+TILES = "tiles"
+
+
+def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) -> tuple[RuleGroup, RuleGroup]:
+    """The fast and slow rule groups of one SLO."""
+    queries = EventQueries(slo.sli)
+    fast: list[Rule] = []
+    slow: list[Rule] = []
+    fast_seconds = fast_raw_windows(slo)
+    raw_windows = tuple(window_name(s) for s in fast_seconds)
+    # Raw windows only tickets read: counted from the raw counters too, but in the slow group.
+    slow_raw = tuple(window_name(s) for s in rolling_windows(slo) if is_raw_window(s) and s not in fast_seconds)
+    long_seconds = tuple(s for s in rolling_windows(slo) if not is_raw_window(s))
+    long_windows = tuple(window_name(s) for s in long_seconds)
+    budget_windows = slo_window_names(slo)
+    if queries.counts_events:
+        # The tiles read where the previous one ended, then record where they end: in this order.
+        since = previous_tile_end(slo)
+        slow.append(RecordingRule(c.METRIC_TILE_TOTAL, queries.tile_total(since), slo_labels(slo)))
+        slow.append(RecordingRule(
+            c.METRIC_TILE_BAD, queries.tile_bad(_recorded_total(slo, c.METRIC_TILE_TOTAL), since), slo_labels(slo)))
+        slow.append(tile_end_rule(slo))
+        if raw_windows:
+            fast.extend(_events_rules(
+                slo, RAW, [(w, queries.total(w)) for w in raw_windows], _raw_bad(slo, queries, raw_windows)))
+            fast.extend(_ratio_rules(slo, RAW, raw_windows))
+        totals = [(window_name(s), _tiled_sum(c.METRIC_TILE_TOTAL, slo, s)) for s in long_seconds]
+        bads = [(window_name(s), _tiled_sum(c.METRIC_TILE_BAD, slo, s)) for s in long_seconds]
+        if isinstance(slo.window, CalendarWindow):
+            period = slo.window.unit.value
+            totals.append((period, _period_to_date_sum(c.METRIC_TILE_TOTAL, slo, slo.window)))
+            bads.append((period, _period_to_date_sum(c.METRIC_TILE_BAD, slo, slo.window)))
+            long_windows += (period,)
+        if slow_raw:
+            slow.extend(_mixed_events_rules(slo, queries, slow_raw, totals, bads))
+            slow.extend(_ratio_rules(slo, None, slow_raw + long_windows))
+        elif long_windows:
+            slow.extend(_events_rules(slo, TILES, totals, bads))
+            slow.extend(_ratio_rules(slo, TILES, long_windows))
+    else:
+        # A raw error ratio cannot be summed from tiles: every window re-runs the user's query.
+        if raw_windows:
+            fast.extend(_ratio_rules(slo, RAW, raw_windows, [(w, queries.error_ratio(w)) for w in raw_windows]))
+        if slow_raw or long_windows:
+            slow.extend(_ratio_rules(slo, RAW, slow_raw + long_windows,
+                                     [(w, queries.error_ratio(w)) for w in slow_raw + long_windows]))
+        budget_windows = tuple(w for w in budget_windows if w not in {u.value for u in CalendarUnit})
+    slow.append(_budget_rule(slo, budget_windows))
+    slow.extend(_static_rules(slo, service))
+    # Pages need the 30s group; tickets, budget exhaustion and missing data can wait for the slow one.
+    if slo.alerting.enabled:
+        for cond in slo.alerting.conditions:
+            (fast if cond.severity is AlertSeverity.PAGE else slow).append(_burn_alert(slo, service, cond))
+        fast.extend(escalation_alerts(slo))
+        slow.append(_exhausted_alert(slo, service))
+    slow.append(_no_data_alert(slo, service))
+    missing = _bucket_missing_alert(slo, service)
+    if missing is not None:
+        slow.append(missing)
+    return (
+        RuleGroup(c.group_name(slo.service, slo.name, "fast"), intervals.fast_seconds, tuple(fast)),
+        RuleGroup(c.group_name(slo.service, slo.name, "slow"), intervals.slow_seconds, tuple(slow)),
+    )
+
+
+def period_start_series(unit: CalendarUnit, tz: str) -> str:
+    pairs = ((c.LABEL_CALENDAR, unit.value), (c.LABEL_TIMEZONE, tz))
+    return c.METRIC_PERIOD_START + label_matchers(pairs)
+
+
+def period_end_series(unit: CalendarUnit, tz: str) -> str:
+    pairs = ((c.LABEL_CALENDAR, unit.value), (c.LABEL_TIMEZONE, tz))
+    return c.METRIC_PERIOD_END + label_matchers(pairs)
+
+
+def _local_end_expr(unit: CalendarUnit, local: str) -> str:
+    """The next period's start as local wall time, from this one's (``local``): whole local days later."""
+    if unit is CalendarUnit.WEEK:
+        return f"({local} + {7 * 86400})"
+    first = f"days_in_month({local})"
+    if unit is CalendarUnit.MONTH:
+        return f"({local} + {first} * 86400)"
+    second = f"days_in_month({local} + 86400 * {first})"
+    third = f"days_in_month({local} + 86400 * ({first} + {second}))"
+    return f"({local} + ({first} + {second} + {third}) * 86400)"
+
+
+def _local_start_expr(unit: CalendarUnit, tz: str) -> str:
+    offset = c.METRIC_UTC_OFFSET + label_matchers(((c.LABEL_TIMEZONE, tz),))
+    local = f"(vector(time()) + on() {offset})"
+    into_day = f"hour({local}) * 3600 + minute({local}) * 60 + {local} % 60"
+    if unit is CalendarUnit.WEEK:
+        return f"{local} - ((day_of_week({local}) + 6) % 7) * 86400 - ({into_day})"
+    month_start = f"({local} - (day_of_month({local}) - 1) * 86400 - ({into_day}))"
+    if unit is CalendarUnit.MONTH:
+        return month_start
+    # A quarter starts 0, 1 or 2 months before the current month: step back month by month.
+    prev1 = f"({month_start} - days_in_month({month_start} - 86400) * 86400)"
+    prev2 = f"({prev1} - days_in_month({prev1} - 86400) * 86400)"
+    back = f"((month({month_start}) - 1) % 3)"
+    return (f"{month_start} * ({back} == bool 0) + {prev1} * ({back} == bool 1)"
+            f" + {prev2} * ({back} == bool 2)")
+
+
+def compile_calendars(catalog: Catalog, intervals: Intervals = Intervals()) -> RuleGroup | None:
+    """One shared group that records each used time zone's UTC offset and each period's start and end."""
+    periods = sorted({(s.window.unit.value, s.window.timezone) for s in catalog.slos
+                      if isinstance(s.window, CalendarWindow)})
+    if not periods:
+        return None
+    rules: list[Rule] = []
+    for tz in sorted({tz for _, tz in periods}):
+        rules.append(RecordingRule(c.METRIC_UTC_OFFSET, checked(f"vector({offset_expr(tz, 'time()')})"),
+                                   ((c.LABEL_TIMEZONE, tz),)))
+    for unit_name, tz in periods:
+        unit = CalendarUnit(unit_name)
+        labels = ((c.LABEL_CALENDAR, unit_name), (c.LABEL_TIMEZONE, tz))
+        rules.append(RecordingRule(c.METRIC_PERIOD_START_LOCAL, checked(_local_start_expr(unit, tz)), labels))
+        local = c.METRIC_PERIOD_START_LOCAL + label_matchers(labels)
+        rules.append(RecordingRule(c.METRIC_PERIOD_START, checked(f"{local} - ({offset_expr(tz, local, local=True)})"),
+                                   labels))
+        # The end in the offset in force at the end, as the start is in its own: exact across a DST change.
+        end = _local_end_expr(unit, local)
+        rules.append(RecordingRule(c.METRIC_PERIOD_END, checked(f"{end} - ({offset_expr(tz, end, local=True)})"),
+                                   labels))
+    return RuleGroup(c.CALENDAR_GROUP, intervals.fast_seconds, tuple(rules))
+
+
+def compile_catalog(catalog: Catalog, intervals: Intervals = Intervals()) -> dict[str, tuple[RuleGroup, ...]]:
+    """Rule groups per output file (one file per service, plus the shared calendar file)."""
+    files: dict[str, list[RuleGroup]] = {}
+    for slo in catalog.slos:
+        service = catalog.service(slo.service) or Service(slo.service)
+        files.setdefault(c.rules_file(slo.service), []).extend(compile_slo(slo, service, intervals))
+    calendars = compile_calendars(catalog, intervals)
+    if calendars is not None:
+        files[c.rules_file(c.CALENDAR_FILE_STEM)] = [calendars]
+    return {path: tuple(groups) for path, groups in sorted(files.items())}

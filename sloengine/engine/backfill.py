@@ -1,0 +1,139 @@
+"""Recorded history for new SLOs: TSDB blocks of the 5-minute tiles, from the raw counters.
+
+Only the tiles (and where each ended) need history. Windows up to 6h read raw counters, and every
+longer window (1d, 3d, the SLO window, the calendar period so far) is a sum of
+tiles, so once the tiles of the past are backfilled a new SLO reports its whole
+window at the next evaluation. The bad-events tile normally reads the total
+tile recorded just before it; ``promtool`` backfills rules without letting
+them see each other's output, so here the total is inlined and every rule
+stands alone: one pass, no ordering to get wrong.
+
+``promtool`` writes one block per rule per block range, and Prometheus keeps
+every block open; a rule per SLO would leave thousands of blocks for a large
+catalogue. So each tile metric is one rule for many SLOs: every SLO's
+expression carries its labels itself (``label_replace``) and the expressions
+are joined with ``or``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..compiler.queries import EventQueries
+from ..compiler.rulefiles import render_rule_file
+from ..compiler.rules import RecordingRule, RuleGroup, slo_labels, tile_end_rule
+from ..compiler.tools import ToolError, promtool
+from ..model import conventions as c
+from ..model.durations import format_duration
+from ..model.promql import with_labels
+from ..model.slo import Catalog
+from .connection import ConnectionConfig, Relay
+
+#: A large catalogue over a month of history takes promtool a while; this only guards against a hang.
+BACKFILL_TIMEOUT_SECONDS = 6 * 3600
+
+#: SLOs per combined rule: keeps each range query's expression and result a moderate size.
+SLOS_PER_RULE = 100
+
+#: SLO-hours of tiles one of promtool's range queries may read: promtool reads one query per rule and block,
+#: and a tile reads its 5 minutes on a 15 s grid with an hour's bridge, so a 30-day block of 50 SLOs took longer
+#: than a read's 30 s timeout, while 100 SLOs over an 18-hour block take about 5 s on 2 cores. Blocks are as
+#: long as this allows (a few SLOs: days, fewer blocks to write), at least a day and at most 30 days.
+SLO_HOURS_PER_QUERY = 2400
+
+
+def combined(rules: Sequence[RecordingRule], per_rule: int = SLOS_PER_RULE) -> tuple[RecordingRule, ...]:
+    """The same series as ``rules``, from one rule per metric per ``per_rule`` rules (in order)."""
+    by_metric: dict[str, list[RecordingRule]] = {}
+    for rule in rules:
+        by_metric.setdefault(rule.record, []).append(rule)
+    out = []
+    for metric, members in by_metric.items():
+        for first in range(0, len(members), per_rule):
+            chunk = members[first:first + per_rule]
+            expr = " or ".join(with_labels(f"({rule.expr})", rule.labels) for rule in chunk)
+            out.append(RecordingRule(metric, expr))
+    return tuple(out)
+
+
+def tile_rules(catalog: Catalog) -> tuple[RecordingRule, ...]:
+    """Each event-counting SLO's two tile rules, free of references to recorded series."""
+    rules = []
+    for slo in catalog.slos:
+        queries = EventQueries(slo.sli)
+        if not queries.counts_events:
+            continue
+        total = queries.tile_total()
+        rules.append(RecordingRule(c.METRIC_TILE_TOTAL, total, slo_labels(slo)))
+        rules.append(RecordingRule(c.METRIC_TILE_BAD, queries.tile_bad(total), slo_labels(slo)))
+        # Where each backfilled tile ends, so the first live tile starts exactly there.
+        rules.append(tile_end_rule(slo))
+    return tuple(rules)
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    rules_file: Path
+    blocks_dir: Path
+    slos: int
+    rules: int
+
+
+def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, end: int, out: Path) -> BackfillResult:
+    """Evaluate the tile rules over ``[start, end]`` against ``prometheus`` into blocks under ``out``.
+
+    ``prometheus`` is the connection (or a bare URL): promtool reads through a
+    :class:`~sloengine.engine.connection.Relay`, so authentication, TLS, tenant
+    headers, timeout and retries are those of every other read. Copy the block
+    directories into Prometheus's data directory (or its
+    ``--storage.tsdb.path``) and restart it; retention must cover ``start``.
+    Raises :class:`~sloengine.compiler.tools.ToolError` saying why when Prometheus
+    cannot be read.
+    """
+    config = prometheus if isinstance(prometheus, ConnectionConfig) else ConnectionConfig(url=prometheus)
+    out.mkdir(parents=True, exist_ok=True)
+    # Backfilled tiles are the 5 minutes before each evaluation: evaluations on 5-minute boundaries make
+    # them partition time, as live tiles do.
+    start = -(-start // c.TILE_SECONDS) * c.TILE_SECONDS
+    end = end // c.TILE_SECONDS * c.TILE_SECONDS
+    singles = tile_rules(catalog)
+    slos = len(singles) // 3  # each SLO's tile total, tile bad and tile end
+    groups = (RuleGroup(c.BACKFILL_GROUP, c.TILE_SECONDS, combined(singles)),) if singles else ()
+    rules_file = out / "backfill.rules.yml"
+    rules_file.write_text(render_rule_file(groups))
+    blocks = out / "blocks"
+    if blocks.exists():
+        shutil.rmtree(blocks)
+    blocks.mkdir()
+    if groups:
+        with Relay(config) as relay:
+            try:
+                promtool("tsdb", "create-blocks-from", f"--max-block-duration={_block_hours(slos)}h",
+                         "rules", "--quiet",
+                         f"--url={relay.url}", f"--start={start}", f"--end={end}",
+                         f"--output-dir={blocks}", f"--eval-interval={format_duration(c.TILE_SECONDS)}",
+                         str(rules_file), timeout=BACKFILL_TIMEOUT_SECONDS, env=relay.environment())
+            except ToolError as exc:
+                if relay.failures:
+                    raise ToolError(f"cannot read Prometheus: {relay.failures[0]}") from None
+                raise ToolError(relay.describe(str(exc))) from None
+    return BackfillResult(rules_file, blocks, slos, sum(len(g.rules) for g in groups))
+
+
+def _block_hours(slos: int) -> int:
+    """How long each backfilled block is: the longest that keeps a combined rule's query within
+    :data:`SLO_HOURS_PER_QUERY`."""
+    return max(24, min(720, SLO_HOURS_PER_QUERY // max(1, min(slos, SLOS_PER_RULE))))
+
+
+def install_blocks(blocks: Path, data_dir: Path) -> list[Path]:
+    """Move backfilled block directories into a (stopped) Prometheus's data directory."""
+    moved = []
+    for block in sorted(p for p in blocks.iterdir() if p.is_dir()):
+        target = data_dir / block.name
+        shutil.move(str(block), str(target))
+        moved.append(target)
+    return moved

@@ -1,1 +1,0 @@
-"""Readers for each spec format; :mod:`sloengine.loader` picks one per document."""

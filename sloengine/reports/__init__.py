@@ -1,0 +1,2 @@
+"""What users read: the report's renderings, the SLA report, and the `serve` exporter.
+"""
