@@ -45,7 +45,10 @@ def test_compile_benchmark_runs_and_reports_time_and_memory(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "bench" / "compile.py"), "--slos", "20", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads((tmp_path / "compile-20.json").read_text())
-    assert result["slos"] == 20 and result["agreements"] == 8
-    assert {"rules", "tests", "dashboards", "alertmanager"} <= set(result["files_by_kind"])
-    assert result["seconds"]["total"] > 0 and result["peak_rss_mib"] > 0
+    results = json.loads((tmp_path / "compile-20.json").read_text())
+    assert set(results) == {"varied", "uniform"}
+    assert results["uniform"]["slos"] == 20 and results["uniform"]["agreements"] == 8
+    assert results["varied"]["slos"] == 20 and results["varied"]["catalogue"] == "varied"
+    for result in results.values():
+        assert {"rules", "tests", "dashboards", "alertmanager"} <= set(result["files_by_kind"])
+        assert result["seconds"]["total"] > 0 and result["peak_rss_mib"] > 0
