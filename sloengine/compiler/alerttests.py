@@ -70,8 +70,6 @@ from .queries import number
 from .rulefiles import HEADER, dump
 from .rules import AlertingRule, RuleGroup, alert_name, compile_slo, fast_raw_windows, is_raw_window
 
-__all__ = ["EVAL_SECONDS", "SCRAPE_SECONDS", "plan", "plans", "render_tests", "skipped", "alert_tests"]
-
 #: Events per scrape interval of steady traffic (10 per second).
 BASE_RATE = 600
 
