@@ -1,8 +1,9 @@
 """Using the second core for large catalogues, with results identical to a serial run.
 
 Loading and generating are CPU-bound Python; with thousands of SLOs a forked
-worker halves the wall time of the parts that split cleanly (parsing files,
-rendering the Alertmanager configuration beside the per-service files). Work
+worker takes a share of the parts that split cleanly (parsing files; compiling
+services, handing their alerts back early so the Alertmanager configuration is
+rendered meanwhile). Work
 is handed over by fork, so nothing is pickled on the way in; only results
 come back. Small inputs, one-core machines and platforms without ``fork`` run
 serially, and ``SLOENGINE_WORKERS=1`` forces that (the output is the same).
