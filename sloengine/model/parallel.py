@@ -21,10 +21,6 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Set just before forking: the worker reads its job from here instead of from a pickle.
-_JOB: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
-
-
 def workers() -> int:
     """How many processes may work at once (``SLOENGINE_WORKERS`` or the CPUs this process may use)."""
     configured = os.environ.get("SLOENGINE_WORKERS", "")
@@ -40,69 +36,13 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _run_job(_: int) -> Any:
-    assert _JOB is not None
-    function, args = _JOB
-    return function(*args)
-
-
-class Background:
-    """``function(*args)`` in a forked process while the caller goes on; :meth:`result` waits for it.
-
-    Runs in the caller (at :meth:`result`) when forking is off, so callers need no second path.
-    """
-
-    def __init__(self, function: Callable[..., R], *args: Any, enabled: bool = True) -> None:
-        global _JOB
-        self._call = (function, args)
-        self._pool = None
-        self._pending = None
-        if enabled and workers() > 1 and _can_fork():
-            _JOB = self._call
-            try:
-                self._pool = multiprocessing.get_context("fork").Pool(1)
-                self._pending = self._pool.map_async(_run_job, [0])
-            finally:
-                _JOB = None
-
-    @property
-    def running(self) -> bool:
-        """Whether a worker process is computing the result (else :meth:`result` computes it)."""
-        return self._pool is not None
-
-    def result(self) -> Any:
-        if self._pool is None:
-            function, args = self._call
-            return function(*args)
-        try:
-            assert self._pending is not None
-            return self._pending.get()[0]
-        finally:
-            self._pool.close()
-            self._pool.join()
-            self._pool = None
-            self._call = (_gone, ())
-
-    def cancel(self) -> None:
-        """Stop the worker if its result will not be asked for (the caller failed or gave up)."""
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
-            self._call = (_gone, ())
-
-
-def _gone() -> Any:
-    raise RuntimeError("the background result was already taken or cancelled")
-
-
 def split_map(function: Callable[[Sequence[T]], list[R]], items: Sequence[T], *, minimum: int) -> list[R]:
     """``function(items)``, computed as two halves in two processes when there are at least ``minimum``
     items; ``function`` maps a list to a list of the same length, in order."""
     if len(items) < minimum or workers() < 2 or not _can_fork():
         return function(items)
     half = (len(items) + 1) // 2
-    other = Background(function, items[half:])
+    other = Twofold(lambda rest, _early: function(rest), items[half:])
     try:
         first = function(items[:half])
     except BaseException:
@@ -169,17 +109,19 @@ class Twofold:
         assert tag == kind, (tag, kind)
         return value
 
+    def _run_here(self) -> None:
+        if not self._final:
+            self._final.append(self._function(self._job, self._early.append))
+
     def early(self) -> Any:
         if self._process is None:
-            if not self._final:
-                self._final.append(self._function(self._job, self._early.append))
+            self._run_here()
             return self._early[0]
         return self._receive("early")
 
     def result(self) -> Any:
         if self._process is None:
-            if not self._final:
-                self.early()
+            self._run_here()
             return self._final[0]
         try:
             return self._receive("final")
