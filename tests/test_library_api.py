@@ -9,6 +9,7 @@ import pytest
 import sloengine
 from sloengine.compiler.generate import render
 from sloengine.model.results import Status
+from sloengine.specs import loader
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,3 +37,10 @@ def test_evaluate_fails_closed_without_prometheus() -> None:
     report = sloengine.evaluate(catalog, config)
     assert {r.status for r in report.results} == {Status.ERROR}
     assert all(r.sli is None and r.budget_remaining is None for r in report.results)
+
+
+def test_loading_in_two_processes_gives_the_same_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = sloengine.load(REPO / "examples")
+    monkeypatch.setattr(loader, "PARALLEL_FILES", 2)
+    monkeypatch.setenv("SLOENGINE_WORKERS", "2")
+    assert sloengine.load(REPO / "examples") == serial
