@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import conventions as c
+from ..model.gcpause import paused_gc
 from ..model.parallel import Twofold
 from ..model.slo import SLO, Catalog, Service
 from .alerttests import CompiledService, render_service_tests
@@ -70,6 +71,12 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
     every SLO's) is rendered here while the worker renders its files. With ``stage_in`` (the output
     directory) the worker writes its files beside their targets itself and hands back :class:`.writer.Staged`
     entries, so its output never passes through this process's memory."""
+    with paused_gc():
+        yield from _render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=stage_in)
+
+
+def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, dashboards: bool,
+                 stage_in: Path | None) -> Iterator[tuple[str, str | Staged]]:
     services = _services(catalog)
     calendar_group = compile_calendars(catalog, intervals)
     mine, theirs = _shares(services, len(catalog.slos) >= PARALLEL_SLOS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..model import conventions as c
 from ..model.durations import format_duration, parse_duration
@@ -40,6 +41,7 @@ def summed(inner: str, labels: tuple[str, ...], aggregation: str = "sum") -> str
     return f"{aggregation} by ({', '.join(labels)}) ({inner})" if labels else f"{aggregation}({inner})"
 
 
+@lru_cache(maxsize=4096)
 def number(value: float) -> str:
     """A float as PromQL reads it back exactly."""
     if not math.isfinite(value):
@@ -48,6 +50,7 @@ def number(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+@lru_cache(maxsize=65536)
 def label_matchers(pairs: tuple[tuple[str, str], ...]) -> str:
     """``{a="x",b="y"}`` with escaped values (for recorded series we select by service/slo/window)."""
     return "{" + ",".join(f"{k}={quote(v)}" for k, v in pairs) + "}"

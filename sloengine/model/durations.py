@@ -36,6 +36,11 @@ def parse_seconds_float(text: str) -> float:
     """Parse a duration into (possibly fractional) seconds."""
     if not isinstance(text, str):
         raise DurationError(f"expected a duration string, got {type(text).__name__} {text!r}")
+    return _parse_text(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(text: str) -> float:
     cleaned = text.strip()
     found = _GRAMMAR.match(cleaned) if cleaned else None
     if found is None:

@@ -16,6 +16,7 @@ from types import ModuleType
 
 from ..model import conventions
 from ..model.diagnostics import Diagnostic, Level, Position, SpecError
+from ..model.gcpause import paused_gc
 from ..model.parallel import split_map
 from ..model.slo import SLO, Catalog, Service, SourceFormat
 from .importers import native, openslo, pyrra, sloth
@@ -169,6 +170,11 @@ def _read_files(paths: Sequence[Path]) -> list[_File]:
 
 def load(paths: Sequence[str | Path]) -> LoadResult:
     """Read every spec under ``paths``; never raises for problems in the files."""
+    with paused_gc():
+        return _load(paths)
+
+
+def _load(paths: Sequence[str | Path]) -> LoadResult:
     files, diagnostics = discover(paths)
     by_reader: dict[ModuleType, list[Context]] = {reader: [] for reader in READERS}
     formats: list[tuple[str, SourceFormat]] = []

@@ -1,0 +1,44 @@
+"""Pausing Python's cyclic garbage collector while a large catalogue is loaded or compiled.
+
+Loading and compiling allocate millions of small, long-lived objects (the model, rule groups, rendered
+text) and create next to no reference cycles. The collector's full passes traverse every live object, so
+on a large catalogue they grow with its size and took about a tenth of the compile time (and a third of
+the Alertmanager step, which runs when the heap is largest). Objects that exist when a pause begins are
+also frozen (moved out of the collector's sight), so a forked worker does not copy the pages the collector
+would otherwise write to. Reference counting still frees everything without cycles as it goes; the
+collector runs again, over what was created during the pause, when the last pause ends.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_lock = threading.Lock()
+_depth = 0
+#: Whether the collector was on when the outermost pause began.
+_was_enabled = True
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Within this block the cyclic collector is off (nested and concurrent blocks share one pause)."""
+    global _depth, _was_enabled
+    with _lock:
+        _depth += 1
+        if _depth == 1:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+            gc.freeze()
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                gc.unfreeze()
+                if _was_enabled:
+                    gc.enable()
+
