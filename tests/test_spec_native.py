@@ -47,6 +47,19 @@ def test_every_bundled_example_loads_without_errors_or_warnings():
     assert len(result.catalog.slos) >= 5
 
 
+def test_slos_with_the_same_alert_and_escalation_options_share_one_policy_object(tmp_path):
+    one = HEADER + """
+    defaults: {window: 28d}
+    slos:
+      - {name: a, objective: 99.9, sli: {ratio: {bad: 'x_total{code="5"}', total: x_total}}}
+      - {name: b, objective: 99.9, sli: {ratio: {bad: 'y_total{code="5"}', total: y_total}}}
+      - {name: c, objective: 99.9, window: 7d, sli: {ratio: {bad: 'z_total{code="5"}', total: z_total}}}
+    """
+    a, b, c = load([write(tmp_path, one)]).catalog.slos
+    assert a.alerting is b.alerting and a.escalation is b.escalation
+    assert a.alerting != c.alerting, "a 7d window scales the alert windows: not the same policy"
+
+
 def test_ratio_example_becomes_bad_over_total_selectors_with_workbook_alerts():
     slo = next(s for s in load([EXAMPLES]).catalog.slos if s.id == "checkout-api/requests-availability")
     assert slo.objective == 99.9 and slo.target == 0.999 and slo.error_budget == 0.001

@@ -13,7 +13,7 @@ import re
 import types
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
@@ -98,15 +98,32 @@ def to_model(spec: ServiceLevelsSpec,
                 objective=float(s.objective),
                 window=window,
                 sli=to_sli(s.sli, position_of(("slos", i, "sli", "latency", "threshold"))),
-                alerting=to_policy(alerting, window.nominal_seconds),
+                alerting=_shared(to_policy(alerting, window.nominal_seconds)),
                 description=s.description,
                 labels=labels(s.labels),
                 source=position_of(("slos", i)),
                 source_format=SourceFormat.NATIVE,
-                escalation=to_escalation(merge_escalation(spec.defaults.escalation, s.escalation), svc.name, svc.team),
+                escalation=_shared(to_escalation(merge_escalation(spec.defaults.escalation, s.escalation), svc.name,
+                                                 svc.team)),
             )
         )
     return service, tuple(slos)
+
+
+#: Equal alert and escalation policies, kept as one object each: most SLOs of a service (and many services)
+#: share them, so the model is smaller and a forked loader hands its half back several times faster (pickle
+#: sends a shared object once).
+_SHARED: dict[object, object] = {}
+_SHARED_MAX = 65536
+
+_T = TypeVar("_T")
+
+
+def _shared(value: _T) -> _T:
+    """The one kept object equal to ``value`` (frozen, so sharing it is safe)."""
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.clear()
+    return _SHARED.setdefault(value, value)  # type: ignore[return-value]
 
 
 def _report(ctx: Context, error: ErrorDetails) -> None:
