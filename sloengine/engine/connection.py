@@ -35,7 +35,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ..model.diagnostics import SpecError
-from ..specs.yamlsource import load_text
+from ..specs.yamlsource import load_file
 
 #: Environment variables read by :func:`config_from_env` (flags override them).
 ENV_URL = "SLOENGINE_PROMETHEUS_URL"
@@ -107,9 +107,7 @@ _FILE_KEYS = {
 def config_from_file(path: Path) -> ConnectionConfig:
     """Settings from a YAML file (``prometheus:`` mapping or the mapping itself); errors name file:line:col."""
     try:
-        documents = load_text(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        documents = load_file(path)
     except SpecError as exc:
         raise ConfigError("\n".join(f"{d.position}: {d.message} (fix: {d.hint})" for d in exc.diagnostics)) from None
     if not documents:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .slo import CalendarUnit
 
@@ -36,6 +36,23 @@ def _offset(zone: ZoneInfo, unix: int) -> int:
     offset = datetime.fromtimestamp(unix, zone).utcoffset()
     assert offset is not None  # an aware datetime always has one
     return int(offset.total_seconds())
+
+
+#: Longest time zone name taken (IANA names are at most about 30 characters; the operating system refuses
+#: file names over 255).
+MAX_ZONE_NAME = 64
+
+
+def is_time_zone(name: object) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows (``ZoneInfo`` raises four kinds of error for
+    the names it refuses, among them ``OSError`` for a name too long to be a file)."""
+    if not isinstance(name, str) or not name or len(name) > MAX_ZONE_NAME:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):
+        return False
+    return True
 
 
 @cache

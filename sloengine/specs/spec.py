@@ -30,7 +30,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -47,6 +47,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..model import conventions
+from ..model.calendars import is_time_zone
 from ..model.diagnostics import Position
 from ..model.durations import DURATION_HINT, DurationError, parse_duration, parse_seconds_float
 from ..model.promql import LABEL_NAME, PromQLError, Selector, check_raw_query, parse_selector
@@ -262,11 +263,9 @@ class CalendarSpec(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise _fail(f"{value!r} is not an IANA time zone",
-                        "use a name such as UTC, Europe/Berlin or America/New_York") from None
+        if not is_time_zone(value):
+            raise _fail(f"{value[:80]!r} is not an IANA time zone",
+                        "use a name such as UTC, Europe/Berlin or America/New_York")
         return value
 
 
@@ -361,11 +360,9 @@ _ZERO = re.compile(r"^0+(?:ms|s|m|h|d|w|y)?$")
 
 
 def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(f"{value!r} is not an IANA time zone",
-                    "use a name such as UTC, Europe/Berlin or America/New_York") from None
+    if not is_time_zone(value):
+        raise _fail(f"{value[:80]!r} is not an IANA time zone",
+                    "use a name such as UTC, Europe/Berlin or America/New_York")
     return value
 
 

@@ -15,9 +15,9 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..model import conventions
+from ..model.calendars import is_time_zone
 from ..model.diagnostics import Diagnostic, Level, Position
 from ..model.durations import format_duration
 from ..model.promql import LABEL_NAME
@@ -75,10 +75,8 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
     if slo.escalation is not None:
         for zone in {w.timezone for w in slo.escalation.maintenance} | (
                 {slo.escalation.support_hours.timezone} if slo.escalation.support_hours else set()):
-            try:
-                ZoneInfo(zone)
-            except (ZoneInfoNotFoundError, ValueError):
-                error("escalation", f"{zone!r} is not an IANA time zone", "use e.g. UTC or Europe/Berlin")
+            if not is_time_zone(zone):
+                error("escalation", f"{zone[:80]!r} is not an IANA time zone", "use e.g. UTC or Europe/Berlin")
         pages = slo.alerting.enabled and any(c.severity is AlertSeverity.PAGE for c in slo.alerting.conditions)
         if slo.escalation.escalations and not pages:
             extra = [lv.level for lv in slo.escalation.escalations]
@@ -99,12 +97,9 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
             error("sli.group_by", f"{label!r} is set by sloengine on every series and cannot be a grouping label",
                   f"rename the source label at scrape time (metric_relabel_configs: {label} -> e.g. "
                   f"source_{label}) and group by the new name")
-    if isinstance(slo.window, CalendarWindow):
-        try:
-            ZoneInfo(slo.window.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            error("window.timezone", f"{slo.window.timezone!r} is not an IANA time zone",
-                  "use e.g. UTC or Europe/Berlin")
+    if isinstance(slo.window, CalendarWindow) and not is_time_zone(slo.window.timezone):
+        error("window.timezone", f"{slo.window.timezone[:80]!r} is not an IANA time zone",
+              "use e.g. UTC or Europe/Berlin")
     period = slo.window.nominal_seconds
     for cond in slo.alerting.conditions:
         if cond.long_seconds >= period:

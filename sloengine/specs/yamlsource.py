@@ -8,6 +8,7 @@ every value and key under its path (``("slos", 0, "objective")``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,22 @@ import yaml
 from ..model.diagnostics import Diagnostic, Level, Position, SpecError, field_path
 
 KeyPath = tuple[object, ...]
+
+# ---- input limits: a hostile or broken file gets a placed error, never a traceback or a memory blow-up ----
+
+#: Largest spec or connection file read (a 10,000-SLO catalogue in one file is about 3 MiB).
+MAX_FILE_BYTES = 16 * 1024 * 1024
+#: Deepest nesting of mappings and lists (specs nest about 8 deep).
+MAX_DEPTH = 64
+#: Values a document may expand to through aliases, at least; more for large files (10 per byte).
+MIN_VALUE_BUDGET = 100_000
+#: Longest scalar (a raw PromQL query or a description fits many times over).
+MAX_STRING = 64 * 1024
+#: Largest integer taken (exact as a float, as every number here ends up).
+MAX_INT = 2**53
+#: The YAML tags a spec may use: the standard scalars, mappings and lists, and dates (holidays).
+ALLOWED_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in
+                         ("str", "int", "float", "bool", "null", "timestamp", "map", "seq"))
 
 
 @dataclass(frozen=True)
@@ -78,22 +95,60 @@ def _is_empty_document(node: yaml.Node | None) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG and node.value == ""
 
 
+class _Limit(Exception):
+    """A document broke an input limit: stop converting it (one diagnostic says which)."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
 class _Converter:
-    def __init__(self, file: str):
+    def __init__(self, file: str, budget: int = MIN_VALUE_BUDGET):
         self.file = file
         self.values: dict[KeyPath, tuple[int, int]] = {}
         self.keys: dict[KeyPath, tuple[int, int]] = {}
         self.errors: list[Diagnostic] = []
         self._constructor = yaml.SafeLoader("")
+        self._budget = budget
+        #: The mappings and lists being converted (an alias back to one of them would never end).
+        self._open: set[int] = set()
+
+    def _limit(self, node: yaml.Node, path: KeyPath, message: str, hint: str) -> _Limit:
+        return _Limit(Diagnostic(Level.ERROR, _position(self.file, node.start_mark), _render(path), message, hint))
+
+    def _unsupported_tag(self, node: yaml.Node, path: KeyPath) -> _Limit:
+        return self._limit(node, path, f"YAML tag {_tag_name(node.tag)} is not supported",
+                           "remove the tag; specs take plain strings, numbers, booleans, dates, lists and mappings")
 
     def convert(self, node: yaml.Node, path: KeyPath) -> Any:
         mark = node.start_mark
         self.values[path] = (mark.line + 1, mark.column + 1)
+        self._budget -= 1
+        if self._budget < 0:
+            raise self._limit(node, path, "aliases expand this document to too many values (a YAML alias bomb?)",
+                              "use fewer aliases (*name), or write the values out")
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if node.tag not in ALLOWED_TAGS:
+                raise self._unsupported_tag(node, path)
+            if len(path) >= MAX_DEPTH:
+                raise self._limit(node, path, f"nested deeper than {MAX_DEPTH} levels", "flatten the structure")
+            if id(node) in self._open:
+                raise self._limit(node, path, "an alias refers to a value that contains it",
+                                  "replace the alias (*name) with the values it should hold")
+            self._open.add(id(node))
+            try:
+                return self._container(node, path)
+            finally:
+                self._open.discard(id(node))
+        return self.scalar(node, path)
+
+    def _container(self, node: yaml.Node, path: KeyPath) -> Any:
         if isinstance(node, yaml.MappingNode):
             self._constructor.flatten_mapping(node)
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.scalar(key_node)
+                key = self.scalar(key_node, path)
                 if not isinstance(key, (str, int, float, bool)) or key is None:
                     self.errors.append(
                         Diagnostic(Level.ERROR, _position(self.file, key_node.start_mark), "",
@@ -117,19 +172,42 @@ class _Converter:
                 self.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 out[key] = self.convert(value_node, child)
             return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
-        return self.scalar(node)
+        return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
 
-    def scalar(self, node: yaml.Node) -> Any:
+    def scalar(self, node: yaml.Node, path: KeyPath = ()) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             return None
+        if len(node.value) > MAX_STRING:
+            raise self._limit(node, path, f"value is {len(node.value):,} characters long (at most {MAX_STRING:,})",
+                              "shorten it")
         if node.tag == _STR_TAG:
             return node.value
-        return self._constructor.construct_object(node, deep=True)
+        if node.tag not in ALLOWED_TAGS:
+            raise self._unsupported_tag(node, path)
+        try:
+            value = self._constructor.construct_object(node, deep=True)
+        except (ValueError, TypeError, KeyError, OverflowError, yaml.YAMLError):
+            raise self._limit(node, path, f"{node.value!r} is not a valid {_tag_name(node.tag)}",
+                              "remove the tag or write a value of that type") from None
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and abs(value) > MAX_INT:
+            raise self._limit(node, path, f"number {node.value[:40]}{'...' if len(node.value) > 40 else ''} is too "
+                              f"large (at most {MAX_INT:,})", "use a smaller number")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self._limit(node, path, f"{node.value!r} is not a finite number", "write a finite number")
+        return value
+
+
+def _tag_name(tag: str) -> str:
+    """``!!int`` for YAML's own tags, the tag as written otherwise."""
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
 
 
 def _render(path: KeyPath) -> str:
+    """The field path, its middle elided when it is deep (a limit's error must stay one readable line)."""
+    if len(path) > 12:
+        return field_path(path[:4]) + "..." + field_path(path[-4:]).lstrip(".")
     return field_path(path)
 
 
@@ -142,6 +220,10 @@ def load_text(text: str, file: str) -> list[Document]:
 
     Empty documents are dropped here, once, so that no reader (native, Sloth, OpenSLO, Pyrra) refuses them
     and none has to know about them; a document's ``index`` still counts them, as they sit in the file."""
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError([Diagnostic(Level.ERROR, Position(file), "",
+                                    f"file is {len(text):,} characters long (at most {MAX_FILE_BYTES:,})",
+                                    "split it into several files")])
     try:
         nodes = list(yaml.compose_all(text, Loader=_COMPOSER))
     except yaml.MarkedYAMLError as exc:
@@ -157,9 +239,12 @@ def load_text(text: str, file: str) -> list[Document]:
     for index, node in enumerate(nodes):
         if _is_empty_document(node):
             continue
-        conv = _Converter(file)
+        conv = _Converter(file, max(MIN_VALUE_BUDGET, 10 * len(text)))
         try:
             data = conv.convert(node, ())
+        except _Limit as exc:
+            errors.append(exc.diagnostic)
+            continue
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             errors.append(Diagnostic(Level.ERROR, _position(file, mark) if mark else Position(file), "",
@@ -176,7 +261,13 @@ def load_file(path: Path) -> list[Document]:
     """Read a YAML file; unreadable or non-UTF-8 files become diagnostics, not tracebacks."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:  # read at most one byte past the limit: /dev/zero must not hang us
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise SpecError([Diagnostic(Level.ERROR, Position(name), "",
+                                        f"file is larger than {MAX_FILE_BYTES:,} bytes",
+                                        "split it into several files")])
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError([Diagnostic(Level.ERROR, Position(name), "", "file is not UTF-8 text",
                                     "save the file as UTF-8")]) from None

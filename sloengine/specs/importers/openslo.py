@@ -100,13 +100,13 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import promql_parser
 
+from ...model.calendars import is_time_zone
 from ...model.promql import (
     CHECK_WINDOW,
     LABEL_NAME,
@@ -1373,11 +1373,7 @@ def _calendar(
 
 
 def _valid_zone(name: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return bool(name)
+    return is_time_zone(name)
 
 
 def _check_start(at: _At, value: object, unit: CalendarUnit, zone: str) -> None:
