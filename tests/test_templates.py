@@ -1,0 +1,92 @@
+"""User text in alert labels and annotations: literal by default, checked like Prometheus when templated.
+
+The checker is compared with the real promtool 2.42 on a corpus of valid and broken templates: whatever it
+accepts, promtool accepts (it may refuse more: a field the alert does not have, a dangling ``|``)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sloengine.compiler.templates import expand_literal, literal, template_problem
+
+CORPUS = [
+    "plain text", "{{ $value }}", "{{$value}}", "{{ $value | humanize }}", "{{ $labels.instance }}",
+    "{{ .Labels.job }}", "{{ .Value }}", "{{ $labels.job", "{{ unbalanced", "x }} y", "x }} y {{", "{{ .Foo }}",
+    "{{ foo }}", "{{ }}", "{{ if gt $value 1.0 }}high{{ end }}", "{{ if gt $value 1.0 }}high", "{{ end }}",
+    "{{ else }}", "{{ if $value }}a{{ else }}b{{ end }}", "{{ if $value }}a{{ else if $labels }}b{{ end }}",
+    '{{ range query "up" }}{{ .Labels.instance }} {{ .Value }}{{ end }}', '{{ printf "%.2f" $value }}',
+    '{{ printf "%.2f }}" $value }}', '{{ "unterminated }}', "{{ $x := 1 }}{{ $x }}", "{{ $x }}", "{{ $x = 1 }}",
+    "{{/* a comment */}}", "{{/* open comment }}", "{{- $value -}}", "{{-$value}}", "{{ $value | }}",
+    "{{ | humanize }}", "{{ (humanize $value) }}", "{{ (humanize $value }}", "{{ humanize $value) }}",
+    "{{ with $labels.job }}{{ . }}{{ end }}", '{{ template "x" }}', '{{ define "x" }}a{{ end }}', "{{ break }}",
+    "{{ range $i, $v := $labels }}{{ $i }}={{ $v }}{{ end }}", "{{ range $i, $v := $labels }}{{ break }}{{ end }}",
+    "{{ 'a' }}", "{{ `raw }} string` }}", "{{ 1.5e3 }}", "{{ -1 }}", "{{ nil }}", "{{ true }}",
+    '{{ index $labels "job" }}', "{{ $labels.job | toUpper | title }}", "{{ $externalURL }}", "{{ .ExternalURL }}",
+    "{{ $ }}", "{{ . }}", '{{ reReplaceAll "a" "b" $labels.job }}', "Uses {{ $value }} and {{ unbalanced",
+    "{{ $labels.job }}}", "{{{ $labels.job }}", '{{ "{{" }}', 'a {{ "{{" }} b }} c', "{{ $labels.job @ }}",
+    "{{ $labels.job ; }}", "{{ if }}{{ end }}", "{{ else }}{{ end }}", "{{ end x }}",
+    '{{ $value | printf "%s" | len }}', "{{ $1 }}", "{{ $labels.1x }}", "{{ .Labels.foo.bar }}", "{{ and 1 2 }}",
+    "{{ call }}", "{{ x := 1 }}", "{{ $x, $y := 1 }}", "{{\n$value\n}}", '{{ "a\nb" }}', "{{ (humanize $value).X }}",
+    "{{", "}}", "{{}}", "{{ $labels.job }}{{ end }}", "{{ if 1 }}{{ range $labels }}{{ end }}",
+]
+
+
+def _rule_file(path: Path, annotation: str, label: str | None = None) -> Path:
+    rule = {"alert": "A", "expr": "up", "annotations": {"a": annotation}}
+    if label is not None:
+        rule["labels"] = {"l": label}
+    path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [rule]}]}))
+    return path
+
+
+def _promtool_accepts(paths: list[Path]) -> dict[Path, bool]:
+    """One promtool run over many files; a file it names in an error line is refused."""
+    done = subprocess.run(["promtool", "check", "rules", *map(str, paths)], capture_output=True, text=True,
+                          timeout=120)
+    output = done.stdout + done.stderr
+    return {p: f"{p}: " not in output.replace(f"Checking {p}", "") for p in paths}
+
+
+def test_whatever_the_checker_accepts_promtool_accepts(tmp_path):
+    files = [_rule_file(tmp_path / f"t{i}.yml", t, t) for i, t in enumerate(CORPUS)]
+    verdict = _promtool_accepts(files)
+    accepted_by_us_refused_by_promtool = [t for t, f in zip(CORPUS, files)
+                                          if template_problem(t) is None and not verdict[f]]
+    assert not accepted_by_us_refused_by_promtool
+    # And the checker is not vacuous: it refuses every template promtool refuses, and accepts most it accepts.
+    promtool_ok = [t for t, f in zip(CORPUS, files) if verdict[f]]
+    assert sum(template_problem(t) is None for t in promtool_ok) >= len(promtool_ok) - 4
+    assert len(promtool_ok) < len(CORPUS) - 15
+
+
+def test_literal_text_passes_promtool_and_prints_itself(tmp_path):
+    files = [_rule_file(tmp_path / f"l{i}.yml", literal(t), literal(t)) for i, t in enumerate(CORPUS)]
+    verdict = _promtool_accepts(files)
+    assert all(verdict.values()), [t for t, f in zip(CORPUS, files) if not verdict[f]]
+    for text in CORPUS:
+        assert expand_literal(literal(text)) == text
+        assert template_problem(literal(text)) is None
+
+
+def test_text_without_braces_is_left_alone():
+    assert literal("Checkout: 99.9% over 28d } {") == "Checkout: 99.9% over 28d } {"
+
+
+def test_a_real_template_is_not_taken_for_literal_text():
+    assert expand_literal("{{ $value }}") is None
+    assert expand_literal('a {{ "{{" }} b') == "a {{ b"
+
+
+@pytest.mark.parametrize(("template", "words"), [
+    ("{{ $labels.job", "not closed"),
+    ("{{ humanise $value }}", "function 'humanise' is not defined"),
+    ("{{ if $value }}x", "no matching {{ end }}"),
+    ("{{ $vlaue }}", "undefined variable $vlaue"),
+    ("{{ .Lables.job }}", "no field 'Lables'"),
+])
+def test_a_broken_template_is_explained(template, words):
+    assert words in (template_problem(template) or "")
