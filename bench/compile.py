@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from catalogue import write_catalogue  # noqa: E402
 
-from sloengine.compiler.generate import render_iter, write  # noqa: E402
+from sloengine.compiler.generate import write_catalog  # noqa: E402
 from sloengine.specs.loader import load  # noqa: E402
 
 SPEC = """\
@@ -114,20 +114,16 @@ def run(slos: int, work: Path, catalogue: str = "varied") -> dict:
     if result.errors:
         raise SystemExit("\n".join(d.render() for d in result.errors[:10]))
     mark = time.perf_counter()
-    sizes: dict[str, int] = {}
-
-    def counted(files):
-        for path, text in files:
-            sizes[path] = len(text)
-            yield path, text
-    # As `sloengine generate` does it: files are written on a thread as they are rendered.
-    written, _ = write(work / "out", counted(render_iter(result.catalog, stage_in=work / "out")))
+    # As `sloengine generate` does it: files are written on a thread as they are rendered, into a new
+    # generation of the output directory that is swapped in at the end.
+    written, _ = write_catalog(work / "out", result.catalog)
     timings["compile_and_write"] = time.perf_counter() - mark
     total = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Large catalogues use a forked worker (sloengine.model.parallel); its peak counts too. The sum is an upper
     # bound: pages the two processes share after the fork are counted twice.
     child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    sizes = {path.relative_to(work / "out").as_posix(): path.stat().st_size for path in written}
     kinds: dict[str, int] = {}
     for path in sizes:
         kind = path.split("/")[0]

@@ -28,8 +28,7 @@ from .agreements.recommend import Verdict, document
 from .agreements.recommend import recommend as run_recommend
 from .agreements.recommend import render_markdown as render_recommendations
 from .agreements.sla import Compliance, PeriodError, evaluate_all, period_day
-from .compiler.generate import OutputFormat, render_iter
-from .compiler.generate import write as write_generated
+from .compiler.generate import OutputFormat, write_catalog
 from .compiler.tools import ToolError
 from .compiler.writer import write_atomically
 from .engine.backfill import backfill as run_backfill
@@ -288,8 +287,7 @@ def generate(paths: tuple[Path, ...], out: Path, fmt: str, no_dashboards: bool) 
     written when a spec has an error.
     """
     catalog = _load_clean(paths)
-    files = render_iter(catalog, OutputFormat(fmt), dashboards=not no_dashboards, stage_in=out)
-    written, removed = write_generated(out, files)
+    written, removed = write_catalog(out, catalog, OutputFormat(fmt), dashboards=not no_dashboards)
     for path in removed:
         click.echo(f"removed stale {path}", err=True)
     click.echo(f"wrote {len(written)} files for {len(catalog.slos)} SLOs to {out}", err=True)

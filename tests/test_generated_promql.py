@@ -18,7 +18,7 @@ import yaml
 
 from sloengine.compiler import generate
 from sloengine.compiler.dashboards import SAMPLE_VARIABLES, substitute
-from sloengine.compiler.generate import render, render_iter, write
+from sloengine.compiler.generate import render, write_catalog
 from sloengine.model import conventions as c
 from sloengine.model.promql import parse
 from sloengine.model.slo import Catalog
@@ -121,7 +121,8 @@ def test_two_processes_write_what_one_writes(varied: tuple[Catalog, dict[str, st
     monkeypatch.setattr(generate, "PARALLEL_SLOS", 10)
     monkeypatch.setenv("SLOENGINE_WORKERS", "2")
     out = tmp_path / "out"
-    written, _ = write(out, render_iter(catalog, stage_in=out))
+    written, _ = write_catalog(out, catalog)
     on_disk = {p.relative_to(out).as_posix(): p.read_text(encoding="utf-8") for p in out.rglob("*") if p.is_file()}
     assert on_disk == serial
     assert sorted(p.relative_to(out).as_posix() for p in written) == sorted(serial)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "a staging directory was left behind"

@@ -25,7 +25,7 @@ from .dashboards import DASHBOARD_TAG, render_service_dashboard, render_shared_d
 from .escalation import AlertmanagerOptions, alerts_of, render_alertmanager
 from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
 from .rules import Intervals, RuleGroup, compile_calendars, compile_slo
-from .writer import Staged, stage, write_tree
+from .writer import Generation, Placed, place
 
 #: From this many SLOs on, a share of the services is compiled in a second process.
 PARALLEL_SLOS = 1000
@@ -55,28 +55,28 @@ class _Job:
     intervals: Intervals
     dashboards: bool
     calendars: bool
-    #: Where the worker stages its files (None: it hands back their text).
+    #: Where the worker writes its files (a Generation's directory; None: it hands back their text).
     stage_in: Path | None = None
 
 
 def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
                 intervals: Intervals = Intervals(), *, dashboards: bool = True,
-                stage_in: Path | None = None) -> Iterator[tuple[str, str | Staged]]:
+                stage_in: Path | None = None) -> Iterator[tuple[str, str | Placed]]:
     """:func:`render` as a stream of (path, text), each service's files as soon as they are ready, so that
     writing them can overlap compiling the next.
 
     Each SLO is compiled once; its rule groups make its rules file, its alert tests, its PrometheusRule and
     (as the labels of its alerts) its Alertmanager routes. With many SLOs a forked worker compiles a share of
     the services meanwhile and hands back their alerts first, so the Alertmanager configuration (which needs
-    every SLO's) is rendered here while the worker renders its files. With ``stage_in`` (the output
-    directory) the worker writes its files beside their targets itself and hands back :class:`.writer.Staged`
-    entries, so its output never passes through this process's memory."""
+    every SLO's) is rendered here while the worker renders its files. With ``stage_in`` (a
+    :class:`.writer.Generation`'s private directory) the worker writes its files there itself and hands back
+    :class:`.writer.Placed` entries, so its output never passes through this process's memory."""
     with paused_gc():
         yield from _render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=stage_in)
 
 
 def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, dashboards: bool,
-                 stage_in: Path | None) -> Iterator[tuple[str, str | Staged]]:
+                 stage_in: Path | None) -> Iterator[tuple[str, str | Placed]]:
     services = _services(catalog)
     calendar_group = compile_calendars(catalog, intervals)
     mine, theirs = _shares(services, len(catalog.slos) >= PARALLEL_SLOS)
@@ -130,21 +130,21 @@ def _shares(services: list[tuple[Service, tuple[SLO, ...]]],
     return mine, theirs
 
 
-def _compile_share(job: _Job, early: Any) -> list[tuple[str, str | Staged]]:
+def _compile_share(job: _Job, early: Any) -> list[tuple[str, str | Placed]]:
     """A worker's share: compile every service, hand back their alerts early, then render their files (staged
     on disk when the job says where)."""
     compiled = [(service, compile_service(service, slos, job.intervals)) for service, slos in job.services]
     early({slo.id: alerts_of(groups) for _, pairs in compiled for slo, groups in pairs})
-    files: list[tuple[str, str | Staged]] = []
+    files: list[tuple[str, str | Placed]] = []
     try:
         for service, pairs in compiled:
             for path, text in service_files(service, pairs, fmt=job.fmt, dashboards=job.dashboards,
                                             calendars=job.calendars):
-                files.append((path, text if job.stage_in is None else stage(job.stage_in, path, text)))
+                files.append((path, text if job.stage_in is None else place(job.stage_in, path, text)))
     except BaseException:
-        for _, staged in files:
-            if isinstance(staged, Staged):
-                staged.tmp.unlink(missing_ok=True)
+        for _, placed in files:
+            if isinstance(placed, Placed):
+                placed.path.unlink(missing_ok=True)
         raise
     return files
 
@@ -198,36 +198,49 @@ def _our_dashboard(path: Path) -> bool:
         return False
 
 
+_OUR_DIRS = (c.RULES_DIR, c.TESTS_DIR, c.OPERATOR_DIR, c.ALERTMANAGER_DIR, c.DASHBOARD_PROVISIONING_DIR)
+
+
+def generated_here(out: Path, path: Path) -> bool:
+    """Whether ``path`` (under ``out``) is a file an earlier ``generate`` wrote: one of our dashboards (by its
+    tag), or a YAML file in one of our directories that starts with our header."""
+    relative = path.relative_to(out)
+    folder = relative.parent.as_posix()
+    if folder == c.DASHBOARDS_DIR and path.suffix == ".json":
+        return _our_dashboard(path)
+    if folder not in _OUR_DIRS or path.suffix not in (".yml", ".yaml"):
+        return False
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read(len(HEADER)) == HEADER
+    except OSError:
+        return False
+
+
 def stale_files(out: Path, keep: Collection[str]) -> list[Path]:
     """Files under ``out`` that an earlier run generated (our header, or our dashboards' tag) and this run does not."""
-    stale = []
-    board_dir = out / c.DASHBOARDS_DIR
-    if board_dir.is_dir():
-        stale += [p for p in sorted(board_dir.glob("*.json"))
-                  if p.relative_to(out).as_posix() not in keep and _our_dashboard(p)]
-    for directory in (c.RULES_DIR, c.TESTS_DIR, c.OPERATOR_DIR, c.ALERTMANAGER_DIR, c.DASHBOARD_PROVISIONING_DIR):
-        root = out / directory
-        if not root.is_dir():
-            continue
-        for path in sorted([*root.glob("*.yml"), *root.glob("*.yaml")]):
-            relative = path.relative_to(out).as_posix()
-            if relative in keep:
-                continue
-            try:
-                head = path.read_text(encoding="utf-8", errors="replace")[: len(HEADER)]
-            except OSError:
-                continue
-            if head == HEADER:
-                stale.append(path)
-    return stale
+    found = []
+    for folder in (c.DASHBOARDS_DIR, *_OUR_DIRS):
+        root = out / folder
+        if root.is_dir():
+            found += [p for p in sorted(root.iterdir()) if p.is_file() and p.relative_to(out).as_posix() not in keep
+                      and generated_here(out, p)]
+    return sorted(found)
 
 
-def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str | Staged]]) -> tuple[list[Path], list[Path]]:
-    """Write all files atomically (a mapping, or a stream from :func:`render_iter`), then remove stale
-    generated ones; returns (written, removed)."""
-    written = write_tree(out, files)
-    keep = {path.relative_to(out).as_posix() for path in written}
-    removed = stale_files(out, keep)
-    for path in removed:
-        path.unlink()
-    return written, removed
+def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str | Placed]]) -> tuple[list[Path], list[Path]]:
+    """Replace ``out`` with a new generation holding ``files`` (a mapping, or a stream from :func:`render_iter`
+    whose staged entries went to :attr:`Generation.path`): the files of the new generation, our files an earlier
+    run wrote and this one does not are dropped, anything else in ``out`` is kept; returns (written, removed)."""
+    with Generation(out) as generation:
+        generation.write(files)
+        return generation.commit(lambda path: generated_here(generation.out, path))
+
+
+def write_catalog(out: Path, catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
+                  intervals: Intervals = Intervals(), *, dashboards: bool = True) -> tuple[list[Path], list[Path]]:
+    """What ``sloengine generate`` does: render everything for ``catalog`` and swap it into ``out`` as one
+    generation (a forked worker writes its share of the files into the new generation itself)."""
+    with Generation(out) as generation:
+        generation.write(render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=generation.path))
+        return generation.commit(lambda path: generated_here(generation.out, path))

@@ -1,16 +1,21 @@
-"""Writing outputs so that a reader never sees half a file.
+"""Writing outputs so that a reader never sees half a file, and ``generate`` never leaves half a generation.
 
-Each file is written to a temporary sibling and renamed over the target, which
-is atomic on POSIX; a set of files is staged in full before any is renamed, so
-an error while rendering leaves the previous output untouched.
+A single file is written to a temporary sibling and renamed over the target, which is atomic on POSIX. A whole
+output directory is replaced as one :class:`Generation`: the new files are written into a private sibling
+directory and swapped in with one ``renameat2(RENAME_EXCHANGE)``, so Prometheus, Grafana or Alertmanager
+reading it (or a ``kill -9`` at any instant) see the complete old or the complete new output, never a mix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import fcntl
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,34 +56,12 @@ def _stage(target: Path, text: str) -> Path:
     return Path(tmp)
 
 
-class Staged:
-    """A file already written to a temporary sibling of its target (by another process), awaiting the rename.
-
-    Stands where a file's text would in the stream :func:`write_tree` takes; ``len()`` is its size in bytes.
-    """
-
-    def __init__(self, tmp: Path, size: int) -> None:
-        self.tmp = Path(tmp)
-        self.size = size
-
-    def __len__(self) -> int:
-        return self.size
-
-
-def stage(root: Path, relative: str, text: str) -> Staged:
-    """``text`` written beside ``root / relative`` for a later :func:`write_tree` to rename into place."""
-    target = Path(root) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Staged(_stage(target, text), len(text))
-
-
-def write_tree(root: Path, files: Mapping[str, str | Staged] | Iterable[tuple[str, str | Staged]]) -> list[Path]:
-    """Write several files under ``root``: all are staged before any is replaced.
+def write_tree(root: Path, files: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[Path]:
+    """Write several files under ``root``: all are staged before any is replaced (each rename is atomic, the
+    set is not: :class:`Generation` replaces a whole directory at once).
 
     ``files`` is a mapping or a stream of (relative path, text); a stream is staged on a thread as it
-    arrives (the kernel's copying overlaps the producer's work), and if the producer fails, everything
-    staged is removed and nothing is replaced. A :class:`Staged` file (written by another process) is only
-    renamed, with the rest.
+    arrives, and if the producer fails, everything staged is removed and nothing is replaced.
     """
     root = Path(root)
     items = sorted(files.items()) if isinstance(files, Mapping) else files
@@ -91,12 +74,7 @@ def write_tree(root: Path, files: Mapping[str, str | Staged] | Iterable[tuple[st
                 if target.parent not in made:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     made.add(target.parent)
-                if isinstance(text, Staged):
-                    done_already: Future[Path] = Future()
-                    done_already.set_result(text.tmp)
-                    staged.append((done_already, target))
-                else:
-                    staged.append((pool.submit(_stage, target, text), target))
+                staged.append((pool.submit(_stage, target, text), target))
             done = [(future.result(), target) for future, target in staged]
         except BaseException:
             for future, _ in staged:
@@ -106,3 +84,150 @@ def write_tree(root: Path, files: Mapping[str, str | Staged] | Iterable[tuple[st
     for tmp, target in done:
         os.replace(tmp, target)
     return sorted(target for _, target in done)
+
+
+# ---- a whole output directory, swapped in at once --------------------------------------------------------
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two directories atomically (Linux ``renameat2`` with ``RENAME_EXCHANGE``); False where the system
+    or the filesystem cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(a))
+
+
+class Placed:
+    """A file already written to its place in a :class:`Generation`'s private directory (by a forked worker);
+    it stands where a file's text would in the stream :meth:`Generation.write` takes. ``len()`` is its size."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = Path(path)
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def place(root: Path, relative: str, text: str) -> Placed:
+    """``text`` written to ``root / relative`` itself (``root`` is a :class:`Generation`'s private directory,
+    which no reader sees until it is swapped in)."""
+    target = Path(root) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as handle:
+        handle.write(text.encode("utf-8"))
+    os.chmod(target, FILE_MODE)
+    return Placed(target, len(text))
+
+
+class Generation:
+    """The next contents of an output directory, built beside it and swapped in whole by :meth:`commit`.
+
+    Files of the directory that this generation does not write are carried over (hard links), except those an
+    earlier generation wrote and this one no longer does (``is_stale`` tells them apart), which are dropped.
+    A lock on the parent directory keeps two runs apart, and each run first removes what an
+    interrupted one left (its private directory, or the previous generation it had not deleted yet). Where
+    directories cannot be swapped (not Linux, a filesystem without ``RENAME_EXCHANGE``), files are replaced
+    one by one instead: each atomically, the set not.
+    """
+
+    def __init__(self, out: Path) -> None:
+        out = Path(out)
+        self.out = out.resolve() if out.is_symlink() else out.absolute()
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        # The lock is on the parent directory itself, so no lock file is left beside the output.
+        self._lock: int | None = os.open(self.out.parent, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        for leftover in self.out.parent.glob(f".{self.out.name}.generation-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        self.path = self.out.parent / f".{self.out.name}.generation-{os.getpid()}"
+        self.path.mkdir()
+        self._written: list[str] = []
+        self._done = False
+
+    def __enter__(self) -> Generation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, files: Mapping[str, str | Placed] | Iterable[tuple[str, str | Placed]]) -> None:
+        """Write ``files`` (a mapping, or a stream whose :class:`Placed` entries a worker already wrote to
+        :attr:`path`) into the new generation; writing overlaps the producer on a thread."""
+        items = sorted(files.items()) if isinstance(files, Mapping) else files
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sloengine-writer") as pool:
+            pending: list[Future[Placed]] = []
+            for relative, text in items:
+                if not isinstance(text, Placed):
+                    pending.append(pool.submit(place, self.path, relative, text))
+                self._written.append(relative)
+            for future in pending:
+                future.result()
+
+    def commit(self, is_stale: Callable[[Path], bool]) -> tuple[list[Path], list[Path]]:
+        """Swap the new generation in; returns (written, removed) as paths under the output directory."""
+        written = set(self._written)
+        removed: list[Path] = []
+        if self.out.is_dir():
+            mine = {Path(relative) for relative in written}
+            for path in sorted(self.out.rglob("*")):
+                relative = path.relative_to(self.out)
+                if (path.is_dir() and not path.is_symlink()) or relative in mine:
+                    continue
+                if path.name.startswith(".") and path.name.endswith(".tmp"):
+                    continue  # what an interrupted file-by-file write left
+                if is_stale(path):
+                    removed.append(path)
+                    continue
+                self._carry(path, self.path / relative)
+            with contextlib.suppress(OSError):
+                os.chmod(self.path, self.out.stat().st_mode & 0o7777)
+            if exchange(self.path, self.out):
+                shutil.rmtree(self.path, ignore_errors=True)
+            else:
+                self._replace_one_by_one(written, removed)
+        else:
+            os.chmod(self.path, 0o755)
+            os.rename(self.path, self.out)
+        self._done = True
+        self.close()
+        return sorted(self.out / relative for relative in written), removed
+
+    @staticmethod
+    def _carry(source: Path, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target)
+            return
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+    def _replace_one_by_one(self, written: set[str], removed: list[Path]) -> None:
+        for relative in sorted(written):
+            target = self.out / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.path / relative, target)
+        for path in removed:
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def close(self) -> None:
+        """Drop the new generation if it was not committed, and release the lock."""
+        if not self._done:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self._done = True
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None

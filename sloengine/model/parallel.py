@@ -11,9 +11,11 @@ serially, and ``SLOENGINE_WORKERS=1`` forces that (the output is the same).
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -51,6 +53,19 @@ def split_map(function: Callable[[Sequence[T]], list[R]], items: Sequence[T], *,
     return first + other.result()
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (elsewhere: nothing; the closed pipe suffices)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (AttributeError, OSError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+
 class Twofold:
     """``function(job, early)`` in a forked process that can hand back one early result before its final one.
 
@@ -69,7 +84,7 @@ class Twofold:
         if enabled and workers() > 1 and _can_fork():
             context = multiprocessing.get_context("fork")
             reader, writer = context.Pipe(duplex=False)
-            self._process = context.Process(target=self._child, args=(writer,), daemon=True)
+            self._process = context.Process(target=self._child, args=(writer, reader), daemon=True)
             self._process.start()
             writer.close()
             self._messages: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -81,7 +96,12 @@ class Twofold:
     def running(self) -> bool:
         return self._process is not None
 
-    def _child(self, writer: Any) -> None:
+    def _child(self, writer: Any, reader: Any) -> None:
+        # The worker must not outlive its caller: with the pipe's read end closed here, a send after the caller
+        # died fails at once instead of blocking forever, and the kernel kills the worker when the caller dies
+        # (a killed `generate` must not leave a worker holding its output directory's lock).
+        reader.close()
+        _die_with_parent()
         try:
             final = self._function(self._job, lambda value: writer.send(("early", value)))
             writer.send(("final", final))
