@@ -3,7 +3,9 @@
 Dashboards are assembled from the SDK's typed builders, never from hand-written
 JSON, so every field we set is one Grafana's schema knows (the SDK is generated
 from it); the tests decode each file back into the SDK's model and re-encode it
-unchanged. Every query reads the series the generated rules record (names from
+unchanged. Each kind of panel is built and encoded once, with holes where an SLO's
+texts and queries go (see "templates" below), and each SLO's panels are that text
+with their values put in. Every query reads the series the generated rules record (names from
 :mod:`sloengine.model.conventions`, label values escaped by :func:`sloengine.model.promql.quote`)
 and is parsed with the PromQL parser here, after Grafana's own variables are
 replaced by sample values, so a dashboard that would show "parse error" is a bug
@@ -27,9 +29,12 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain
 from pathlib import Path
+from typing import Any, cast
 
 import click
 import orjson
@@ -51,7 +56,7 @@ from ..model.calendars import MAX_PERIOD_SECONDS
 from ..model.durations import format_duration
 from ..model.promql import quote
 from ..model.results import Status
-from ..model.slo import SLO, AlertSeverity, CalendarUnit, CalendarWindow, Catalog, LatencySLI, ProbeSLI
+from ..model.slo import SLO, AlertSeverity, BurnRateAlert, CalendarUnit, CalendarWindow, Catalog, LatencySLI, ProbeSLI
 from ..specs.loader import load_or_raise
 from .queries import EventQueries, half_open, label_matchers, number
 from .rules import (
@@ -61,6 +66,7 @@ from .rules import (
     period_start_series,
     rolling_windows,
     series,
+    slo_labels,
     slo_window_names,
 )
 from .status import (
@@ -168,6 +174,12 @@ def dashboard_path(uid: str) -> str:
 
 # ---- small helpers ---------------------------------------------------------------------------
 
+#: Grafana's grid is this many units wide; a row header is one unit high across all of it.
+GRID_WIDTH = 24
+ROW_HEIGHT = 1
+#: Query letters, in order (Grafana's ``refId``).
+REF_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
 
 def _ds() -> dash_m.DataSourceRef:
     return dash_m.DataSourceRef(type_val=DATASOURCE_TYPE, uid="${" + VAR_DATASOURCE + "}")
@@ -185,7 +197,7 @@ def _target(expr: str, ref: str, *, legend: str | None = None, instant: bool = F
 
 
 def _refs() -> Callable[[], str]:
-    letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    letters = iter(REF_LETTERS)
     return lambda: next(letters)
 
 
@@ -219,6 +231,226 @@ def _by(labels: Sequence[str]) -> str:
 
 
 SLO_KEY = (c.LABEL_SERVICE, c.LABEL_SLO)
+
+
+# ---- templates: the SDK builds and the encoder writes each kind of panel once -------------------
+#
+# A service dashboard is a few kinds of panel repeated for every SLO, each differing from the next of its kind
+# only in its texts and queries (they name the SLO) and in a few numbers. So each kind is built by the SDK's
+# builders once, with a :class:`Hole` wherever a text, a query or a grid position goes, turned into plain
+# values through the SDK's own ``to_json`` and encoded once; what is left per panel is to encode its values and
+# put them between the fixed pieces of text. A shape function is cached on exactly the arguments it reads: what
+# changes the panel's structure, what the SDK checks (a width), and numbers deep in the panel (a threshold),
+# of which a catalogue has few. Building and encoding the SDK objects of every panel anew (and the encoder's
+# hook on each of them) was most of the dashboards' time; the output is the same bytes.
+
+#: A plain JSON value as the encoder takes it: dicts, lists, strings, numbers, None, and the SDK's enums
+#: (written as their values).
+Json = Any
+
+#: How many shapes of one kind are kept: a catalogue has a few dozen; a bound keeps a long-lived process small.
+SHAPES_CACHED = 1024
+
+#: How dashboards are written: sorted keys, two-space indent (stable for diffs).
+ENCODING = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+#: Turns the SDK's objects into plain values for the encoder (when a whole model is encoded).
+_SDK_ENCODER = JSONEncoder()
+
+
+@dataclass(frozen=True, eq=False)
+class Hole:
+    """A named gap in a template: given to the SDK's setters like any value, filled in for each panel.
+
+    Compared by identity (each hole is one object), so looking one up costs no hashing of its name."""
+
+    name: str
+
+
+def _hole(name: str) -> Any:
+    """A :class:`Hole`, typed as whatever the SDK setter it is passed to expects."""
+    return Hole(name)
+
+
+#: Where a panel's id and grid position go (set when the dashboard is laid out), its title and description.
+ID, X, Y, TITLE, DESCRIPTION = _hole("id"), _hole("x"), _hole("y"), _hole("title"), _hole("description")
+#: A dashboard's uid, time zone, SLO variable's query and alerts annotation's query.
+UID, TIMEZONE, QUERY, ANNOTATION = _hole("uid"), _hole("timezone"), _hole("query"), _hole("annotation")
+#: A panel's queries and their legends, by position (query ``A`` is ``EXPRS[0]``).
+EXPRS: tuple[Any, ...] = tuple(_hole(f"expr {letter}") for letter in REF_LETTERS)
+LEGENDS: tuple[Any, ...] = tuple(_hole(f"legend {letter}") for letter in REF_LETTERS)
+#: A panel's relative time range, and the pattern of the field names it colours.
+TIME_FROM, MATCH = _hole("timeFrom"), _hole("match")
+#: Where a dashboard's panels go (given twice, for the text between two panels).
+PANEL = _hole("panel")
+
+#: A panel sits two levels down in a dashboard (its object, its ``panels`` list), so its lines are indented by
+#: this much more than when it is encoded alone (:func:`_board` checks the dashboard's own encoding agrees).
+PANEL_INDENT = "  " * 2
+
+
+def plain(value: object) -> Json:
+    """An SDK object graph as plain JSON values, through each object's own ``to_json`` (what the SDK's
+    encoder hook does, done once for a template rather than at every encoding)."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    to_json = getattr(value, "to_json", None)
+    return plain(to_json()) if callable(to_json) else value
+
+
+def _dumps(value: Json) -> str:
+    """Dashboard JSON text: sorted keys, two-space indent (:func:`encode`, without its final newline)."""
+    return orjson.dumps(value, default=_SDK_ENCODER.default, option=ENCODING).decode("utf-8")
+
+
+#: A hole's stand-in while a template is encoded (a control character no real text holds), as encoded.
+_MARKED = re.compile(r'"\\u0000(\d+)\\u0000"')
+
+
+def _marked(value: Json, holes: list[Hole]) -> Json:
+    """``value`` with each hole replaced by a string naming its place in ``holes``."""
+    if isinstance(value, Hole):
+        holes.append(value)
+        return f"\x00{len(holes) - 1}\x00"
+    if isinstance(value, dict):
+        return {key: _marked(item, holes) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_marked(item, holes) for item in value]
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class Text:
+    """A template encoded once: the text up to its first hole, its holes in the order they appear, and after
+    each the text that follows it (``slots``: a gap for the hole's value, then that text).
+
+    Holes are filled with scalars (strings, numbers), which encode on one line wherever they are, so the text
+    around them is the same in every dashboard."""
+
+    first: str
+    holes: tuple[Hole, ...]
+    slots: tuple[str | None, ...]
+
+    @classmethod
+    def of(cls, node: Json, indent: str = "") -> Text:
+        """``node`` (plain values and holes) encoded, each line after the first indented by ``indent`` more."""
+        holes: list[Hole] = []
+        pieces = _MARKED.split(_dumps(_marked(node, holes)).replace("\n", "\n" + indent))
+        return cls(pieces[0], tuple(holes[int(index)] for index in pieces[1::2]),
+                   tuple(chain.from_iterable((None, text) for text in pieces[2::2])))
+
+    def cut(self, hole: Hole) -> tuple[Text, str, Text]:
+        """The text before the first ``hole``, the text between it and the next hole, and the text after that
+        (where a dashboard's panels go: ``hole`` twice in a row)."""
+        at = self.holes.index(hole)
+        before = Text(self.first, self.holes[:at], self.slots[:2 * at])
+        after = Text(self.slots[2 * at + 3] or "", self.holes[at + 2:], self.slots[2 * at + 4:])
+        return before, self.slots[2 * at + 1] or "", after
+
+    def add(self, values: Mapping[Hole, Json], parts: list[str | None], scalars: list[Json]) -> None:
+        """Append this to a text being assembled: ``parts`` alternates text and gaps (None) for ``scalars``, the
+        values of the holes, in order (:func:`_joined` puts them together)."""
+        parts[-1] = (parts[-1] or "") + self.first
+        scalars.extend(map(values.__getitem__, self.holes))
+        parts.extend(self.slots)
+
+
+def _encoded(scalars: list[Json]) -> list[str]:
+    """Each scalar's JSON text, from one call to the encoder: with one scalar a line, the lines are the values
+    (a string's line breaks are escaped, so none is cut)."""
+    if not scalars:
+        return []
+    lines = orjson.dumps(scalars, option=orjson.OPT_INDENT_2).decode("utf-8")[len("[\n  "):-len("\n]")]
+    encoded = lines.split(",\n  ")
+    assert len(encoded) == len(scalars), "a hole was given something other than a scalar"
+    return encoded
+
+
+def _joined(parts: list[str | None], scalars: list[Json]) -> str:
+    """The text of ``parts`` with each gap filled with its scalar's JSON text."""
+    parts[1::2] = _encoded(scalars)
+    return "".join(cast(list[str], parts))
+
+
+@dataclass(frozen=True, eq=False)
+class Shape:
+    """One kind of panel as the SDK built it (holes for its id, grid position and texts), encoded, and its size."""
+
+    text: Text
+    width: int
+    height: int
+    #: A row header: it starts a new line of the grid (Grafana's row, the SDK's ``with_row``).
+    row: bool = False
+
+
+def _shape(builder: dash_b.Row | ts_b.Panel | stat_b.Panel | table_b.Panel) -> Shape:
+    """The built panel with holes for its id and position (placed as ``with_row`` and ``with_panel`` place it:
+    a row across the grid, one unit high; a panel at the size its builder set)."""
+    model = builder.build()
+    if isinstance(model, dash_m.RowPanel):
+        model.grid_pos = dash_m.GridPos(h=ROW_HEIGHT, w=GRID_WIDTH, x=X, y=Y)
+        row = True
+    else:
+        model.grid_pos = model.grid_pos or dash_m.GridPos()
+        model.grid_pos.x, model.grid_pos.y = X, Y
+        row = False
+    model.id_val = ID
+    return Shape(Text.of(plain(model), PANEL_INDENT), model.grid_pos.w, model.grid_pos.h, row)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A panel to be placed: its shape and the values of its holes (its queries, a row's title)."""
+
+    shape: Shape
+    values: Mapping[Hole, Json]
+
+
+@dataclass(frozen=True)
+class Board:
+    """A dashboard encoded once: its text before its panels and after them, and the text between two panels."""
+
+    before: Text
+    between: str
+    after: Text
+
+    def render(self, values: Mapping[Hole, Json], drafts: Sequence[Draft]) -> str:
+        """The dashboard's text, its holes filled from ``values``, with the panels placed as the SDK's dashboard
+        builder places them (``with_panel`` fills the grid left to right, a full line moves down by its tallest
+        panel, ``with_row`` starts a new line under it), numbered 1, 2, ... in layout order (Grafana needs ids
+        unique; stable ids keep the JSON stable). There is always a panel (the status table)."""
+        assert drafts, "a dashboard without panels"
+        parts: list[str | None] = [""]
+        scalars: list[Json] = []
+        self.before.add(values, parts, scalars)
+        x = y = tallest = 0
+        for panel_id, draft in enumerate(drafts, start=1):
+            if panel_id > 1:
+                parts[-1] = (parts[-1] or "") + self.between
+            shape = draft.shape
+            if shape.row:
+                y += tallest
+                place_x, place_y = 0, y
+                x, y, tallest = 0, y + ROW_HEIGHT, 0
+            else:
+                place_x, place_y = x, y
+                x += shape.width
+                tallest = max(tallest, shape.height)
+                if x >= GRID_WIDTH:
+                    x, y, tallest = 0, y + tallest, 0
+            shape.text.add({**draft.values, ID: panel_id, X: place_x, Y: place_y}, parts, scalars)
+        self.after.add(values, parts, scalars)
+        return _joined(parts, scalars)
+
+
+def _board(builder: dash_b.Dashboard) -> Board:
+    """A dashboard's template, cut where its panels go."""
+    model = builder.build()
+    model.panels = [PANEL, PANEL]
+    before, between, after = Text.of(plain(model)).cut(PANEL)
+    assert between == ",\n" + PANEL_INDENT, "panels are not where PANEL_INDENT says"
+    return Board(before, between, after)
 
 
 # ---- the status table (overview, and each service dashboard's header) ------------------------
@@ -255,8 +487,9 @@ def _slo_window(metric: str, catalog: Catalog, scope: TableScope) -> str:
     key = _by(SLO_KEY + (c.LABEL_WINDOW,))
     expr = f"{scope.of(metric)} and on({key}) {scope.of(c.METRIC_INFO)}"
     for slo in catalog.slos:
-        if budget_window(slo) != slo.window.name:
-            expr += (f" or ({series(metric, slo, budget_window(slo))} and on({_by(SLO_KEY)}) "
+        # A rolling SLO's budget window is its own; only a calendar one's can differ.
+        if isinstance(slo.window, CalendarWindow) and (window := budget_window(slo)) != slo.window.name:
+            expr += (f" or ({series(metric, slo, window)} and on({_by(SLO_KEY)}) "
                      f"{scope.of(c.METRIC_INFO)})")
     return expr
 
@@ -351,7 +584,10 @@ def status_series(catalog: Catalog, scope: TableScope) -> Series:
 def status_description(catalog: Catalog, scope: TableScope) -> str:
     """The status rule in words, naming only the cases these SLOs can meet (no projection without a calendar
     period)."""
-    statuses = status_series(catalog, scope)
+    return _status_description(status_series(catalog, scope))
+
+
+def _status_description(statuses: Series) -> str:
     shown = {status: STATUS_TEXT[code][0] for status, code in STATUS_CODES.items()}
     names = {status: text if text.isupper() else text.lower() for status, text in shown.items()}
     cases = [case for case in RULE if condition(case, statuses, _by(SLO_KEY)) is not None]
@@ -373,8 +609,11 @@ def status_columns(catalog: Catalog, scope: TableScope) -> tuple[Column, ...]:
     group, so the queries share the labels ``service, slo`` and the table's
     merge joins them into one row per SLO.
     """
+    return _status_columns(catalog, scope, status_series(catalog, scope))
+
+
+def _status_columns(catalog: Catalog, scope: TableScope, statuses: Series) -> tuple[Column, ...]:
     by = _by(SLO_KEY)
-    statuses = status_series(catalog, scope)
     err, budget = statuses.sli, statuses.budget_remaining
     every = f"group by ({by}) ({scope.of(c.METRIC_INFO)})"
     return (
@@ -393,13 +632,17 @@ def _table_height(rows: int) -> int:
     return max(5, 3 + rows)
 
 
+#: The names of calendar windows (``month``): no rolling window is named so.
+CALENDAR_WINDOW_NAMES = frozenset(unit.value for unit in CalendarUnit)
+
+
 def budget_window(slo: SLO) -> str:
     """The window an SLO's budget is recorded for: its own (``28d``; ``month``, the period so far), or for a
     calendar SLO without event counts (a raw error ratio has no period-to-date) the rolling equivalent."""
     names = slo_window_names(slo)
     if EventQueries(slo.sli).counts_events:
         return names[0]
-    return [w for w in names if w not in {u.value for u in CalendarUnit}][0]
+    return next(w for w in names if w not in CALENDAR_WINDOW_NAMES)
 
 
 def _links_ok(catalog: Catalog) -> bool:
@@ -407,21 +650,35 @@ def _links_ok(catalog: Catalog) -> bool:
     return all(service_uid(s) == UID_PREFIX + s for s in {slo.service for slo in catalog.slos})
 
 
-def status_table(catalog: Catalog, scope: TableScope, title: str, height: int) -> table_b.Panel:
+def status_table(catalog: Catalog, scope: TableScope, title: str, height: int) -> Draft:
     """Every SLO in ``scope`` with its objective, SLI and budget over its window, burn rate, firing alerts and
     status; sorted worst first (click a header to re-sort), the status and budget cells coloured."""
-    columns = status_columns(catalog, scope)
+    statuses = status_series(catalog, scope)
+    columns = _status_columns(catalog, scope, statuses)
+    values: dict[Hole, Json] = {
+        TITLE: title,
+        DESCRIPTION: "Instant values over each SLO's own window; grouped SLIs show their worst group. "
+                     f"Status: {_status_description(statuses)}.",
+    }
+    values.update(zip(EXPRS, (column.expr for column in columns)))
+    return Draft(_status_table_shape(tuple((column.title, column.unit, column.decimals) for column in columns),
+                                     _links_ok(catalog), height), values)
+
+
+@lru_cache(maxsize=SHAPES_CACHED, typed=True)
+def _status_table_shape(columns: tuple[tuple[str, str, int | None], ...], links: bool, height: int) -> Shape:
+    """The status table for columns of these titles, units and decimals (the queries are holes), with links
+    from the service cell to its dashboard or without."""
     ref = _refs()
     refs = [ref() for _ in columns]
-    panel = (table_b.Panel().title(title).datasource(_ds()).height(height).span(24)
-             .description("Instant values over each SLO's own window; grouped SLIs show their worst group. "
-                          f"Status: {status_description(catalog, scope)}.")
+    panel = (table_b.Panel().title(TITLE).datasource(_ds()).height(height).span(GRID_WIDTH)
+             .description(DESCRIPTION)
              .sort_by([common_b.TableSortByFieldState().display_name("Status").desc(True)])
              .filterable(False).align(common_m.FieldTextAlignment.AUTO).inspect(False))
-    for letter, column in zip(refs, columns):
-        panel = panel.with_target(_target(column.expr, letter, instant=True, table=True))
-    rename = {f"Value #{letter}": column.title for letter, column in zip(refs, columns)}
-    order = [c.LABEL_SERVICE, c.LABEL_SLO] + [column.title for column in columns]
+    for letter, expr in zip(refs, EXPRS):
+        panel = panel.with_target(_target(expr, letter, instant=True, table=True))
+    rename = {f"Value #{letter}": title for letter, (title, _, _) in zip(refs, columns)}
+    order = [c.LABEL_SERVICE, c.LABEL_SLO] + [title for title, _, _ in columns]
     panel = (panel
              .with_transformation(dash_m.DataTransformerConfig(id_val="merge", options={}))
              .with_transformation(dash_m.DataTransformerConfig(id_val="organize", options={
@@ -437,59 +694,111 @@ def status_table(catalog: Catalog, scope: TableScope, title: str, height: int) -
         dash_m.DynamicConfigValue(id_val="custom.cellOptions",
                                   value=common_m.TableColoredBackgroundCellOptions()),
     ])
-    for column in columns[1:]:
-        props = [dash_m.DynamicConfigValue(id_val="unit", value=column.unit)]
-        if column.decimals is not None:
-            props.append(dash_m.DynamicConfigValue(id_val="decimals", value=column.decimals))
-        if column.title == "Budget remaining":
+    for title, unit, decimals in columns[1:]:
+        props = [dash_m.DynamicConfigValue(id_val="unit", value=unit)]
+        if decimals is not None:
+            props.append(dash_m.DynamicConfigValue(id_val="decimals", value=decimals))
+        if title == "Budget remaining":
             props += [
                 dash_m.DynamicConfigValue(id_val="thresholds", value=_thresholds(
                     (None, "red"), (0, "orange"), (AT_RISK_BUDGET_REMAINING, "green")).build()),
                 dash_m.DynamicConfigValue(id_val="custom.cellOptions", value=common_m.TableColorTextCellOptions()),
             ]
-        panel = panel.override_by_name(column.title, props)
-    if _links_ok(catalog):
+        panel = panel.override_by_name(title, props)
+    if links:
         link = (dash_b.DashboardLink("Open the ${__value.raw} dashboard")
                 .url("/d/" + UID_PREFIX + "${__value.raw}?${" + VAR_DATASOURCE + ":queryparam}"))
         panel = panel.override_by_name(c.LABEL_SERVICE, [dash_m.DynamicConfigValue(id_val="links",
                                                                                    value=[link.build()])])
-    return panel
+    return _shape(panel)
 
 
 # ---- per-SLO panels ---------------------------------------------------------------------------
+#
+# Each panel function works out one SLO's texts and queries and returns them with the panel's shape; a shape
+# function takes only what changes the panel's structure or what the SDK checks (its width), so every SLO
+# shares a handful of shapes.
 
 
-def _sli_label(slo: SLO) -> str:
-    if isinstance(slo.sli, LatencySLI):
-        return f"within {_format_seconds(slo.sli.threshold_seconds)}"
-    return "SLI"
+@lru_cache(maxsize=SHAPES_CACHED)
+def _duration(seconds: int) -> str:
+    """:func:`format_duration`, remembered: a catalogue's SLOs share a few dozen windows."""
+    return format_duration(seconds)
 
 
-def sli_panel(slo: SLO) -> ts_b.Panel:
+@lru_cache(maxsize=SHAPES_CACHED)
+def _window_matcher(window: str) -> str:
+    """``window="5m"``: the matcher :func:`series` adds for a window, remembered like :func:`_duration`."""
+    return label_matchers(((c.LABEL_WINDOW, window),))[1:-1]
+
+
+@dataclass(frozen=True)
+class SloView:
+    """What the panels of one SLO read, worked out once for all of them."""
+
+    slo: SLO
+    #: ``{service="...",slo="..."}`` without its closing brace: :func:`series` of any metric and window.
+    matchers: str
+    #: Legend prefix (:func:`_legend_prefix`).
+    prefix: str
+    #: The SLI counts events (all but a raw error ratio).
+    counts: bool
+    #: :func:`rolling_windows`, in seconds, shortest first.
+    windows: tuple[int, ...]
+    #: :func:`budget_window`.
+    window: str
+
+    @classmethod
+    def of(cls, slo: SLO) -> SloView:
+        return cls(slo, label_matchers(slo_labels(slo))[:-1], _legend_prefix(slo), EventQueries(slo.sli).counts_events,
+                   rolling_windows(slo), budget_window(slo))
+
+    def series(self, metric: str, window: str | None = None) -> str:
+        """:func:`series` of this SLO (the same text, without escaping its labels again)."""
+        if window is None:
+            return f"{metric}{self.matchers}}}"
+        return f"{metric}{self.matchers},{_window_matcher(window)}}}"
+
+
+def sli_panel(view: SloView) -> Draft:
     """The SLI over the SLO's window (period to date for calendar SLOs) and over the last hour, against the
     objective. For a latency SLO the SLI *is* the share of requests under the threshold, so the title says so."""
+    slo, window, prefix = view.slo, view.window, view.prefix
+    short = _duration(CURRENT_BURN_WINDOW_SECONDS if CURRENT_BURN_WINDOW_SECONDS in view.windows
+                      else view.windows[0])
+    objective = _percent(slo.objective)
+    if isinstance(slo.sli, LatencySLI):
+        threshold = _format_seconds(slo.sli.threshold_seconds)
+        title, label = f"Requests within {threshold} vs objective {objective}", f"within {threshold}"
+    else:
+        title, label = f"SLI vs objective {objective}", "SLI"
+    return Draft(_sli_shape(), {
+        TITLE: title,
+        DESCRIPTION: f"Good events ÷ all events over the SLO window ({window}) and over {short}; "
+                     "the dashed line is the objective.",
+        EXPRS[0]: f"1 - {view.series(c.METRIC_ERROR_RATIO, window)}",
+        LEGENDS[0]: f"{prefix}{label} ({window})",
+        EXPRS[1]: f"1 - {view.series(c.METRIC_ERROR_RATIO, short)}",
+        LEGENDS[1]: f"{prefix}{label} ({short})",
+        EXPRS[2]: view.series(c.METRIC_OBJECTIVE),
+    })
+
+
+@lru_cache(maxsize=1)
+def _sli_shape() -> Shape:
     ref = _refs()
-    window = budget_window(slo)
-    prefix = _legend_prefix(slo)
-    short = format_duration(CURRENT_BURN_WINDOW_SECONDS) if CURRENT_BURN_WINDOW_SECONDS in rolling_windows(slo) \
-        else format_duration(rolling_windows(slo)[0])
-    title = (f"Requests within {_format_seconds(slo.sli.threshold_seconds)} vs objective {_percent(slo.objective)}"
-             if isinstance(slo.sli, LatencySLI) else f"SLI vs objective {_percent(slo.objective)}")
-    return (ts_b.Panel().title(title).datasource(_ds()).height(8).span(12).unit("percentunit").decimals(3)
-            .line_width(2)
-            .description(f"Good events ÷ all events over the SLO window ({window}) and over {short}; "
-                         "the dashed line is the objective.")
-            .with_target(_target(f"1 - {series(c.METRIC_ERROR_RATIO, slo, window)}", ref(),
-                                 legend=f"{prefix}{_sli_label(slo)} ({window})"))
-            .with_target(_target(f"1 - {series(c.METRIC_ERROR_RATIO, slo, short)}", ref(),
-                                 legend=f"{prefix}{_sli_label(slo)} ({short})"))
-            .with_target(_target(series(c.METRIC_OBJECTIVE, slo), ref(), legend="objective"))
-            .override_by_name("objective", [
-                dash_m.DynamicConfigValue(id_val="custom.lineStyle", value=common_m.LineStyle(
-                    fill="dash", dash=[10, 10])),
-                dash_m.DynamicConfigValue(id_val="color", value=dash_m.FieldColor(
-                    mode=dash_m.FieldColorModeId.FIXED, fixed_color="red")),
-            ]))
+    return _shape(
+        ts_b.Panel().title(TITLE).datasource(_ds()).height(8).span(12).unit("percentunit").decimals(3)
+        .line_width(2).description(DESCRIPTION)
+        .with_target(_target(EXPRS[0], ref(), legend=LEGENDS[0]))
+        .with_target(_target(EXPRS[1], ref(), legend=LEGENDS[1]))
+        .with_target(_target(EXPRS[2], ref(), legend="objective"))
+        .override_by_name("objective", [
+            dash_m.DynamicConfigValue(id_val="custom.lineStyle", value=common_m.LineStyle(
+                fill="dash", dash=[10, 10])),
+            dash_m.DynamicConfigValue(id_val="color", value=dash_m.FieldColor(
+                mode=dash_m.FieldColorModeId.FIXED, fixed_color="red")),
+        ]))
 
 
 def _period_length(window: CalendarWindow, at_end: bool) -> str:
@@ -511,7 +820,32 @@ def _period_length(window: CalendarWindow, at_end: bool) -> str:
     return f"(({first} + {second} + {third}) * 86400)"
 
 
-def burn_down_panel(slo: SLO) -> ts_b.Panel:
+@dataclass(frozen=True)
+class _Period:
+    """The PromQL of a calendar period the panels share (the same for every SLO of its unit and time zone)."""
+
+    #: The period's start, now and at the end of the panel's range.
+    start: str
+    start_at_end: str
+    #: Its length in seconds, now and at the end of the panel's range.
+    length: str
+    length_at_end: str
+
+
+@lru_cache(maxsize=SHAPES_CACHED)
+def _period(window: CalendarWindow) -> _Period:
+    start = period_start_series(window.unit, window.timezone)
+    return _Period(start, f"({start} @ end())", _period_length(window, at_end=False),
+                   _period_length(window, at_end=True))
+
+
+#: Bad events per 5-minute slot (the tiles recorded in it), so each tile counts once at any slow interval: the
+#: range over which :func:`burn_down_panel` sums a tile series, and the step of its subquery.
+TILE_RANGE = half_open(format_duration(c.TILE_SECONDS))
+TILE_STEP = format_duration(c.TILE_SECONDS)
+
+
+def burn_down_panel(view: SloView) -> Draft:
     """Error budget burn-down over the window, with the ideal linear burn.
 
     The budget is counted in events: the objective allows ``error budget ×
@@ -539,75 +873,119 @@ def burn_down_panel(slo: SLO) -> ts_b.Panel:
     panel's range sums the tiles recorded in each 5-minute slot), the window's
     events from the recorded total at the range's end (``@ end()``).
     """
-    ref = _refs()
+    slo = view.slo
     budget = number(slo.error_budget)
     ours = _by((c.LABEL_WINDOW, c.LABEL_WINDOW_SOURCE))
-    # Bad events per 5-minute slot (the tiles recorded in it), so each tile counts once at any slow interval.
-    tile = f"sum_over_time({series(c.METRIC_TILE_BAD, slo)}[{half_open(format_duration(c.TILE_SECONDS))}])"
-    step = format_duration(c.TILE_SECONDS)
-    counts = EventQueries(slo.sli).counts_events
-    if isinstance(slo.window, CalendarWindow) and counts:
-        start = f"({period_start_series(slo.window.unit, slo.window.timezone)} @ end())"
+    tile = f"sum_over_time({view.series(c.METRIC_TILE_BAD)}[{TILE_RANGE}])"
+    if isinstance(slo.window, CalendarWindow) and view.counts:
+        unit = slo.window.unit.value
+        period = _period(slo.window)
+        start, length = period.start_at_end, period.length_at_end
         since = f"{tile} and (timestamp({tile}) - {c.TILE_SECONDS} >= on() group_left() {start})"
-        length = _period_length(slo.window, at_end=True)
-        so_far = f"({series(c.METRIC_TOTAL, slo, slo.window.unit.value)} @ end())"
+        so_far = f"({view.series(c.METRIC_TOTAL, unit)} @ end())"
         events = f"{so_far} * on() group_left() ({length} / ({_TO_S} - {start}))"
         ideal = f"(1 - (time() - {start}) / {length}) <= 1"
-        span = format_duration(MAX_PERIOD_SECONDS[slo.window.unit])
-        what = f"this {slo.window.unit.value}"
-        counted = f"events expected this {slo.window.unit.value} (so far, extrapolated)"
+        span = _duration(MAX_PERIOD_SECONDS[slo.window.unit])
+        what = f"this {unit}"
+        counted = f"events expected this {unit} (so far, extrapolated)"
     else:
         since = f"{tile} and (timestamp({tile}) - {c.TILE_SECONDS} >= {_FROM_S})"
-        events = f"({series(c.METRIC_TOTAL, slo, slo_window_names(slo)[-1])} @ end())"
+        events = f"({view.series(c.METRIC_TOTAL, slo_window_names(slo)[-1])} @ end())"
         ideal = f"1 - (time() - {_FROM_S}) / {_RANGE_S}"
-        span = format_duration(slo.window.nominal_seconds)
+        span = _duration(slo.window.nominal_seconds)
         what = f"the last {span}"
         counted = "events in the window"
-    if counts:
-        spent = f"sum_over_time(({since})[{_RANGE}:{step}])"
+    if view.counts:
+        spent = f"sum_over_time(({since})[{_RANGE}:{TILE_STEP}])"
         left = f"1 - {spent} / ignoring({ours}) ({budget} * {events})"
         description = (f"Share of the error budget of {what} not yet spent at each moment: 1 − bad events since "
                        f"it began ÷ ({budget} × {counted}). Dashed: the ideal linear burn, reaching 0 at the end.")
     else:
-        left = series(c.METRIC_BUDGET_REMAINING, slo, slo_window_names(slo)[-1])
+        left = view.series(c.METRIC_BUDGET_REMAINING, slo_window_names(slo)[-1])
         description = ("This SLI has no event counts (a raw error ratio): the line is the budget remaining of the "
                        "window ending at each moment. Dashed: a linear burn over the window.")
-    return (ts_b.Panel().title(f"Error budget burn-down ({what})").datasource(_ds()).height(8).span(12)
-            .time_from(span).unit("percentunit").decimals(1).max_data_points(200).description(description)
-            .with_target(_target(left, ref(), legend=f"{_legend_prefix(slo)}budget left"))
-            .with_target(_target(ideal, ref(), legend="ideal"))
-            .thresholds(_thresholds((None, "red"), (0, "transparent")))
-            .thresholds_style(common_b.GraphThresholdsStyleConfig().mode(common_m.GraphThresholdsStyleMode.LINE))
-            .override_by_name("ideal", [
-                dash_m.DynamicConfigValue(id_val="custom.lineStyle", value=common_m.LineStyle(
-                    fill="dash", dash=[10, 10])),
-                dash_m.DynamicConfigValue(id_val="color", value=dash_m.FieldColor(
-                    mode=dash_m.FieldColorModeId.FIXED, fixed_color="text")),
-            ]))
+    return Draft(_burn_down_shape(), {
+        TITLE: f"Error budget burn-down ({what})",
+        DESCRIPTION: description,
+        TIME_FROM: span,
+        EXPRS[0]: left,
+        LEGENDS[0]: f"{view.prefix}budget left",
+        EXPRS[1]: ideal,
+    })
 
 
-def burn_rate_panels(slo: SLO) -> list[ts_b.Panel]:
+@lru_cache(maxsize=1)
+def _burn_down_shape() -> Shape:
+    ref = _refs()
+    return _shape(
+        ts_b.Panel().title(TITLE).datasource(_ds()).height(8).span(12)
+        .time_from(TIME_FROM).unit("percentunit").decimals(1).max_data_points(200).description(DESCRIPTION)
+        .with_target(_target(EXPRS[0], ref(), legend=LEGENDS[0]))
+        .with_target(_target(EXPRS[1], ref(), legend="ideal"))
+        .thresholds(_thresholds((None, "red"), (0, "transparent")))
+        .thresholds_style(common_b.GraphThresholdsStyleConfig().mode(common_m.GraphThresholdsStyleMode.LINE))
+        .override_by_name("ideal", [
+            dash_m.DynamicConfigValue(id_val="custom.lineStyle", value=common_m.LineStyle(
+                fill="dash", dash=[10, 10])),
+            dash_m.DynamicConfigValue(id_val="color", value=dash_m.FieldColor(
+                mode=dash_m.FieldColorModeId.FIXED, fixed_color="text")),
+        ]))
+
+
+@dataclass(frozen=True)
+class _ConditionText:
+    """What a burn-rate panel says about its condition (the same for every SLO with that condition)."""
+
+    long_window: str
+    short_window: str
+    title: str
+    description: str
+
+
+@lru_cache(maxsize=SHAPES_CACHED)
+def _condition_text(cond: BurnRateAlert) -> _ConditionText:
+    long_w, short_w = _duration(cond.long_seconds), _duration(cond.short_seconds)
+    factor = number(cond.burn_factor)
+    severity = cond.severity.value
+    return _ConditionText(
+        long_w, short_w, f"Burn rate {long_w} / {short_w}: {severity} above {factor}×",
+        f"Error ratio ÷ error budget over {long_w} and {short_w}. {severity.title()} "
+        f"when both exceed {factor} ({cond.budget_percent:.3g}% of the budget in {long_w}).")
+
+
+def burn_rate_panels(view: SloView) -> list[Draft]:
     """One panel per alert condition: the burn rate over its long and short windows against its burn factor
     (the dashed threshold line); the alert fires when both lines are above it (and ``for`` has passed)."""
+    conditions = view.slo.alerting.conditions
+    width = max(6, GRID_WIDTH // max(len(conditions), 1))
+    prefix = view.prefix
     panels = []
-    conditions = slo.alerting.conditions
-    width = max(6, 24 // max(len(conditions), 1))
     for cond in conditions:
-        ref = _refs()
-        long_w, short_w = format_duration(cond.long_seconds), format_duration(cond.short_seconds)
-        factor = number(cond.burn_factor)
-        prefix = _legend_prefix(slo)
-        panels.append(
-            ts_b.Panel().title(f"Burn rate {long_w} / {short_w}: {cond.severity.value} above {factor}×")
-            .datasource(_ds()).height(7).span(width).unit("x").min(0)
-            .description(f"Error ratio ÷ error budget over {long_w} and {short_w}. {cond.severity.value.title()} "
-                         f"when both exceed {factor} ({cond.budget_percent:.3g}% of the budget in {long_w}).")
-            .with_target(_target(series(c.METRIC_BURN_RATE, slo, long_w), ref(), legend=f"{prefix}{long_w}"))
-            .with_target(_target(series(c.METRIC_BURN_RATE, slo, short_w), ref(), legend=f"{prefix}{short_w}"))
-            .thresholds(_thresholds((None, "green"), (cond.burn_factor,
-                                                      "red" if cond.severity is AlertSeverity.PAGE else "orange")))
-            .thresholds_style(common_b.GraphThresholdsStyleConfig().mode(common_m.GraphThresholdsStyleMode.DASHED)))
+        text = _condition_text(cond)
+        colour = "red" if cond.severity is AlertSeverity.PAGE else "orange"
+        panels.append(Draft(_burn_rate_shape(width, cond.burn_factor, colour), {
+            TITLE: text.title,
+            DESCRIPTION: text.description,
+            EXPRS[0]: view.series(c.METRIC_BURN_RATE, text.long_window),
+            LEGENDS[0]: prefix + text.long_window,
+            EXPRS[1]: view.series(c.METRIC_BURN_RATE, text.short_window),
+            LEGENDS[1]: prefix + text.short_window,
+        }))
     return panels
+
+
+@lru_cache(maxsize=SHAPES_CACHED, typed=True)
+def _burn_rate_shape(width: int, burn_factor: float, colour: str) -> Shape:
+    """The burn-rate panel of a condition with this factor, its threshold line of this colour (the threshold is
+    set here rather than filled in: it lies deep in the panel, and a catalogue has few distinct factors)."""
+    ref = _refs()
+    return _shape(
+        ts_b.Panel().title(TITLE).datasource(_ds()).height(7).span(width).unit("x").min(0)
+        .description(DESCRIPTION)
+        .with_target(_target(EXPRS[0], ref(), legend=LEGENDS[0]))
+        .with_target(_target(EXPRS[1], ref(), legend=LEGENDS[1]))
+        .thresholds(_thresholds((None, "green"), (burn_factor, colour)))
+        .thresholds_style(common_b.GraphThresholdsStyleConfig().mode(common_m.GraphThresholdsStyleMode.DASHED)))
 
 
 def _event_words(slo: SLO) -> tuple[str, str]:
@@ -618,86 +996,133 @@ def _event_words(slo: SLO) -> tuple[str, str]:
     return "events", "bad events"
 
 
-def traffic_panel(slo: SLO, width: int) -> ts_b.Panel:
+def traffic_panel(view: SloView, width: int) -> Draft:
     """Events and bad events per second over the shortest recorded raw window (the live view: recorded every
     30s); an SLO whose windows are all long reads its 5-minute tiles."""
-    raw = [s for s in rolling_windows(slo) if is_raw_window(s)]
+    raw = [s for s in view.windows if is_raw_window(s)]
     if raw:
         seconds = raw[0]
-        total = series(c.METRIC_TOTAL, slo, format_duration(seconds))
-        bad = series(c.METRIC_BAD, slo, format_duration(seconds))
+        total = view.series(c.METRIC_TOTAL, _duration(seconds))
+        bad = view.series(c.METRIC_BAD, _duration(seconds))
     else:
         seconds = c.TILE_SECONDS
-        total, bad = series(c.METRIC_TILE_TOTAL, slo), series(c.METRIC_TILE_BAD, slo)
+        total, bad = view.series(c.METRIC_TILE_TOTAL), view.series(c.METRIC_TILE_BAD)
+    all_word, bad_word = _event_words(view.slo)
+    return Draft(_traffic_shape(width), {
+        DESCRIPTION: f"{all_word.capitalize()} and {bad_word} per second, averaged over {_duration(seconds)}.",
+        EXPRS[0]: f"{total} / {seconds}",
+        LEGENDS[0]: view.prefix + all_word,
+        EXPRS[1]: f"{bad} / {seconds}",
+        LEGENDS[1]: view.prefix + bad_word,
+        MATCH: f".*{re.escape(bad_word)}$",
+    })
+
+
+@lru_cache(maxsize=SHAPES_CACHED)
+def _traffic_shape(width: int) -> Shape:
     ref = _refs()
-    prefix = _legend_prefix(slo)
-    all_word, bad_word = _event_words(slo)
-    return (ts_b.Panel().title("Traffic and errors").datasource(_ds()).height(7).span(width).unit("short").min(0)
-            .axis_label("per second")
-            .description(f"{all_word.capitalize()} and {bad_word} per second, averaged over "
-                         f"{format_duration(seconds)}.")
-            .with_target(_target(f"{total} / {seconds}", ref(), legend=f"{prefix}{all_word}"))
-            .with_target(_target(f"{bad} / {seconds}", ref(), legend=f"{prefix}{bad_word}"))
-            .override_by_regexp(f".*{re.escape(bad_word)}$", [dash_m.DynamicConfigValue(
-                id_val="color", value=dash_m.FieldColor(mode=dash_m.FieldColorModeId.FIXED, fixed_color="red"))]))
+    return _shape(
+        ts_b.Panel().title("Traffic and errors").datasource(_ds()).height(7).span(width).unit("short").min(0)
+        .axis_label("per second").description(DESCRIPTION)
+        .with_target(_target(EXPRS[0], ref(), legend=LEGENDS[0]))
+        .with_target(_target(EXPRS[1], ref(), legend=LEGENDS[1]))
+        .override_by_regexp(MATCH, [dash_m.DynamicConfigValue(
+            id_val="color", value=dash_m.FieldColor(mode=dash_m.FieldColorModeId.FIXED, fixed_color="red"))]))
 
 
-def period_to_date_panel(slo: SLO) -> stat_b.Panel:
+def period_to_date_panel(view: SloView) -> Draft:
     """Calendar SLOs: the SLI and budget left for the period so far, and how much of the period has passed
     (budget left well below the share of the period still to come means the period will likely miss)."""
-    assert isinstance(slo.window, CalendarWindow)
-    unit = slo.window.unit.value
+    window = view.slo.window
+    assert isinstance(window, CalendarWindow)
+    unit = window.unit.value
+    period = _period(window)
+    return Draft(_period_to_date_shape(), {
+        TITLE: f"{unit.capitalize()} to date ({window.timezone})",
+        DESCRIPTION: f"Since the {unit} began at local midnight in {window.timezone}.",
+        EXPRS[0]: f"1 - {view.series(c.METRIC_ERROR_RATIO, unit)}",
+        LEGENDS[0]: f"{view.prefix}SLI",
+        EXPRS[1]: view.series(c.METRIC_BUDGET_REMAINING, unit),
+        LEGENDS[1]: f"{view.prefix}budget left",
+        EXPRS[2]: f"(time() - {period.start}) / {period.length}",
+        LEGENDS[2]: f"{unit} elapsed",
+    })
+
+
+@lru_cache(maxsize=1)
+def _period_to_date_shape() -> Shape:
     ref = _refs()
-    start = period_start_series(slo.window.unit, slo.window.timezone)
-    elapsed = f"(time() - {start}) / {_period_length(slo.window, at_end=False)}"
-    return (stat_b.Panel().title(f"{unit.capitalize()} to date ({slo.window.timezone})").datasource(_ds())
-            .height(7).span(6).unit("percentunit").decimals(2)
-            .description(f"Since the {unit} began at local midnight in {slo.window.timezone}.")
-            .text_mode(common_m.BigValueTextMode.VALUE_AND_NAME).graph_mode(common_m.BigValueGraphMode.NONE)
-            .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
-            .with_target(_target(f"1 - {series(c.METRIC_ERROR_RATIO, slo, unit)}", ref(), instant=True,
-                                 legend=f"{_legend_prefix(slo)}SLI"))
-            .with_target(_target(series(c.METRIC_BUDGET_REMAINING, slo, unit), ref(), instant=True,
-                                 legend=f"{_legend_prefix(slo)}budget left"))
-            .with_target(_target(elapsed, ref(), instant=True, legend=f"{unit} elapsed")))
+    return _shape(
+        stat_b.Panel().title(TITLE).datasource(_ds())
+        .height(7).span(6).unit("percentunit").decimals(2).description(DESCRIPTION)
+        .text_mode(common_m.BigValueTextMode.VALUE_AND_NAME).graph_mode(common_m.BigValueGraphMode.NONE)
+        .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
+        .with_target(_target(EXPRS[0], ref(), instant=True, legend=LEGENDS[0]))
+        .with_target(_target(EXPRS[1], ref(), instant=True, legend=LEGENDS[1]))
+        .with_target(_target(EXPRS[2], ref(), instant=True, legend=LEGENDS[2])))
 
 
-def latency_panel(slo: SLO) -> stat_b.Panel:
+def latency_panel(view: SloView) -> Draft:
     """Latency SLOs: the threshold and the share of requests under it over the SLO window and the last 5 minutes
     (coloured against the objective)."""
+    slo = view.slo
     assert isinstance(slo.sli, LatencySLI)
     threshold = _format_seconds(slo.sli.threshold_seconds)
-    window = budget_window(slo)
-    short = format_duration(rolling_windows(slo)[0])
+    window = view.window
+    short = _duration(view.windows[0])
+    return Draft(_latency_shape(slo.target), {
+        TITLE: f"Share under the {threshold} threshold",
+        DESCRIPTION: f"Requests answered within {threshold} (histogram bucket le={slo.sli.threshold_seconds:g}) "
+                     f"÷ all requests. Objective {_percent(slo.objective)}.",
+        EXPRS[0]: f"1 - {view.series(c.METRIC_ERROR_RATIO, window)}",
+        LEGENDS[0]: f"{view.prefix}≤ {threshold} ({window})",
+        EXPRS[1]: f"1 - {view.series(c.METRIC_ERROR_RATIO, short)}",
+        LEGENDS[1]: f"{view.prefix}≤ {threshold} ({short})",
+    })
+
+
+@lru_cache(maxsize=SHAPES_CACHED, typed=True)
+def _latency_shape(target: float) -> Shape:
+    """The latency panel of an SLO with this target, its threshold between red and green (set here, as for the
+    burn-rate panels)."""
     ref = _refs()
-    prefix = _legend_prefix(slo)
-    return (stat_b.Panel().title(f"Share under the {threshold} threshold").datasource(_ds()).height(7).span(6)
-            .unit("percentunit").decimals(2)
-            .description(f"Requests answered within {threshold} (histogram bucket le={slo.sli.threshold_seconds:g}) "
-                         f"÷ all requests. Objective {_percent(slo.objective)}.")
-            .text_mode(common_m.BigValueTextMode.VALUE_AND_NAME).graph_mode(common_m.BigValueGraphMode.AREA)
-            .color_mode(common_m.BigValueColorMode.VALUE)
-            .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
-            .thresholds(_thresholds((None, "red"), (slo.target, "green")))
-            .with_target(_target(f"1 - {series(c.METRIC_ERROR_RATIO, slo, window)}", ref(),
-                                 legend=f"{prefix}≤ {threshold} ({window})"))
-            .with_target(_target(f"1 - {series(c.METRIC_ERROR_RATIO, slo, short)}", ref(),
-                                 legend=f"{prefix}≤ {threshold} ({short})")))
+    return _shape(
+        stat_b.Panel().title(TITLE).datasource(_ds()).height(7).span(6)
+        .unit("percentunit").decimals(2).description(DESCRIPTION)
+        .text_mode(common_m.BigValueTextMode.VALUE_AND_NAME).graph_mode(common_m.BigValueGraphMode.AREA)
+        .color_mode(common_m.BigValueColorMode.VALUE)
+        .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
+        .thresholds(_thresholds((None, "red"), (target, "green")))
+        .with_target(_target(EXPRS[0], ref(), legend=LEGENDS[0]))
+        .with_target(_target(EXPRS[1], ref(), legend=LEGENDS[1])))
 
 
-def slo_panels(slo: SLO) -> list:
+def slo_panels(slo: SLO) -> list[Draft]:
     """The panels of one SLO's row, in reading order: state, burn, then traffic."""
-    counts = EventQueries(slo.sli).counts_events
+    view = SloView.of(slo)
     extras = []
-    if isinstance(slo.window, CalendarWindow) and counts:
-        extras.append(period_to_date_panel(slo))
+    if isinstance(slo.window, CalendarWindow) and view.counts:
+        extras.append(period_to_date_panel(view))
     if isinstance(slo.sli, LatencySLI):
-        extras.append(latency_panel(slo))
-    panels: list = [sli_panel(slo), burn_down_panel(slo), *burn_rate_panels(slo)]
-    if counts:
-        panels.append(traffic_panel(slo, 24 - 6 * len(extras)))
+        extras.append(latency_panel(view))
+    panels = [sli_panel(view), burn_down_panel(view), *burn_rate_panels(view)]
+    if view.counts:
+        panels.append(traffic_panel(view, GRID_WIDTH - 6 * len(extras)))
     panels.extend(extras)
     return panels
+
+
+def row(slo: SLO) -> Draft:
+    """The row header above an SLO's panels: its name, objective and window (and latency threshold)."""
+    heading = f"{slo.name}: {_percent(slo.objective)} over {slo.window.name}"
+    if isinstance(slo.sli, LatencySLI):
+        heading += f", requests within {_format_seconds(slo.sli.threshold_seconds)}"
+    return Draft(_row_shape(), {TITLE: heading})
+
+
+@lru_cache(maxsize=1)
+def _row_shape() -> Shape:
+    return _shape(dash_b.Row(TITLE))
 
 
 # ---- dashboards -------------------------------------------------------------------------------
@@ -728,32 +1153,31 @@ def _base(title: str, uid: str, description: str, timezone: str = "browser") -> 
                   .as_dropdown(True).include_vars(False).keep_time(True)))
 
 
-def _numbered(dashboard: dash_m.Dashboard) -> dash_m.Dashboard:
-    """Panel ids 1, 2, ... in layout order (Grafana needs them unique; stable ids keep the JSON stable)."""
-    for index, panel in enumerate(dashboard.panels or [], start=1):
-        panel.id_val = index
-    return dashboard
-
-
-def _alerts_annotation(catalog: Catalog, scope: TableScope) -> dash_b.AnnotationQuery:
-    """Firing SLO alerts as annotations on every time series panel (a region while an alert fires)."""
+def _alerts_annotation(expr: str) -> dash_b.AnnotationQuery:
+    """Firing SLO alerts (``expr``: :func:`_firing`) as annotations on every time series panel (a region while
+    an alert fires)."""
     return (dash_b.AnnotationQuery().name("SLO alerts firing").datasource(_ds()).enable(True).hide(False)
-            .icon_color("red").expr(checked(_firing(catalog, scope))))
+            .icon_color("red").expr(checked(expr)))
 
 
-def overview_dashboard(catalog: Catalog) -> dash_m.Dashboard:
-    """Every SLO in one table (filtered by the service and SLO variables), worst status first."""
+@lru_cache(maxsize=1)
+def _overview_board() -> Board:
+    return _board(
+        _base("SLOs: overview", OVERVIEW_UID,
+              "Every SLO: objective, SLI, error budget, burn rate, status and firing alerts. "
+              "Generated by sloengine from the SLO specs; do not edit: change the specs and regenerate.")
+        .with_variable(_datasource_variable())
+        .with_variable(_query_variable(VAR_SERVICE, "Service", _label_values(c.METRIC_INFO, c.LABEL_SERVICE)))
+        .with_variable(_query_variable(VAR_SLO, "SLO", _label_values(
+            f"{c.METRIC_INFO}{{{c.LABEL_SERVICE}=~{quote('$' + VAR_SERVICE)}}}", c.LABEL_SLO)))
+        .annotation(_alerts_annotation(ANNOTATION)))
+
+
+def overview_dashboard(catalog: Catalog) -> str:
+    """Every SLO in one table (filtered by the service and SLO variables), worst status first: the JSON text."""
     scope = _variable_scope()
-    board = (_base("SLOs: overview", OVERVIEW_UID,
-                   "Every SLO: objective, SLI, error budget, burn rate, status and firing alerts. "
-                   "Generated by sloengine from the SLO specs; do not edit: change the specs and regenerate.")
-             .with_variable(_datasource_variable())
-             .with_variable(_query_variable(VAR_SERVICE, "Service", _label_values(c.METRIC_INFO, c.LABEL_SERVICE)))
-             .with_variable(_query_variable(VAR_SLO, "SLO", _label_values(
-                 f"{c.METRIC_INFO}{{{c.LABEL_SERVICE}=~{quote('$' + VAR_SERVICE)}}}", c.LABEL_SLO)))
-             .annotation(_alerts_annotation(catalog, scope))
-             .with_panel(status_table(catalog, scope, "Service level objectives", _table_height(len(catalog.slos)))))
-    return _numbered(board.build())
+    table = status_table(catalog, scope, "Service level objectives", _table_height(len(catalog.slos)))
+    return _overview_board().render({ANNOTATION: _firing(catalog, scope)}, [table])
 
 
 def _service_timezone(slos: Sequence[SLO]) -> str:
@@ -762,30 +1186,38 @@ def _service_timezone(slos: Sequence[SLO]) -> str:
     return zones.pop() if len(zones) == 1 else "browser"
 
 
-def service_dashboard(catalog: Catalog, service: str) -> dash_m.Dashboard:
-    """One service: its status table, then a row per SLO with the SLI, burn-down, burn rates and traffic."""
+@lru_cache(maxsize=1)
+def _service_board() -> Board:
+    """A service's dashboard, with holes for what names the service and for its time zone."""
+    return _board(
+        _base(TITLE, UID, DESCRIPTION, TIMEZONE)
+        .with_variable(_datasource_variable())
+        .with_variable(_query_variable(VAR_SLO, "SLO", QUERY))
+        .annotation(_alerts_annotation(ANNOTATION)))
+
+
+def service_dashboard(catalog: Catalog, service: str) -> str:
+    """One service: its status table, then a row per SLO with the SLI, burn-down, burn rates and traffic (the
+    JSON text)."""
     slos = [s for s in catalog.slos if s.service == service]
     info = catalog.service(service)
     scope = TableScope(f"{c.LABEL_SERVICE}={quote(service)}", f"{c.LABEL_SLO}=~{quote('$' + VAR_SLO)}")
     sub = Catalog(services=tuple(s for s in catalog.services if s.name == service), slos=tuple(slos))
     about = (info.description + " " if info and info.description else "") + (
         f"Team {info.team}. " if info and info.team else "")
-    board = (_base(f"SLOs: {service}", service_uid(service),
-                   f"{about}Generated by sloengine from the SLO specs; do not edit: change the specs and regenerate.",
-                   _service_timezone(slos))
-             .with_variable(_datasource_variable())
-             .with_variable(_query_variable(VAR_SLO, "SLO", _label_values(
-                 f"{c.METRIC_INFO}{{{c.LABEL_SERVICE}={quote(service)}}}", c.LABEL_SLO)))
-             .annotation(_alerts_annotation(sub, scope))
-             .with_panel(status_table(sub, scope, f"{service}: service level objectives", _table_height(len(slos)))))
+    drafts = [status_table(sub, scope, f"{service}: service level objectives", _table_height(len(slos)))]
     for slo in slos:
-        heading = f"{slo.name}: {_percent(slo.objective)} over {slo.window.name}"
-        if isinstance(slo.sli, LatencySLI):
-            heading += f", requests within {_format_seconds(slo.sli.threshold_seconds)}"
-        board = board.with_row(dash_b.Row(heading))
-        for panel in slo_panels(slo):
-            board = board.with_panel(panel)
-    return _numbered(board.build())
+        drafts.append(row(slo))
+        drafts.extend(slo_panels(slo))
+    return _service_board().render({
+        TITLE: f"SLOs: {service}",
+        TIMEZONE: _service_timezone(slos),
+        UID: service_uid(service),
+        DESCRIPTION: f"{about}Generated by sloengine from the SLO specs; do not edit: change the specs and "
+                     "regenerate.",
+        QUERY: _label_values(f"{c.METRIC_INFO}{{{c.LABEL_SERVICE}={quote(service)}}}", c.LABEL_SLO),
+        ANNOTATION: _firing(sub, scope),
+    }, drafts)
 
 
 # ---- files ------------------------------------------------------------------------------------
@@ -794,15 +1226,11 @@ def service_dashboard(catalog: Catalog, service: str) -> dash_m.Dashboard:
 def encode(dashboard: dash_m.Dashboard) -> str:
     """The dashboard as Grafana reads it: sorted keys, two-space indent, final newline (stable for diffs).
 
-    orjson writes the same bytes as ``json`` with ``indent=2, sort_keys=True, ensure_ascii=False``, about a
-    hundred times faster (the standard library's encoder is pure Python once it indents): with thousands of
-    SLOs, encoding the dashboards was the largest part of ``generate``."""
-    return orjson.dumps(dashboard, default=_SDK_ENCODER.default,
-                        option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode("utf-8") + "\n"
-
-
-#: Turns the SDK's builder objects into plain values for the encoder.
-_SDK_ENCODER = JSONEncoder()
+    The generated dashboards are written through their templates (:class:`Text`, :class:`Board`), the same
+    bytes; this encodes a whole model (the tests re-encode what they decode). orjson writes the same bytes as
+    ``json`` with ``indent=2, sort_keys=True, ensure_ascii=False``, about a hundred times faster (the standard
+    library's encoder is pure Python once it indents)."""
+    return _dumps(dashboard) + "\n"
 
 
 def decode(text: str) -> dash_m.Dashboard:
@@ -869,21 +1297,18 @@ def _service_catalogs(catalog: Catalog) -> dict[str, Catalog]:
 
 def dashboards(catalog: Catalog) -> dict[str, dash_m.Dashboard]:
     """Every dashboard as the SDK's model, by relative path."""
-    out = {dashboard_path(OVERVIEW_UID): overview_dashboard(catalog)}
-    for service, own in _service_catalogs(catalog).items():
-        out[dashboard_path(service_uid(service))] = service_dashboard(own, service)
-    return out
+    return {path: decode(text) for path, text in render_dashboards(catalog).items() if path.endswith(".json")}
 
 
 def render_service_dashboard(catalog: Catalog, service: str) -> dict[str, str]:
     """One service's dashboard as text, by path."""
-    return {dashboard_path(service_uid(service)): encode(service_dashboard(catalog, service))}
+    return {dashboard_path(service_uid(service)): service_dashboard(catalog, service) + "\n"}
 
 
 def render_shared_dashboards(catalog: Catalog) -> dict[str, str]:
     """What is not per service: the overview and the provisioning files."""
     return {
-        dashboard_path(OVERVIEW_UID): encode(overview_dashboard(catalog)),
+        dashboard_path(OVERVIEW_UID): overview_dashboard(catalog) + "\n",
         f"{PROVISIONING_DIR}/dashboards.yaml": provisioning_dashboards(),
         f"{PROVISIONING_DIR}/datasources.yaml": provisioning_datasources(),
     }
