@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -57,7 +58,15 @@ from ..model.slo import (
     default_policy,
 )
 from ..specs.loader import load_or_raise
-from .rulefiles import HEADER, dump
+from .rulefiles import (
+    HEADER,
+    UnsupportedLayout,
+    block_lines,
+    dump,
+    fresh_scalar_text,
+    pair_lines,
+    scalar_text,
+)
 from .rules import CONDITION_LABELS, FIRST_LEVEL, AlertingRule, RuleGroup, compile_slo
 from .tools import find_binary
 from .writer import write_tree
@@ -204,12 +213,14 @@ class _IntervalNames:
     (after the first SLO that uses each)."""
 
     def __init__(self) -> None:
-        self.uses: dict[tuple[str, str], list[tuple[str, str]]] = {}   # (service, what) -> [(content, slo)]
+        self.uses: dict[tuple[str, str], list[tuple[Hashable, str]]] = {}   # (service, what) -> [(content, slo)]
         self.intervals: dict[str, list[dict[str, Any]]] = {}
-        self._entries: dict[str, list[dict[str, Any]]] = {}
+        #: ((service, what), name, entries) in the order ``intervals`` is filled (a later one takes a name over).
+        self.owners: list[tuple[tuple[str, str], str, list[dict[str, Any]]]] = []
+        self._entries: dict[Hashable, list[dict[str, Any]]] = {}
 
     def add(self, service: str, what: str, slo: str, entries: list[dict[str, Any]]) -> None:
-        key = yaml.safe_dump(entries, sort_keys=True)
+        key = _canonical(entries)
         self.uses.setdefault((service, what), []).append((key, slo))
         self._entries[key] = entries
 
@@ -223,10 +234,24 @@ class _IntervalNames:
                 owner = next(slo for k, slo in uses if k == key)
                 name = f"{service}-{what}" if key == common else f"{service}-{owner}-{what}"
                 self.intervals[name] = self._entries[key]
+                self.owners.append(((service, what), name, self._entries[key]))
                 for k, slo in uses:
                     if k == key:
                         names[(service, what, slo)] = name
         return names
+
+
+def _canonical(value: Any) -> Hashable:
+    """Interval entries as a hashable value equal for entries YAML writes the same (mappings in any key
+    order), as ``yaml.safe_dump(sort_keys=True)`` would compare them, without writing YAML for every SLO.
+    Types are kept apart (``1``, ``"1"`` and ``True`` are written differently)."""
+    if type(value) is dict:
+        return ("{}", tuple(sorted((k, _canonical(v)) for k, v in value.items())))
+    if type(value) is list:
+        return ("[]", tuple(_canonical(v) for v in value))
+    if type(value) is float:
+        return (float, repr(value))   # 0.0 and -0.0 are equal but written apart
+    return (type(value), value)
 
 
 # ---- the configuration ----------------------------------------------------------------------------
@@ -248,12 +273,13 @@ class _Plan:
     alerts: _Alerts
 
 
-def _plans(catalog: Catalog, alerts: Mapping[str, _Alerts] | None = None) -> list[_Plan]:
-    """Each SLO's policy and alerts; ``alerts`` by SLO id from the compile step (compiled here when absent,
-    for callers without compiled rules)."""
+def _plans(catalog: Catalog, alerts: Mapping[str, _Alerts] | None = None,
+           slos: Iterable[SLO] | None = None) -> list[_Plan]:
+    """Each SLO's policy and alerts (of ``slos``, by default the catalogue's); ``alerts`` by SLO id from the
+    compile step (compiled here when absent, for callers without compiled rules)."""
     services = {s.name: s for s in catalog.services}
     plans = []
-    for slo in catalog.slos:
+    for slo in catalog.slos if slos is None else slos:
         service = services.get(slo.service) or Service(slo.service)
         found = alerts[slo.id] if alerts is not None else alerts_of(compile_slo(slo, service))
         plans.append(_Plan(slo, policy_of(slo, service), found))
@@ -344,24 +370,28 @@ def alertmanager_config(catalog: Catalog, options: AlertmanagerOptions = Alertma
 
 def route_cases(catalog: Catalog, plans: Sequence[_Plan] | None = None) -> list[RouteCase]:
     """For every SLO: its page (L1), each escalation level, and each of its other alerts (tickets)."""
+    return [case for plan in (_plans(catalog) if plans is None else plans) for case in _plan_cases(plan)]
+
+
+def _plan_cases(plan: _Plan) -> list[RouteCase]:
+    """:func:`route_cases` of one SLO."""
+    policy = plan.policy
+    by_level = {lv.level: lv.receiver for lv in policy.levels}
+    wanted: list[tuple[str, dict[str, str], str]] = []
+    for alert in plan.alerts.pages:
+        wanted.append((f"{FIRST_LEVEL}: {_describe(alert)}", alert, policy.l1.receiver))
+    for alert in plan.alerts.escalations:
+        level = alert[c.LABEL_ESCALATION_LEVEL]
+        wanted.append((f"{level}: {_describe(alert)}", alert, by_level[level]))
+    for alert in plan.alerts.others:
+        wanted.append((f"ticket: {_describe(alert)}", alert, policy.tickets))
     cases = []
-    for plan in _plans(catalog) if plans is None else plans:
-        policy = plan.policy
-        by_level = {lv.level: lv.receiver for lv in policy.levels}
-        wanted: list[tuple[str, dict[str, str], str]] = []
-        for alert in plan.alerts.pages:
-            wanted.append((f"{FIRST_LEVEL}: {_describe(alert)}", alert, policy.l1.receiver))
-        for alert in plan.alerts.escalations:
-            level = alert[c.LABEL_ESCALATION_LEVEL]
-            wanted.append((f"{level}: {_describe(alert)}", alert, by_level[level]))
-        for alert in plan.alerts.others:
-            wanted.append((f"ticket: {_describe(alert)}", alert, policy.tickets))
-        seen: set[tuple[tuple[str, str], ...]] = set()
-        for kind, labels, receiver in wanted:
-            key = tuple(sorted(labels.items()))
-            if key not in seen:
-                seen.add(key)
-                cases.append(RouteCase(f"{plan.slo.id} {kind}", key, (receiver,)))
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    for kind, labels, receiver in wanted:
+        key = tuple(sorted(labels.items()))
+        if key not in seen:
+            seen.add(key)
+            cases.append(RouteCase(f"{plan.slo.id} {kind}", key, (receiver,)))
     return cases
 
 
@@ -373,10 +403,13 @@ def _describe(alert: Mapping[str, str]) -> str:
     return " ".join(p for p in parts if p)
 
 
+_ROUTE_CASES_HEADER = (HEADER + "# amtool config routes test cases: each alert's labels and the receivers it must "
+                       "reach.\n")
+
+
 def render_route_cases(cases: Sequence[RouteCase]) -> str:
     document = [{"name": case.name, "labels": dict(case.labels), "receivers": list(case.receivers)} for case in cases]
-    return (HEADER + "# amtool config routes test cases: each alert's labels and the receivers it must reach.\n"
-            + dump(document))
+    return _ROUTE_CASES_HEADER + dump(document)
 
 
 def load_route_cases(text: str) -> list[RouteCase]:
@@ -384,25 +417,229 @@ def load_route_cases(text: str) -> list[RouteCase]:
                       tuple(item["receivers"])) for item in yaml.safe_load(text) or []]
 
 
-def render_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
-                  plans: Sequence[_Plan] | None = None) -> str:
-    config, missing = alertmanager_config(catalog, options, plans)
+def _config_notes(missing: Sequence[str]) -> str:
     notes = ("# Alertmanager configuration for the SLO alerts (routes, receivers, inhibition, time intervals).\n"
              "# Check it with: amtool check-config alertmanager.yml\n")
     if missing:
         notes += ("# These receivers are named by escalation policies but defined in no spec, so they have no "
                   f"integrations: {', '.join(missing)}\n")
-    return HEADER + notes + dump(config)
+    return HEADER + notes
+
+
+def render_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
+                  plans: Sequence[_Plan] | None = None) -> str:
+    config, missing = alertmanager_config(catalog, options, plans)
+    return _config_notes(missing) + dump(config)
+
+
+# ---- the same files, laid out as text SLO by SLO --------------------------------------------------------
+#
+# alertmanager_config builds one mapping of every SLO's routes, inhibition rule and intervals and dump lays
+# it out; for thousands of SLOs that costs more than the rest of the configuration, and the configuration is
+# rendered last, once every SLO is compiled. Each SLO's part depends only on its own policy and alerts (and
+# on the interval names of its service), so it is written here directly as the text dump would write, with
+# dump's own scalar quoting; when some text is beyond that layout (UnsupportedLayout: a line break, a long
+# key), the configuration is built and dumped as before. test_escalation compares both ways.
+
+
+@dataclass(frozen=True)
+class SloFragments:
+    """One SLO's part of the Alertmanager files, as YAML text ready to be joined."""
+
+    slo_id: str
+    #: The team route holding the SLO's route; "" when its alerts do not share one team label.
+    team: str
+    #: Its route, a list item at the depth of its place (under its team route or not).
+    route: str
+    #: Its inhibition rule, a top-level list item; "" when it has no pages.
+    inhibit: str
+    #: Its route test cases, top-level list items.
+    cases: str
+    #: The receivers its policy names.
+    receivers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertmanagerShare:
+    """What a set of services contributes to the Alertmanager files, rendered.
+
+    Made by :func:`alertmanager_share` where the services are compiled (a share of them can be rendered in
+    another process) and joined by :func:`render_alertmanager`."""
+
+    slos: tuple[SloFragments, ...]
+    #: ((service, what), interval name, its ``time_intervals`` list item), in the order names are taken.
+    intervals: tuple[tuple[tuple[str, str], str, str], ...]
+
+
+def alertmanager_share(services: Iterable[tuple[Service, Sequence[SLO]]],
+                       alerts: Mapping[str, _Alerts]) -> AlertmanagerShare | None:
+    """The Alertmanager fragments of these services' SLOs (routes, inhibition, time intervals, route test
+    cases), rendered; ``alerts`` by SLO id as :func:`alerts_of` their compiled rules. Every SLO of a service
+    must be in the same share (interval names are chosen per service). None when some text needs PyYAML's
+    layout: :func:`render_alertmanager` then builds the whole configuration."""
+    plans = [_Plan(slo, policy_of(slo, service), alerts[slo.id]) for service, slos in services for slo in slos]
+    return _share(plans)
+
+
+def _share(plans: Sequence[_Plan]) -> AlertmanagerShare | None:
+    names = _interval_names(plans)
+    resolved = names.resolve()
+    try:
+        intervals = []
+        for owner, name, entries in names.owners:
+            out: list[str] = []
+            block_lines({"name": name, "time_intervals": entries}, "  ", out, "- ")
+            intervals.append((owner, name, "".join(out)))
+        slos = tuple(_slo_fragments(plan, resolved) for plan in plans)
+    except UnsupportedLayout:
+        return None
+    return AlertmanagerShare(slos, tuple(intervals))
+
+
+def _interval_names(plans: Iterable[_Plan]) -> _IntervalNames:
+    names = _IntervalNames()
+    for plan in plans:
+        if plan.policy.support_hours is not None:
+            names.add(plan.slo.service, "support-hours", plan.slo.name, [weekly_interval(plan.policy.support_hours)])
+        for window in plan.policy.maintenance:
+            names.add(plan.slo.service, f"maintenance-{window.name}", plan.slo.name, maintenance_intervals(window))
+    return names
+
+
+_LEVEL = c.LABEL_ESCALATION_LEVEL
+
+
+def _slo_fragments(plan: _Plan, resolved: Mapping[tuple[str, str, str], str]) -> SloFragments:
+    """:func:`_slo_route`, :func:`_inhibit_rule` and :func:`route_cases` of one SLO as dump lays them out."""
+    slo, policy, alerts = plan.slo, plan.policy, plan.alerts
+    support = resolved.get((slo.service, "support-hours", slo.name)) if policy.support_hours else None
+    mutes = sorted(resolved[(slo.service, f"maintenance-{w.name}", slo.name)] for w in policy.maintenance)
+    team = alerts.team or ""
+    service_matcher = scalar_text(matcher(c.LABEL_SERVICE, slo.service))
+    slo_matcher = scalar_text(matcher(c.LABEL_SLO, slo.name))
+
+    # In route.routes ("  - "), or in its team route's routes ("    - ").
+    pad = "    " if team else "  "
+    body = pad + "  "
+    leaf_first, leaf_body = body + "- ", body + "  "
+    mute_lines = (f"{leaf_body}mute_time_intervals:\n" + "".join(f"{leaf_body}- {scalar_text(m)}\n" for m in mutes)
+                  if mutes else "")
+    route = [f"{pad}- matchers:\n{body}- {service_matcher}\n{body}- {slo_matcher}\n"
+             f"{body}receiver: {scalar_text(policy.l1.receiver)}\n{body}routes:\n"]
+    for level in policy.levels:
+        route.append(f"{leaf_first}matchers:\n{leaf_body}- {_level_matcher(level.level)}\n"
+                     f"{leaf_body}receiver: {scalar_text(level.receiver)}\n{mute_lines}")
+    route.append(f"{leaf_first}matchers:\n{leaf_body}- {_level_matcher('')}\n"
+                 f"{leaf_body}receiver: {scalar_text(policy.tickets)}\n")
+    if support:
+        route.append(f"{leaf_body}active_time_intervals:\n{leaf_body}- {scalar_text(support)}\n")
+    route.append(mute_lines)
+
+    inhibit = ""
+    if alerts.pages:
+        equal = "".join(f"  - {scalar_text(label)}\n" for label in (c.LABEL_SERVICE, c.LABEL_SLO, *slo.sli.group_by))
+        inhibit = (f"- source_matchers:\n  - {service_matcher}\n  - {slo_matcher}\n  - {_level_matcher('.+', '=~')}\n"
+                   f"  target_matchers:\n  - {service_matcher}\n  - {slo_matcher}\n  - {_level_matcher('')}\n"
+                   f"  equal:\n{equal}")
+
+    cases = "".join(_case_text(case) for case in _plan_cases(plan))
+    receivers = (*(level.receiver for level in policy.levels), policy.tickets)
+    return SloFragments(slo.id, team, "".join(route), inhibit, cases, receivers)
+
+
+@lru_cache(maxsize=64)
+def _level_matcher(level: str, op: str = "=") -> str:
+    return scalar_text(matcher(_LEVEL, level, op))
+
+
+def _case_text(case: RouteCase) -> str:
+    """One route test case as dump lays out a list item of :func:`render_route_cases`."""
+    labels = f"  labels:\n{pair_lines(case.labels, '    ')}" if case.labels else "  labels: {}\n"
+    receivers = ("  receivers:\n" + "".join(f"  - {scalar_text(r)}\n" for r in case.receivers)
+                 if case.receivers else "  receivers: []\n")
+    return f"- name: {fresh_scalar_text(case.name)}\n{labels}{receivers}"
 
 
 def render_alertmanager(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
-                        alerts: Mapping[str, _Alerts] | None = None) -> dict[str, str]:
+                        alerts: Mapping[str, _Alerts] | None = None,
+                        shares: Sequence[AlertmanagerShare | None] = ()) -> dict[str, str]:
     """``alertmanager/alertmanager.yml`` and ``alertmanager/routes.test.yml``, by relative path; ``alerts`` by
-    SLO id as :func:`alerts_of` the compiled rules."""
+    SLO id as :func:`alerts_of` the compiled rules. ``shares`` hold services already rendered by
+    :func:`alertmanager_share` (each service whole); the other SLOs are rendered here."""
+    done = {f.slo_id: f for share in shares if share is not None for f in share.slos}
+    own = _share(_plans(catalog, alerts, [slo for slo in catalog.slos if slo.id not in done]))
+    if own is not None and None not in shares:
+        try:
+            return _join(catalog, options, [own, *(s for s in shares if s is not None)], done)
+        except UnsupportedLayout:
+            pass
     plans = _plans(catalog, alerts)
     return {
         c.ALERTMANAGER_CONFIG_FILE: render_config(catalog, options, plans),
         c.ALERTMANAGER_ROUTE_TESTS_FILE: render_route_cases(route_cases(catalog, plans)),
+    }
+
+
+def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[AlertmanagerShare],
+          done: Mapping[str, SloFragments]) -> dict[str, str]:
+    """The two files from every SLO's fragments: :func:`render_config` and :func:`render_route_cases`
+    (``shares[0]`` holds, in catalogue order, the SLOs not in ``done``)."""
+    mine = iter(shares[0].slos)
+    fragments = [done.get(slo.id) or next(mine) for slo in catalog.slos]
+
+    loose: list[str] = []
+    teams: dict[str, list[str]] = {}
+    inhibit: list[str] = []
+    for fragment in fragments:
+        if fragment.team:
+            teams.setdefault(fragment.team, []).append(fragment.route)
+        else:
+            loose.append(fragment.route)
+        if fragment.inhibit:
+            inhibit.append(fragment.inhibit)
+    routes = loose
+    for team, children in sorted(teams.items()):
+        routes.append(f"  - matchers:\n    - {scalar_text(matcher(c.LABEL_TEAM, team))}\n"
+                      f"    receiver: {scalar_text(c.DEFAULT_RECEIVER)}\n    routes:\n")
+        routes.extend(children)
+
+    owners = sorted((owner, i, s, name, text) for s, share in enumerate(shares)
+                    for i, (owner, name, text) in enumerate(share.intervals))
+    intervals: dict[str, str] = {}
+    for _, _, _, name, text in owners:
+        intervals[name] = text
+
+    defined = {r.name: r for r in catalog.receivers}
+    named = {name for fragment in fragments for name in fragment.receivers}
+    missing = sorted(named - set(defined))
+    receivers = [{"name": c.DEFAULT_RECEIVER}]
+    receivers += [{"name": name, **(defined[name].config if name in defined else {})}
+                  for name in sorted(set(defined) | named)]
+    head = {
+        "global": {"resolve_timeout": options.resolve_timeout},
+        "route": {
+            "receiver": c.DEFAULT_RECEIVER,
+            "group_by": list(c.ALERTMANAGER_GROUP_BY),
+            "group_wait": options.group_wait,
+            "group_interval": options.group_interval,
+            "repeat_interval": options.repeat_interval,
+        },
+    }
+    out = [_config_notes(missing)]
+    block_lines(head, "", out, "")
+    out.append("  routes:\n" if routes else "  routes: []\n")
+    out.extend(routes)
+    out.append("receivers:\n")
+    block_lines(receivers, "", out, "")
+    out.append("inhibit_rules:\n" if inhibit else "inhibit_rules: []\n")
+    out.extend(inhibit)
+    if intervals:
+        out.append("time_intervals:\n")
+        out.extend(text for _, text in sorted(intervals.items()))
+    cases = "".join(fragment.cases for fragment in fragments)
+    return {
+        c.ALERTMANAGER_CONFIG_FILE: "".join(out),
+        c.ALERTMANAGER_ROUTE_TESTS_FILE: _ROUTE_CASES_HEADER + (cases or dump([])),
     }
 
 
