@@ -115,24 +115,33 @@ def _block_plain(value: str) -> bool:
     return " #" not in value
 
 
-_PRINTABLE_LINES = re.compile(r"[\x20-\x7e\n]*\Z")
-_NOT_FIRST = _FIRST_INDICATORS | {" "}
+#: Bytes that are not printable ASCII (with the test for anything beyond ASCII).
+_CONTROL = bytes(range(0x20)) + b"\x7f"
+#: First characters of a plain scalar, without the ones that need a closer look: an indicator or a space,
+#: "?", ":" and "-" (an indicator when a space follows), "-" and "." (``---``, ``...``).
+_PLAIN_FIRST = frozenset(map(chr, range(0x21, 0x7f))) - _FIRST_INDICATORS - set("?:-.")
 
 
 def scalar_texts(values: list[str]) -> list[str]:
     """:func:`fresh_scalar_text` of each value, three times faster for the many distinct expressions and
-    descriptions of a rules file: the scans for what rules out a plain scalar (a line break, a character
-    that is not printable ASCII, ``" #"``, ``": "``) run once over all the values joined by line breaks
-    (which neither hide nor make one), leaving only the ends of each value to look at."""
+    descriptions of a rules file: the scans for what rules out a plain scalar (a character that is not
+    printable ASCII, ``" #"``, ``": "``) run once over all the values joined by a letter (which neither
+    hides nor makes one), leaving only the ends of each value to look at. Any value that is not plainly
+    plain or single-quoted is asked of :func:`fresh_scalar_text`."""
     try:
-        joined = "\n".join(values)
+        joined = "x".join(values)
     except TypeError:
         raise UnsupportedLayout(values) from None
-    if joined.count("\n") != len(values) - 1 or " #" in joined or not _PRINTABLE_LINES.match(joined):
+    if not joined.isascii() or " #" in joined:
+        return [fresh_scalar_text(value) for value in values]
+    raw = joined.encode()
+    if len(raw.translate(None, _CONTROL)) != len(raw):
         return [fresh_scalar_text(value) for value in values]
     implicit = _RESOLVER.yaml_implicit_resolvers
+    plain_first = _PLAIN_FIRST
     # As _reads_as_str: no resolver for the first character, a string (unless PyYAML's set-up is unusual).
-    by_first = None not in implicit and not _RESOLVER.yaml_path_resolvers
+    string_first = (plain_first - implicit.keys() if None not in implicit and not _RESOLVER.yaml_path_resolvers
+                    else frozenset())
     colon = ": " in joined
     out: list[str] = []
     append = out.append
@@ -140,10 +149,9 @@ def scalar_texts(values: list[str]) -> list[str]:
         if colon and ": " in value:
             # Printable ASCII on one line: single-quoted, as fresh_scalar_text does.
             append("'" + value.replace("'", "''") + "'")
-        elif value and value[0] not in _NOT_FIRST and value[-1] not in " :" \
-                and not (value[0] in "?:-" and (len(value) == 1 or value[1] == " ")) \
-                and not value.startswith(("---", "...")) \
-                and ((by_first and value[0] not in implicit) or _reads_as_str(value)):
+        elif value[:1] in string_first and value[-1] not in " :":
+            append(value)
+        elif value[:1] in plain_first and value[-1] not in " :" and _reads_as_str(value):
             append(value)
         else:
             append(fresh_scalar_text(value))
