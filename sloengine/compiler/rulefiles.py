@@ -256,20 +256,28 @@ _CACHE_MAX = 1 << 15
 def pair_lines(pairs: tuple[tuple[str, str], ...], pad: str) -> str:
     """A mapping's lines as :func:`dump` writes ``dict(pairs)`` at indentation ``pad`` (non-empty ``pairs``
     of label names and values, which recur: each distinct pair is laid out once)."""
+    return _pair_lines(pairs, pad, _pair_cache(pad))
+
+
+def _pair_cache(pad: str) -> dict[tuple[str, str], str]:
     cache = _PAIR_LINES.get(pad)
     if cache is None or len(cache) > _CACHE_MAX:
         cache = _PAIR_LINES[pad] = {}
+    return cache
+
+
+def _pair_lines(pairs: tuple[tuple[str, str], ...], pad: str, cache: dict[tuple[str, str], str]) -> str:
     if len(pairs) > 1 and len(dict(pairs)) != len(pairs):
         # A repeated name: dict() keeps its first place and last value.
         pairs = tuple(dict(pairs).items())
     try:
-        return "".join([cache[pair] for pair in pairs])
+        return "".join(map(cache.__getitem__, pairs))
     except KeyError:
         for pair in pairs:
             if pair not in cache:
                 key, value = pair
                 cache[pair] = f"{pad}{key_text(key)}: {fresh_scalar_text(value)}\n"
-        return "".join([cache[pair] for pair in pairs])
+        return "".join(map(cache.__getitem__, pairs))
 
 
 def _label_blocks(pad: str) -> dict[tuple[tuple[str, str], ...], str]:
@@ -301,7 +309,8 @@ def _groups_lines(groups: tuple[RuleGroup, ...], pad: str, out: list[str]) -> No
     expr_key, for_key = f"{rule_body}expr: ", f"{rule_body}for: "
     pairs_pad = rule_body + "  "
     labels_key, annotations_key = f"{rule_body}labels:\n", f"{rule_body}annotations:\n"
-    blocks = _label_blocks(pairs_pad)
+    blocks, pairs = _label_blocks(pairs_pad), _pair_cache(pairs_pad)
+    note_keys: dict[str, str] = {}
     # Expressions, descriptions and summaries are seldom seen twice: quoted all at once, without caching.
     rules = [rule for group in groups for rule in group.rules]
     exprs = iter(scalar_texts([rule.expr for rule in rules]))
@@ -316,23 +325,31 @@ def _groups_lines(groups: tuple[RuleGroup, ...], pad: str, out: list[str]) -> No
         append(f"{body}rules:\n")
         for rule in group.rules:
             labels = rule.labels
-            if labels:
-                block = blocks.get(labels)
-                if block is None:
-                    block = blocks[labels] = labels_key + pair_lines(labels, pairs_pad)
-            else:
-                block = ""
             if isinstance(rule, RecordingRule):
+                # An SLO's recording rules share their labels: laid out once per label set.
+                if labels:
+                    block = blocks.get(labels)
+                    if block is None:
+                        block = blocks[labels] = labels_key + _pair_lines(labels, pairs_pad, pairs)
+                else:
+                    block = ""
                 append(f"{rule_first}record: {scalar(rule.record)}\n{expr_key}{next(exprs)}\n{block}")
                 continue
             head = f"{rule_first}alert: {scalar(rule.alert)}\n{expr_key}{next(exprs)}\n"
             if rule.for_seconds:
                 head = f"{head}{for_key}{_duration(rule.for_seconds)}\n"
+            if labels:
+                head = f"{head}{labels_key}{_pair_lines(labels, pairs_pad, pairs)}"
             if rule.annotations:
-                notes_text = "".join([f"{pairs_pad}{key_text(key)}: {next(notes)}\n" for key in next(mappings)])
-                append(f"{head}{block}{annotations_key}{notes_text}")
+                texts = []
+                for key in next(mappings):
+                    lead = note_keys.get(key)
+                    if lead is None:
+                        lead = note_keys[key] = f"{pairs_pad}{key_text(key)}: "
+                    texts.append(f"{lead}{next(notes)}\n")
+                append(f"{head}{annotations_key}{''.join(texts)}")
             else:
-                append(f"{head}{block}")
+                append(head)
 
 
 def render_rule_file(groups: tuple[RuleGroup, ...]) -> str:
