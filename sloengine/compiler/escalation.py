@@ -31,9 +31,10 @@ Everything is deterministic; rendering is pure (no files, no processes).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -63,9 +64,9 @@ from .rulefiles import (
     UnsupportedLayout,
     block_lines,
     dump,
-    fresh_scalar_text,
     pair_lines,
     scalar_text,
+    scalar_texts,
 )
 from .rules import CONDITION_LABELS, FIRST_LEVEL, AlertingRule, RuleGroup, compile_slo
 from .tools import find_binary
@@ -213,14 +214,15 @@ class _IntervalNames:
     (after the first SLO that uses each)."""
 
     def __init__(self) -> None:
-        self.uses: dict[tuple[str, str], list[tuple[Hashable, str]]] = {}   # (service, what) -> [(content, slo)]
+        self.uses: dict[tuple[str, str], list[tuple[str, str]]] = {}   # (service, what) -> [(content, slo)]
         self.intervals: dict[str, list[dict[str, Any]]] = {}
         #: ((service, what), name, entries) in the order ``intervals`` is filled (a later one takes a name over).
         self.owners: list[tuple[tuple[str, str], str, list[dict[str, Any]]]] = []
-        self._entries: dict[Hashable, list[dict[str, Any]]] = {}
+        self._entries: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, service: str, what: str, slo: str, entries: list[dict[str, Any]]) -> None:
-        key = _canonical(entries)
+        # The same intervals whatever the order of their keys; a string, which the garbage collector ignores.
+        key = json.dumps(entries, sort_keys=True)
         self.uses.setdefault((service, what), []).append((key, slo))
         self._entries[key] = entries
 
@@ -241,19 +243,6 @@ class _IntervalNames:
         return names
 
 
-def _canonical(value: Any) -> Hashable:
-    """Interval entries as a hashable value equal for entries YAML writes the same (mappings in any key
-    order), as ``yaml.safe_dump(sort_keys=True)`` would compare them, without writing YAML for every SLO.
-    Types are kept apart (``1``, ``"1"`` and ``True`` are written differently)."""
-    if type(value) is dict:
-        return ("{}", tuple(sorted((k, _canonical(v)) for k, v in value.items())))
-    if type(value) is list:
-        return ("[]", tuple(_canonical(v) for v in value))
-    if type(value) is float:
-        return (float, repr(value))   # 0.0 and -0.0 are equal but written apart
-    return (type(value), value)
-
-
 # ---- the configuration ----------------------------------------------------------------------------
 
 
@@ -266,7 +255,7 @@ def _slo_matchers(slo: SLO) -> list[str]:
     return [matcher(c.LABEL_SERVICE, slo.service), matcher(c.LABEL_SLO, slo.name)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Plan:
     slo: SLO
     policy: EscalationPolicy
@@ -375,6 +364,11 @@ def route_cases(catalog: Catalog, plans: Sequence[_Plan] | None = None) -> list[
 
 def _plan_cases(plan: _Plan) -> list[RouteCase]:
     """:func:`route_cases` of one SLO."""
+    return [RouteCase(name, labels, (receiver,)) for name, labels, receiver in _case_items(plan)]
+
+
+def _case_items(plan: _Plan) -> list[tuple[str, tuple[tuple[str, str], ...], str]]:
+    """Each route case of one SLO: its name, labels (sorted) and receiver."""
     policy = plan.policy
     by_level = {lv.level: lv.receiver for lv in policy.levels}
     wanted: list[tuple[str, dict[str, str], str]] = []
@@ -385,22 +379,24 @@ def _plan_cases(plan: _Plan) -> list[RouteCase]:
         wanted.append((f"{level}: {_describe(alert)}", alert, by_level[level]))
     for alert in plan.alerts.others:
         wanted.append((f"ticket: {_describe(alert)}", alert, policy.tickets))
-    cases = []
+    items = []
     seen: set[tuple[tuple[str, str], ...]] = set()
+    slo_id = plan.slo.id
     for kind, labels, receiver in wanted:
         key = tuple(sorted(labels.items()))
         if key not in seen:
             seen.add(key)
-            cases.append(RouteCase(f"{plan.slo.id} {kind}", key, (receiver,)))
-    return cases
+            items.append((f"{slo_id} {kind}", key, receiver))
+    return items
 
 
 def _describe(alert: Mapping[str, str]) -> str:
     """``CheckoutAPIAvailability 1h-5m``: the alert's name and windows."""
-    parts = [alert["alertname"]]
-    if c.LABEL_LONG_WINDOW in alert:
-        parts.append(f"{alert[c.LABEL_LONG_WINDOW]}-{alert.get(c.LABEL_SHORT_WINDOW, '')}")
-    return " ".join(p for p in parts if p)
+    name = alert["alertname"]
+    if c.LABEL_LONG_WINDOW not in alert:
+        return name
+    windows = f"{alert[c.LABEL_LONG_WINDOW]}-{alert.get(c.LABEL_SHORT_WINDOW, '')}"
+    return f"{name} {windows}" if name else windows
 
 
 _ROUTE_CASES_HEADER = (HEADER + "# amtool config routes test cases: each alert's labels and the receivers it must "
@@ -443,30 +439,25 @@ def render_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerO
 
 
 @dataclass(frozen=True)
-class SloFragments:
-    """One SLO's part of the Alertmanager files, as YAML text ready to be joined."""
-
-    slo_id: str
-    #: The team route holding the SLO's route; "" when its alerts do not share one team label.
-    team: str
-    #: Its route, a list item at the depth of its place (under its team route or not).
-    route: str
-    #: Its inhibition rule, a top-level list item; "" when it has no pages.
-    inhibit: str
-    #: Its route test cases, top-level list items.
-    cases: str
-    #: The receivers its policy names.
-    receivers: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class AlertmanagerShare:
-    """What a set of services contributes to the Alertmanager files, rendered.
+    """What a set of services contributes to the Alertmanager files, rendered: per SLO (in order, one item
+    of each tuple), its place and its part of each file as YAML text ready to be joined.
 
     Made by :func:`alertmanager_share` where the services are compiled (a share of them can be rendered in
-    another process) and joined by :func:`render_alertmanager`."""
+    another process) and joined by :func:`render_alertmanager`. Tuples of strings rather than an object per
+    SLO: the garbage collector has thousands fewer objects to look at while the configuration is joined."""
 
-    slos: tuple[SloFragments, ...]
+    slo_ids: tuple[str, ...]
+    #: The team route holding each SLO's route; "" when its alerts do not share one team label.
+    teams: tuple[str, ...]
+    #: Each SLO's route, a list item at the depth of its place (under its team route or not).
+    routes: tuple[str, ...]
+    #: Each SLO's inhibition rule, a top-level list item; "" when it has no pages.
+    inhibits: tuple[str, ...]
+    #: Each SLO's route test cases, top-level list items.
+    cases: tuple[str, ...]
+    #: The receivers the SLOs' policies name.
+    receivers: frozenset[str]
     #: ((service, what), interval name, its ``time_intervals`` list item), in the order names are taken.
     intervals: tuple[tuple[tuple[str, str], str, str], ...]
 
@@ -484,16 +475,30 @@ def alertmanager_share(services: Iterable[tuple[Service, Sequence[SLO]]],
 def _share(plans: Sequence[_Plan]) -> AlertmanagerShare | None:
     names = _interval_names(plans)
     resolved = names.resolve()
+    teams, routes, inhibits, cases = [], [], [], []
+    receivers: set[str] = set()
     try:
         intervals = []
         for owner, name, entries in names.owners:
             out: list[str] = []
             block_lines({"name": name, "time_intervals": entries}, "  ", out, "- ")
             intervals.append((owner, name, "".join(out)))
-        slos = tuple(_slo_fragments(plan, resolved) for plan in plans)
+        items = [_case_items(plan) for plan in plans]
+        # Case names are seldom seen twice: quoted all at once, without caching.
+        case_names = iter(scalar_texts([name for plan_items in items for name, _, _ in plan_items]))
+        for plan, plan_items in zip(plans, items, strict=True):
+            team, route, inhibit = _slo_texts(plan, resolved)
+            teams.append(team)
+            routes.append(route)
+            inhibits.append(inhibit)
+            cases.append("".join([_case_text(next(case_names), labels, receiver)
+                                  for _, labels, receiver in plan_items]))
+            receivers.update(level.receiver for level in plan.policy.levels)
+            receivers.add(plan.policy.tickets)
     except UnsupportedLayout:
         return None
-    return AlertmanagerShare(slos, tuple(intervals))
+    return AlertmanagerShare(tuple(plan.slo.id for plan in plans), tuple(teams), tuple(routes), tuple(inhibits),
+                             tuple(cases), frozenset(receivers), tuple(intervals))
 
 
 def _interval_names(plans: Iterable[_Plan]) -> _IntervalNames:
@@ -509,8 +514,9 @@ def _interval_names(plans: Iterable[_Plan]) -> _IntervalNames:
 _LEVEL = c.LABEL_ESCALATION_LEVEL
 
 
-def _slo_fragments(plan: _Plan, resolved: Mapping[tuple[str, str, str], str]) -> SloFragments:
-    """:func:`_slo_route`, :func:`_inhibit_rule` and :func:`route_cases` of one SLO as dump lays them out."""
+def _slo_texts(plan: _Plan, resolved: Mapping[tuple[str, str, str], str]) -> tuple[str, str, str]:
+    """One SLO's team route ("" for none), and :func:`_slo_route` and :func:`_inhibit_rule` as dump lays
+    them out."""
     slo, policy, alerts = plan.slo, plan.policy, plan.alerts
     support = resolved.get((slo.service, "support-hours", slo.name)) if policy.support_hours else None
     mutes = sorted(resolved[(slo.service, f"maintenance-{w.name}", slo.name)] for w in policy.maintenance)
@@ -541,10 +547,7 @@ def _slo_fragments(plan: _Plan, resolved: Mapping[tuple[str, str, str], str]) ->
         inhibit = (f"- source_matchers:\n  - {service_matcher}\n  - {slo_matcher}\n  - {_level_matcher('.+', '=~')}\n"
                    f"  target_matchers:\n  - {service_matcher}\n  - {slo_matcher}\n  - {_level_matcher('')}\n"
                    f"  equal:\n{equal}")
-
-    cases = "".join(_case_text(case) for case in _plan_cases(plan))
-    receivers = (*(level.receiver for level in policy.levels), policy.tickets)
-    return SloFragments(slo.id, team, "".join(route), inhibit, cases, receivers)
+    return team, "".join(route), inhibit
 
 
 @lru_cache(maxsize=64)
@@ -552,12 +555,10 @@ def _level_matcher(level: str, op: str = "=") -> str:
     return scalar_text(matcher(_LEVEL, level, op))
 
 
-def _case_text(case: RouteCase) -> str:
-    """One route test case as dump lays out a list item of :func:`render_route_cases`."""
-    labels = f"  labels:\n{pair_lines(case.labels, '    ')}" if case.labels else "  labels: {}\n"
-    receivers = ("  receivers:\n" + "".join(f"  - {scalar_text(r)}\n" for r in case.receivers)
-                 if case.receivers else "  receivers: []\n")
-    return f"- name: {fresh_scalar_text(case.name)}\n{labels}{receivers}"
+def _case_text(name: str, labels: tuple[tuple[str, str], ...], receiver: str) -> str:
+    """One route test case as dump lays out a list item of :func:`render_route_cases`, ``name`` laid out."""
+    lines = f"  labels:\n{pair_lines(labels, '    ', distinct=True)}" if labels else "  labels: {}\n"
+    return f"- name: {name}\n{lines}  receivers:\n  - {scalar_text(receiver)}\n"
 
 
 def render_alertmanager(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
@@ -566,11 +567,12 @@ def render_alertmanager(catalog: Catalog, options: AlertmanagerOptions = Alertma
     """``alertmanager/alertmanager.yml`` and ``alertmanager/routes.test.yml``, by relative path; ``alerts`` by
     SLO id as :func:`alerts_of` the compiled rules. ``shares`` hold services already rendered by
     :func:`alertmanager_share` (each service whole); the other SLOs are rendered here."""
-    done = {f.slo_id: f for share in shares if share is not None for f in share.slos}
+    given = [share for share in shares if share is not None]
+    done = {slo_id for share in given for slo_id in share.slo_ids}
     own = _share(_plans(catalog, alerts, [slo for slo in catalog.slos if slo.id not in done]))
-    if own is not None and None not in shares:
+    if own is not None and len(given) == len(shares):
         try:
-            return _join(catalog, options, [own, *(s for s in shares if s is not None)], done)
+            return _join(catalog, options, [own, *given])
         except UnsupportedLayout:
             pass
     plans = _plans(catalog, alerts)
@@ -580,25 +582,31 @@ def render_alertmanager(catalog: Catalog, options: AlertmanagerOptions = Alertma
     }
 
 
-def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[AlertmanagerShare],
-          done: Mapping[str, SloFragments]) -> dict[str, str]:
+def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[AlertmanagerShare]) -> dict[str, str]:
     """The two files from every SLO's fragments: :func:`render_config` and :func:`render_route_cases`
-    (``shares[0]`` holds, in catalogue order, the SLOs not in ``done``)."""
-    mine = iter(shares[0].slos)
-    fragments = [done.get(slo.id) or next(mine) for slo in catalog.slos]
+    (``shares[0]`` holds, in catalogue order, the SLOs not in the others)."""
+    first = shares[0]
+    teams, slo_routes, inhibits, cases = first.teams, first.routes, first.inhibits, first.cases
+    if len(shares) > 1:
+        # Back to catalogue order.
+        where = {slo_id: (s, i) for s, share in enumerate(shares) if s for i, slo_id in enumerate(share.slo_ids)}
+        mine = iter(range(len(first.slo_ids)))
+        picks = [where.get(slo.id) or (0, next(mine)) for slo in catalog.slos]
+        teams = tuple(shares[s].teams[i] for s, i in picks)
+        slo_routes = tuple(shares[s].routes[i] for s, i in picks)
+        inhibits = tuple(shares[s].inhibits[i] for s, i in picks)
+        cases = tuple(shares[s].cases[i] for s, i in picks)
 
     loose: list[str] = []
-    teams: dict[str, list[str]] = {}
-    inhibit: list[str] = []
-    for fragment in fragments:
-        if fragment.team:
-            teams.setdefault(fragment.team, []).append(fragment.route)
+    by_team: dict[str, list[str]] = {}
+    for team, route in zip(teams, slo_routes, strict=True):
+        if team:
+            by_team.setdefault(team, []).append(route)
         else:
-            loose.append(fragment.route)
-        if fragment.inhibit:
-            inhibit.append(fragment.inhibit)
+            loose.append(route)
+    inhibit = [text for text in inhibits if text]
     routes = loose
-    for team, children in sorted(teams.items()):
+    for team, children in sorted(by_team.items()):
         routes.append(f"  - matchers:\n    - {scalar_text(matcher(c.LABEL_TEAM, team))}\n"
                       f"    receiver: {scalar_text(c.DEFAULT_RECEIVER)}\n    routes:\n")
         routes.extend(children)
@@ -610,7 +618,7 @@ def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[Alert
         intervals[name] = text
 
     defined = {r.name: r for r in catalog.receivers}
-    named = {name for fragment in fragments for name in fragment.receivers}
+    named = frozenset().union(*(share.receivers for share in shares))
     missing = sorted(named - set(defined))
     receivers = [{"name": c.DEFAULT_RECEIVER}]
     receivers += [{"name": name, **(defined[name].config if name in defined else {})}
@@ -636,10 +644,9 @@ def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[Alert
     if intervals:
         out.append("time_intervals:\n")
         out.extend(text for _, text in sorted(intervals.items()))
-    cases = "".join(fragment.cases for fragment in fragments)
     return {
         c.ALERTMANAGER_CONFIG_FILE: "".join(out),
-        c.ALERTMANAGER_ROUTE_TESTS_FILE: _ROUTE_CASES_HEADER + (cases or dump([])),
+        c.ALERTMANAGER_ROUTE_TESTS_FILE: _ROUTE_CASES_HEADER + ("".join(cases) or dump([])),
     }
 
 

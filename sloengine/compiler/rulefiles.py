@@ -253,10 +253,11 @@ _LABEL_BLOCKS: dict[str, dict[tuple[tuple[str, str], ...], str]] = {}
 _CACHE_MAX = 1 << 15
 
 
-def pair_lines(pairs: tuple[tuple[str, str], ...], pad: str) -> str:
+def pair_lines(pairs: tuple[tuple[str, str], ...], pad: str, *, distinct: bool = False) -> str:
     """A mapping's lines as :func:`dump` writes ``dict(pairs)`` at indentation ``pad`` (non-empty ``pairs``
-    of label names and values, which recur: each distinct pair is laid out once)."""
-    return _pair_lines(pairs, pad, _pair_cache(pad))
+    of label names and values, which recur: each distinct pair is laid out once). ``distinct``: the names
+    are known to differ (the items of a dict), so they are not checked."""
+    return _pair_lines(pairs, pad, _pair_cache(pad), distinct)
 
 
 def _pair_cache(pad: str) -> dict[tuple[str, str], str]:
@@ -266,8 +267,9 @@ def _pair_cache(pad: str) -> dict[tuple[str, str], str]:
     return cache
 
 
-def _pair_lines(pairs: tuple[tuple[str, str], ...], pad: str, cache: dict[tuple[str, str], str]) -> str:
-    if len(pairs) > 1 and len(dict(pairs)) != len(pairs):
+def _pair_lines(pairs: tuple[tuple[str, str], ...], pad: str, cache: dict[tuple[str, str], str],
+                distinct: bool = False) -> str:
+    if not distinct and len(pairs) > 1 and len(dict(pairs)) != len(pairs):
         # A repeated name: dict() keeps its first place and last value.
         pairs = tuple(dict(pairs).items())
     try:
