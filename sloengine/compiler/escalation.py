@@ -473,6 +473,7 @@ def alertmanager_share(services: Iterable[tuple[Service, Sequence[SLO]]],
 
 
 def _share(plans: Sequence[_Plan]) -> AlertmanagerShare | None:
+    """:func:`alertmanager_share` of these SLOs' plans."""
     names = _interval_names(plans)
     resolved = names.resolve()
     teams, routes, inhibits, cases = [], [], [], []
@@ -483,16 +484,17 @@ def _share(plans: Sequence[_Plan]) -> AlertmanagerShare | None:
             out: list[str] = []
             block_lines({"name": name, "time_intervals": entries}, "  ", out, "- ")
             intervals.append((owner, name, "".join(out)))
-        items = [_case_items(plan) for plan in plans]
-        # Case names are seldom seen twice: quoted all at once, without caching.
-        case_names = iter(scalar_texts([name for plan_items in items for name, _, _ in plan_items]))
-        for plan, plan_items in zip(plans, items, strict=True):
+        for plan in plans:
             team, route, inhibit = _slo_texts(plan, resolved)
             teams.append(team)
             routes.append(route)
             inhibits.append(inhibit)
-            cases.append("".join([_case_text(next(case_names), labels, receiver)
-                                  for _, labels, receiver in plan_items]))
+            # An SLO's cases are made and dropped here: kept for every SLO, their labels would be enough objects
+            # to set off the garbage collector's full passes. Their names, seldom seen twice, are quoted together.
+            items = _case_items(plan)
+            case_names = scalar_texts([name for name, _, _ in items])
+            cases.append("".join([_case_text(name, labels, receiver)
+                                  for name, (_, labels, receiver) in zip(case_names, items, strict=True)]))
             receivers.update(level.receiver for level in plan.policy.levels)
             receivers.add(plan.policy.tickets)
     except UnsupportedLayout:
