@@ -115,8 +115,8 @@ def _block_plain(value: str) -> bool:
     return " #" not in value
 
 
-#: Bytes that are not printable ASCII (with the test for anything beyond ASCII).
-_CONTROL = bytes(range(0x20)) + b"\x7f"
+#: Printable ASCII: deleting these from ASCII text leaves its control characters.
+_PRINTABLE_BYTES = bytes(range(0x20, 0x7f))
 #: First characters of a plain scalar, without the ones that need a closer look: an indicator or a space,
 #: "?", ":" and "-" (an indicator when a space follows), "-" and "." (``---``, ``...``).
 _PLAIN_FIRST = frozenset(map(chr, range(0x21, 0x7f))) - _FIRST_INDICATORS - set("?:-.")
@@ -132,10 +132,9 @@ def scalar_texts(values: list[str]) -> list[str]:
         joined = "x".join(values)
     except TypeError:
         raise UnsupportedLayout(values) from None
-    if not joined.isascii() or " #" in joined:
-        return [fresh_scalar_text(value) for value in values]
-    raw = joined.encode()
-    if len(raw.translate(None, _CONTROL)) != len(raw):
+    # isascii costs nothing (Python keeps the flag); "#" is looked for with memchr first, being rare.
+    if not joined.isascii() or ("#" in joined and " #" in joined) \
+            or joined.encode().translate(None, _PRINTABLE_BYTES):
         return [fresh_scalar_text(value) for value in values]
     implicit = _RESOLVER.yaml_implicit_resolvers
     plain_first = _PLAIN_FIRST
@@ -314,9 +313,9 @@ def _groups_lines(groups: tuple[RuleGroup, ...], pad: str, out: list[str]) -> No
     blocks, pairs = _label_blocks(pairs_pad), _pair_cache(pairs_pad)
     note_keys: dict[str, str] = {}
     # Expressions, descriptions and summaries are seldom seen twice: quoted all at once, without caching.
-    rules = [rule for group in groups for rule in group.rules]
-    exprs = iter(scalar_texts([rule.expr for rule in rules]))
-    annotations = [dict(rule.annotations) for rule in rules if not isinstance(rule, RecordingRule) and rule.annotations]
+    exprs = iter(scalar_texts([rule.expr for group in groups for rule in group.rules]))
+    annotations = [dict(rule.annotations) for group in groups for rule in group.rules
+                   if not isinstance(rule, RecordingRule) and rule.annotations]
     notes = iter(scalar_texts([value for mapping in annotations for value in mapping.values()]))
     mappings = iter(annotations)
     for group in groups:
@@ -325,7 +324,7 @@ def _groups_lines(groups: tuple[RuleGroup, ...], pad: str, out: list[str]) -> No
             append(f"{body}rules: []\n")
             continue
         append(f"{body}rules:\n")
-        for rule in group.rules:
+        for rule, expr in zip(group.rules, exprs):
             labels = rule.labels
             if isinstance(rule, RecordingRule):
                 # An SLO's recording rules share their labels: laid out once per label set.
@@ -335,9 +334,9 @@ def _groups_lines(groups: tuple[RuleGroup, ...], pad: str, out: list[str]) -> No
                         block = blocks[labels] = labels_key + _pair_lines(labels, pairs_pad, pairs)
                 else:
                     block = ""
-                append(f"{rule_first}record: {scalar(rule.record)}\n{expr_key}{next(exprs)}\n{block}")
+                append(f"{rule_first}record: {scalar(rule.record)}\n{expr_key}{expr}\n{block}")
                 continue
-            head = f"{rule_first}alert: {scalar(rule.alert)}\n{expr_key}{next(exprs)}\n"
+            head = f"{rule_first}alert: {scalar(rule.alert)}\n{expr_key}{expr}\n"
             if rule.for_seconds:
                 head = f"{head}{for_key}{_duration(rule.for_seconds)}\n"
             if labels:
