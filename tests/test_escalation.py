@@ -25,17 +25,22 @@ from sloengine.compiler.escalation import (
     AlertmanagerOptions,
     RouteCase,
     alertmanager_config,
+    alertmanager_share,
     alertmanager_weekdays,
+    alerts_of,
     load_route_cases,
     main,
     once_intervals,
     render_alertmanager,
+    render_config,
+    render_route_cases,
     route_cases,
     run_route_tests,
 )
 from sloengine.compiler.rulefiles import render_rule_file
 from sloengine.compiler.rules import AlertingRule, compile_catalog, compile_slo
 from sloengine.model import conventions as c
+from sloengine.model.slo import Catalog
 from sloengine.specs.loader import load
 from sloengine.specs.schema import json_schema
 
@@ -457,6 +462,55 @@ def test_route_cases_cover_every_slo_and_level(features):
     assert dict(critical.labels)["severity"] == "critical"   # a renamed severity still routes by level
     text = render_alertmanager(features.catalog)[c.ALERTMANAGER_ROUTE_TESTS_FILE]
     assert load_route_cases(text) == cases
+
+
+def dumped(catalog, options: AlertmanagerOptions | None = None) -> dict[str, str]:
+    """The two files as alertmanager_config and route_cases build them and dump lays them out."""
+    return {c.ALERTMANAGER_CONFIG_FILE: render_config(catalog, options or AlertmanagerOptions()),
+            c.ALERTMANAGER_ROUTE_TESTS_FILE: render_route_cases(route_cases(catalog))}
+
+
+#: A receiver's multi-line text: PyYAML lays out the configuration.
+ODD = {"odd.yaml": HEADER + """\
+receivers:
+  core-oncall:
+    slack_configs: [{api_url: "https://hooks.example.com/x", text: "line one\\nline two"}]
+defaults:
+  escalation:
+    levels: [{level: L1, receiver: core-oncall}, {level: L2, receiver: core_leads, after: 10m}]
+    support_hours: {timezone: UTC, times: ["09:00-17:00"]}
+""" + SLO}
+
+
+@pytest.mark.parametrize("source", ["examples", "all-features", "odd", "none"])
+def test_the_files_laid_out_slo_by_slo_are_the_dumped_configuration(tmp_path, features, source):
+    """render_alertmanager writes each SLO's routes, inhibition and route cases as text: the same text as
+    the configuration built as a mapping and dumped, with its options, and PyYAML's where it lays it out."""
+    if source == "none":
+        catalog = Catalog()
+    else:
+        result = {"examples": lambda: load([EXAMPLES]), "all-features": lambda: features,
+                  "odd": lambda: load([write(tmp_path, ODD)])}[source]()
+        assert result.ok, [d.render() for d in result.errors]
+        catalog = result.catalog
+    options = AlertmanagerOptions(group_wait="1s", group_interval="2s", repeat_interval="1h", resolve_timeout="1m")
+    assert render_alertmanager(catalog) == dumped(catalog)
+    assert render_alertmanager(catalog, options) == dumped(catalog, options)
+
+
+def test_services_rendered_apart_join_into_the_same_files(features):
+    """A share of the services can be rendered where they are compiled (another process) and joined."""
+    catalog = features.catalog
+    services = {s.name: s for s in catalog.services}
+    alerts = {slo.id: alerts_of(compile_slo(slo, services[slo.service])) for slo in catalog.slos}
+    whole = render_alertmanager(catalog, alerts=alerts)
+    for name in services:
+        share = alertmanager_share([(services[name], [s for s in catalog.slos if s.service == name])], alerts)
+        assert share is not None
+        assert render_alertmanager(catalog, alerts=alerts, shares=[share]) == whole
+    every = [alertmanager_share([(service, [s for s in catalog.slos if s.service == name])], alerts)
+             for name, service in services.items()]
+    assert render_alertmanager(catalog, alerts=alerts, shares=every) == whole
 
 
 # ---- with the real amtool --------------------------------------------------------------------------------

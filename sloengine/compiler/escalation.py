@@ -31,11 +31,13 @@ Everything is deterministic; rendering is pure (no files, no processes).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -57,7 +59,15 @@ from ..model.slo import (
     default_policy,
 )
 from ..specs.loader import load_or_raise
-from .rulefiles import HEADER, dump
+from .rulefiles import (
+    HEADER,
+    UnsupportedLayout,
+    block_lines,
+    dump,
+    pair_lines,
+    scalar_text,
+    scalar_texts,
+)
 from .rules import CONDITION_LABELS, FIRST_LEVEL, AlertingRule, RuleGroup, compile_slo
 from .tools import find_binary
 from .writer import write_tree
@@ -206,10 +216,13 @@ class _IntervalNames:
     def __init__(self) -> None:
         self.uses: dict[tuple[str, str], list[tuple[str, str]]] = {}   # (service, what) -> [(content, slo)]
         self.intervals: dict[str, list[dict[str, Any]]] = {}
+        #: ((service, what), name, entries) in the order ``intervals`` is filled (a later one takes a name over).
+        self.owners: list[tuple[tuple[str, str], str, list[dict[str, Any]]]] = []
         self._entries: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, service: str, what: str, slo: str, entries: list[dict[str, Any]]) -> None:
-        key = yaml.safe_dump(entries, sort_keys=True)
+        # The same intervals whatever the order of their keys; a string, which the garbage collector ignores.
+        key = json.dumps(entries, sort_keys=True)
         self.uses.setdefault((service, what), []).append((key, slo))
         self._entries[key] = entries
 
@@ -223,6 +236,7 @@ class _IntervalNames:
                 owner = next(slo for k, slo in uses if k == key)
                 name = f"{service}-{what}" if key == common else f"{service}-{owner}-{what}"
                 self.intervals[name] = self._entries[key]
+                self.owners.append(((service, what), name, self._entries[key]))
                 for k, slo in uses:
                     if k == key:
                         names[(service, what, slo)] = name
@@ -241,19 +255,20 @@ def _slo_matchers(slo: SLO) -> list[str]:
     return [matcher(c.LABEL_SERVICE, slo.service), matcher(c.LABEL_SLO, slo.name)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Plan:
     slo: SLO
     policy: EscalationPolicy
     alerts: _Alerts
 
 
-def _plans(catalog: Catalog, alerts: Mapping[str, _Alerts] | None = None) -> list[_Plan]:
-    """Each SLO's policy and alerts; ``alerts`` by SLO id from the compile step (compiled here when absent,
-    for callers without compiled rules)."""
+def _plans(catalog: Catalog, alerts: Mapping[str, _Alerts] | None = None,
+           slos: Iterable[SLO] | None = None) -> list[_Plan]:
+    """Each SLO's policy and alerts (of ``slos``, by default the catalogue's); ``alerts`` by SLO id from the
+    compile step (compiled here when absent, for callers without compiled rules)."""
     services = {s.name: s for s in catalog.services}
     plans = []
-    for slo in catalog.slos:
+    for slo in catalog.slos if slos is None else slos:
         service = services.get(slo.service) or Service(slo.service)
         found = alerts[slo.id] if alerts is not None else alerts_of(compile_slo(slo, service))
         plans.append(_Plan(slo, policy_of(slo, service), found))
@@ -344,39 +359,53 @@ def alertmanager_config(catalog: Catalog, options: AlertmanagerOptions = Alertma
 
 def route_cases(catalog: Catalog, plans: Sequence[_Plan] | None = None) -> list[RouteCase]:
     """For every SLO: its page (L1), each escalation level, and each of its other alerts (tickets)."""
-    cases = []
-    for plan in _plans(catalog) if plans is None else plans:
-        policy = plan.policy
-        by_level = {lv.level: lv.receiver for lv in policy.levels}
-        wanted: list[tuple[str, dict[str, str], str]] = []
-        for alert in plan.alerts.pages:
-            wanted.append((f"{FIRST_LEVEL}: {_describe(alert)}", alert, policy.l1.receiver))
-        for alert in plan.alerts.escalations:
-            level = alert[c.LABEL_ESCALATION_LEVEL]
-            wanted.append((f"{level}: {_describe(alert)}", alert, by_level[level]))
-        for alert in plan.alerts.others:
-            wanted.append((f"ticket: {_describe(alert)}", alert, policy.tickets))
-        seen: set[tuple[tuple[str, str], ...]] = set()
-        for kind, labels, receiver in wanted:
-            key = tuple(sorted(labels.items()))
-            if key not in seen:
-                seen.add(key)
-                cases.append(RouteCase(f"{plan.slo.id} {kind}", key, (receiver,)))
-    return cases
+    return [case for plan in (_plans(catalog) if plans is None else plans) for case in _plan_cases(plan)]
+
+
+def _plan_cases(plan: _Plan) -> list[RouteCase]:
+    """:func:`route_cases` of one SLO."""
+    return [RouteCase(name, labels, (receiver,)) for name, labels, receiver in _case_items(plan)]
+
+
+def _case_items(plan: _Plan) -> list[tuple[str, tuple[tuple[str, str], ...], str]]:
+    """Each route case of one SLO: its name, labels (sorted) and receiver."""
+    policy = plan.policy
+    by_level = {lv.level: lv.receiver for lv in policy.levels}
+    wanted: list[tuple[str, dict[str, str], str]] = []
+    for alert in plan.alerts.pages:
+        wanted.append((f"{FIRST_LEVEL}: {_describe(alert)}", alert, policy.l1.receiver))
+    for alert in plan.alerts.escalations:
+        level = alert[c.LABEL_ESCALATION_LEVEL]
+        wanted.append((f"{level}: {_describe(alert)}", alert, by_level[level]))
+    for alert in plan.alerts.others:
+        wanted.append((f"ticket: {_describe(alert)}", alert, policy.tickets))
+    items = []
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    slo_id = plan.slo.id
+    for kind, labels, receiver in wanted:
+        key = tuple(sorted(labels.items()))
+        if key not in seen:
+            seen.add(key)
+            items.append((f"{slo_id} {kind}", key, receiver))
+    return items
 
 
 def _describe(alert: Mapping[str, str]) -> str:
     """``CheckoutAPIAvailability 1h-5m``: the alert's name and windows."""
-    parts = [alert["alertname"]]
-    if c.LABEL_LONG_WINDOW in alert:
-        parts.append(f"{alert[c.LABEL_LONG_WINDOW]}-{alert.get(c.LABEL_SHORT_WINDOW, '')}")
-    return " ".join(p for p in parts if p)
+    name = alert["alertname"]
+    if c.LABEL_LONG_WINDOW not in alert:
+        return name
+    windows = f"{alert[c.LABEL_LONG_WINDOW]}-{alert.get(c.LABEL_SHORT_WINDOW, '')}"
+    return f"{name} {windows}" if name else windows
+
+
+_ROUTE_CASES_HEADER = (HEADER + "# amtool config routes test cases: each alert's labels and the receivers it must "
+                       "reach.\n")
 
 
 def render_route_cases(cases: Sequence[RouteCase]) -> str:
     document = [{"name": case.name, "labels": dict(case.labels), "receivers": list(case.receivers)} for case in cases]
-    return (HEADER + "# amtool config routes test cases: each alert's labels and the receivers it must reach.\n"
-            + dump(document))
+    return _ROUTE_CASES_HEADER + dump(document)
 
 
 def load_route_cases(text: str) -> list[RouteCase]:
@@ -384,25 +413,242 @@ def load_route_cases(text: str) -> list[RouteCase]:
                       tuple(item["receivers"])) for item in yaml.safe_load(text) or []]
 
 
-def render_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
-                  plans: Sequence[_Plan] | None = None) -> str:
-    config, missing = alertmanager_config(catalog, options, plans)
+def _config_notes(missing: Sequence[str]) -> str:
     notes = ("# Alertmanager configuration for the SLO alerts (routes, receivers, inhibition, time intervals).\n"
              "# Check it with: amtool check-config alertmanager.yml\n")
     if missing:
         notes += ("# These receivers are named by escalation policies but defined in no spec, so they have no "
                   f"integrations: {', '.join(missing)}\n")
-    return HEADER + notes + dump(config)
+    return HEADER + notes
+
+
+def render_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
+                  plans: Sequence[_Plan] | None = None) -> str:
+    config, missing = alertmanager_config(catalog, options, plans)
+    return _config_notes(missing) + dump(config)
+
+
+# ---- the same files, laid out as text SLO by SLO --------------------------------------------------------
+#
+# alertmanager_config builds one mapping of every SLO's routes, inhibition rule and intervals and dump lays
+# it out; for thousands of SLOs that costs more than the rest of the configuration, and the configuration is
+# rendered last, once every SLO is compiled. Each SLO's part depends only on its own policy and alerts (and
+# on the interval names of its service), so it is written here directly as the text dump would write, with
+# dump's own scalar quoting; when some text is beyond that layout (UnsupportedLayout: a line break, a long
+# key), the configuration is built and dumped as before. test_escalation compares both ways.
+
+
+@dataclass(frozen=True)
+class AlertmanagerShare:
+    """What a set of services contributes to the Alertmanager files, rendered: per SLO (in order, one item
+    of each tuple), its place and its part of each file as YAML text ready to be joined.
+
+    Made by :func:`alertmanager_share` where the services are compiled (a share of them can be rendered in
+    another process) and joined by :func:`render_alertmanager`. Tuples of strings rather than an object per
+    SLO: the garbage collector has thousands fewer objects to look at while the configuration is joined."""
+
+    slo_ids: tuple[str, ...]
+    #: The team route holding each SLO's route; "" when its alerts do not share one team label.
+    teams: tuple[str, ...]
+    #: Each SLO's route, a list item at the depth of its place (under its team route or not).
+    routes: tuple[str, ...]
+    #: Each SLO's inhibition rule, a top-level list item; "" when it has no pages.
+    inhibits: tuple[str, ...]
+    #: Each SLO's route test cases, top-level list items.
+    cases: tuple[str, ...]
+    #: The receivers the SLOs' policies name.
+    receivers: frozenset[str]
+    #: ((service, what), interval name, its ``time_intervals`` list item), in the order names are taken.
+    intervals: tuple[tuple[tuple[str, str], str, str], ...]
+
+
+def alertmanager_share(services: Iterable[tuple[Service, Sequence[SLO]]],
+                       alerts: Mapping[str, _Alerts]) -> AlertmanagerShare | None:
+    """The Alertmanager fragments of these services' SLOs (routes, inhibition, time intervals, route test
+    cases), rendered; ``alerts`` by SLO id as :func:`alerts_of` their compiled rules. Every SLO of a service
+    must be in the same share (interval names are chosen per service). None when some text needs PyYAML's
+    layout: :func:`render_alertmanager` then builds the whole configuration."""
+    plans = [_Plan(slo, policy_of(slo, service), alerts[slo.id]) for service, slos in services for slo in slos]
+    return _share(plans)
+
+
+def _share(plans: Sequence[_Plan]) -> AlertmanagerShare | None:
+    """:func:`alertmanager_share` of these SLOs' plans."""
+    names = _interval_names(plans)
+    resolved = names.resolve()
+    teams, routes, inhibits, cases = [], [], [], []
+    receivers: set[str] = set()
+    try:
+        intervals = []
+        for owner, name, entries in names.owners:
+            out: list[str] = []
+            block_lines({"name": name, "time_intervals": entries}, "  ", out, "- ")
+            intervals.append((owner, name, "".join(out)))
+        for plan in plans:
+            team, route, inhibit = _slo_texts(plan, resolved)
+            teams.append(team)
+            routes.append(route)
+            inhibits.append(inhibit)
+            # An SLO's cases are made and dropped here: kept for every SLO, their labels would be enough objects
+            # to set off the garbage collector's full passes. Their names, seldom seen twice, are quoted together.
+            items = _case_items(plan)
+            case_names = scalar_texts([name for name, _, _ in items])
+            cases.append("".join([_case_text(name, labels, receiver)
+                                  for name, (_, labels, receiver) in zip(case_names, items, strict=True)]))
+            receivers.update(level.receiver for level in plan.policy.levels)
+            receivers.add(plan.policy.tickets)
+    except UnsupportedLayout:
+        return None
+    return AlertmanagerShare(tuple(plan.slo.id for plan in plans), tuple(teams), tuple(routes), tuple(inhibits),
+                             tuple(cases), frozenset(receivers), tuple(intervals))
+
+
+def _interval_names(plans: Iterable[_Plan]) -> _IntervalNames:
+    names = _IntervalNames()
+    for plan in plans:
+        if plan.policy.support_hours is not None:
+            names.add(plan.slo.service, "support-hours", plan.slo.name, [weekly_interval(plan.policy.support_hours)])
+        for window in plan.policy.maintenance:
+            names.add(plan.slo.service, f"maintenance-{window.name}", plan.slo.name, maintenance_intervals(window))
+    return names
+
+
+_LEVEL = c.LABEL_ESCALATION_LEVEL
+
+
+def _slo_texts(plan: _Plan, resolved: Mapping[tuple[str, str, str], str]) -> tuple[str, str, str]:
+    """One SLO's team route ("" for none), and :func:`_slo_route` and :func:`_inhibit_rule` as dump lays
+    them out."""
+    slo, policy, alerts = plan.slo, plan.policy, plan.alerts
+    support = resolved.get((slo.service, "support-hours", slo.name)) if policy.support_hours else None
+    mutes = sorted(resolved[(slo.service, f"maintenance-{w.name}", slo.name)] for w in policy.maintenance)
+    team = alerts.team or ""
+    service_matcher = scalar_text(matcher(c.LABEL_SERVICE, slo.service))
+    slo_matcher = scalar_text(matcher(c.LABEL_SLO, slo.name))
+
+    # In route.routes ("  - "), or in its team route's routes ("    - ").
+    pad = "    " if team else "  "
+    body = pad + "  "
+    leaf_first, leaf_body = body + "- ", body + "  "
+    mute_lines = (f"{leaf_body}mute_time_intervals:\n" + "".join(f"{leaf_body}- {scalar_text(m)}\n" for m in mutes)
+                  if mutes else "")
+    route = [f"{pad}- matchers:\n{body}- {service_matcher}\n{body}- {slo_matcher}\n"
+             f"{body}receiver: {scalar_text(policy.l1.receiver)}\n{body}routes:\n"]
+    for level in policy.levels:
+        route.append(f"{leaf_first}matchers:\n{leaf_body}- {_level_matcher(level.level)}\n"
+                     f"{leaf_body}receiver: {scalar_text(level.receiver)}\n{mute_lines}")
+    route.append(f"{leaf_first}matchers:\n{leaf_body}- {_level_matcher('')}\n"
+                 f"{leaf_body}receiver: {scalar_text(policy.tickets)}\n")
+    if support:
+        route.append(f"{leaf_body}active_time_intervals:\n{leaf_body}- {scalar_text(support)}\n")
+    route.append(mute_lines)
+
+    inhibit = ""
+    if alerts.pages:
+        equal = "".join(f"  - {scalar_text(label)}\n" for label in (c.LABEL_SERVICE, c.LABEL_SLO, *slo.sli.group_by))
+        inhibit = (f"- source_matchers:\n  - {service_matcher}\n  - {slo_matcher}\n  - {_level_matcher('.+', '=~')}\n"
+                   f"  target_matchers:\n  - {service_matcher}\n  - {slo_matcher}\n  - {_level_matcher('')}\n"
+                   f"  equal:\n{equal}")
+    return team, "".join(route), inhibit
+
+
+@lru_cache(maxsize=64)
+def _level_matcher(level: str, op: str = "=") -> str:
+    return scalar_text(matcher(_LEVEL, level, op))
+
+
+def _case_text(name: str, labels: tuple[tuple[str, str], ...], receiver: str) -> str:
+    """One route test case as dump lays out a list item of :func:`render_route_cases`, ``name`` laid out."""
+    lines = f"  labels:\n{pair_lines(labels, '    ', distinct=True)}" if labels else "  labels: {}\n"
+    return f"- name: {name}\n{lines}  receivers:\n  - {scalar_text(receiver)}\n"
 
 
 def render_alertmanager(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
-                        alerts: Mapping[str, _Alerts] | None = None) -> dict[str, str]:
+                        alerts: Mapping[str, _Alerts] | None = None,
+                        shares: Sequence[AlertmanagerShare | None] = ()) -> dict[str, str]:
     """``alertmanager/alertmanager.yml`` and ``alertmanager/routes.test.yml``, by relative path; ``alerts`` by
-    SLO id as :func:`alerts_of` the compiled rules."""
+    SLO id as :func:`alerts_of` the compiled rules. ``shares`` hold services already rendered by
+    :func:`alertmanager_share` (each service whole); the other SLOs are rendered here."""
+    given = [share for share in shares if share is not None]
+    done = {slo_id for share in given for slo_id in share.slo_ids}
+    own = _share(_plans(catalog, alerts, [slo for slo in catalog.slos if slo.id not in done]))
+    if own is not None and len(given) == len(shares):
+        try:
+            return _join(catalog, options, [own, *given])
+        except UnsupportedLayout:
+            pass
     plans = _plans(catalog, alerts)
     return {
         c.ALERTMANAGER_CONFIG_FILE: render_config(catalog, options, plans),
         c.ALERTMANAGER_ROUTE_TESTS_FILE: render_route_cases(route_cases(catalog, plans)),
+    }
+
+
+def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[AlertmanagerShare]) -> dict[str, str]:
+    """The two files from every SLO's fragments: :func:`render_config` and :func:`render_route_cases`
+    (``shares[0]`` holds, in catalogue order, the SLOs not in the others)."""
+    first = shares[0]
+    teams, slo_routes, inhibits, cases = first.teams, first.routes, first.inhibits, first.cases
+    if len(shares) > 1:
+        # Back to catalogue order.
+        where = {slo_id: (s, i) for s, share in enumerate(shares) if s for i, slo_id in enumerate(share.slo_ids)}
+        mine = iter(range(len(first.slo_ids)))
+        picks = [where.get(slo.id) or (0, next(mine)) for slo in catalog.slos]
+        teams = tuple(shares[s].teams[i] for s, i in picks)
+        slo_routes = tuple(shares[s].routes[i] for s, i in picks)
+        inhibits = tuple(shares[s].inhibits[i] for s, i in picks)
+        cases = tuple(shares[s].cases[i] for s, i in picks)
+
+    loose: list[str] = []
+    by_team: dict[str, list[str]] = {}
+    for team, route in zip(teams, slo_routes, strict=True):
+        if team:
+            by_team.setdefault(team, []).append(route)
+        else:
+            loose.append(route)
+    inhibit = [text for text in inhibits if text]
+    routes = loose
+    for team, children in sorted(by_team.items()):
+        routes.append(f"  - matchers:\n    - {scalar_text(matcher(c.LABEL_TEAM, team))}\n"
+                      f"    receiver: {scalar_text(c.DEFAULT_RECEIVER)}\n    routes:\n")
+        routes.extend(children)
+
+    owners = sorted((owner, i, s, name, text) for s, share in enumerate(shares)
+                    for i, (owner, name, text) in enumerate(share.intervals))
+    intervals: dict[str, str] = {}
+    for _, _, _, name, text in owners:
+        intervals[name] = text
+
+    defined = {r.name: r for r in catalog.receivers}
+    named = frozenset().union(*(share.receivers for share in shares))
+    missing = sorted(named - set(defined))
+    receivers = [{"name": c.DEFAULT_RECEIVER}]
+    receivers += [{"name": name, **(defined[name].config if name in defined else {})}
+                  for name in sorted(set(defined) | named)]
+    head = {
+        "global": {"resolve_timeout": options.resolve_timeout},
+        "route": {
+            "receiver": c.DEFAULT_RECEIVER,
+            "group_by": list(c.ALERTMANAGER_GROUP_BY),
+            "group_wait": options.group_wait,
+            "group_interval": options.group_interval,
+            "repeat_interval": options.repeat_interval,
+        },
+    }
+    out = [_config_notes(missing)]
+    block_lines(head, "", out, "")
+    out.append("  routes:\n" if routes else "  routes: []\n")
+    out.extend(routes)
+    out.append("receivers:\n")
+    block_lines(receivers, "", out, "")
+    out.append("inhibit_rules:\n" if inhibit else "inhibit_rules: []\n")
+    out.extend(inhibit)
+    if intervals:
+        out.append("time_intervals:\n")
+        out.extend(text for _, text in sorted(intervals.items()))
+    return {
+        c.ALERTMANAGER_CONFIG_FILE: "".join(out),
+        c.ALERTMANAGER_ROUTE_TESTS_FILE: _ROUTE_CASES_HEADER + ("".join(cases) or dump([])),
     }
 
 
