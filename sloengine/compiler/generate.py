@@ -22,7 +22,7 @@ from ..model.parallel import Twofold
 from ..model.slo import SLO, Catalog, Service
 from .alerttests import CompiledService, render_service_tests
 from .dashboards import DASHBOARD_TAG, render_service_dashboard, render_shared_dashboards
-from .escalation import AlertmanagerOptions, alerts_of, render_alertmanager
+from .escalation import AlertmanagerOptions, AlertmanagerShare, alertmanager_share, alerts_of, render_alertmanager
 from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
 from .rules import Intervals, RuleGroup, compile_calendars, compile_slo
 from .writer import Generation, Placed, place
@@ -67,10 +67,10 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
 
     Each SLO is compiled once; its rule groups make its rules file, its alert tests, its PrometheusRule and
     (as the labels of its alerts) its Alertmanager routes. With many SLOs a forked worker compiles a share of
-    the services meanwhile and hands back their alerts first, so the Alertmanager configuration (which needs
-    every SLO's) is rendered here while the worker renders its files. With ``stage_in`` (a
-    :class:`.writer.Generation`'s private directory) the worker writes its files there itself and hands back
-    :class:`.writer.Placed` entries, so its output never passes through this process's memory."""
+    the services meanwhile and hands back their alerts and their part of the Alertmanager configuration first,
+    so the configuration (which needs every SLO's) is joined here while the worker renders its files. With
+    ``stage_in`` (a :class:`.writer.Generation`'s private directory) the worker writes its files there itself
+    and hands back :class:`.writer.Placed` entries, so its output never passes through this process's memory."""
     with paused_gc():
         yield from _render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=stage_in)
 
@@ -83,6 +83,7 @@ def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, d
     options = (fmt, intervals, dashboards, calendar_group is not None)
     other = Twofold(_compile_share, _Job(tuple(theirs), *options, stage_in), enabled=bool(theirs))
     alerts: dict[str, Any] = {}
+    shares: list[AlertmanagerShare | None] = []
     try:
         for service, slos in mine:
             compiled = compile_service(service, slos, intervals)
@@ -90,8 +91,10 @@ def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, d
             yield from service_files(service, compiled, fmt=fmt, dashboards=dashboards,
                                      calendars=calendar_group is not None)
         if theirs:
-            alerts.update(other.early())
-        yield from render_alertmanager(catalog, AlertmanagerOptions(), alerts).items()
+            their_alerts, their_share = other.early()
+            alerts.update(their_alerts)
+            shares.append(their_share)
+        yield from render_alertmanager(catalog, AlertmanagerOptions(), alerts, shares).items()
         if theirs:
             yield from other.result()
     finally:
@@ -131,10 +134,11 @@ def _shares(services: list[tuple[Service, tuple[SLO, ...]]],
 
 
 def _compile_share(job: _Job, early: Any) -> list[tuple[str, str | Placed]]:
-    """A worker's share: compile every service, hand back their alerts early, then render their files (staged
-    on disk when the job says where)."""
+    """A worker's share: compile every service, hand back their alerts and their part of the Alertmanager
+    configuration early, then render their files (written into the new generation when the job says where)."""
     compiled = [(service, compile_service(service, slos, job.intervals)) for service, slos in job.services]
-    early({slo.id: alerts_of(groups) for _, pairs in compiled for slo, groups in pairs})
+    alerts = {slo.id: alerts_of(groups) for _, pairs in compiled for slo, groups in pairs}
+    early((alerts, alertmanager_share(job.services, alerts)))
     files: list[tuple[str, str | Placed]] = []
     try:
         for service, pairs in compiled:
