@@ -305,16 +305,23 @@ def _budget_rule(slo: SLO, windows: tuple[str, ...]) -> RecordingRule:
     return RecordingRule(c.METRIC_BUDGET_REMAINING, checked(expr), slo_labels(slo))
 
 
+def spec_labels(slo: SLO, service: Service) -> Labels:
+    """The service's and the SLO's own ``labels:`` (the SLO's over the service's): carried by ``slo:info`` and
+    by every alert of the SLO, so alerts route on them and any series joins them in with
+    ``* on (service, slo) group_left (tier) slo:info``."""
+    return _merge(service.labels if service.name == slo.service else (), slo.labels)
+
+
 def _static_rules(slo: SLO, service: Service) -> list[RecordingRule]:
-    info = slo_labels(slo) + (
-        ("objective", number(slo.objective)),
-        ("sli", slo.sli.kind.value),
+    info = spec_labels(slo, service) + slo_labels(slo) + (
+        (c.LABEL_OBJECTIVE, number(slo.objective)),
+        (c.LABEL_SLI_KIND, slo.sli.kind.value),
         (c.LABEL_WINDOW, slo.window.name),
     )
     if service.team:
         info += ((c.LABEL_TEAM, service.team),)
     if service.owner:
-        info += (("owner", service.owner),)
+        info += ((c.LABEL_OWNER, service.owner),)
     return [
         RecordingRule(c.METRIC_OBJECTIVE, checked(f"vector({number(slo.target)})"), slo_labels(slo)),
         RecordingRule(c.METRIC_ERROR_BUDGET, checked(f"vector({number(slo.error_budget)})"), slo_labels(slo)),
@@ -331,7 +338,7 @@ def _ticket_labels(slo: SLO, service: Service, *own: tuple[str, str]) -> Labels:
     defaults: Labels = ((c.LABEL_SEVERITY, AlertSeverity.TICKET.value),) + (
         ((c.LABEL_TEAM, service.team),) if service.team else ())
     mine = slo_labels(slo) + ((c.LABEL_OWN_SEVERITY, AlertSeverity.TICKET.value),) + tuple(own)
-    return _merge(defaults, slo.alerting.labels, mine)
+    return _merge(defaults, spec_labels(slo, service), slo.alerting.labels, mine)
 
 
 def _merge(*layers: Labels) -> Labels:
@@ -375,7 +382,7 @@ def _burn_alert(slo: SLO, service: Service, cond: BurnRateAlert) -> AlertingRule
         alert=alert_name(slo),
         expr=checked(expr),
         for_seconds=cond.for_seconds,
-        labels=_merge(defaults, slo.alerting.labels,
+        labels=_merge(defaults, spec_labels(slo, service), slo.alerting.labels,
                       slo.alerting.page_labels if page else slo.alerting.ticket_labels, own),
         annotations=_merge((("description", description), ("summary", summary)), slo.alerting.annotations,
                            slo.alerting.page_annotations if page else slo.alerting.ticket_annotations),

@@ -85,6 +85,13 @@ SLOW_INTERVAL_SECONDS = 300
 LABEL_CALENDAR = "calendar"
 LABEL_TIMEZONE = "timezone"
 LABEL_TEAM = "team"
+LABEL_OWNER = "owner"
+LABEL_OBJECTIVE = "objective"
+LABEL_SLI_KIND = "sli"
+
+#: Labels of the ``slo:info`` series that describe the SLO itself; a spec's service and SLO ``labels:`` (which
+#: that series and every alert of the SLO carry) may not reuse them.
+INFO_LABELS = frozenset({LABEL_OBJECTIVE, LABEL_SLI_KIND, LABEL_TEAM, LABEL_OWNER})
 
 #: Value of the ``window`` label on period-to-date series of calendar SLOs.
 PERIOD_TO_DATE_SUFFIX = "_to_date"

@@ -90,6 +90,9 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
                   "use letters, digits and _, not starting with a digit")
         elif key in conventions.RESERVED_LABELS:
             error("labels", f"label {key!r} is set by sloengine itself", "rename the label")
+        elif key in conventions.INFO_LABELS:
+            error("labels", f"label {key!r} is set by sloengine on slo:info, which carries the SLO's labels",
+                  f"rename the label (e.g. slo_{key}){' or set the service team:' if key == 'team' else ''}")
     for label in slo.sli.group_by:
         if not LABEL_NAME.match(label):
             error("sli.group_by", f"{label!r} is not a valid label name", "use letters, digits and _")
@@ -136,6 +139,25 @@ def _reading_order(files: Sequence[str]) -> Callable[[SLO], tuple]:
     return key
 
 
+def _service_label_problems(service: Service) -> list[Diagnostic]:
+    """A service's ``labels:`` go onto its SLOs' ``slo:info`` series and alerts: the same names are refused
+    there as on an SLO's own labels."""
+    out = []
+    where = service.source or Position("<unknown>")
+    for key, _ in service.labels:
+        if not LABEL_NAME.match(key):
+            message, hint = f"{key!r} is not a valid label name", "use letters, digits and _, not starting with a digit"
+        elif key in conventions.RESERVED_LABELS:
+            message, hint = f"label {key!r} is set by sloengine itself", "rename the label"
+        elif key in conventions.INFO_LABELS:
+            message = f"label {key!r} is set by sloengine on slo:info, which carries the service's labels"
+            hint = f"rename the label (e.g. service_{key}){' or set the service team:' if key == 'team' else ''}"
+        else:
+            continue
+        out.append(Diagnostic(Level.ERROR, where, f"service {service.name}: labels", message, hint))
+    return out
+
+
 def check_catalog(services: Iterable[Service], slos: Iterable[SLO],
                   files: Sequence[str] = ()) -> tuple[Catalog, list[Diagnostic]]:
     """Merge what the readers produced into a sorted catalog, with cross-file diagnostics.
@@ -156,6 +178,7 @@ def check_catalog(services: Iterable[Service], slos: Iterable[SLO],
                 Level.WARNING, where, f"service {service.name}",
                 f"team/owner differ from the declaration at {first.source}; that one is used",
                 "declare the service's team and owner in one place"))
+        problems.extend(_service_label_problems(service))
     seen: dict[str, SLO] = {}
     kept: list[SLO] = []
     order = _reading_order(files)
