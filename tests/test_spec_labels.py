@@ -53,8 +53,8 @@ def test_every_alert_carries_them_and_alert_labels_win(tmp_path):
 
 
 @pytest.mark.parametrize(("where", "label"), [
-    ("service", "objective"), ("service", "team"), ("service", "severity"), ("service", "slo"),
-    ("slo", "objective"), ("slo", "sli"), ("slo", "owner"), ("slo", "window"),
+    ("service", "objective"), ("service", "sli"), ("service", "severity"), ("service", "slo"),
+    ("slo", "objective"), ("slo", "sli"), ("slo", "le"), ("slo", "window"),
 ])
 def test_labels_that_would_collide_with_ours_are_refused_with_a_fix(tmp_path, where, label):
     service_labels = f", labels: {{{label}: x}}" if where == "service" else ""
@@ -66,3 +66,12 @@ def test_labels_that_would_collide_with_ours_are_refused_with_a_fix(tmp_path, wh
     errors = [d for d in load([path]).errors if label in d.message]
     assert errors, f"{where} label {label!r} accepted"
     assert errors[0].hint and errors[0].position.file == str(path) and errors[0].position.line >= 3
+
+
+def test_an_owner_label_as_sloth_files_write_it_is_the_info_owner_unless_the_service_names_one(tmp_path):
+    spec = SPEC.replace("labels: {tier: gold, region: eu}", "labels: {tier: gold, owner: myteam}")
+    info = {r["labels"]["slo"]: r["labels"] for r in _rules(tmp_path, spec) if r.get("record") == c.METRIC_INFO}
+    assert info["a"]["owner"] == "myteam"
+    spec = spec.replace("team: core,", "team: core, owner: oncall@example.com,")
+    info = {r["labels"]["slo"]: r["labels"] for r in _rules(tmp_path, spec) if r.get("record") == c.METRIC_INFO}
+    assert info["a"]["owner"] == "oncall@example.com"

@@ -313,15 +313,12 @@ def spec_labels(slo: SLO, service: Service) -> Labels:
 
 
 def _static_rules(slo: SLO, service: Service) -> list[RecordingRule]:
-    info = spec_labels(slo, service) + slo_labels(slo) + (
+    info = _merge(spec_labels(slo, service), slo_labels(slo), (
         (c.LABEL_OBJECTIVE, number(slo.objective)),
         (c.LABEL_SLI_KIND, slo.sli.kind.value),
         (c.LABEL_WINDOW, slo.window.name),
-    )
-    if service.team:
-        info += ((c.LABEL_TEAM, service.team),)
-    if service.owner:
-        info += ((c.LABEL_OWNER, service.owner),)
+    ), ((c.LABEL_TEAM, service.team),) if service.team else (),
+        ((c.LABEL_OWNER, service.owner),) if service.owner else ())
     return [
         RecordingRule(c.METRIC_OBJECTIVE, checked(f"vector({number(slo.target)})"), slo_labels(slo)),
         RecordingRule(c.METRIC_ERROR_BUDGET, checked(f"vector({number(slo.error_budget)})"), slo_labels(slo)),

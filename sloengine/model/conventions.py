@@ -89,9 +89,10 @@ LABEL_OWNER = "owner"
 LABEL_OBJECTIVE = "objective"
 LABEL_SLI_KIND = "sli"
 
-#: Labels of the ``slo:info`` series that describe the SLO itself; a spec's service and SLO ``labels:`` (which
-#: that series and every alert of the SLO carry) may not reuse them.
-INFO_LABELS = frozenset({LABEL_OBJECTIVE, LABEL_SLI_KIND, LABEL_TEAM, LABEL_OWNER})
+#: Labels of the ``slo:info`` series that sloengine computes; a spec's service and SLO ``labels:`` (which that
+#: series and every alert of the SLO carry) may not reuse them. (``team`` and ``owner`` they may set: the
+#: service's own ``team:``/``owner:``, where given, win.)
+INFO_LABELS = frozenset({LABEL_OBJECTIVE, LABEL_SLI_KIND})
 
 #: Value of the ``window`` label on period-to-date series of calendar SLOs.
 PERIOD_TO_DATE_SUFFIX = "_to_date"

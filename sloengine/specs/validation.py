@@ -92,7 +92,7 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
             error("labels", f"label {key!r} is set by sloengine itself", "rename the label")
         elif key in conventions.INFO_LABELS:
             error("labels", f"label {key!r} is set by sloengine on slo:info, which carries the SLO's labels",
-                  f"rename the label (e.g. slo_{key}){' or set the service team:' if key == 'team' else ''}")
+                  f"rename the label (e.g. slo_{key})")
     for label in slo.sli.group_by:
         if not LABEL_NAME.match(label):
             error("sli.group_by", f"{label!r} is not a valid label name", "use letters, digits and _")
@@ -151,7 +151,7 @@ def _service_label_problems(service: Service) -> list[Diagnostic]:
             message, hint = f"label {key!r} is set by sloengine itself", "rename the label"
         elif key in conventions.INFO_LABELS:
             message = f"label {key!r} is set by sloengine on slo:info, which carries the service's labels"
-            hint = f"rename the label (e.g. service_{key}){' or set the service team:' if key == 'team' else ''}"
+            hint = f"rename the label (e.g. service_{key})"
         else:
             continue
         out.append(Diagnostic(Level.ERROR, where, f"service {service.name}: labels", message, hint))
