@@ -48,6 +48,10 @@ CASES = [
     ("time zone that walks the file system", NATIVE + SLO.format(objective="99.9", window="{calendar: month, "
                                                                  "timezone: ../../../etc/passwd}"),
      "not an IANA time zone", 7),
+    ("!!timestamp on a word", NATIVE + "slos: !!timestamp yesterday\n", "not a valid !!timestamp", 4),
+    ("a NUL character", NATIVE + "slos: [a\x00b]\n", "U+0000 is not allowed", 4),
+    ("an annotation name Prometheus refuses", NATIVE + SLO.format(objective="99.9", window="28d")
+     + "    alerting: {annotations: {'su|mmary': x}}\n", "not a valid annotation name", 5),
     ("a 100,000-character description", NATIVE + "slos:\n  - name: a\n    description: " + "d" * 100_000 + "\n",
      "characters long", 6),
 ]

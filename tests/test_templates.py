@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sloengine.compiler.templates import expand_literal, literal, template_problem
+from sloengine.compiler.generate import render
+from sloengine.model import conventions as c
+from sloengine.model.templates import expand_literal, literal, template_problem
+from sloengine.specs.loader import load
 
 CORPUS = [
     "plain text", "{{ $value }}", "{{$value}}", "{{ $value | humanize }}", "{{ $labels.instance }}",
@@ -90,3 +93,54 @@ def test_a_real_template_is_not_taken_for_literal_text():
 ])
 def test_a_broken_template_is_explained(template, words):
     assert words in (template_problem(template) or "")
+
+
+SPEC = """\
+apiVersion: sloengine/v1
+kind: ServiceLevels
+service: {{name: api, team: core}}
+slos:
+  - name: a
+    objective: 99.9
+    description: "Uses {{{{ $value }}}} and {{{{ unbalanced"
+    alerting:
+      templates: {templates}
+      labels: {{oops: "{{{{ $labels.job"}}
+      annotations: {{runbook: "{{{{ .Foo }}}}", summary: "x }}}} y {{{{"}}
+    sli: {{ratio: {{bad: 'x_total{{code="5"}}', total: x_total}}}}
+"""
+
+
+def test_braces_in_spec_text_make_rules_promtool_loads_that_print_the_text(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(templates="false"))
+    result = load([spec])
+    assert result.ok, [d.render() for d in result.errors]
+    rules = tmp_path / "api.rules.yml"
+    rules.write_text(render(result.catalog)[c.rules_file("api")])
+    done = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    burn = next(r for g in yaml.safe_load(rules.read_text())["groups"] for r in g["rules"]
+                if r.get("alert") == c.ALERT_BURN)
+    assert expand_literal(burn["annotations"]["summary"]) == "x }} y {{"
+    assert expand_literal(burn["labels"]["oops"]) == "{{ $labels.job"
+    assert expand_literal(burn["annotations"]["description"]).startswith("Uses {{ $value }} and {{ unbalanced")
+
+
+def test_opted_in_templates_are_checked_at_validate(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(templates="true"))
+    errors = [d.render() for d in load([spec]).errors]
+    assert any("alerting.labels.oops" in e and "not closed" in e for e in errors), errors
+    assert any("alerting.annotations.runbook" in e and "no field 'Foo'" in e for e in errors), errors
+
+
+def test_opted_in_templates_that_parse_are_written_as_templates(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(templates="true").replace('"{{ $labels.job"', '"{{ $labels.job }}"')
+                    .replace("{{ .Foo }}", "{{ $value | humanize }}").replace('"x }} y {{"', '"{{ $labels.slo }}"'))
+    result = load([spec])
+    assert result.ok, [d.render() for d in result.errors]
+    burn = next(r for g in yaml.safe_load(render(result.catalog)[c.rules_file("api")])["groups"] for r in g["rules"]
+                if r.get("alert") == c.ALERT_BURN)
+    assert burn["labels"]["oops"] == "{{ $labels.job }}" and burn["annotations"]["summary"] == "{{ $labels.slo }}"

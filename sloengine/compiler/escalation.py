@@ -58,6 +58,7 @@ from ..model.slo import (
     WeeklyHours,
     default_policy,
 )
+from ..model.templates import expand_literal
 from ..specs.loader import load_or_raise
 from .rulefiles import (
     HEADER,
@@ -118,7 +119,14 @@ class _Alerts:
 
 
 def _alert_labels(rule: AlertingRule) -> dict[str, str]:
-    return {"alertname": rule.alert, **dict(rule.labels)}
+    """The labels Alertmanager receives: each value as Prometheus expands it; a templated value (known only
+    when the alert fires) is left out."""
+    labels = {"alertname": rule.alert}
+    for key, value in rule.labels:
+        expanded = expand_literal(value)
+        if expanded is not None:
+            labels[key] = expanded
+    return labels
 
 
 def alerts_of(groups: Sequence[RuleGroup]) -> _Alerts:

@@ -55,6 +55,7 @@ from ..model.slo import (
     RollingWindow,
     Service,
 )
+from ..model.templates import literal
 from .queries import EventQueries, checked, half_open, label_matchers, number, summed
 
 
@@ -335,7 +336,8 @@ def _ticket_labels(slo: SLO, service: Service, *own: tuple[str, str]) -> Labels:
     defaults: Labels = ((c.LABEL_SEVERITY, AlertSeverity.TICKET.value),) + (
         ((c.LABEL_TEAM, service.team),) if service.team else ())
     mine = slo_labels(slo) + ((c.LABEL_OWN_SEVERITY, AlertSeverity.TICKET.value),) + tuple(own)
-    return _merge(defaults, spec_labels(slo, service), slo.alerting.labels, mine)
+    return _merge(_literal(defaults), _literal(spec_labels(slo, service)), _user(slo, slo.alerting.labels),
+                  _literal(mine))
 
 
 def _merge(*layers: Labels) -> Labels:
@@ -343,6 +345,17 @@ def _merge(*layers: Labels) -> Labels:
     for layer in layers:
         merged.update(dict(layer))
     return tuple(sorted(merged.items()))
+
+
+def _user(slo: SLO, layer: Labels) -> Labels:
+    """A spec's alert labels or annotations as Prometheus must be given them: literal text (``{{`` printed as
+    ``{{``) unless the spec opted into templates."""
+    return layer if slo.alerting.templates else tuple((key, literal(value)) for key, value in layer)
+
+
+def _literal(layer: Labels) -> Labels:
+    """Labels or annotations sloengine writes from spec text (names, team, descriptions, spec labels): literal."""
+    return tuple((key, literal(value)) for key, value in layer)
 
 
 def alert_name(slo: SLO) -> str:
@@ -379,10 +392,11 @@ def _burn_alert(slo: SLO, service: Service, cond: BurnRateAlert) -> AlertingRule
         alert=alert_name(slo),
         expr=checked(expr),
         for_seconds=cond.for_seconds,
-        labels=_merge(defaults, spec_labels(slo, service), slo.alerting.labels,
-                      slo.alerting.page_labels if page else slo.alerting.ticket_labels, own),
-        annotations=_merge((("description", description), ("summary", summary)), slo.alerting.annotations,
-                           slo.alerting.page_annotations if page else slo.alerting.ticket_annotations),
+        labels=_merge(_literal(defaults), _literal(spec_labels(slo, service)), _user(slo, slo.alerting.labels),
+                      _user(slo, slo.alerting.page_labels if page else slo.alerting.ticket_labels), _literal(own)),
+        annotations=_merge(_literal((("description", description), ("summary", summary))),
+                           _user(slo, slo.alerting.annotations),
+                           _user(slo, slo.alerting.page_annotations if page else slo.alerting.ticket_annotations)),
     )
 
 
@@ -421,11 +435,12 @@ def escalation_alerts(slo: SLO) -> list[AlertingRule]:
             alert=c.ALERT_ESCALATION,
             expr=checked(expr),
             for_seconds=level.after_seconds,
-            labels=_merge(slo_labels(slo), ((c.LABEL_ESCALATION_LEVEL, level.level),)),
-            annotations=_merge(slo.alerting.annotations, slo.alerting.page_annotations,
-                               (("description", f"The page {alert_name(slo)} of {slo.id} is still firing after "
-                                                f"{waited}; {level.level} ({level.receiver}) is now notified."),
-                                ("summary", summary))),
+            labels=_literal(_merge(slo_labels(slo), ((c.LABEL_ESCALATION_LEVEL, level.level),))),
+            annotations=_merge(_user(slo, slo.alerting.annotations), _user(slo, slo.alerting.page_annotations),
+                               _literal((("description", f"The page {alert_name(slo)} of {slo.id} is still firing "
+                                                         f"after {waited}; {level.level} ({level.receiver}) is now "
+                                                         "notified."),
+                                         ("summary", summary)))),
         ))
     return out
 
@@ -439,7 +454,7 @@ def _exhausted_alert(slo: SLO, service: Service) -> AlertingRule:
         expr=checked(expr),
         for_seconds=c.SLOW_INTERVAL_SECONDS,
         labels=_ticket_labels(slo, service, (c.LABEL_WINDOW, window)),
-        annotations=(("summary", f"{slo.id} has spent its whole error budget over {window}"),),
+        annotations=_literal((("summary", f"{slo.id} has spent its whole error budget over {window}"),)),
     )
 
 
@@ -455,7 +470,8 @@ def _no_data_alert(slo: SLO, service: Service) -> AlertingRule:
         expr=checked(expr),
         for_seconds=5 * 60,
         labels=_ticket_labels(slo, service),
-        annotations=(("summary", f"{slo.id} has no SLI data: its series are absent, so its availability is unknown"),),
+        annotations=_literal((("summary", f"{slo.id} has no SLI data: its series are absent, so its availability "
+                                          "is unknown"),)),
     )
 
 
@@ -478,12 +494,12 @@ def _bucket_missing_alert(slo: SLO, service: Service) -> AlertingRule | None:
         expr=checked(f"{histogram} unless {bucket}"),
         for_seconds=10 * 60,
         labels=_ticket_labels(slo, service),
-        annotations=(
+        annotations=_literal((
             ("description", f"{sli.bucket.metric} has no series with le={threshold} (any spelling), so the SLI "
                             f"cannot count requests within {threshold}s and reports no data. The threshold must "
                             "be one of the histogram's bucket boundaries, in seconds."),
             ("summary", f"{slo.id} has no latency data: the histogram has no bucket at its threshold {threshold}s"),
-        ),
+        )),
     )
 
 

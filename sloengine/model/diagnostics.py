@@ -7,6 +7,7 @@ values and the CLI prints them as ``file:line:col: error: field: message (fix)``
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -43,10 +44,11 @@ class Diagnostic:
     hint: str = ""
 
     def render(self) -> str:
+        """One line for a terminal: control characters escaped, an echoed value of any length elided."""
         where = f"{self.position}: {self.level.value}"
-        field = f" {self.field}:" if self.field else ""
-        hint = f" (fix: {self.hint})" if self.hint else ""
-        return f"{where}:{field} {self.message}{hint}"
+        field = f" {_short(self.field, 200)}:" if self.field else ""
+        hint = f" (fix: {_short(self.hint, 400)})" if self.hint else ""
+        return printable(f"{where}:{field} {_short(self.message, 600)}{hint}")
 
     def sort_key(self) -> tuple:
         return (self.position.file, self.position.line, self.position.column, self.field, self.message)
@@ -62,6 +64,26 @@ class SpecError(Exception):
     def __reduce__(self):  # type: ignore[no-untyped-def]
         # Crosses process boundaries (parallel loading) with its diagnostics, not just their text.
         return (SpecError, (self.diagnostics,))
+
+
+#: Characters a terminal would act on rather than print: C0 and C1 controls, DEL, and the bidirectional
+#: overrides that make text read differently from what it is.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print: control and direction characters shown as escapes (``\\x1b``), never obeyed."""
+    if not _UNPRINTABLE.search(text):
+        return text
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _short(text: str, limit: int) -> str:
+    """``text`` at most about ``limit`` characters: a long echoed value keeps its start and end."""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]}...({len(text) - 2 * keep:,} characters)...{text[-keep:]}"
 
 
 def field_path(path: Iterable[object]) -> str:

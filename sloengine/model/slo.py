@@ -222,6 +222,8 @@ class AlertPolicy:
     ticket_annotations: Labels = ()
     #: Fewest events the long window must hold for an alert to fire (0: no guard).
     min_events: int = 0
+    #: Whether the label and annotation values above are Prometheus templates (else they are literal text).
+    templates: bool = False
 
 
 # ---- escalation (routing pages and tickets to people through Alertmanager) ----------------------

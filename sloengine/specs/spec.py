@@ -350,6 +350,9 @@ class AlertingSpec(_Strict):
     ticket: SeveritySpec = Field(default_factory=SeveritySpec)
     min_events: int = Field(0, ge=0, description="Fewest events the long window must hold before an alert may fire.")
     conditions: list[ConditionSpec] | None = Field(None, description="Override the SRE workbook's four conditions.")
+    templates: bool = Field(False, description="Label and annotation values are Prometheus templates "
+                                               "({{ $labels.instance }}, {{ $value }}), checked at validate; "
+                                               "by default they are literal text.")
 
 
 # ---- escalation: who is notified, when, and through which Alertmanager receivers ----------------
@@ -885,6 +888,7 @@ def to_policy(spec: AlertingSpec, period_seconds: int) -> AlertPolicy:
         ticket_labels=labels(spec.ticket.labels),
         ticket_annotations=labels(spec.ticket.annotations),
         min_events=spec.min_events,
+        templates=spec.templates,
     )
 
 

@@ -35,6 +35,7 @@ from ..model.slo import (
     SourceFormat,
     default_policy,
 )
+from ..model.templates import template_problem
 from .policy import default_conditions
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -72,6 +73,18 @@ def _check_slo(slo: SLO) -> list[Diagnostic]:
                 error(what, f"label {key!r} is set by sloengine itself on every alert: routing, inhibition and "
                             "the generated alert tests rely on it",
                       f"rename the label (e.g. user_{key.lstrip('_')}); 'severity' and 'team' are yours to set")
+    for what, layer in (("alerting.labels", slo.alerting.labels), ("alerting.annotations", slo.alerting.annotations),
+                        ("alerting.page.labels", slo.alerting.page_labels),
+                        ("alerting.page.annotations", slo.alerting.page_annotations),
+                        ("alerting.ticket.labels", slo.alerting.ticket_labels),
+                        ("alerting.ticket.annotations", slo.alerting.ticket_annotations)):
+        for key, value in layer:
+            if not LABEL_NAME.match(key):
+                error(what, f"{key[:80]!r} is not a valid {what.rpartition('.')[2][:-1]} name (Prometheus refuses it)",
+                      "use letters, digits and _, not starting with a digit")
+            elif slo.alerting.templates and (problem := template_problem(value)):
+                error(f"{what}.{key}", f"not a Prometheus template: {problem}",
+                      "fix the template, or drop alerting.templates to have the text taken literally")
     if slo.escalation is not None:
         for zone in {w.timezone for w in slo.escalation.maintenance} | (
                 {slo.escalation.support_hours.timezone} if slo.escalation.support_hours else set()):

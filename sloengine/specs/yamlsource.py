@@ -186,7 +186,7 @@ class _Converter:
             raise self._unsupported_tag(node, path)
         try:
             value = self._constructor.construct_object(node, deep=True)
-        except (ValueError, TypeError, KeyError, OverflowError, yaml.YAMLError):
+        except (ValueError, TypeError, KeyError, OverflowError, AttributeError, IndexError, yaml.YAMLError):
             raise self._limit(node, path, f"{node.value!r} is not a valid {_tag_name(node.tag)}",
                               "remove the tag or write a value of that type") from None
         if isinstance(value, bool):
@@ -232,8 +232,17 @@ def load_text(text: str, file: str) -> list[Document]:
         problem = exc.problem or exc.context or "invalid YAML"
         raise SpecError([Diagnostic(Level.ERROR, pos, "", f"YAML syntax error: {problem}",
                                     "check indentation and quoting around this line")]) from None
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise SpecError([Diagnostic(Level.ERROR, Position(file, line, column), "",
+                                    f"the character U+{ord(character):04X} is not allowed in YAML",
+                                    "remove it, or write it as an escape (\\x1b) in a double-quoted string")]
+                        ) from None
     except yaml.YAMLError as exc:
-        raise SpecError([Diagnostic(Level.ERROR, Position(file), "", f"YAML error: {exc}", "")]) from None
+        raise SpecError([Diagnostic(Level.ERROR, Position(file), "", f"YAML error: {exc}",
+                                    "check the file is valid YAML")]) from None
     documents = []
     errors: list[Diagnostic] = []
     for index, node in enumerate(nodes):
