@@ -1,8 +1,11 @@
-"""Shared fixtures: where the peers' example files are, and skipping when they are absent. And the order in
-which pytest-xdist hands out the test files."""
+"""Shared fixtures: where the peers' example files are (skipping when they are absent), the benchmark's varied
+catalogue; and the order in which pytest-xdist hands out the test files."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,9 @@ PEERS = SHARED / "peers"
 #: --no-loadscope-reorder``): started first, they run beside the hundreds of short tests rather than after them,
 #: and the suite ends when its short tests do. Only the order changes; a file missing here runs after these.
 START_FIRST = (
+    "test_generate_atomic.py",
     "integration/test_rules_accuracy.py",
+    "test_hostile_fuzz.py",
     "test_peers_corpus.py",
     "integration/test_demo.py",
     "test_alerttests.py",
@@ -41,3 +46,15 @@ def peers_dir() -> Path:
     if not PEERS.is_dir():
         pytest.skip("../shared/peers is not present beside this clone")
     return PEERS
+
+
+@pytest.fixture(scope="session")
+def write_catalogue() -> Callable[..., int]:
+    """``bench/catalogue.py``'s ``write_catalogue(n, directory, seed=...)``: the varied catalogue the compile
+    benchmark uses (every service its own metric names, SLI kinds, windows, alert options, agreements)."""
+    spec = importlib.util.spec_from_file_location("bench_catalogue", REPO / "bench" / "catalogue.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_catalogue"] = module
+    spec.loader.exec_module(module)
+    return module.write_catalogue

@@ -4,7 +4,6 @@ generation, never a mix, and the next run removes whatever the killed one left b
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import random
 import shutil
@@ -23,15 +22,6 @@ from sloengine.compiler.writer import Generation
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _catalogue_module():
-    spec = importlib.util.spec_from_file_location("bench_catalogue_atomic", REPO / "bench" / "catalogue.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_catalogue_atomic"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _generate(specs: Path, out: Path) -> subprocess.Popen:
     """``sloengine generate`` in the background (its warnings go nowhere: an unread pipe would stall it)."""
     exe = shutil.which("sloengine", path=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
@@ -45,16 +35,15 @@ def _manifest(out: Path) -> dict[str, str]:
             for p in sorted(out.rglob("*")) if p.is_file()}
 
 
-def test_a_kill_at_any_instant_leaves_the_old_or_the_new_generation(tmp_path):
+def test_a_kill_at_any_instant_leaves_the_old_or_the_new_generation(tmp_path, write_catalogue):
     """1,000 SLOs (so a forked worker writes part of the files), two catalogues that differ in every service's
     files; generate is killed with SIGKILL at 8 instants spread over a run, alternating which catalogue it
     writes; after each kill the directory must equal one complete generation (plus the user's own file)."""
-    catalogue = _catalogue_module()
     old_specs, new_specs = tmp_path / "old", tmp_path / "new"
     old_specs.mkdir()
     new_specs.mkdir()
-    catalogue.write_catalogue(1000, old_specs, seed=11)
-    catalogue.write_catalogue(1000, new_specs, seed=12)
+    write_catalogue(1000, old_specs, seed=11)
+    write_catalogue(1000, new_specs, seed=12)
     out = tmp_path / "out"
     generations = {}
     for name, specs in (("old", old_specs), ("new", new_specs)):

@@ -7,10 +7,8 @@ two processes of a large ``generate`` write exactly what one process writes.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,21 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 PROMTOOL = shutil.which("promtool")
 
 
-def _catalogue_module():
-    spec = importlib.util.spec_from_file_location("bench_catalogue", REPO / "bench" / "catalogue.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_catalogue"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def varied(tmp_path_factory: pytest.TempPathFactory) -> tuple[Catalog, dict[str, str]]:
+def varied(tmp_path_factory: pytest.TempPathFactory, write_catalogue) -> tuple[Catalog, dict[str, str]]:
     """150 SLOs of the benchmark's varied catalogue (own metric names per service, every SLI kind, rolling and
     calendar windows, alert options, agreements) and everything ``generate`` writes for them."""
     specs = tmp_path_factory.mktemp("varied")
-    _catalogue_module().write_catalogue(150, specs, seed=7)
+    write_catalogue(150, specs, seed=7)
     result = load([specs])
     assert result.ok, [d.render() for d in result.errors[:5]]
     return result.catalog, render(result.catalog)
