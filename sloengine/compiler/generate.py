@@ -9,16 +9,18 @@ are gone.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..model import conventions as c
 from ..model.gcpause import paused_gc
-from ..model.parallel import Twofold
+from ..model.parallel import Claims, Twofold
 from ..model.slo import SLO, Catalog, Service
 from .alerttests import CompiledService, render_service_tests
 from .dashboards import DASHBOARD_TAG, render_service_dashboard, render_shared_dashboards
@@ -46,11 +48,16 @@ def render(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
     return dict(sorted(files.items()))
 
 
+Share = tuple[tuple[Service, tuple[SLO, ...]], ...]
+
+
 @dataclass(frozen=True)
 class _Job:
-    """What compiling one share of the services needs (handed to a forked worker as is)."""
+    """What compiling services in a forked worker needs (handed over by the fork, as is)."""
 
-    services: tuple[tuple[Service, tuple[SLO, ...]], ...]
+    #: Groups of whole services, taken one at a time by whichever process is free (:class:`Claims`).
+    chunks: tuple[Share, ...]
+    claims: Claims
     fmt: OutputFormat
     intervals: Intervals
     dashboards: bool
@@ -66,11 +73,11 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
     writing them can overlap compiling the next.
 
     Each SLO is compiled once; its rule groups make its rules file, its alert tests, its PrometheusRule and
-    (as the labels of its alerts) its Alertmanager routes. With many SLOs a forked worker compiles a share of
-    the services meanwhile and hands back their alerts and their part of the Alertmanager configuration first,
-    so the configuration (which needs every SLO's) is joined here while the worker renders its files. With
-    ``stage_in`` (a :class:`.writer.Generation`'s private directory) the worker writes its files there itself
-    and hands back :class:`.writer.Placed` entries, so its output never passes through this process's memory."""
+    (as the labels of its alerts) its Alertmanager routes. With many SLOs a forked worker compiles services
+    too, each process taking the next group of services as it gets free; the worker hands back its SLOs'
+    alerts and their part of the Alertmanager configuration, which is joined here. With ``stage_in`` (a
+    :class:`.writer.Generation`'s private directory) the worker writes its files there itself and hands back
+    :class:`.writer.Placed` entries, so its output never passes through this process's memory."""
     with paused_gc():
         yield from _render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=stage_in)
 
@@ -79,24 +86,30 @@ def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, d
                  stage_in: Path | None) -> Iterator[tuple[str, str | Placed]]:
     services = _services(catalog)
     calendar_group = compile_calendars(catalog, intervals)
-    mine, theirs = _shares(services, len(catalog.slos) >= PARALLEL_SLOS)
+    split = len(catalog.slos) >= PARALLEL_SLOS
+    chunks = _chunks(services) if split else (tuple(services),)
+    claims = Claims(len(chunks))
     options = (fmt, intervals, dashboards, calendar_group is not None)
-    other = Twofold(_compile_share, _Job(tuple(theirs), *options, stage_in), enabled=bool(theirs))
+    other = Twofold(_compile_share, _Job(chunks, claims, *options, stage_in), enabled=split)
     alerts: dict[str, Any] = {}
     shares: list[AlertmanagerShare | None] = []
+    done: list[tuple[Service, tuple[SLO, ...]]] = []
     try:
-        for service, slos in mine:
-            compiled = compile_service(service, slos, intervals)
-            alerts.update((slo.id, alerts_of(groups)) for slo, groups in compiled)
-            yield from service_files(service, compiled, fmt=fmt, dashboards=dashboards,
-                                     calendars=calendar_group is not None)
-        if theirs:
-            their_alerts, their_share = other.early()
+        for index in claims:
+            for service, slos in chunks[index]:
+                compiled = compile_service(service, slos, intervals)
+                alerts.update((slo.id, alerts_of(groups)) for slo, groups in compiled)
+                done.append((service, slos))
+                yield from service_files(service, compiled, fmt=fmt, dashboards=dashboards,
+                                         calendars=calendar_group is not None)
+        their_files: list[tuple[str, str | Placed]] = []
+        if split:
+            shares.append(alertmanager_share(done, alerts))  # while the worker finishes its last piece
+            their_alerts, their_share, their_files = other.result()
             alerts.update(their_alerts)
             shares.append(their_share)
         yield from render_alertmanager(catalog, AlertmanagerOptions(), alerts, shares).items()
-        if theirs:
-            yield from other.result()
+        yield from their_files
     finally:
         other.cancel()
     if calendar_group is not None:
@@ -108,49 +121,55 @@ def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, d
         yield from render_shared_dashboards(catalog).items()
 
 
-#: The share of SLOs the calling process keeps when a worker helps: it also renders the Alertmanager
-#: configuration, which costs about a sixth of what the per-service files do.
-_CALLER_SHARE = 0.4
+#: About how many SLOs one claimed piece of work holds: small enough that the two processes end within a
+#: fraction of a second of each other, large enough that claiming costs nothing.
+CHUNK_SLOS = 25
 
 
-def _shares(services: list[tuple[Service, tuple[SLO, ...]]],
-            split: bool) -> tuple[list[tuple[Service, tuple[SLO, ...]]], list[tuple[Service, tuple[SLO, ...]]]]:
-    """The services this process compiles, and those a worker compiles (none unless ``split``)."""
-    if not split:
-        return services, []
-    total = sum(len(slos) for _, slos in services)
-    mine: list[tuple[Service, tuple[SLO, ...]]] = []
-    theirs: list[tuple[Service, tuple[SLO, ...]]] = []
-    kept = given = 0
+def _chunks(services: list[tuple[Service, tuple[SLO, ...]]]) -> tuple[Share, ...]:
+    """Consecutive whole services, about :data:`CHUNK_SLOS` SLOs a group."""
+    chunks: list[Share] = []
+    current: list[tuple[Service, tuple[SLO, ...]]] = []
+    size = 0
     for service, slos in services:
-        if kept * (1 - _CALLER_SHARE) <= given * _CALLER_SHARE:
-            mine.append((service, slos))
-            kept += len(slos)
-        else:
-            theirs.append((service, slos))
-            given += len(slos)
-    assert kept + given == total
-    return mine, theirs
+        current.append((service, slos))
+        size += len(slos)
+        if size >= CHUNK_SLOS:
+            chunks.append(tuple(current))
+            current, size = [], 0
+    if current:
+        chunks.append(tuple(current))
+    return tuple(chunks)
 
 
-def _compile_share(job: _Job, early: Any) -> list[tuple[str, str | Placed]]:
-    """A worker's share: compile every service, hand back their alerts and their part of the Alertmanager
-    configuration early, then render their files (written into the new generation when the job says where)."""
-    compiled = [(service, compile_service(service, slos, job.intervals)) for service, slos in job.services]
-    alerts = {slo.id: alerts_of(groups) for _, pairs in compiled for slo, groups in pairs}
-    early((alerts, alertmanager_share(job.services, alerts)))
-    files: list[tuple[str, str | Placed]] = []
+def _compile_share(job: _Job, early: Any) -> tuple[dict[str, Any], AlertmanagerShare | None,
+                                                    list[tuple[str, str | Placed]]]:
+    """A worker's part: compile the pieces it claims and write their files (into the new generation when the
+    job says where, on a thread so the writing overlaps compiling); hand back their alerts, their part of the
+    Alertmanager configuration and the files."""
+    alerts: dict[str, Any] = {}
+    done: list[tuple[Service, tuple[SLO, ...]]] = []
+    files: list[tuple[str, str | Placed | Future[Placed]]] = []
     try:
-        for service, pairs in compiled:
-            for path, text in service_files(service, pairs, fmt=job.fmt, dashboards=job.dashboards,
-                                            calendars=job.calendars):
-                files.append((path, text if job.stage_in is None else place(job.stage_in, path, text)))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sloengine-worker-writer") as pool:
+            for index in job.claims:
+                for service, slos in job.chunks[index]:
+                    compiled = compile_service(service, slos, job.intervals)
+                    alerts.update((slo.id, alerts_of(groups)) for slo, groups in compiled)
+                    done.append((service, slos))
+                    for path, text in service_files(service, compiled, fmt=job.fmt, dashboards=job.dashboards,
+                                                    calendars=job.calendars):
+                        files.append((path, text if job.stage_in is None else pool.submit(place, job.stage_in,
+                                                                                        path, text)))
+        out = [(path, item.result() if isinstance(item, Future) else item) for path, item in files]
     except BaseException:
-        for _, placed in files:
-            if isinstance(placed, Placed):
-                placed.path.unlink(missing_ok=True)
+        for _, item in files:
+            with contextlib.suppress(BaseException):
+                placed = item.result() if isinstance(item, Future) else item
+                if isinstance(placed, Placed):
+                    placed.path.unlink(missing_ok=True)
         raise
-    return files
+    return alerts, alertmanager_share(done, alerts), out
 
 
 Compiled = tuple[tuple[SLO, tuple[RuleGroup, RuleGroup]], ...]

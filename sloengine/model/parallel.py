@@ -17,7 +17,7 @@ import os
 import queue
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -51,6 +51,26 @@ def split_map(function: Callable[[Sequence[T]], list[R]], items: Sequence[T], *,
         other.cancel()
         raise
     return first + other.result()
+
+
+class Claims:
+    """Numbered pieces of work shared by a process and its forked worker: each takes the next unclaimed piece
+    until none is left, so the faster of the two does more and both finish within one piece of each other.
+    Iterating yields the numbers this process claimed. Made before the fork (the counter is shared memory)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        context = multiprocessing.get_context("fork") if _can_fork() else multiprocessing.get_context()
+        self._next = context.Value("i", 0)
+
+    def __iter__(self) -> Iterator[int]:
+        while True:
+            with self._next.get_lock():
+                index = self._next.value
+                if index >= self.count:
+                    return
+                self._next.value = index + 1
+            yield index
 
 
 _PR_SET_PDEATHSIG = 1
