@@ -430,6 +430,21 @@ def test_a_redirect_to_another_host_is_refused_and_sends_it_nothing():
     assert elsewhere.requests == []
 
 
+@pytest.mark.parametrize("location", ["http://127.0.0.1:99999/api/v1/query", "http://[::1/api/v1/query",
+                                      "ftp://127.0.0.1/x"])
+def test_a_redirect_to_an_address_that_cannot_be_reached_is_refused_without_a_traceback(location):
+    with hostile(always(b"", 302, (("Location", location),))) as server, pytest.raises(QueryError) as caught:
+        Client(ConnectionConfig(url=server.url, retries=0)).query("up", AT)
+    assert "not followed" in str(caught.value) or "Invalid IPv6 URL" in str(caught.value)
+    assert len(server.requests) == 1
+
+
+def test_a_url_without_a_reachable_port_is_a_settings_error(spec_file):
+    outcome = report(spec_file(), "http://127.0.0.1:99999")
+    assert outcome.exit_code == 1 and "port that is not 0 to 65535" in outcome.output
+    assert "Traceback" not in outcome.output
+
+
 def test_a_redirect_on_the_same_host_is_followed_with_the_credentials():
     def answer(h: Handler) -> None:
         if h.path.startswith("/prometheus/"):

@@ -45,7 +45,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import numpy as np
-import orjson
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
@@ -53,6 +52,7 @@ from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.poolmanager import PoolManager
 
 from ..model.diagnostics import SpecError
+from ..model.gcpause import paused_gc
 from ..specs.yamlsource import load_file
 
 #: Environment variables read by :func:`config_from_env` (flags override them).
@@ -244,6 +244,8 @@ def resolve(file: Path | None, overrides: Mapping[str, Any], env: Mapping[str, s
         raise ConfigError(f"no Prometheus URL: pass --prometheus URL, set {ENV_URL}, or url: in --connection-file")
     if not config.url.startswith(("http://", "https://")):
         raise ConfigError(f"Prometheus URL {config.url!r} must start with http:// or https://")
+    if _origin(config.url) is None:
+        raise ConfigError(f"Prometheus URL {config.url!r} has no host, or a port that is not 0 to 65535")
     if config.ca_file and not Path(config.ca_file).is_file():
         raise ConfigError(f"CA file {config.ca_file} does not exist")
     if config.retries < 0 or not 0 < config.timeout_seconds < math.inf:
@@ -463,17 +465,27 @@ class _Transient(Exception):
         self.error = error
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of ``url``; None when it has none that can be reached (no host, a port out of range:
+    a Location header is the server's to write)."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        return None
+    return (scheme, parts.hostname.lower(), port) if parts.hostname else None
 
 
 def _shown_url(url: str) -> str:
     """``url`` without credentials or query, shortened: it came from a server and goes into a message."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    shown = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "") + parts.path
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    shown = f"{parts.scheme}://{host}" + (f":{port}" if port else "") + parts.path
     return shown if len(shown) <= 120 else shown[:117] + "..."
 
 
@@ -545,10 +557,14 @@ def _attempt(session: requests.Session, config: ConnectionConfig, method: str, u
             try:
                 location = response.headers.get("Location")
                 if response.status_code in REDIRECT_STATUSES and location:
-                    target = urljoin(url, location)
-                    if _origin(target) != origin:
+                    try:
+                        target = urljoin(url, location)
+                    except ValueError:   # not a URL at all ("http://[::1")
+                        target = ""
+                    if origin is None or _origin(target) != origin:
                         raise QueryError(QueryError.HTTP, (
-                            f"Prometheus at {base} redirected to {_shown_url(target)}, another address: not "
+                            f"Prometheus at {base} redirected to {_shown_url(target) if target else 'nowhere'}, "
+                            "another address: not "
                             f"followed, so the credentials and headers meant for {_shown_url(base)} go nowhere "
                             "else (point --prometheus at the address that answers)"))
                     if response.status_code in (301, 302, 303) and method == "POST":
@@ -570,7 +586,8 @@ def _attempt(session: requests.Session, config: ConnectionConfig, method: str, u
         if attempt.expired:
             raise _Transient(_late(base, seconds)) from None
         raise QueryError(QueryError.UNREACHABLE, f"TLS with Prometheus at {base} failed: {_reason(exc)}") from None
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+        # ValueError: requests reads a Location header even when not following it, and it may not be a URL.
         if attempt.expired or isinstance(exc, requests.exceptions.Timeout) or "timed out" in str(exc).lower():
             raise _Transient(_late(base, seconds)) from None
         if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
@@ -695,8 +712,8 @@ def _reason(exc: BaseException) -> str:
 def _detail(body: bytes) -> str:
     """The API's own error message in an error answer, shortened (it comes from the server)."""
     try:
-        payload = orjson.loads(body)
-    except ValueError:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
         return ""
     detail = payload.get("error", "") if isinstance(payload, dict) else ""
     if not isinstance(detail, str):
@@ -738,8 +755,6 @@ def _shown(value: Any) -> str:
 def _number(value: Any, what: str) -> float:
     """A sample's value or time as the API writes it (a string such as "1.5", "NaN", "+Inf"; or a number)."""
     if isinstance(value, str):
-        if len(value) > 64 or "_" in value or value != value.strip():
-            raise _Shape(f"{what} {_shown(value)} is not a number")
         try:
             return float(value)
         except ValueError:
@@ -768,6 +783,35 @@ def _pair(value: Any) -> tuple[float, float]:
     if not math.isfinite(at):
         raise _Shape(f"a sample's time is {_shown(value[0])}")
     return at, _number(value[1], "a sample's value")
+
+
+def _vector(result: list) -> list[dict]:
+    """An instant vector's series. An answer can hold every recorded series of the catalogue, so the usual
+    shape is checked in a few operations per series and the label values all at once; anything else goes
+    the long way, which names what is wrong."""
+    out = [_instant(item) for item in result]
+    values = itertools.chain.from_iterable(map(dict.values, (series["metric"] for series in out)))
+    if not set(map(type, values)) <= {str}:   # (JSON's keys are always strings)
+        for item in result:
+            _labels(item)
+    return out
+
+
+def _instant(item: Any) -> dict:
+    if type(item) is dict:
+        metric, value = item.get("metric", {}), item.get("value")
+        if type(metric) is dict and type(value) is list and len(value) == 2:
+            at, text = value
+            if type(text) is str and type(at) in (int, float):
+                try:
+                    number = float(text)
+                except ValueError:
+                    pass
+                else:
+                    if math.isfinite(at):
+                        return {"metric": metric, "value": (float(at), number)}
+    metric = _labels(item)
+    return {"metric": metric, "value": _pair(item.get("value"))}
 
 
 def _rows(values: Any) -> np.ndarray:
@@ -820,16 +864,26 @@ def _result(payload: Any, url: str) -> list[dict]:
     if not isinstance(result, list):
         raise _Shape(f"data.result is {_shown(result)}, not a list")
     if kind == "vector":
-        return [{"metric": _labels(item), "value": _pair(item.get("value"))} for item in result]
+        return _vector(result)
     return [{"metric": _labels(item), "values": _rows(item.get("values", []))} for item in result]
 
 
 def parse_answer(body: bytes, url: str, expr: str = "") -> list[dict]:
-    """The result of a successful query's body, in the shape :class:`Client` promises, or a MALFORMED error."""
+    """The result of a successful query's body, in the shape :class:`Client` promises, or a MALFORMED error.
+
+    The cyclic collector is paused meanwhile: an answer is hundreds of thousands of small containers without
+    a cycle among them, and its passes over them took longer than the parsing.
+    """
+    with paused_gc():
+        return _parse(body, url, expr)
+
+
+def _parse(body: bytes, url: str, expr: str) -> list[dict]:
     try:
-        payload = orjson.loads(body)
-    except ValueError:
-        # A 200 whose body is not JSON (a proxy's HTML page, a truncated body).
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        # A 200 whose body is not JSON (a proxy's HTML page, a truncated body; or nested past the parser's
+        # recursion limit, which the stdlib parser reports as a RecursionError once it has unwound).
         raise QueryError(QueryError.MALFORMED, f"Prometheus at {url} returned a response that is not its API's "
                                                "JSON", expr) from None
     try:
