@@ -507,6 +507,19 @@ def test_control_characters_in_label_values_are_escaped_in_the_table(spec_file):
     assert "route=\\u001b[31m/evil\\u000d" in outcome.output
 
 
+def test_control_characters_in_spec_names_are_escaped_in_diagnostics(spec_file):
+    spec = spec_file('version: "prometheus/v1"\nservice: "my\\e[31mservice"\nslos:\n'
+                     '  - name: "requests\\e]0;x\\a-availability"\n    objective: 99.9\n    sli:\n      events:\n'
+                     '        error_query: sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))\n'
+                     '        total_query: sum(rate(http_requests_total[{{.window}}]))\n'
+                     '    alerting:\n      name: MyServiceHighErrorRate\n')
+    for command in ("validate", "show"):
+        outcome = CliRunner().invoke(main, [command, str(spec)])
+        no_traceback(outcome)
+        assert outcome.exit_code == 1 and "my\\u001b[31mservice" in outcome.output
+        assert "\x1b" not in outcome.output and "\x07" not in outcome.output
+
+
 def test_recommend_and_validate_fail_closed_and_escape_what_the_server_says(spec_file):
     spec = spec_file()
     body = json.dumps({"status": "error", "error": HOSTILE_TEXT}).encode()
@@ -531,6 +544,38 @@ def test_recommend_refuses_infinite_counter_samples(spec_file):
     assert outcome.exit_code == EXIT_ERROR
     (rec,) = strict_json(outcome.stdout)["recommendations"]
     assert rec["verdict"] == "error" and "+Inf" in rec["error"]
+
+
+SLA_SPEC = SPEC + """\
+agreements:
+  - name: acme
+    kind: sla
+    provider: shop-inc
+    customer: acme
+    objective: 99.5
+    period: {calendar: month, timezone: UTC}
+    covers: [{slo: checkout}]
+"""
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html", "json"])
+def test_sla_report_refuses_infinite_samples_and_escapes_server_errors(fmt, spec_file):
+    spec = spec_file(SLA_SPEC)
+    series = [{"metric": {"code": "200"}, "values": [[AT - 60, "1"], [AT, "+Inf"]]}]
+    args = ["--period", "2023-11", "--at", str(int(AT)), "--format", fmt, "--retries", "0"]
+    with hostile(always(payload(series, "matrix"))) as server:
+        infinite = CliRunner().invoke(main, ["sla-report", str(spec), "--prometheus", server.url, *args])
+    body = json.dumps({"status": "error", "error": HOSTILE_TEXT}).encode()
+    with hostile(always(body, 500)) as server:
+        hostile_text = CliRunner().invoke(main, ["sla-report", str(spec), "--prometheus", server.url, *args])
+    for outcome in (infinite, hostile_text):
+        no_traceback(outcome)
+        assert outcome.exit_code == EXIT_ERROR, outcome.output
+        assert "\x1b" not in outcome.output and "\x9b" not in outcome.output
+    assert "+Inf" in infinite.output
+    if fmt == "json":
+        (agreement,) = strict_json(infinite.stdout)["agreements"]
+        assert agreement["compliance"] == "error" and agreement["attained"] is None
 
 
 # ---- the exporter -----------------------------------------------------------------------------------

@@ -248,8 +248,8 @@ def resolve(file: Path | None, overrides: Mapping[str, Any], env: Mapping[str, s
         raise ConfigError(f"Prometheus URL {config.url!r} has no host, or a port that is not 0 to 65535")
     if config.ca_file and not Path(config.ca_file).is_file():
         raise ConfigError(f"CA file {config.ca_file} does not exist")
-    if config.retries < 0 or not 0 < config.timeout_seconds < math.inf:
-        raise ConfigError("retries must be ≥ 0 and the timeout a number of seconds > 0")
+    if config.retries < 0 or not 0 < config.timeout_seconds < math.inf or not 0 <= config.backoff_seconds < math.inf:
+        raise ConfigError("retries must be ≥ 0, the timeout a number of seconds > 0 and the backoff ≥ 0")
     if config.deadline_seconds is not None and not 0 < config.deadline_seconds < math.inf:
         raise ConfigError("the deadline must be a number of seconds > 0")
     if config.max_response_bytes <= 0:
@@ -562,11 +562,11 @@ def _attempt(session: requests.Session, config: ConnectionConfig, method: str, u
                     except ValueError:   # not a URL at all ("http://[::1")
                         target = ""
                     if origin is None or _origin(target) != origin:
+                        elsewhere = _shown_url(target) if target else "an address that is not a URL"
                         raise QueryError(QueryError.HTTP, (
-                            f"Prometheus at {base} redirected to {_shown_url(target) if target else 'nowhere'}, "
-                            "another address: not "
-                            f"followed, so the credentials and headers meant for {_shown_url(base)} go nowhere "
-                            "else (point --prometheus at the address that answers)"))
+                            f"Prometheus at {base} redirected to {elsewhere}, another address: not followed, so "
+                            f"the credentials and headers meant for {_shown_url(base)} go nowhere else (point "
+                            "--prometheus at the address that answers)"))
                     if response.status_code in (301, 302, 303) and method == "POST":
                         method = "GET"   # as a browser would; the form's fields move to the query string
                     url = target
@@ -609,6 +609,12 @@ def _past(deadline: Deadline, base: str) -> QueryError:
                                            f"passed before Prometheus at {base} answered")
 
 
+def _backoff(config: ConnectionConfig, attempt: int) -> float:
+    """Seconds before retry ``attempt + 1``: doubling each time (capped, so that a thousand retries with no
+    backoff cannot overflow a float)."""
+    return config.backoff_seconds * 2.0 ** min(attempt, 32)
+
+
 def exchange(session: requests.Session, config: ConnectionConfig, method: str, url: str,
              data: Mapping[str, str] | bytes | None = None, headers: Mapping[str, str] | None = None,
              deadline: Deadline | None = None) -> Answer:
@@ -636,12 +642,12 @@ def exchange(session: requests.Session, config: ConnectionConfig, method: str, u
             failure = exc.error
             if deadline is not None and seconds < config.timeout_seconds and deadline.left() <= 0:
                 raise _past(deadline, base) from None
-            wait = config.backoff_seconds * 2 ** attempt
+            wait = _backoff(config, attempt)
         else:
             if answer.status not in RETRY_STATUSES:
                 return answer
             failure = answer
-            wait = answer.retry_after if answer.retry_after is not None else config.backoff_seconds * 2 ** attempt
+            wait = answer.retry_after if answer.retry_after is not None else _backoff(config, attempt)
         if attempt == config.retries:
             break
         if deadline is not None and wait >= deadline.left():
