@@ -318,6 +318,32 @@ def test_a_dripping_answer_is_cut_at_the_timeout(headers_first, spec_file):
     assert elapsed < 20, elapsed
 
 
+def test_a_dripped_tls_handshake_is_cut_at_the_timeout():
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with suppress(OSError), conn:
+            conn.recv(4096)                           # the ClientHello
+            conn.sendall(b"\x16\x03\x03\x40\x00")       # a handshake record of 16 KiB, sent a byte at a time
+            while not stop.wait(0.2):
+                conn.sendall(b"\x00")
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = Client(ConnectionConfig(url=f"https://127.0.0.1:{listener.getsockname()[1]}", retries=0,
+                                     timeout_seconds=1, insecure_skip_verify=True))
+    started = time.monotonic()
+    try:
+        with pytest.raises(QueryError) as caught:
+            client.query("up", AT)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 20
+    assert caught.value.kind == QueryError.UNREACHABLE and "within 1s" in str(caught.value)
+
+
 def test_the_whole_run_ends_at_its_deadline_however_many_retries(spec_file):
     spec = spec_file()
     # Without the deadline: 9 attempts of 1 s and 127.5 s of backoff between them.

@@ -358,7 +358,8 @@ class _Attempt:
 
     def add(self, connection: Any) -> None:
         with self._lock:
-            self._connections.append(connection)
+            if connection not in self._connections:
+                self._connections.append(connection)
             if connection.sock is not None:
                 self._sockets.append(connection.sock)
             expired = self.expired
@@ -379,15 +380,19 @@ _CURRENT = threading.local()
 
 @functools.cache
 def _watched_pool(pool: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
-    """``pool`` whose connections join the current thread's :class:`_Attempt` as each request starts and as
-    its answer begins (kept connections are reused across requests, so joining at connect time would miss
-    them)."""
+    """``pool`` whose connections join the current thread's :class:`_Attempt` as they connect, as each request
+    starts and as its answer begins (kept connections are reused across requests, so joining at connect time
+    alone would miss them)."""
     base: Any = pool.ConnectionCls
 
     def join(connection: Any) -> None:
         attempt = getattr(_CURRENT, "attempt", None)
         if attempt is not None:
             attempt.add(connection)
+
+    def connect(self: Any) -> None:
+        join(self)   # its socket is set before a proxy answers CONNECT, which it can drip line by line
+        base.connect(self)
 
     def request(self: Any, *args: Any, **kwargs: Any) -> None:
         join(self)
@@ -397,7 +402,8 @@ def _watched_pool(pool: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
         join(self)
         return base.getresponse(self, *args, **kwargs)
 
-    connection = type(f"Watched{base.__name__}", (base,), {"request": request, "getresponse": getresponse})
+    connection = type(f"Watched{base.__name__}", (base,),
+                      {"connect": connect, "request": request, "getresponse": getresponse})
     return type(f"Watched{pool.__name__}", (pool,), {"ConnectionCls": connection})
 
 
