@@ -1,8 +1,11 @@
 """The ``sloengine`` command line.
 
 Exit codes are part of the interface: 0 success, 1 the specs (or the data)
-have errors, 2 the command was used wrongly. A user's mistake prints
-diagnostics, never a traceback.
+have errors, 2 the command was used wrongly, 3 what Prometheus holds could not
+be read (unreachable, refused, malformed or implausible answers, past the
+deadline). A user's mistake prints diagnostics, never a traceback. Text that
+comes from outside (a server's messages, spec names) is printed with its
+control characters escaped (:func:`~sloengine.model.terminal.printable`).
 """
 
 from __future__ import annotations
@@ -32,13 +35,22 @@ from .compiler.generate import OutputFormat, write_catalog
 from .compiler.tools import ToolError
 from .compiler.writer import write_atomically
 from .engine.backfill import backfill as run_backfill
-from .engine.connection import Client, ConfigError, ConnectionConfig, QueryError, parse_headers, resolve
+from .engine.connection import (
+    DEADLINE_REQUESTS,
+    Client,
+    ConfigError,
+    ConnectionConfig,
+    QueryError,
+    parse_headers,
+    resolve,
+)
 from .engine.livecheck import check_catalog_live
 from .engine.reading import evaluate
 from .model.diagnostics import Level
 from .model.durations import DurationError, format_duration, parse_duration, parse_seconds_float
 from .model.results import Status
 from .model.slo import SLO, CalendarWindow, Catalog, LatencySLI, ProbeSLI, RatioSLI
+from .model.terminal import printable
 from .reports.exporter import Exporter, ServeError, basic_auth, start_server, tls
 from .reports.report import RENDERERS as REPORT_RENDERERS
 from .reports.report import render_table
@@ -64,8 +76,15 @@ def connection_options(command: F) -> F:
         click.option("--connection-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                      help="YAML with url, timeout_seconds, retries, username, password, bearer_token_file, "
                           "ca_file, insecure_skip_verify, headers."),
-        click.option("--timeout", "timeout_seconds", type=float, help="Seconds per request (default 30)."),
-        click.option("--retries", type=int, help="Retries on connection errors and 5xx, with backoff (default 3)."),
+        click.option("--timeout", "timeout_seconds", type=float,
+                     help="Seconds for each request, all of its answer included (default 30)."),
+        click.option("--retries", type=int, help="Retries on connection errors, 429 and 5xx, with backoff or the "
+                                                 "server's Retry-After (default 3)."),
+        click.option("--deadline", "deadline_seconds", type=float,
+                     help=f"Seconds the whole run may take, retries and waits included (default {DEADLINE_REQUESTS} "
+                          "× timeout × (retries + 1)); each serve evaluation has its own."),
+        click.option("--max-response-bytes", type=int,
+                     help="Largest answer read from Prometheus (default 64 MiB); a larger one is an error."),
         click.option("--username", help="Basic auth user; the password comes from SLOENGINE_PROMETHEUS_PASSWORD "
                                         "or the connection file."),
         click.option("--bearer-token-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -93,7 +112,7 @@ def main() -> None:
 def _print_diagnostics(result: LoadResult, err: bool = True) -> None:
     for diagnostic in result.diagnostics:
         colour = "red" if diagnostic.level is Level.ERROR else "yellow"
-        click.secho(diagnostic.render(), fg=colour, err=err)
+        click.secho(printable(diagnostic.render(), keep="\n"), fg=colour, err=err)
 
 
 def _for(seconds: int) -> str:
@@ -212,7 +231,8 @@ def validate(paths: tuple[Path, ...], fmt: str, strict: bool, **connection: Any)
             line += f"; checked against {live['url']}"
         click.secho(line, fg="red" if failed else "green", err=failed)
     if live.get("error") is not None:
-        click.secho(f"error: could not check the SLIs against Prometheus: {live['error']}", fg="red", err=True)
+        click.secho(f"error: could not check the SLIs against Prometheus: {printable(live['error'])}", fg="red",
+                    err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_INVALID if failed else EXIT_OK)
 
@@ -255,7 +275,7 @@ def show(paths: tuple[Path, ...], fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([_slo_summary(s) for s in result.catalog.slos], indent=2, sort_keys=True))
     else:
-        click.echo("\n".join(_slo_text(s) for s in result.catalog.slos), nl=False)
+        click.echo(printable("\n".join(_slo_text(s) for s in result.catalog.slos), keep="\n"), nl=False)
 
 
 def _load_clean(paths: tuple[Path, ...]) -> Catalog:
@@ -289,8 +309,8 @@ def generate(paths: tuple[Path, ...], out: Path, fmt: str, no_dashboards: bool) 
     catalog = _load_clean(paths)
     written, removed = write_catalog(out, catalog, OutputFormat(fmt), dashboards=not no_dashboards)
     for path in removed:
-        click.echo(f"removed stale {path}", err=True)
-    click.echo(f"wrote {len(written)} files for {len(catalog.slos)} SLOs to {out}", err=True)
+        click.echo(printable(f"removed stale {path}"), err=True)
+    click.echo(printable(f"wrote {len(written)} files for {len(catalog.slos)} SLOs to {out}"), err=True)
 
 
 def _instant(text: str, hint: str = "--until") -> float:
@@ -310,12 +330,14 @@ def _instant(text: str, hint: str = "--until") -> float:
 
 
 def _connection(connection_file: Path | None, url: str | None, timeout_seconds: float | None, retries: int | None,
-                username: str | None, bearer_token_file: Path | None, ca_file: Path | None,
-                insecure_skip_verify: bool | None, headers: tuple[str, ...]) -> ConnectionConfig:
+                deadline_seconds: float | None, max_response_bytes: int | None, username: str | None,
+                bearer_token_file: Path | None, ca_file: Path | None, insecure_skip_verify: bool | None,
+                headers: tuple[str, ...]) -> ConnectionConfig:
     """The settings from :func:`connection_options` (file, then environment, then flags); exit 1 when wrong."""
     try:
         config = resolve(connection_file, {
-            "url": url, "timeout_seconds": timeout_seconds, "retries": retries, "username": username,
+            "url": url, "timeout_seconds": timeout_seconds, "retries": retries, "deadline_seconds": deadline_seconds,
+            "max_response_bytes": max_response_bytes, "username": username,
             "bearer_token_file": str(bearer_token_file) if bearer_token_file else None,
             "ca_file": str(ca_file) if ca_file else None, "insecure_skip_verify": insecure_skip_verify,
             "headers": parse_headers(headers) if headers else None,
@@ -323,7 +345,7 @@ def _connection(connection_file: Path | None, url: str | None, timeout_seconds: 
         config.token()   # an unreadable token file is a settings error, said now
         return config
     except ConfigError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
+        click.secho("error: " + printable(str(exc), keep="\n"), fg="red", err=True)
         sys.exit(EXIT_INVALID)
 
 
@@ -358,11 +380,11 @@ def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, 
     try:
         result = run_backfill(catalog, config, end - span, end, out)
     except ToolError as exc:
-        click.secho(f"backfill failed: {exc}", fg="red", err=True)
+        click.secho("backfill failed: " + printable(str(exc), keep="\n"), fg="red", err=True)
         sys.exit(EXIT_INVALID)
     blocks = sorted(p.name for p in result.blocks_dir.iterdir() if p.is_dir())
-    click.echo(f"wrote {len(blocks)} blocks for {result.slos} SLOs ({result.rules} rules) to {result.blocks_dir}",
-               err=True)
+    click.echo(printable(f"wrote {len(blocks)} blocks for {result.slos} SLOs ({result.rules} rules) to "
+                         f"{result.blocks_dir}"), err=True)
 
 
 @main.command()
@@ -403,7 +425,7 @@ def report(paths: tuple[Path, ...], at: str | None, fmt: str, out: Path | None, 
         click.echo(text, nl=False)
     else:
         write_atomically(out, text)
-        click.echo(f"wrote {out}", err=True)
+        click.echo(printable(f"wrote {out}"), err=True)
     if result.failed:
         click.secho(f"{result.count(Status.ERROR)} SLOs could not be computed", fg="red", err=True)
         sys.exit(EXIT_ERROR)
@@ -423,7 +445,7 @@ def schema(out: Path | None, of_report: bool) -> None:
         click.echo(text, nl=False)
     else:
         write_atomically(out, text)
-        click.echo(f"wrote {out}", err=True)
+        click.echo(printable(f"wrote {out}"), err=True)
 
 
 def _interval_seconds(text: str) -> float:
@@ -445,7 +467,7 @@ def _stderr_log_handler() -> logging.Handler:
     class Handler(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             try:
-                sys.stderr.write(self.format(record) + "\n")
+                sys.stderr.write(printable(self.format(record), keep="\n") + "\n")
                 sys.stderr.flush()
             except (OSError, ValueError):
                 pass
@@ -488,7 +510,7 @@ def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Pa
         auth = basic_auth(basic_auth_user, basic_auth_password_file)
         tls_files = tls(tls_cert_file, tls_key_file)
     except ServeError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
+        click.secho(f"error: {printable(str(exc))}", fg="red", err=True)
         sys.exit(EXIT_INVALID)
     client = _client(**connection)
     exporter = Exporter(catalog, client, interval_seconds=seconds)
@@ -496,7 +518,7 @@ def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Pa
         running = start_server(exporter, listen, auth=auth, tls_files=tls_files)
     except ServeError as exc:
         client.close()
-        click.secho(f"error: {exc}", fg="red", err=True)
+        click.secho(f"error: {printable(str(exc))}", fg="red", err=True)
         sys.exit(EXIT_INVALID)
     logger = logging.getLogger("sloengine.reports.exporter")
     handler = _stderr_log_handler()
@@ -510,8 +532,8 @@ def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Pa
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         exporter.start()
-        click.echo(f"serving {len(catalog.slos)} SLOs on {running.url}/metrics, every {seconds:g}s, "
-                   f"from {client.url}", err=True)
+        click.echo(printable(f"serving {len(catalog.slos)} SLOs on {running.url}/metrics, every {seconds:g}s, "
+                             f"from {client.url}"), err=True)
         while not stop.wait(0.5):
             pass
     finally:
@@ -559,7 +581,7 @@ def sla_report(paths: tuple[Path, ...], period: str, fmt: str, out: Path | None,
         click.echo(text, nl=False)
     else:
         write_atomically(out, text)
-        click.echo(f"wrote {out}", err=True)
+        click.echo(printable(f"wrote {out}"), err=True)
     flat = [r for top in results for r in (top, *top.dependencies)]
     if any(r.compliance is Compliance.ERROR for r in flat):
         click.secho("some agreements could not be computed", fg="red", err=True)
@@ -592,7 +614,7 @@ def recommend(paths: tuple[Path, ...], lookback: str, at: str | None, fmt: str, 
     if any(r.verdict is Verdict.ERROR for r in recs):
         for r in recs:
             if r.error:
-                click.secho(f"error: {r.slo.id}: {r.error}", fg="red", err=True)
+                click.secho(printable(f"error: {r.slo.id}: {r.error}"), fg="red", err=True)
         sys.exit(EXIT_ERROR)
 
 

@@ -215,7 +215,9 @@ def test_the_relay_answers_a_failure_as_promtool_understands_it_and_keeps_the_re
     server = recorder_factory([(401, b'{"status":"error","error":"bad token"}')])
     with Relay(ConnectionConfig(url=server.url, retries=0)) as relay:
         assert _through(relay, "/api/v1/query_range").status_code == 401
-    assert relay.failures == [f"Prometheus at {server.url} answered HTTP 401: bad token"]
+    assert relay.failures == [f"Prometheus at {server.url} answered HTTP 401 Unauthorized: bad token (the "
+                              "credentials were refused: check the bearer token, username and password, and the "
+                              "tenant header)"]
     with Relay(ConnectionConfig(url="http://127.0.0.1:9", retries=0)) as relay:
         answer = _through(relay, "/api/v1/query_range")
     assert answer.status_code == 502 and answer.json()["status"] == "error"

@@ -21,6 +21,7 @@ import numpy as np
 from ..engine.connection import Client, QueryError
 from ..model.calendars import next_period_start, period_start
 from ..model.slo import SLO, CalendarWindow, Catalog, Commitment, RawSLI
+from ..model.terminal import printable
 from .sla import BUCKET_SECONDS, _tally
 
 #: Conventional targets a suggestion is rounded down to.
@@ -137,10 +138,10 @@ def render_markdown(recs: tuple[Recommendation, ...]) -> str:
         met = f"{r.met_share * 100:.0f}%" if r.met_share is not None else "—"
         suggested = (f"{r.suggested:g}% (p{r.percentile} of {len(values)} {r.period_kind}s)"
                      if r.suggested is not None else "—")
-        verdict = r.verdict.value.replace("_", " ") + (f": {r.error}" if r.error else "")
+        verdict = r.verdict.value.replace("_", " ") + (f": {printable(r.error)}" if r.error else "")
         lines.append(f"| {r.slo.id} | {r.slo.objective:g}% | {len(r.periods)} × {r.period_kind or '—'} | {met} | "
                      f"{achieved} | {suggested} | {verdict} |")
-    return "\n".join(lines) + "\n"
+    return printable("\n".join(lines), keep="\n") + "\n"
 
 
 def document(recs: tuple[Recommendation, ...]) -> dict:

@@ -174,7 +174,7 @@ def _tally(client: Client, slo: SLO, commitment: Commitment, start: float, end: 
     span = at - start + BASELINE_SECONDS
     tally = _Tally(start, max(1, int(np.ceil((end - start) / BUCKET_SECONDS))))
     if isinstance(sli, ProbeSLI):
-        for _, times, values in _samples(client, _narrow(sli.gauge, commitment), span, at):
+        for _, times, values in _samples(client, _narrow(sli.gauge, commitment), span, at, gauge=True):
             tally.add(times, values, intervals, tally.good)
             tally.add(times, np.ones(len(times)), intervals, tally.total)
         return tally

@@ -104,6 +104,8 @@ def compute(plans: Sequence[Plan], counts: Mapping[tuple[str, str], Mapping[Grou
         consumed = np.where(np.isfinite(consumed), consumed, np.nan)
         remaining = np.where(np.isfinite(remaining), remaining, np.nan)
         burn = np.where(np.isfinite(burn), burn, np.nan)
+        good = total - bad
+        budget_events = budget * total
     results = []
     for i, (p, group, cnt, error) in enumerate(rows):
         slo = p.slo
@@ -121,9 +123,8 @@ def compute(plans: Sequence[Plan], counts: Mapping[tuple[str, str], Mapping[Grou
             window_seconds=float(window_seconds[i]), status=status, group=group,
             source=cnt.source if cnt is not None else None,
             sli=None if np.isnan(err[i]) else float(1.0 - err[i]),
-            good_events=None if np.isnan(total[i]) or np.isnan(bad[i]) else float(total[i] - bad[i]),
-            bad_events=_none(bad[i]), total_events=_none(total[i]),
-            error_budget_events=None if np.isnan(total[i]) else float(budget[i] * total[i]),
+            good_events=_none(good[i]), bad_events=_none(bad[i]), total_events=_none(total[i]),
+            error_budget_events=_none(budget_events[i]),
             error_budget_minutes=float(budget[i] * nominal_seconds[i] / 60.0),
             consumed_minutes=_none(consumed_minutes[i]),
             budget_consumed=_none(consumed[i]), budget_remaining=_none(remaining[i]),

@@ -13,11 +13,14 @@ gap at a window's edge have their samples fetched and counted here. Each
 result says which source it used.
 
 The arithmetic on the counts lives in :mod:`sloengine.engine.figures` (numpy,
-vectorised over all SLOs at once); here is only I/O and bookkeeping.
+vectorised over all SLOs at once); here is only I/O and bookkeeping, and the
+judgement of what was read: a count that no counter can hold (NaN, ±Inf,
+negative, beyond 2^53) makes its SLO an error with the reason, never a figure.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +42,55 @@ from .figures import compute
 BASELINE_SECONDS = 3600
 #: Raw fallback queries run this many at a time.
 RAW_WORKERS = 4
+#: The largest count a float64 holds exactly: past it one more event does not change the number, so a "count"
+#: beyond it is not one (a broken or hostile API, an overflowed exporter); 1e308 events is not a healthy probe.
+MAX_COUNT = float(2**53)
+#: How far below zero an exact count of bad events (total minus good) may fall by float rounding, relative to
+#: the total: below that, the good events outnumber all events, which no exact count does.
+ROUNDING = 1e-9
+
+
+def _shown(value: float) -> str:
+    return "+Inf" if value == math.inf else "-Inf" if value == -math.inf else f"{value:g}"
+
+
+def _value(item: dict) -> float:
+    """An instant vector's value; a range vector where one was asked for is a malformed answer."""
+    if "value" not in item:
+        raise QueryError(QueryError.MALFORMED, "Prometheus answered an instant query with a range vector")
+    return float(item["value"][1])
+
+
+def implausible(counts: Counts) -> str:
+    """Why ``counts`` cannot become figures, or ``""`` when they can.
+
+    A total must be a count: finite, from 0 to :data:`MAX_COUNT`. Bad events
+    too, and from exact sources (recorded tiles, raw counters) not below
+    zero, which would mean more good events than events. An error ratio may be
+    NaN (no events: Prometheus's 0/0, which is no data) but not infinite. The
+    raw-PromQL totals are extrapolated by ``increase()``, so their bad events
+    may dip below zero as they always could.
+    """
+    for window, total in counts.total.items():
+        if not 0.0 <= total <= MAX_COUNT:
+            return (f"Prometheus returned {_shown(total)} events over {window}, which is not a count "
+                    "(a number from 0 to 2^53)")
+    for window, bad in counts.bad.items():
+        if not -MAX_COUNT <= bad <= MAX_COUNT:
+            return (f"Prometheus returned {_shown(bad)} bad events over {window}, which is not a count "
+                    "(a number from 0 to 2^53)")
+        total = counts.total.get(window, 0.0)
+        if counts.source is not Source.QUERY and bad < -ROUNDING * max(total, 1.0):
+            return (f"Prometheus returned {_shown(total - bad)} good events of {_shown(total)} over {window}: "
+                    "more good events than events (the good series count events the total's do not)")
+    for window, ratio in counts.ratio.items():
+        if math.isinf(ratio):
+            return f"Prometheus returned an error ratio of {_shown(ratio)} over {window}"
+    return ""
+
+
+def _first_problem(groups: dict[GroupKey, Counts]) -> str:
+    return next((problem for problem in map(implausible, groups.values()) if problem), "")
 
 # ---- recorded series ------------------------------------------------------------------------------
 
@@ -55,7 +107,7 @@ def _index(result: list[dict]) -> dict[tuple[str, str], dict[GroupKey, dict[str,
     for item in result:
         metric = item["metric"]
         key = (metric.get(c.LABEL_SERVICE, ""), metric.get(c.LABEL_SLO, ""))
-        value = float(item["value"][1])
+        value = _value(item)
         out.setdefault(key, {}).setdefault(_group_of(metric), {})[metric.get(c.LABEL_WINDOW, "")] = value
     return out
 
@@ -118,7 +170,9 @@ def _raw_begins_with_tiles(client: Client, p: Plan, span: int, at: float) -> boo
         return False
     # The earliest tile ends here; the first one (backfilled) began a slow interval before it at most, and a
     # window's edges are only ever within a slow interval of nominal: allow one more.
-    began = float(first[0]["value"][1]) - 2 * c.SLOW_INTERVAL_SECONDS
+    began = _value(first[0]) - 2 * c.SLOW_INTERVAL_SECONDS
+    if not math.isfinite(began):
+        return False
     sli = p.slo.sli
     counted = sli.gauge if isinstance(sli, ProbeSLI) else event_selectors(sli)[0]  # type: ignore[arg-type]
     before = at - began
@@ -132,10 +186,13 @@ def _raw_begins_with_tiles(client: Client, p: Plan, span: int, at: float) -> boo
 
 
 def read_recorded(client: Client, plans: Sequence[Plan], at: float,
-                  partial: set[tuple[str, str]] | None = None) -> dict[tuple[str, str], dict[GroupKey, Counts]]:
+                  partial: set[tuple[str, str]] | None = None,
+                  invalid: dict[tuple[str, str], str] | None = None) -> dict[tuple[str, str], dict[GroupKey, Counts]]:
     """Every SLO's recorded counts in a few queries; SLOs missing a window, or whose tiles do not reach back over
-    the window yet (added to ``partial``), are left out, to be counted from their raw counters."""
+    the window yet (added to ``partial``), are left out, to be counted from their raw counters. SLOs whose
+    recorded values are not counts are left out too, with the reason in ``invalid``."""
     partial = set() if partial is None else partial
+    invalid = {} if invalid is None else invalid
     if not plans:
         return {}
     matcher = _windows_matcher(plans)
@@ -152,7 +209,10 @@ def read_recorded(client: Client, plans: Sequence[Plan], at: float,
                 bad = bads.get(key, {}).get(group, {})
                 if all(w in total and w in bad for w, _ in p.windows):
                     groups[group] = Counts(Source.RECORDED, bad=dict(bad), total=dict(total))
-            if groups:
+            problem = _first_problem(groups)
+            if problem:
+                invalid[key] = problem
+            elif groups:
                 found[key] = groups
         reached = tiles_reaching_back(client, [p for p in event_plans if (p.slo.service, p.slo.name) in found], at)
         for key in [k for k in found if k not in reached]:
@@ -164,7 +224,10 @@ def read_recorded(client: Client, plans: Sequence[Plan], at: float,
             key = (p.slo.service, p.slo.name)
             groups = {g: Counts(Source.RECORDED, ratio=dict(r)) for g, r in ratios.get(key, {}).items()
                       if all(w in r for w, _ in p.windows)}
-            if groups:
+            problem = _first_problem(groups)
+            if problem:
+                invalid[key] = problem
+            elif groups:
                 found[key] = groups
     return found
 
@@ -172,14 +235,27 @@ def read_recorded(client: Client, plans: Sequence[Plan], at: float,
 # ---- raw counters, counted exactly --------------------------------------------------------------
 
 
-def _samples(client: Client, selector: Selector, span: float,
-             at: float) -> list[tuple[GroupKey, np.ndarray, np.ndarray]]:
-    """Every series of ``selector`` over ``span`` seconds before ``at``: (labels, times, values)."""
+def _samples(client: Client, selector: Selector, span: float, at: float,
+             gauge: bool = False) -> list[tuple[GroupKey, np.ndarray, np.ndarray]]:
+    """Every series of ``selector`` over ``span`` seconds before ``at``: (labels, times, values).
+
+    A counter's samples must be counts (0 to :data:`MAX_COUNT`), a probe ``gauge``'s from 0 to 1: differences
+    of absurd values can look like a quiet, healthy series, so they are refused here, before any arithmetic.
+    """
     result = client.query(f"{selector.render()}[{int(np.ceil(span))}s]", at)
     out = []
+    top = 1.0 if gauge else MAX_COUNT
     for item in result:
-        values = np.array(item.get("values", []), dtype=np.float64).reshape(-1, 2)
+        if "values" not in item:
+            raise QueryError(QueryError.MALFORMED, "Prometheus answered a range query with an instant vector")
+        values = np.asarray(item["values"], dtype=np.float64).reshape(-1, 2)
         labels = tuple(sorted((k, v) for k, v in item["metric"].items() if k != "__name__"))
+        outside = ~((values[:, 1] >= 0.0) & (values[:, 1] <= top))
+        if outside.any():
+            raise QueryError(QueryError.IMPLAUSIBLE, (
+                f"Prometheus returned a sample of {_shown(float(values[outside, 1][0]))} for "
+                f"{selector.metric}, which is not " + ("a probe's value (0 to 1)" if gauge
+                                                       else "a counter's value (a number from 0 to 2^53)")))
         out.append((labels, values[:, 0], values[:, 1]))
     return out
 
@@ -244,7 +320,7 @@ def _by_series(result: list[dict]) -> dict[GroupKey, dict[str, float]]:
     out: dict[GroupKey, dict[str, float]] = {}
     for item in result:
         labels = tuple(sorted((k, v) for k, v in item["metric"].items() if k not in ("__name__", _TAG)))
-        out.setdefault(labels, {})[item["metric"].get(_TAG, "")] = float(item["value"][1])
+        out.setdefault(labels, {})[item["metric"].get(_TAG, "")] = _value(item)
     return out
 
 
@@ -357,7 +433,7 @@ def _read_raw_query(client: Client, p: Plan, sli: RawSLI, at: float) -> dict[Gro
         for label, seconds in p.windows:
             for item in client.query(substitute_window(query, format_duration(max(1, int(seconds)))), at):
                 group = tuple(sorted((k, v) for k, v in item["metric"].items() if k in sli.group_by))
-                values.setdefault(group, {})[label] = float(item["value"][1])
+                values.setdefault(group, {})[label] = _value(item)
         return values
 
     if sli.error_ratio is not None:
@@ -385,18 +461,21 @@ def evaluate(catalog: Catalog, client: Client, at: float | None = None, *,
     """Every SLO of ``catalog`` at the instant ``at`` (default: now)."""
 
     started = time.monotonic()
+    client.start_run()
     at = float(int(time.time()) if at is None else at)
     plans = [plan(slo, at) for slo in catalog.slos]
     counts: dict[tuple[str, str], dict[GroupKey, Counts]] = {}
     errors: dict[tuple[str, str], str] = {}
     partial: set[tuple[str, str]] = set()
+    invalid: dict[tuple[str, str], str] = {}
     try:
         if use_recorded:
-            counts.update(read_recorded(client, plans, at, partial))
+            counts.update(read_recorded(client, plans, at, partial, invalid))
     except QueryError as exc:
-        if exc.kind in (QueryError.UNREACHABLE, QueryError.HTTP, QueryError.MALFORMED):
+        if exc.kind in QueryError.SERVER_FAILURES:
             # The server itself is failing: asking it once per SLO would only repeat the failure slowly.
             errors = {(p.slo.service, p.slo.name): str(exc) for p in plans}
+    errors = {**invalid, **errors}
     missing = [p for p in plans if (p.slo.service, p.slo.name) not in counts
                and (p.slo.service, p.slo.name) not in errors]
     if progress:
@@ -404,9 +483,10 @@ def evaluate(catalog: Catalog, client: Client, at: float | None = None, *,
     if missing:
         def fetch(p: Plan) -> tuple[Plan, dict[GroupKey, Counts] | str]:
             try:
-                return p, read_raw(client, p, at)
+                groups = read_raw(client, p, at)
             except (QueryError, SLIError) as exc:
                 return p, str(exc)
+            return p, _first_problem(groups) or groups
 
         with ThreadPoolExecutor(max_workers=RAW_WORKERS) as pool:
             for p, outcome in pool.map(fetch, missing):

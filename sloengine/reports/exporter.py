@@ -9,11 +9,12 @@ Three parts, each small enough to test alone:
   as "unknown", a 0 or a 1 would read as an outage or as perfect health.
 * **The loop.** A background thread evaluates the catalogue every interval and
   must outlive anything: a :class:`~sloengine.engine.connection.QueryError`, a bug, a
-  Prometheus that is down for an hour. When every SLO fails it keeps serving
-  the last values it computed and says so (``sloengine_exporter_stale 1``);
+  Prometheus that is down for an hour or answers nonsense. When every SLO fails it keeps serving
+  the last values it computed and says so (``sloengine_exporter_stale 1``), as it does while an
+  evaluation has been running for longer than the interval (a Prometheus that stalls);
   when only some fail, the new values are served and the failed SLOs show
-  ``slo_status{status="error"} 1``. It recovers by itself on the next
-  evaluation that works.
+  ``slo_status{status="error"} 1``. Each evaluation has its own deadline, so it
+  recovers by itself on the next evaluation that works.
 * **Serving.** Rendering 10,000 SLOs takes seconds; a scrape must take
   milliseconds. So the SLO part is rendered (and gzipped) once per evaluation
   and each scrape sends those cached bytes after a freshly rendered, tiny
@@ -23,15 +24,22 @@ Three parts, each small enough to test alone:
   (constant-time comparison) and TLS (as ``prometheus_client.start_http_server``
   does it: an ``ssl.SSLContext`` around the listening socket, with the
   handshake moved into the request's thread so one stalled client cannot block
-  the others).
+  the others). It is exposed to whatever can reach it, so it holds no more
+  than :data:`MAX_CONNECTIONS` connections at once (more are turned away at
+  once), and a connection has :data:`REQUEST_SECONDS` for its whole request
+  (handshake, request line, headers) and :data:`RESPONSE_SECONDS` to take its
+  answer: a per-read timeout alone lets a client sending a byte at a time keep
+  a thread for ever.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import enum
 import gzip
+import hashlib
 import hmac
 import logging
 import math
@@ -52,7 +60,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..engine.connection import Client, QueryError
+from ..engine.connection import WATCHDOG, Client, QueryError, shut
 from ..engine.counts import plan
 from ..engine.reading import evaluate as engine_evaluate
 from ..model import conventions as c
@@ -66,6 +74,13 @@ log = logging.getLogger(__name__)
 GZIP_LEVEL = 1
 #: Seconds a connection may stay silent (and a TLS handshake may take) before its thread gives up.
 CONNECTION_TIMEOUT_SECONDS = 30.0
+#: Connections served at once: scrapers are few, and a flood of connections must not mean threads without
+#: bound; one more is answered 503 and closed at once.
+MAX_CONNECTIONS = 64
+#: Seconds a client has for its whole request: TLS handshake, request line and headers.
+REQUEST_SECONDS = 10.0
+#: Seconds a client has to take the answer once its request is in (the body can be megabytes on a slow link).
+RESPONSE_SECONDS = 60.0
 #: Distinct error messages logged per failed evaluation (10,000 failed SLOs must not mean 10,000 lines).
 LOGGED_ERRORS = 3
 
@@ -195,7 +210,8 @@ class HealthCollector(Collector):
         yield CounterMetricFamily(c.HEALTH_QUERY_ERRORS, "Prometheus queries that failed (after retries).",
                                   value=h.query_errors)
         yield GaugeMetricFamily(c.HEALTH_STALE, "1 when the SLO series are the last good values because the "
-                                                "latest evaluation failed.", value=1.0 if h.stale else 0.0)
+                                                "latest evaluation failed or the running one has taken longer "
+                                                "than the interval.", value=1.0 if h.stale else 0.0)
         yield GaugeMetricFamily(c.HEALTH_SLOS, "SLOs in the served catalogue.", value=h.slos)
 
 
@@ -225,6 +241,9 @@ class CountingClient:
     @property
     def queries(self) -> int:
         return self.inner.queries
+
+    def start_run(self) -> None:
+        self.inner.start_run()
 
     def query(self, expr: str, at: float) -> list[dict]:
         try:
@@ -291,6 +310,7 @@ class Exporter:
         self._last_success = 0.0
         self._duration = 0.0
         self._stale = False
+        self._running_since: float | None = None   # monotonic start of the evaluation under way
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -310,11 +330,19 @@ class Exporter:
     def healthy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def stalled(self) -> bool:
+        """An evaluation has been running for longer than the interval (Prometheus answers too slowly)."""
+        since = self._running_since
+        return since is not None and time.monotonic() - since > self.interval_seconds
+
     def health(self) -> Health:
         with self._lock:
+            # Values older than an interval are stale whether the evaluation failed or has not finished yet.
+            stale = self._stale or (self.stalled and self._cached.has_values)
             return Health(slos=len(self.catalog.slos), evaluations=tuple(self._evaluations.items()),
                           query_errors=self.client.errors, last_success=self._last_success,
-                          duration_seconds=self._duration, stale=self._stale)
+                          duration_seconds=self._duration, stale=stale)
 
     def scrape(self, accept_gzip: bool = False) -> tuple[list[bytes], bool]:
         """The body of ``/metrics`` as chunks (health, then the cached SLO part), and whether it is gzipped."""
@@ -330,6 +358,7 @@ class Exporter:
         """One evaluation; never raises. Updates the cache, the staleness and the counters."""
         with self._evaluating:
             started = time.monotonic()
+            self._running_since = started
             try:
                 report = self._evaluate(self.catalog, cast(Client, self.client), self._at())
             except Exception as exc:  # noqa: BLE001 - the loop must outlive any bug; the SLOs fail closed
@@ -347,6 +376,7 @@ class Exporter:
             with self._lock:
                 self._evaluations[outcome] += 1
                 self._duration = time.monotonic() - started
+                self._running_since = None
                 if outcome is Outcome.SUCCESS:
                     self._last_success = self._clock()
             self._ready.set()
@@ -430,10 +460,15 @@ class BasicAuth:
         except (binascii.Error, ValueError):
             return False
         user, sep, password = decoded.partition(b":")
-        # Both comparisons always run, in constant time, so timing says nothing about which one failed.
-        user_ok = hmac.compare_digest(user, self.username.encode())
-        password_ok = hmac.compare_digest(password, self.password.encode())
+        # Both comparisons always run, in constant time, on digests of one length, so timing says nothing
+        # about which one failed nor how long the secret is.
+        user_ok = hmac.compare_digest(_digest(user), _digest(self.username.encode()))
+        password_ok = hmac.compare_digest(_digest(password), _digest(self.password.encode()))
         return bool(sep) and user_ok and password_ok
+
+
+def _digest(secret: bytes) -> bytes:
+    return hashlib.sha256(secret).digest()
 
 
 def basic_auth(username: str | None, password_file: Path | None, env: dict[str, str] | None = None) -> BasicAuth | None:
@@ -490,29 +525,79 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+#: The watchdog key of the connection the current thread serves (one thread per connection).
+_CONNECTION = threading.local()
+
+
+def _rearm(request: Any, seconds: float) -> None:
+    """Give the current connection ``seconds`` from now, after which its socket is shut."""
+    WATCHDOG.disarm(getattr(_CONNECTION, "key", -1))
+    _CONNECTION.key = WATCHDOG.arm(seconds, lambda: shut(request))
+
+
 class _QuietHandler(WSGIRequestHandler):
     """No access log (scrapes every 15s would drown the evaluation log); connections time out."""
 
     timeout = CONNECTION_TIMEOUT_SECONDS
 
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        if parsed:
+            # The request is in: what is left is the answer, which has a time of its own.
+            _rearm(self.connection, RESPONSE_SECONDS)
+        return parsed
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         pass
+
+
+#: The answer to a connection beyond :data:`MAX_CONNECTIONS` (plain HTTP only: a TLS client gets a close).
+_BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+         b"Retry-After: 1\r\nConnection: close\r\n\r\nBusy\n")
 
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    _slots: threading.BoundedSemaphore | None = None
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if self._slots is None:
+            self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        if not self._slots.acquire(blocking=False):
+            if not isinstance(request, ssl.SSLSocket):
+                with contextlib.suppress(OSError):
+                    request.setblocking(False)
+                    request.send(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()   # no thread was started to release it
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            assert self._slots is not None
+            self._slots.release()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        if isinstance(request, ssl.SSLSocket):
-            # The handshake runs here, in the request's thread, not in the accepting one.
-            request.settimeout(CONNECTION_TIMEOUT_SECONDS)
-            try:
-                request.do_handshake()
-            except (OSError, ssl.SSLError) as exc:
-                log.debug("TLS handshake with %s failed: %s", client_address, exc)
-                return
-        super().finish_request(request, client_address)
+        _rearm(request, REQUEST_SECONDS)
+        try:
+            if isinstance(request, ssl.SSLSocket):
+                # The handshake runs here, in the request's thread, not in the accepting one.
+                request.settimeout(CONNECTION_TIMEOUT_SECONDS)
+                try:
+                    request.do_handshake()
+                except (OSError, ssl.SSLError) as exc:
+                    log.debug("TLS handshake with %s failed: %s", client_address, exc)
+                    return
+            super().finish_request(request, client_address)
+        finally:
+            WATCHDOG.disarm(_CONNECTION.key)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A scraper that hangs up mid-body is not worth a traceback on stderr.

@@ -3,7 +3,9 @@
 The JSON is the interface for scripts and CI gates: its shape is pinned by
 :data:`REPORT_SCHEMA` (committed as ``schema/sloengine-report-v1.schema.json``
 and checked against real output in the tests). Numbers that could not be
-computed are ``null`` with a ``status`` that says why, never 0 or 1.
+computed are ``null`` with a ``status`` that says why, never 0 or 1. Text from
+outside (error messages from the server, group label values, names) reaches
+every format with its control characters escaped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..model.results import Report, SLOResult, Status
+from ..model.terminal import printable
 
 REPORT_SCHEMA_VERSION = "sloengine-report/v1"
 
@@ -165,7 +168,9 @@ def report_document(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report_document(report), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    # json escapes C0 controls itself; printable also escapes the C1 ones and bidi marks (as JSON escapes).
+    return printable(json.dumps(report_document(report), indent=2, sort_keys=False, ensure_ascii=False),
+                     keep="\n") + "\n"
 
 
 def schema_text() -> str:
@@ -203,21 +208,22 @@ def _row(r: SLOResult) -> tuple[str, ...]:
     status = r.status.value.replace("_", " ")
     if r.burning:
         status += f" [{', '.join(r.burning)}]"
-    return (r.id, f"{r.objective:g}%", r.window, percent(r.sli), percent(r.budget_remaining, 1), _burn(r),
-            _duration(r.time_to_exhaustion_seconds), status, r.source.value if r.source else "—")
+    return tuple(map(printable, (r.id, f"{r.objective:g}%", r.window, percent(r.sli), percent(r.budget_remaining, 1),
+                                 _burn(r), _duration(r.time_to_exhaustion_seconds), status,
+                                 r.source.value if r.source else "—")))
 
 
 def _footer(report: Report) -> list[str]:
     counts = ", ".join(f"{report.count(s)} {s.value.replace('_', ' ')}" for s in Status if report.count(s))
-    lines = [f"{len(report.results)} SLOs at {_iso(report.at)} from {report.prometheus}: {counts or 'none'}; "
-             f"{report.queries} queries in {report.duration_seconds:.2f}s"]
+    lines = [f"{len(report.results)} SLOs at {_iso(report.at)} from {printable(report.prometheus)}: "
+             f"{counts or 'none'}; {report.queries} queries in {report.duration_seconds:.2f}s"]
     failed: dict[str, list[str]] = {}
     for r in report.results:
         if r.error:
             failed.setdefault(r.error, []).append(r.id)
     for error, ids in failed.items():
         who = ids[0] if len(ids) == 1 else (f"{len(ids)} SLOs" if len(ids) > 3 else ", ".join(ids))
-        lines.append(f"error: {who}: {error}")
+        lines.append(printable(f"error: {who}: {error}"))
     return lines
 
 

@@ -3,6 +3,8 @@
 The HTML is one self-contained file: the burn-down charts are inline SVG
 drawn here (budget left hour by hour against the ideal straight line over
 counted time), so the report needs no plotting library and no network.
+Every format leaves the text's control characters escaped (a server's error
+message reaches it, and a terminal or a Markdown table would obey them).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 from typing import Any
 
 from ..agreements.sla import AgreementResult, CommitmentResult, Compliance, Episode, iso
+from ..model.terminal import printable
 from .report import percent
 
 SCHEMA_VERSION = "sloengine-sla-report/v1"
@@ -66,7 +69,7 @@ def agreement_doc(r: AgreementResult) -> dict[str, Any]:
 
 def render_json(results: tuple[AgreementResult, ...], period: str) -> str:
     doc = {"schema": SCHEMA_VERSION, "period": period, "agreements": [agreement_doc(r) for r in results]}
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return printable(json.dumps(doc, indent=2, ensure_ascii=False), keep="\n") + "\n"
 
 
 # ---- Markdown -----------------------------------------------------------------------------------
@@ -98,7 +101,7 @@ def _commitment_lines(r: AgreementResult) -> list[str]:
                      f"{percent(c.budget_remaining, 1)} | {c.counted_seconds / 3600:.1f} h |")
     for c in r.commitments:
         if c.error:
-            lines.append(f"\nerror: {c.commitment.slo_id}: {c.error}")
+            lines.append(f"\nerror: {c.commitment.slo_id}: {printable(c.error)}")
         if c.episodes:
             lines += ["", f"Worst episodes for {c.commitment.slo_id}:", ""]
             lines += [f"- {iso(e.start, a.timezone)} – {iso(e.end, a.timezone)}: {e.bad_events:.0f} bad events, "
@@ -119,7 +122,7 @@ def render_markdown(results: tuple[AgreementResult, ...], period: str) -> str:
         lines += _commitment_lines(r)
         for d in r.dependencies:
             lines += _commitment_lines(d)
-    return "\n".join(lines)
+    return printable("\n".join(lines), keep="\n")
 
 
 # ---- HTML ---------------------------------------------------------------------------------------
@@ -175,10 +178,10 @@ def render_html(results: tuple[AgreementResult, ...], period: str) -> str:
                         f"{e.budget_share * 100:.1f}% of the budget, peak burn {e.peak_burn_rate:.1f}×</li>"
                         for e in c.episodes) + "</ul>")
                 if c.error:
-                    body.append(f"<p class=error>{html.escape(c.error)}</p>")
-    return ("<!doctype html><html><head><meta charset=utf-8><title>Service level report</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}small{color:#666}"
-            ".error{color:#c0392b}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+                    body.append(f"<p class=error>{html.escape(printable(c.error))}</p>")
+    return printable("<!doctype html><html><head><meta charset=utf-8><title>Service level report</title>"
+                     "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}small{color:#666}"
+                     ".error{color:#c0392b}</style></head><body>" + "\n".join(body) + "</body></html>\n", keep="\n")
 
 
 RENDERERS = {"markdown": render_markdown, "html": render_html, "json": render_json}

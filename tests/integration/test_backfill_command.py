@@ -209,8 +209,8 @@ def test_backfill_sends_the_token_and_tenant_header_from_file_environment_and_fl
                                            "X-Scope-OrgID: shop", "--since", "2h", "--until", str(end),
                                            "--out", str(tmp_path / "denied")])
         assert denied.exit_code == 1
-        assert (f"backfill failed: cannot read Prometheus: Prometheus at {gateway.url} answered HTTP 401: "
-                "no such tenant or token") in denied.output
+        assert (f"backfill failed: cannot read Prometheus: Prometheus at {gateway.url} answered HTTP 401 "
+                "Unauthorized: no such tenant or token (the credentials were refused") in denied.output
 
 
 def test_backfill_without_any_prometheus_url_says_how_to_give_one(tmp_path, monkeypatch):
