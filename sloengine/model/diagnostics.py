@@ -7,9 +7,10 @@ values and the CLI prints them as ``file:line:col: error: field: message (fix)``
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .terminal import printable
 
 
 class Level(enum.Enum):
@@ -64,18 +65,6 @@ class SpecError(Exception):
     def __reduce__(self):  # type: ignore[no-untyped-def]
         # Crosses process boundaries (parallel loading) with its diagnostics, not just their text.
         return (SpecError, (self.diagnostics,))
-
-
-#: Characters a terminal would act on rather than print: C0 and C1 controls, DEL, and the bidirectional
-#: overrides that make text read differently from what it is.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """``text`` safe to print: control and direction characters shown as escapes (``\\x1b``), never obeyed."""
-    if not _UNPRINTABLE.search(text):
-        return text
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _short(text: str, limit: int) -> str:
