@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 #: The Prometheus release whose evaluation this module models.
@@ -65,6 +65,7 @@ class Flow:
     phases: tuple[Phase, ...]
 
     def __post_init__(self) -> None:
+        # Running sums where each phase starts (scrape ``start - 1`` included), for events() by bisection.
         starts, totals, bads = [], [0], [0]
         for i, p in enumerate(self.phases):
             starts.append(p.start)
@@ -72,17 +73,23 @@ class Flow:
                 length = self.phases[i + 1].start - p.start
                 totals.append(totals[-1] + p.total * length)
                 bads.append(bads[-1] + p.bad * length)
-        object.__setattr__(self, "_index", (tuple(starts), tuple(totals), tuple(bads)))
+        index = tuple((start - 1, total, bad, p.total, p.bad)
+                      for start, total, bad, p in zip(starts, totals, bads, self.phases))
+        object.__setattr__(self, "_starts", tuple(starts))
+        object.__setattr__(self, "_index", index)
+        # Flows key the alert tests' shared answers: hash the phases once.
+        object.__setattr__(self, "_hash", hash(self.phases))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined]
 
     def _through(self, k: int) -> tuple[int, int]:
         """(total, bad) events of every scrape up to and including ``k``."""
-        starts, totals, bads = self._index  # type: ignore[attr-defined]
-        i = bisect_right(starts, k) - 1
+        i = bisect_right(self._starts, k) - 1  # type: ignore[attr-defined]
         if i < 0:
             return 0, 0
-        p = self.phases[i]
-        length = k - p.start + 1
-        return totals[i] + p.total * length, bads[i] + p.bad * length
+        before, total, bad, rate, bad_rate = self._index[i]  # type: ignore[attr-defined]
+        return total + rate * (k - before), bad + bad_rate * (k - before)
 
     def events(self, first: int, last: int) -> tuple[int, int]:
         """(total, bad) events of scrapes ``first+1 .. last``."""
@@ -119,8 +126,17 @@ def _extrapolation(t: int, w: int, first: int, last: int) -> float:
     return extended / sampled
 
 
+#: A :class:`Reading`'s fields (total, bad, factor), for the callers that ask for many.
+Counts = tuple[int, int, float]
+
+
 def counter_window(flow: Flow, t: int, w: int, tiled: bool) -> Reading | None:
     """A counter SLI's events over ``w`` at ``t``: raw ``increase()``, or summed tiles."""
+    counts = _counter_counts(flow, t, w, tiled)
+    return None if counts is None else Reading(*counts)
+
+
+def _counter_counts(flow: Flow, t: int, w: int, tiled: bool) -> Counts | None:
     if t < 0:
         return None
     last = t // SCRAPE_SECONDS
@@ -128,22 +144,27 @@ def counter_window(flow: Flow, t: int, w: int, tiled: bool) -> Reading | None:
         if t < EVAL_SECONDS:
             return None
         total, bad = flow.events(max(t - w, 0) // SCRAPE_SECONDS, last)
-        return Reading(total, bad, 1.0)
+        return total, bad, 1.0
     first = max(0, -(-(t - w) // SCRAPE_SECONDS))
     if last - first < 1:
         return None
     total, bad = flow.events(first, last)
-    return Reading(total, bad, _extrapolation(t, w, first, last))
+    return total, bad, _extrapolation(t, w, first, last)
 
 
 def probe_window(flow: Flow, t: int, w: int, tiled: bool) -> Reading | None:
     """A probe's samples over ``w`` at ``t`` (``(t-w, t]``; tiles never count the sample at 0)."""
+    counts = _probe_counts(flow, t, w, tiled)
+    return None if counts is None else Reading(*counts)
+
+
+def _probe_counts(flow: Flow, t: int, w: int, tiled: bool) -> Counts | None:
     if t < 0 or (tiled and t < EVAL_SECONDS):
         return None
     start = max(t - w, 0) if tiled else t - w
     first = start // SCRAPE_SECONDS if start >= 0 else -1
     total, bad = flow.events(first, t // SCRAPE_SECONDS)
-    return None if total == 0 else Reading(total, bad, 1.0)
+    return None if total == 0 else (total, bad, 1.0)
 
 
 def _decide(value: float, threshold: float, strict: bool, exact: bool) -> Truth:
@@ -171,6 +192,54 @@ def at_least(reading: Reading | None, events: int) -> Truth:
     if reading is None:
         return False
     return _decide(reading.total * reading.factor, float(events), False, reading.exact)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of a burn alert as its rule reads it."""
+
+    seconds: int
+    #: Summed from tiles (else read from the raw series).
+    tiled: bool
+    #: Recorded by a group evaluated after the alert's: read as of the previous evaluation (:func:`read_time`).
+    late: bool
+
+
+def burn_condition(flow: Flow, probe: bool, long: Window, short: Window, budget: float, factor: float,
+                   least: int) -> Callable[[int], Truth]:
+    """A burn alert's condition over ``flow``, by evaluation instant: both windows burn above ``factor``
+    (:func:`burn_above`) and, with ``least`` (``min_events``), the long window holds that many events
+    (:func:`at_least`).
+
+    The same decisions as those functions over :func:`counter_window` or :func:`probe_window`, without a
+    :class:`Reading` per window: the alert tests ask tens of thousands of these.
+    """
+    counts = _probe_counts if probe else _counter_counts
+    long_seconds, long_tiled, long_shift = long.seconds, long.tiled, EVAL_SECONDS if long.late else 0
+    short_seconds, short_tiled, short_shift = short.seconds, short.tiled, EVAL_SECONDS if short.late else 0
+    events = float(least)
+
+    def holds(t: int) -> Truth:
+        found = counts(flow, t - long_shift, long_seconds, long_tiled)
+        if found is None or found[0] == 0:
+            return False
+        total, bad, scale = found
+        exact = scale == 1.0
+        long_burns = _decide(bad / total / budget, factor, True, exact)
+        if long_burns is False:
+            return False
+        found = counts(flow, t - short_shift, short_seconds, short_tiled)
+        if found is None or found[0] == 0:
+            return False
+        short_burns = _decide(found[1] / found[0] / budget, factor, True, found[2] == 1.0)
+        if short_burns is False:
+            return False
+        enough = _decide(total * scale, events, False, exact) if least else True
+        if enough is False:
+            return False
+        return None if long_burns is None or short_burns is None or enough is None else True
+
+    return holds
 
 
 def all_of(truths: Sequence[Truth]) -> Truth:
