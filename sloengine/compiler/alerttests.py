@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import posixpath
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import lru_cache
@@ -52,7 +52,16 @@ from ..model.slo import (
     sli_selectors,
 )
 from .labelvalues import label_value, selector_matches, solve_labels
-from .promtool_semantics import EVAL_SECONDS, SCRAPE_SECONDS, Flow, Phase, Truth, Window, burn_condition
+from .promtool_semantics import (
+    EVAL_SECONDS,
+    SCRAPE_SECONDS,
+    Flow,
+    Phase,
+    Truth,
+    Window,
+    burn_condition,
+    enough,
+)
 from .queries import number
 from .rulefiles import HEADER, dump
 from .rules import AlertingRule, RuleGroup, alert_name, compile_slo, fast_raw_windows, is_raw_window
@@ -319,10 +328,12 @@ class _Problem:
     roles: tuple[tuple[str, ...], ...]
 
 
-#: Truths by a watch's key, then by instant: SLOs repeat objectives, windows and alert conditions, and
-#: their cases then ask the same questions (bounded, so a long run cannot grow it). With the key, whether
-#: the watch's traffic is unimodal (see :class:`_Watch`).
-_SHARED: dict[tuple[Any, ...], tuple[bool, dict[int, Truth]]] = {}
+#: By a watch's key: whether its traffic is unimodal (see :class:`_Watch`), its condition's truths and whether
+#: it fires, by instant, its condition, and (without a min_events guard) what a guard would read where both
+#: windows burn. SLOs repeat objectives, windows and alert conditions, and their cases then ask the same
+#: questions (bounded, so a long run cannot grow it).
+_SHARED: dict[tuple[Any, ...], tuple[bool, dict[int, Truth], dict[int, Truth], Callable[[int], Truth],
+                                     dict[int, tuple[float, bool]]]] = {}
 _SHARED_LIMIT = 20000
 
 
@@ -344,17 +355,20 @@ class _Watch:
         self.burn = burn
         self.hold = cond.for_seconds
         budget, factor = float(owner.budget), float(cond.burn_factor)
-        long = Window(cond.long_seconds, not is_raw_window(cond.long_seconds), burn.long_late)
-        short = Window(cond.short_seconds, not is_raw_window(cond.short_seconds), burn.short_late)
         # Everything the answers depend on: watches alike in these share them (see _SHARED).
-        key = (budget, factor, long, short, owner.min_events, owner.probe, flow)
+        key = (budget, factor, cond.long_seconds, burn.long_late, cond.short_seconds, burn.short_late,
+               cond.for_seconds, owner.min_events, owner.probe, flow)
         shared = _SHARED.get(key)
         if shared is None:
             if len(_SHARED) > _SHARED_LIMIT:
                 _SHARED.clear()
-            shared = _SHARED[key] = (_shape(flow) != "other", {})
-        self.unimodal, self.truths = shared
-        self.condition = burn_condition(flow, owner.probe, long, short, budget, factor, owner.min_events)
+            long = Window(cond.long_seconds, not is_raw_window(cond.long_seconds), burn.long_late)
+            short = Window(cond.short_seconds, not is_raw_window(cond.short_seconds), burn.short_late)
+            events_read: dict[int, tuple[float, bool]] = {}
+            shared = _SHARED[key] = (_shape(flow) != "other", {}, {},
+                                     burn_condition(flow, owner.probe, long, short, budget, factor, owner.min_events,
+                                                    None if owner.min_events else events_read), events_read)
+        self.unimodal, self.truths, self.fired, self.condition, self.events_read = shared
 
     def truth(self, t: int) -> Truth:
         truths = self.truths
@@ -365,6 +379,13 @@ class _Watch:
 
     def firing(self, t: int) -> Truth:
         """Fires at ``t``: its condition held at every evaluation of ``[t - for, t]``."""
+        fired = self.fired
+        if t in fired:
+            return fired[t]
+        result = fired[t] = self._firing(t)
+        return result
+
+    def _firing(self, t: int) -> Truth:
         hold = self.hold
         if t < hold:
             return False
@@ -400,6 +421,46 @@ class _Watch:
             else:
                 lo = mid + 1
         return lo * EVAL_SECONDS if lo * EVAL_SECONDS <= until else None
+
+
+class _Guard:
+    """The long-window events the min_events guard of the SLO under test would have been asked about in a
+    case played without it: the least exact and the least extrapolated value. Wherever the guard would have
+    held for all of them, the case plays out the same with the guard (see :func:`_lifecycle`)."""
+
+    def __init__(self) -> None:
+        self.exact = math.inf
+        self.extrapolated = math.inf
+
+    def note(self, value: float, exact: bool) -> None:
+        if exact:
+            self.exact = min(self.exact, value)
+        else:
+            self.extrapolated = min(self.extrapolated, value)
+
+    def admits(self, least: int) -> bool:
+        """Whether a guard of ``least`` events would have held at every instant asked (the guard holds for
+        any value above one where it holds)."""
+        return not least or all(value == math.inf or enough(value, exact, least) is True
+                                for value, exact in ((self.exact, True), (self.extrapolated, False)))
+
+
+class _GuardedWatch(_Watch):
+    """A watch of the SLO under test played without its min_events guard that notes, for each instant whose
+    truth it is asked, what the guard would have read (see :class:`_Guard`)."""
+
+    def __init__(self, ident: AlertId, burn: _Burn, owner: _Owner, flow: Flow, guard: _Guard) -> None:
+        assert not owner.min_events
+        super().__init__(ident, burn, owner, flow)
+        self.guard = guard
+        # Its own record of firing, so that every instant asked passes through truth().
+        self.fired = {}
+
+    def truth(self, t: int) -> Truth:
+        result = super().truth(t)
+        if result is not False:
+            self.guard.note(*self.events_read[t])
+        return result
 
 
 def _as_counted(flows: Sequence[Flow]) -> dict[int, Flow]:
@@ -456,7 +517,9 @@ class _Case:
     """The alerts of one alertname over one case's input streams (role, flow)."""
 
     def __init__(self, burns: Sequence[_Burn], owners: Sequence[_Owner], streams: Sequence[tuple[str, Flow]],
-                 horizon: int, own: Mapping[int, Flow] | None = None) -> None:
+                 horizon: int, own: Mapping[int, Flow] | None = None, guard: _Guard | None = None) -> None:
+        """With ``guard``, the SLO under test's alerts (its min_events guard off in ``owners``) note what the
+        guard would have read."""
         self.horizon = horizon
         self.burns = burns
         self.watches: list[_Watch] = []
@@ -465,8 +528,10 @@ class _Case:
         for index, burn in enumerate(burns):
             if burn.owner not in seen:
                 seen[burn.owner] = _sees(owners[burn.owner], streams)
+            owner = owners[burn.owner]
             for group, flow in seen[burn.owner].items():
-                self.watches.append(_Watch((index, group), burn, owners[burn.owner], flow))
+                self.watches.append(_Watch((index, group), burn, owner, flow) if guard is None or burn.owner
+                                    else _GuardedWatch((index, group), burn, owner, flow, guard))
 
     def at(self, t: int) -> tuple[tuple[AlertId, ...], bool]:
         """Alerts firing at ``t``, and whether that list is certain."""
@@ -697,22 +762,32 @@ class _Planner:
         self.pages = [b.condition for b in self.burns if b.condition.severity is AlertSeverity.PAGE]
         shortest = min((cond.long_seconds for cond in self.pages), default=3600)
         self.rate = max(BASE_RATE, math.ceil(2 * self.min_events * SCRAPE_SECONDS / shortest))
+        #: The owners with the SLO under test's min_events guard off.
+        self.unguarded = (replace(own, min_events=0),) + problem.owners[1:]
 
     # -- input
 
-    def case(self, flows: Sequence[Flow], horizon: int, built: bool = False, guarded: bool = True,
-             peers: bool = True) -> _Case:
+    def case(self, flows: Sequence[Flow], horizon: int, built: bool = False, guard: _Guard | None = None) -> _Case:
         """The alerts over the streams carrying ``flows`` (one per group): the SLO under test sees each group's
-        flow as built with ``built``, else what its selectors match; without ``guarded`` its min_events guard
-        is off; without ``peers`` only its own alerts."""
+        flow as built with ``built``, else what its selectors match; with ``guard``, its min_events guard is
+        off and ``guard`` notes what it would have read."""
         problem = self.problem
-        owners = problem.owners
-        if not guarded:
-            owners = (replace(owners[0], min_events=0),) + owners[1:]
-        burns = problem.burns if peers else self.burns
+        owners = problem.owners if guard is None else self.unguarded
         own = dict(enumerate(flows)) if built else _as_counted(flows) if problem.as_built else None
         streams = [(role, flow) for roles, flow in zip(problem.roles, flows) for role in roles]
-        return _Case(burns, owners, streams, horizon, own)
+        return _Case(problem.burns, owners, streams, horizon, own, guard)
+
+    def unguarded_watch(self, flow: Flow, cond: BurnRateAlert) -> _Watch | None:
+        """``cond``'s alert for the first group of the SLO under test, its min_events guard off, over the streams
+        carrying ``flow`` (what :meth:`case` without ``guarded`` and ``peers`` would watch, alone)."""
+        problem = self.problem
+        own = self.unguarded[0]
+        seen = (_as_counted((flow,)) if problem.as_built else
+                _sees(own, [(role, flow) for role in problem.roles[0]]) if problem.roles else {})
+        index = next((i for i, b in enumerate(self.burns) if b.condition == cond), None)
+        if index is None or 0 not in seen:
+            return None
+        return _Watch((index, 0), self.burns[index], own, seen[0])
 
     def usable_groups(self, wanted: int) -> int:
         return min(wanted, self.problem.groups)
@@ -760,9 +835,7 @@ class _Planner:
                 if (i * num) // den > ((i - 1) * num) // den:
                     phases += [Phase(i, 1, 1), Phase(i + 1, 1, 0)]
             return tuple(phases), 1
-        shortest = min(cond.long_seconds for cond in self.pages)
-        scale = max(math.ceil(BASE_RATE / budget.denominator),
-                    math.ceil(2 * self.min_events * SCRAPE_SECONDS / (shortest * budget.denominator)))
+        scale = self.scale(budget)
         total, bad = budget.denominator * scale, budget.numerator * scale
         if total > 10**9:
             return f"the budget {self.budget:g} needs {total} events per scrape for an exact 1x burn"
@@ -791,8 +864,21 @@ class _Planner:
 
     # -- the lifecycle case
 
-    def lifecycle(self, conds: Sequence[BurnRateAlert]) -> tuple[_Outline | None, list[str]]:
-        """A 1x burn, then a full outage, then the 1x burn again, in one case (see :class:`Scenario`)."""
+    def traffic(self) -> tuple[int, int]:
+        """What the lifecycle's traffic takes of min_events: the events per scrape of clean traffic, and the
+        scale of a 1x burn's (see :meth:`one_x_burn`)."""
+        return self.rate, self.scale(Fraction(number(self.budget)))
+
+    def scale(self, budget: Fraction) -> int:
+        """How many times the budget's denominator a 1x burn's events per scrape are."""
+        shortest = min(cond.long_seconds for cond in self.pages)
+        return max(math.ceil(BASE_RATE / budget.denominator),
+                   math.ceil(2 * self.min_events * SCRAPE_SECONDS / (shortest * budget.denominator)))
+
+    def lifecycle(self, conds: Sequence[BurnRateAlert],
+                  guard: _Guard | None = None) -> tuple[_Outline | None, list[str]]:
+        """A 1x burn, then a full outage, then the 1x burn again, in one case (see :class:`Scenario`); with
+        ``guard``, without the SLO's min_events guard, noting what it would have read."""
         problems: list[str] = []
         longest = max(cond.long_seconds for cond in self.pages)
         hold = max(cond.for_seconds for cond in self.pages)
@@ -804,19 +890,19 @@ class _Planner:
         if isinstance(steady, str):
             problems.append(steady)
         else:
-            scenario, why = self._lifecycle(conds, steady, True, t0, bounds, recovered, horizon)
+            scenario, why = self._lifecycle(conds, steady, True, t0, bounds, recovered, horizon, guard)
             if scenario is not None:
                 return scenario, problems + why
             problems.append(why[0])
-        scenario, why = self._lifecycle(conds, self.clean(), False, t0, bounds, recovered, horizon)
+        scenario, why = self._lifecycle(conds, self.clean(), False, t0, bounds, recovered, horizon, guard)
         return scenario, problems + why
 
     def _lifecycle(self, conds: Sequence[BurnRateAlert], steady: Steady, sustainable: bool, t0: int,
-                   bounds: Mapping[BurnRateAlert, float], recovered: int,
-                   horizon: int) -> tuple[_Outline | None, list[str]]:
+                   bounds: Mapping[BurnRateAlert, float], recovered: int, horizon: int,
+                   guard: _Guard | None) -> tuple[_Outline | None, list[str]]:
         longest = max(cond.long_seconds for cond in self.pages)
         flows = self.flows(steady, t0, recovered)
-        case = self.case(flows, horizon, built=True)
+        case = self.case(flows, horizon, built=True, guard=guard)
         checks: list[_Check | None] = []
         proves: list[str] = []
 
@@ -926,7 +1012,7 @@ class _Planner:
             share = cond.burn_factor * self.budget
             for failures in sorted({min(events, 3), min(events, max(3, math.ceil(2 * share * events))), events}):
                 flow, horizon, end = self.quiet_flow(cond, events, failures)
-                watch = self.case((flow,), horizon, guarded=False, peers=False).watch(cond)
+                watch = self.unguarded_watch(flow, cond)
                 latest = min(horizon, end + cond.short_seconds + cond.for_seconds + 2 * SCRAPE_SECONDS)
                 would = None if watch is None else next(
                     (t for t in range(_floor(end), latest + 1, EVAL_SECONDS) if watch.firing(t) is True), None)
@@ -948,28 +1034,24 @@ class _Planner:
         start = cond.long_seconds // SCRAPE_SECONDS + 10
         good_scrapes = good if self.probe else max(1, min(good, cond.long_seconds // SCRAPE_SECONDS // 2))
         bad_scrapes = failures if self.probe else min(failures, 3)
-        phases: list[Phase] = [Phase(0 if self.probe else 1, 0, 0)]
+        # (start, total, bad) of each scrape that changes the events per scrape: a phase each.
+        phases: list[tuple[int, int, int]] = [(0 if self.probe else 1, 0, 0)]
         index = start + 1
         for k in range(1, good_scrapes + 1):
-            phases.append(Phase(index, good * k // good_scrapes - good * (k - 1) // good_scrapes, 0))
+            count = good * k // good_scrapes - good * (k - 1) // good_scrapes
+            if phases[-1][1:] != (count, 0):
+                phases.append((index, count, 0))
             index += 1
         for k in range(1, bad_scrapes + 1):
             count = failures * k // bad_scrapes - failures * (k - 1) // bad_scrapes
-            phases.append(Phase(index, count, count))
+            if phases[-1][1:] != (count, count):
+                phases.append((index, count, count))
             index += 1
-        phases.append(Phase(index, 0, 0))
+        if phases[-1][1:] != (0, 0):
+            phases.append((index, 0, 0))
         end = (index - 1) * SCRAPE_SECONDS
         horizon = end + cond.long_seconds + cond.for_seconds + 2 * SCRAPE_SECONDS
-        return Flow(_merge_phases(phases)), horizon, end
-
-
-def _merge_phases(phases: Sequence[Phase]) -> tuple[Phase, ...]:
-    out: list[Phase] = []
-    for p in phases:
-        if out and (out[-1].total, out[-1].bad) == (p.total, p.bad):
-            continue
-        out.append(p)
-    return tuple(out)
+        return Flow(tuple(Phase(*p) for p in phases)), horizon, end
 
 
 @lru_cache(maxsize=4096)
@@ -989,12 +1071,14 @@ def _solve(problem: _Problem) -> tuple[tuple[_Outline, ...], tuple[str, ...]]:
         else:
             skipped.append(problem_text)
     if feasible:
-        lifecycle, problems = planner.lifecycle(feasible)
+        lifecycle, problems = _lifecycle(planner, tuple(feasible))
         skipped.extend(problems)
         if lifecycle is not None:
             scenarios.append(lifecycle)
     if planner.min_events:
-        quiet = planner.quiet()
+        # The quiet case's traffic is the first group's: with the streams' roles out of the problem, the other
+        # group does not matter.
+        quiet = _quiet(problem if problem.roles else replace(problem, groups=1))
         if isinstance(quiet, str):
             skipped.append(quiet)
         else:
@@ -1004,12 +1088,52 @@ def _solve(problem: _Problem) -> tuple[tuple[_Outline, ...], tuple[str, ...]]:
     return tuple(scenarios), tuple(skipped)
 
 
+def _alert_order(alert: Firing) -> tuple[LabelPairs, LabelPairs]:
+    """The order of a check's alerts."""
+    return alert.labels, alert.annotations
+
+
+#: Lifecycle cases by their problem with the SLO under test's min_events guard off (and what its traffic
+#: takes of min_events), with what the guard would have read (bounded, as _SHARED).
+_LIFECYCLES: dict[tuple[Any, ...], tuple[_Guard, tuple[_Outline | None, list[str]]]] = {}
+
+
+def _lifecycle(planner: _Planner, conds: tuple[BurnRateAlert, ...]) -> tuple[_Outline | None, list[str]]:
+    """:meth:`_Planner.lifecycle`, shared by SLOs alike but in min_events whenever their guard would not
+    have made a difference.
+
+    The guard only ever turns a condition false (or undecided); played without it, the case asks the same
+    truths in the same order as with it as long as the guard would have held wherever asked, and then
+    comes out the same. So the case is played once without the guard, noting the least long-window events
+    the guard would have read, and serves each min_events the guard would have passed there.
+    """
+    problem = planner.problem
+    key = (replace(problem, owners=planner.unguarded), conds, planner.traffic())
+    found = _LIFECYCLES.get(key)
+    if found is None:
+        if len(_LIFECYCLES) > _SHARED_LIMIT:
+            _LIFECYCLES.clear()
+        guard = _Guard()
+        found = _LIFECYCLES[key] = (guard, planner.lifecycle(conds, guard))
+    if found[0].admits(planner.min_events):
+        return found[1]
+    return planner.lifecycle(conds)
+
+
+@lru_cache(maxsize=4096)
+def _quiet(problem: _Problem) -> _Outline | str:
+    """:meth:`_Planner.quiet`, shared by the problems alike in what it reads."""
+    return _Planner(problem).quiet()
+
+
 class _Subject:
     """An SLO under test by name and label: its input series, its alerts and its peers' as Prometheus labels
     them, and the :class:`_Problem` they pose in numbers, whose solution it spells out."""
 
-    def __init__(self, slo: SLO, burns: Sequence[BurnRule], peers: Sequence[BurnRule], le: str | None) -> None:
+    def __init__(self, slo: SLO, burns: Sequence[BurnRule], peers: Sequence[BurnRule], le: str | None,
+                 facts: _Facts) -> None:
         self.slo = slo
+        self.facts = facts
         self.alertname = alert_name(slo)
         self.burns = tuple(burns)
         self.all_burns = tuple(burns) + tuple(peers)
@@ -1022,6 +1146,7 @@ class _Subject:
         #: The index in ``all_burns`` of each burn of the problem.
         self.burn_index: list[int] = []
         self._alerts: dict[AlertId, Firing] = {}
+        self._checked: dict[tuple[tuple[AlertId, ...], bool], tuple[Firing, ...]] = {}
 
     def problem(self) -> str | None:
         if not any(b.condition.severity is AlertSeverity.PAGE for b in self.burns):
@@ -1029,7 +1154,8 @@ class _Subject:
         first = self.layouts[0]
         if isinstance(first, str):
             return first
-        if any("{{" in v for b in self.burns for _, v in b.rule.annotations + b.rule.labels):
+        # "{{" in any value (joined by a character that cannot pair braces across two values).
+        if "{{" in "\0".join(v for b in self.burns for pairs in (b.rule.annotations, b.rule.labels) for _, v in pairs):
             return "the alert's labels or annotations are templates, which the expected alerts cannot spell"
         return None
 
@@ -1043,28 +1169,28 @@ class _Subject:
         for group in self.groups[:usable]:
             ids.setdefault(tuple(sorted(group.items())), len(ids))
         owners: list[_Owner] = []
-        index: dict[str, int | None] = {}
-        fast: dict[str, tuple[int, ...]] = {}
+        # By the identity of each SLO (see _Facts): its index in owners (None: left out).
+        index: dict[int, int | None] = {}
         burns: list[_Burn] = []
         for i, b in enumerate(self.all_burns):
-            if b.slo.id not in index:
-                fast[b.slo.id] = fast_raw_windows(b.slo)
+            if id(b.slo) not in index:
                 owner = self._owner(b.slo, ids)
                 # A peer whose SLI counts none of the streams has no alert here: leave it out.
                 blind = owner.view is None or all(counted == (-1, False, False) for counted in owner.view)
-                index[b.slo.id] = None if owners and blind else len(owners)
-                if index[b.slo.id] is not None:
+                index[id(b.slo)] = None if owners and blind else len(owners)
+                if not blind or not owners:
                     owners.append(owner)
-            found = index[b.slo.id]
+            found = index[id(b.slo)]
             if found is not None:
-                cond, windows = b.condition, fast[b.slo.id]
+                cond, windows = b.condition, self.facts.fast(b.slo)
                 burns.append(_Burn(found, cond, b.rank == 0 and cond.long_seconds not in windows,
                                    b.rank == 0 and cond.short_seconds not in windows))
                 self.burn_index.append(i)
         self.group_labels = list(ids)
         as_built = self._as_built(owners[0])
         if as_built:
-            owners[0] = replace(owners[0], view=())
+            own = owners[0]
+            owners[0] = _Owner(own.budget, own.min_events, own.probe, own.part_is_bad, ())
         return _Problem(tuple(owners), tuple(burns), len(self.burns), len(layouts), as_built,
                         self.roles if len(owners) > 1 or not as_built else ())
 
@@ -1137,20 +1263,25 @@ class _Subject:
         return found
 
     def check(self, check: _Check) -> Check:
-        alerts: Iterable[Firing] = [self.alert(a) for a in check.alerts]
-        if check.merged:
-            alerts = set(alerts)
-        return Check(check.at, tuple(sorted(alerts, key=lambda f: (f.labels, f.annotations))))
+        key = (check.alerts, check.merged)
+        found = self._checked.get(key)
+        if found is None:
+            alerts = [self.alert(a) for a in check.alerts]
+            if check.merged:
+                alerts = list(set(alerts))
+            alerts.sort(key=_alert_order)
+            # Checks alike share their alerts (the same tuple): the test file lays out each list once.
+            found = self._checked[key] = tuple(alerts)
+        return Check(check.at, found)
 
     def scenario(self, outline: _Outline) -> Scenario:
         """``outline`` spelled out for this SLO: its series, alerts and conditions."""
         series = sorted((Series(s.metric, s.labels, text=v) for s, v in zip(self.streams, outline.values(self.roles))),
                         key=lambda s: (s.metric, s.labels))
-        own = {b.condition: b.condition for b in self.burns}
-        timings = tuple(Timing(own[t.condition], t.fired, t.bound, t.checked) for t in outline.timings)
+        # Timings and the cleared condition keep the outline's conditions: values equal to this SLO's.
         return Scenario(outline.kind, f"{self.slo.id}: {outline.title}", tuple(series),
-                        tuple(self.check(ch) for ch in outline.checks), outline.start, timings, outline.proves,
-                        outline.recovered, None if outline.cleared is None else own[outline.cleared])
+                        tuple(self.check(ch) for ch in outline.checks), outline.start, outline.timings,
+                        outline.proves, outline.recovered, outline.cleared)
 
 
 # ---- the compiled alerting rules ---------------------------------------------------------------
@@ -1161,19 +1292,19 @@ def burn_rules(slo: SLO, groups: Sequence[RuleGroup]) -> tuple[BurnRule, ...]:
     if not slo.alerting.enabled:
         return ()
     name = alert_name(slo)
-    found: list[tuple[AlertingRule, int]] = [
-        (r, rank) for rank, group in enumerate(groups) for r in group.rules
+    found: list[tuple[AlertingRule, int, dict[str, str]]] = [
+        (r, rank, dict(r.labels)) for rank, group in enumerate(groups) for r in group.rules
         if isinstance(r, AlertingRule) and r.alert == name and any(k == c.LABEL_LONG_WINDOW for k, _ in r.labels)]
     out: list[BurnRule] = []
     for cond in slo.alerting.conditions:
         key = {c.LABEL_LONG_WINDOW: format_duration(cond.long_seconds),
                c.LABEL_SHORT_WINDOW: format_duration(cond.short_seconds),
                c.LABEL_OWN_SEVERITY: cond.severity.value}
-        match = next((i for i, (r, _) in enumerate(found) if key.items() <= dict(r.labels).items()), None)
+        match = next((i for i, (_, _, labels) in enumerate(found) if key.items() <= labels.items()), None)
         if match is None:
             raise AssertionError(
                 f"{slo.id}: no compiled alerting rule for the {cond.name} {cond.severity.value} condition")
-        rule, rank = found.pop(match)
+        rule, rank, _ = found.pop(match)
         out.append(BurnRule(slo, cond, rule, rank))
     return tuple(out)
 
@@ -1182,37 +1313,68 @@ def _series_metrics(slo: SLO) -> set[str]:
     """The metric names of the series an SLO's rules read."""
     sli = slo.sli
     if isinstance(sli, LatencySLI):
-        return {sli.bucket.metric, sli.count.metric}
+        return {sli.histogram.metric + "_bucket", sli.histogram.metric + "_count"}  # its bucket and count
     return {s.metric for s in sli_selectors(slo.sli)}
 
 
-def _interfering(slo: SLO, peers: Sequence[SLO]) -> tuple[SLO, ...]:
-    """The peers whose alerts can fire on this SLO's series: same alert name and a metric in common (raw PromQL
-    peers included: they may read anything). The others' rules match none of the series."""
+class _Facts:
+    """What the plans ask of each SLO of a rules file, asked once per SLO for all the file's plans.
+
+    SLOs are known by identity (they are frozen, and hashing one is costly): the facts live no longer than
+    the call that holds them and their SLOs.
+    """
+
+    def __init__(self) -> None:
+        self._metrics: dict[int, set[str]] = {}
+        self._fast: dict[int, tuple[int, ...]] = {}
+
+    def metrics(self, slo: SLO) -> set[str]:
+        """:func:`_series_metrics`."""
+        found = self._metrics.get(id(slo))
+        if found is None:
+            found = self._metrics[id(slo)] = _series_metrics(slo)
+        return found
+
+    def fast(self, slo: SLO) -> tuple[int, ...]:
+        """:func:`.rules.fast_raw_windows`."""
+        found = self._fast.get(id(slo))
+        if found is None:
+            found = self._fast[id(slo)] = fast_raw_windows(slo)
+        return found
+
+
+def _interfering(slo: SLO, peers: Sequence[SLO], facts: _Facts) -> list[bool]:
+    """For each peer, whether its alerts can fire on this SLO's series: same alert name and a metric in common
+    (raw PromQL peers included: they may read anything). The others' rules match none of the series."""
     name = alert_name(slo)
-    mine = _series_metrics(slo)
-    return tuple(p for p in peers if p.id != slo.id and p.alerting.enabled and alert_name(p) == name
-                 and (isinstance(p.sli, RawSLI) or mine & _series_metrics(p)))
+    mine = facts.metrics(slo)
+    return [p.alerting.enabled and alert_name(p) == name and bool(isinstance(p.sli, RawSLI) or mine & facts.metrics(p))
+            and p.id != slo.id for p in peers]
 
 
 def plan_compiled(slo: SLO, burns: Sequence[BurnRule], peers: Sequence[tuple[SLO, Sequence[BurnRule]]] = (),
                   le_spelling: str | None = None) -> AlertTestPlan:
     """The scenarios for one SLO from its compiled burn rules; ``peers`` are the other SLOs of its rules file
     (with theirs)."""
+    return _plan_compiled(slo, burns, peers, le_spelling, _Facts())
+
+
+def _plan_compiled(slo: SLO, burns: Sequence[BurnRule], peers: Sequence[tuple[SLO, Sequence[BurnRule]]],
+                   le_spelling: str | None, facts: _Facts) -> AlertTestPlan:
     reason = skip_reason(slo)
     if reason is not None:
         return AlertTestPlan(slo, alert_name(slo), (), (reason,))
-    interfering = set(p.id for p in _interfering(slo, [p for p, _ in peers]))
-    mine = _series_metrics(slo)
-    raw = [p for p, _ in peers if p.id in interfering and isinstance(p.sli, RawSLI)
+    interfering = _interfering(slo, [p for p, _ in peers], facts)
+    mine = facts.metrics(slo)
+    raw = [p for (p, _), chosen in zip(peers, interfering) if chosen and isinstance(p.sli, RawSLI)
            and any(m in text for m in mine for text in (p.sli.error_ratio, p.sli.good, p.sli.bad, p.sli.total) if text)]
     if raw:
         return AlertTestPlan(slo, alert_name(slo), (), (
             f"{raw[0].id} shares the alert name {alert_name(slo)} and reads the same metrics with raw PromQL, "
             "so its alerts cannot be predicted",))
-    others = [b for p, bs in peers if p.id in interfering for b in bs]
+    others = [b for (_, bs), chosen in zip(peers, interfering) if chosen for b in bs]
     try:
-        subject = _Subject(slo, burns, others, le_spelling)
+        subject = _Subject(slo, burns, others, le_spelling, facts)
         problem = subject.problem()
         if problem is not None:
             return AlertTestPlan(slo, subject.alertname, (), (problem,))
@@ -1292,6 +1454,12 @@ class _Multiline(Exception):
     """A string :func:`promtool_text` does not lay out itself."""
 
 
+@lru_cache(maxsize=1 << 12)
+def _check_head(at: int, alertname: str) -> str:
+    """A check's first lines in :func:`promtool_text`, ``alertname`` as laid out."""
+    return f"  - eval_time: {_one(_clock(at))}\n    alertname: {alertname}\n"
+
+
 def _one(value: str) -> str:
     text = _scalar(value)
     if text is None:
@@ -1299,22 +1467,26 @@ def _one(value: str) -> str:
     return text
 
 
-def _pairs(pairs: LabelPairs, indent: str) -> list[str]:
-    out = []
-    for key, value in dict(pairs).items():
-        text = _mapping_key(key)
-        if text is None:
-            raise _Multiline(key)
-        out.append(f"{indent}{text}: {_one(value)}\n")
-    return out
+@lru_cache(maxsize=1 << 16)
+def _label_line(key: str, value: str) -> str | None:
+    """One line of an expected alert's labels or annotations, or None (see :func:`_scalar`)."""
+    key_text, value_text = _mapping_key(key), _scalar(value)
+    return None if key_text is None or value_text is None else f"        {key_text}: {value_text}\n"
+
+
+def _pairs(pairs: LabelPairs) -> list[str]:
+    lines = [_label_line(key, value) for key, value in dict(pairs).items()]
+    if None in lines:
+        raise _Multiline(pairs)
+    return lines  # type: ignore[return-value]
 
 
 def _expected_text(alert: Firing) -> str:
     """One ``exp_alerts`` entry of :func:`promtool_text`."""
-    labels = _pairs(alert.labels, "        ")
+    labels = _pairs(alert.labels)
     lines = ["    - exp_labels:\n", *labels] if labels else ["    - exp_labels: {}\n"]
     if alert.annotations:
-        lines += ["      exp_annotations:\n", *_pairs(alert.annotations, "        ")]
+        lines += ["      exp_annotations:\n", *_pairs(alert.annotations)]
     return "".join(lines)
 
 
@@ -1346,7 +1518,11 @@ def _promtool_text(rule_files: Sequence[str], cases: Sequence[tuple[Scenario, st
     if group_order:
         out += _items("group_eval_order", [f"- {_one(g)}\n" for g in group_order])
     interval = _one(format_duration(SCRAPE_SECONDS))
-    expected: dict[Firing, str] = {}
+    # The texts of alerts and of checks' alert lists, by the identity of the alert or list (a plan's checks
+    # alike share their list, see _Subject.check; hashing alerts costs more than laying them out): each
+    # entry keeps its object, so an identity cannot be reused while the entry lives.
+    expected: dict[int, tuple[Firing, str]] = {}
+    lists: dict[int, tuple[tuple[Firing, ...], str]] = {}
     tests: list[str] = []
     for scenario, alertname in cases:
         tests.append(f"- name: {_one(scenario.title)}\n  interval: {interval}\n")
@@ -1355,16 +1531,17 @@ def _promtool_text(rule_files: Sequence[str], cases: Sequence[tuple[Scenario, st
         name = _one(alertname)
         checks = []
         for check in scenario.checks:
-            checks.append(f"  - eval_time: {_one(_clock(check.at))}\n    alertname: {name}\n")
-            if not check.alerts:
-                checks.append("    exp_alerts: []\n")
-                continue
-            checks.append("    exp_alerts:\n")
-            for alert in check.alerts:
-                text = expected.get(alert)
-                if text is None:
-                    text = expected[alert] = _expected_text(alert)
-                checks.append(text)
+            checks.append(_check_head(check.at, name))
+            listed = lists.get(id(check.alerts))
+            if listed is None:
+                texts = ["    exp_alerts:\n"] if check.alerts else ["    exp_alerts: []\n"]
+                for alert in check.alerts:
+                    known = expected.get(id(alert))
+                    if known is None:
+                        known = expected[id(alert)] = (alert, _expected_text(alert))
+                    texts.append(known[1])
+                listed = lists[id(check.alerts)] = (check.alerts, "".join(texts))
+            checks.append(listed[1])
         tests += _items("alert_rule_test", checks, "  ")
     out += _items("tests", tests)
     return "".join(out)
@@ -1396,7 +1573,13 @@ def alert_tests(slo: SLO, service: Service, rules_file: str, *, calendars_file: 
 
 
 def _relative(target: str, test_path: str) -> str:
-    return posixpath.relpath(target, posixpath.dirname(test_path) or ".")
+    start = posixpath.dirname(test_path) or "."
+    parts, start_parts = target.split("/"), start.split("/")
+    if parts[0] != start_parts[0] and all(p not in ("", ".", "..") for p in parts + start_parts):
+        # Plain relative paths apart from their first directory on: up out of ``start``, down to ``target``
+        # (what relpath computes, without asking for the working directory).
+        return "../" * len(start_parts) + target
+    return posixpath.relpath(target, start)
 
 
 @dataclass(frozen=True)
@@ -1409,11 +1592,13 @@ class CompiledService:
 
 def service_plans(service: CompiledService) -> dict[str, AlertTestPlan]:
     """Every SLO's plan in one service, by SLO id."""
-    burns = {slo.id: burn_rules(slo, groups) for slo, groups in service.slos}
+    ids = [slo.id for slo, _ in service.slos]
+    burns = [burn_rules(slo, groups) for slo, groups in service.slos]
+    facts = _Facts()
     out: dict[str, AlertTestPlan] = {}
-    for slo, _ in service.slos:
-        peers = [(p, burns[p.id]) for p, _ in service.slos if p.id != slo.id]
-        out[slo.id] = plan_compiled(slo, burns[slo.id], peers)
+    for i, (slo, _) in enumerate(service.slos):
+        peers = [(p, burns[j]) for j, (p, _) in enumerate(service.slos) if ids[j] != ids[i]]
+        out[ids[i]] = _plan_compiled(slo, burns[i], peers, None, facts)
     return out
 
 

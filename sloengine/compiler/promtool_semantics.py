@@ -191,7 +191,13 @@ def at_least(reading: Reading | None, events: int) -> Truth:
     """``total >= events`` (the ``min_events`` guard)."""
     if reading is None:
         return False
-    return _decide(reading.total * reading.factor, float(events), False, reading.exact)
+    return enough(reading.total * reading.factor, reading.exact, events)
+
+
+def enough(value: float, exact: bool, events: int) -> Truth:
+    """:func:`at_least` for a window's events as a rule records them (count × extrapolation, and whether that
+    is exact): it holds for every larger value too."""
+    return _decide(value, float(events), False, exact)
 
 
 @dataclass(frozen=True)
@@ -206,13 +212,15 @@ class Window:
 
 
 def burn_condition(flow: Flow, probe: bool, long: Window, short: Window, budget: float, factor: float,
-                   least: int) -> Callable[[int], Truth]:
+                   least: int, events_read: dict[int, tuple[float, bool]] | None = None) -> Callable[[int], Truth]:
     """A burn alert's condition over ``flow``, by evaluation instant: both windows burn above ``factor``
     (:func:`burn_above`) and, with ``least`` (``min_events``), the long window holds that many events
     (:func:`at_least`).
 
     The same decisions as those functions over :func:`counter_window` or :func:`probe_window`, without a
-    :class:`Reading` per window: the alert tests ask tens of thousands of these.
+    :class:`Reading` per window: the alert tests ask tens of thousands of these. ``events_read`` receives,
+    for each instant where both windows burn, what the guard reads there (the long window's events as
+    count × extrapolation, and whether exact; see :func:`enough`).
     """
     counts = _probe_counts if probe else _counter_counts
     long_seconds, long_tiled, long_shift = long.seconds, long.tiled, EVAL_SECONDS if long.late else 0
@@ -234,12 +242,16 @@ def burn_condition(flow: Flow, probe: bool, long: Window, short: Window, budget:
         short_burns = _decide(found[1] / found[0] / budget, factor, True, found[2] == 1.0)
         if short_burns is False:
             return False
-        enough = _decide(total * scale, events, False, exact) if least else True
-        if enough is False:
+        if events_read is not None:
+            events_read[t] = total * scale, exact
+        guard = _decide(total * scale, events, False, exact) if least else True
+        if guard is False:
             return False
-        return None if long_burns is None or short_burns is None or enough is None else True
+        return None if long_burns is None or short_burns is None or guard is None else True
 
     return holds
+
+
 
 
 def all_of(truths: Sequence[Truth]) -> Truth:
