@@ -75,7 +75,7 @@ LabelPairs = tuple[tuple[str, str], ...]
 # ---- synthetic series --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Series:
     """One input series, one sample per scrape from time 0 (``None``: no sample)."""
 
@@ -234,7 +234,7 @@ def _group_values(slo: SLO) -> list[dict[str, str]]:
 # ---- what each alert sees ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Firing:
     """A firing alert as promtool shows it (alertname aside)."""
 
@@ -283,7 +283,7 @@ AlertId = tuple[int, int]
 Counted = tuple[int, bool, bool] | str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Owner:
     """An SLO whose alerts take part in a case (the SLO under test or a peer sharing its alert name), as
     far as its alerts' outcome depends on it."""
@@ -297,7 +297,7 @@ class _Owner:
     view: tuple[Counted, ...] | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Burn:
     """A burn rule in numbers: its owner (an index into :attr:`_Problem.owners`) and condition, and whether it
     reads its long and its short window as of the previous evaluation (a window its SLO's slow group records,
@@ -309,7 +309,7 @@ class _Burn:
     short_late: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Problem:
     """Everything an SLO's scenarios depend on: the key under which SLOs alike share them."""
 
@@ -424,43 +424,39 @@ class _Watch:
 
 
 class _Guard:
-    """The long-window events the min_events guard of the SLO under test would have been asked about in a
-    case played without it: the least exact and the least extrapolated value. Wherever the guard would have
-    held for all of them, the case plays out the same with the guard (see :func:`_lifecycle`)."""
+    """What the min_events guard of the SLO under test would have read in a case played without it.
+
+    Its alerts' watches record, where both windows burn, the long window's events the guard would compare
+    (see :func:`.promtool_semantics.burn_condition`): every instant the case asked is among them (and maybe
+    more, as watches alike share their answers). Wherever the guard would have held at all of them, the
+    case plays out the same with the guard (see :func:`_lifecycle`).
+    """
 
     def __init__(self) -> None:
-        self.exact = math.inf
-        self.extrapolated = math.inf
+        self._read: list[dict[int, tuple[float, bool]]] = []
+        self._least: tuple[float, float] | None = None
 
-    def note(self, value: float, exact: bool) -> None:
-        if exact:
-            self.exact = min(self.exact, value)
-        else:
-            self.extrapolated = min(self.extrapolated, value)
+    def follow(self, case: _Case) -> None:
+        """Take in the SLO under test's alerts in ``case``."""
+        self._read.extend(w.events_read for w in case.watches if w.burn.owner == 0)
 
     def admits(self, least: int) -> bool:
-        """Whether a guard of ``least`` events would have held at every instant asked (the guard holds for
-        any value above one where it holds)."""
-        return not least or all(value == math.inf or enough(value, exact, least) is True
-                                for value, exact in ((self.exact, True), (self.extrapolated, False)))
-
-
-class _GuardedWatch(_Watch):
-    """A watch of the SLO under test played without its min_events guard that notes, for each instant whose
-    truth it is asked, what the guard would have read (see :class:`_Guard`)."""
-
-    def __init__(self, ident: AlertId, burn: _Burn, owner: _Owner, flow: Flow, guard: _Guard) -> None:
-        assert not owner.min_events
-        super().__init__(ident, burn, owner, flow)
-        self.guard = guard
-        # Its own record of firing, so that every instant asked passes through truth().
-        self.fired = {}
-
-    def truth(self, t: int) -> Truth:
-        result = super().truth(t)
-        if result is not False:
-            self.guard.note(*self.events_read[t])
-        return result
+        """Whether a guard of ``least`` events would have held at every instant read (it holds for every value
+        above one where it holds)."""
+        if not least:
+            return True
+        if self._least is None:
+            exact = extrapolated = math.inf
+            for read in self._read:
+                for value, is_exact in read.values():
+                    if is_exact:
+                        exact = min(exact, value)
+                    else:
+                        extrapolated = min(extrapolated, value)
+            self._least = exact, extrapolated
+        exact, extrapolated = self._least
+        return ((exact == math.inf or enough(exact, True, least) is True)
+                and (extrapolated == math.inf or enough(extrapolated, False, least) is True))
 
 
 def _as_counted(flows: Sequence[Flow]) -> dict[int, Flow]:
@@ -468,12 +464,16 @@ def _as_counted(flows: Sequence[Flow]) -> dict[int, Flow]:
     part are the group's total and bad or good events, see :meth:`_Subject.as_built`)."""
     out: dict[int, Flow] = {}
     for group, flow in enumerate(flows):
-        phases = []
-        for start in sorted({p.start for p in flow.phases}):
-            phase = next(p for p in reversed(flow.phases) if p.start <= start)
-            phases.append(Phase(start, phase.total, phase.bad))
-        if any(p.total for p in phases):
-            out[group] = Flow(tuple(phases))
+        if all(a.start < b.start for a, b in zip(flow.phases, flow.phases[1:])):
+            seen = flow  # each start's phase is the phase itself: the same flow
+        else:
+            phases = []
+            for start in sorted({p.start for p in flow.phases}):
+                phase = next(p for p in reversed(flow.phases) if p.start <= start)
+                phases.append(Phase(start, phase.total, phase.bad))
+            seen = Flow(tuple(phases))
+        if any(p.total for p in seen.phases):
+            out[group] = seen
     return out
 
 
@@ -517,9 +517,7 @@ class _Case:
     """The alerts of one alertname over one case's input streams (role, flow)."""
 
     def __init__(self, burns: Sequence[_Burn], owners: Sequence[_Owner], streams: Sequence[tuple[str, Flow]],
-                 horizon: int, own: Mapping[int, Flow] | None = None, guard: _Guard | None = None) -> None:
-        """With ``guard``, the SLO under test's alerts (its min_events guard off in ``owners``) note what the
-        guard would have read."""
+                 horizon: int, own: Mapping[int, Flow] | None = None) -> None:
         self.horizon = horizon
         self.burns = burns
         self.watches: list[_Watch] = []
@@ -530,8 +528,7 @@ class _Case:
                 seen[burn.owner] = _sees(owners[burn.owner], streams)
             owner = owners[burn.owner]
             for group, flow in seen[burn.owner].items():
-                self.watches.append(_Watch((index, group), burn, owner, flow) if guard is None or burn.owner
-                                    else _GuardedWatch((index, group), burn, owner, flow, guard))
+                self.watches.append(_Watch((index, group), burn, owner, flow))
 
     def at(self, t: int) -> tuple[tuple[AlertId, ...], bool]:
         """Alerts firing at ``t``, and whether that list is certain."""
@@ -572,13 +569,13 @@ OUTAGE, SUSTAINABLE, RECOVERY, QUIET = "outage", "sustainable-burn", "recovery",
 LIFECYCLE = "lifecycle"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Check:
     at: int
     alerts: tuple[Firing, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Timing:
     """How fast one page condition paged a full outage, in seconds after the outage began."""
 
@@ -625,7 +622,7 @@ class AlertTestPlan:
         return next((s for s in self.scenarios if claim in s.proves), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Check:
     """A :class:`Check` in numbers."""
 
@@ -635,7 +632,7 @@ class _Check:
     merged: bool = False
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class _Outline:
     """A :class:`Scenario` in numbers: the title after the SLO's id, each group's traffic until ``horizon``,
     and checks naming alerts by :data:`AlertId`."""
@@ -775,7 +772,10 @@ class _Planner:
         owners = problem.owners if guard is None else self.unguarded
         own = dict(enumerate(flows)) if built else _as_counted(flows) if problem.as_built else None
         streams = [(role, flow) for roles, flow in zip(problem.roles, flows) for role in roles]
-        return _Case(problem.burns, owners, streams, horizon, own, guard)
+        case = _Case(problem.burns, owners, streams, horizon, own)
+        if guard is not None:
+            guard.follow(case)
+        return case
 
     def unguarded_watch(self, flow: Flow, cond: BurnRateAlert) -> _Watch | None:
         """``cond``'s alert for the first group of the SLO under test, its min_events guard off, over the streams
@@ -1030,28 +1030,36 @@ class _Planner:
     def quiet_flow(self, cond: BurnRateAlert, events: int, failures: int) -> tuple[Flow, int, int]:
         """After a full long window of silence, ``events - failures`` good events spread over half the long
         window (one per scrape for a probe), then the failures; the horizon, and when the failures end."""
-        good = events - failures
-        start = cond.long_seconds // SCRAPE_SECONDS + 10
-        good_scrapes = good if self.probe else max(1, min(good, cond.long_seconds // SCRAPE_SECONDS // 2))
-        bad_scrapes = failures if self.probe else min(failures, 3)
-        # (start, total, bad) of each scrape that changes the events per scrape: a phase each.
-        phases: list[tuple[int, int, int]] = [(0 if self.probe else 1, 0, 0)]
-        index = start + 1
-        for k in range(1, good_scrapes + 1):
-            count = good * k // good_scrapes - good * (k - 1) // good_scrapes
-            if phases[-1][1:] != (count, 0):
-                phases.append((index, count, 0))
-            index += 1
-        for k in range(1, bad_scrapes + 1):
-            count = failures * k // bad_scrapes - failures * (k - 1) // bad_scrapes
-            if phases[-1][1:] != (count, count):
-                phases.append((index, count, count))
-            index += 1
-        if phases[-1][1:] != (0, 0):
-            phases.append((index, 0, 0))
-        end = (index - 1) * SCRAPE_SECONDS
-        horizon = end + cond.long_seconds + cond.for_seconds + 2 * SCRAPE_SECONDS
-        return Flow(tuple(Phase(*p) for p in phases)), horizon, end
+        return _quiet_flow(self.probe, cond.long_seconds, cond.for_seconds, events, failures)
+
+
+@lru_cache(maxsize=4096)
+def _quiet_flow(probe: bool, long_seconds: int, for_seconds: int, events: int,
+                failures: int) -> tuple[Flow, int, int]:
+    """:meth:`_Planner.quiet_flow` (the same for every budget: built once, a long window's may have hundreds of
+    phases)."""
+    good = events - failures
+    start = long_seconds // SCRAPE_SECONDS + 10
+    good_scrapes = good if probe else max(1, min(good, long_seconds // SCRAPE_SECONDS // 2))
+    bad_scrapes = failures if probe else min(failures, 3)
+    # (start, total, bad) of each scrape that changes the events per scrape: a phase each.
+    phases: list[tuple[int, int, int]] = [(0 if probe else 1, 0, 0)]
+    index = start + 1
+    for k in range(1, good_scrapes + 1):
+        count = good * k // good_scrapes - good * (k - 1) // good_scrapes
+        if phases[-1][1:] != (count, 0):
+            phases.append((index, count, 0))
+        index += 1
+    for k in range(1, bad_scrapes + 1):
+        count = failures * k // bad_scrapes - failures * (k - 1) // bad_scrapes
+        if phases[-1][1:] != (count, count):
+            phases.append((index, count, count))
+        index += 1
+    if phases[-1][1:] != (0, 0):
+        phases.append((index, 0, 0))
+    end = (index - 1) * SCRAPE_SECONDS
+    horizon = end + long_seconds + for_seconds + 2 * SCRAPE_SECONDS
+    return Flow(tuple(Phase(*p) for p in phases)), horizon, end
 
 
 @lru_cache(maxsize=4096)
@@ -1431,14 +1439,42 @@ def promtool_document(rule_files: Sequence[str], cases: Sequence[dict[str, Any]]
 _LONGEST = 4096
 
 
-@lru_cache(maxsize=1 << 16)
+#: How :func:`.rulefiles.dump` writes each string met so far in a block (asked of ``dump`` itself), or None
+#: unless on one line (bounded, as _SHARED).
+_SCALARS: dict[str, str | None] = {}
+_SCALARS_LIMIT = 1 << 16
+
+
 def _scalar(value: str) -> str | None:
-    """``value`` as :func:`.rulefiles.dump` writes it in a block (asked of ``dump`` itself), or None unless
-    that is one line."""
-    if len(value) > _LONGEST:
-        return None
-    text = dump([value])
-    return text[2:-1] if text.startswith("- ") and text.count("\n") == 1 else None
+    found = _SCALARS.get(value, _UNSEEN)
+    if found is _UNSEEN:
+        _learn((value,))
+        found = _SCALARS[value]
+    return found  # type: ignore[return-value]
+
+
+_UNSEEN = object()
+
+
+def _learn(values: Iterable[str]) -> None:
+    """Ask ``dump`` how it writes the strings among ``values`` not met yet, in one list: most strings of a
+    test file are new, and one call per string would cost more than the writing."""
+    if len(_SCALARS) > _SCALARS_LIMIT:
+        _SCALARS.clear()
+    new = [v for v in dict.fromkeys(values) if v not in _SCALARS]
+    if not new:
+        return
+    fits = [v for v in new if len(v) <= _LONGEST]
+    for value in new:
+        _SCALARS[value] = None  # until written below (too long: dump lays the document out)
+    lines = dump(fits).split("\n")[:-1] if fits else []
+    if len(lines) == len(fits) and all(line.startswith("- ") for line in lines):
+        for value, line in zip(fits, lines):
+            _SCALARS[value] = line[2:]
+        return
+    for value in fits:  # some string takes more than a line: each on its own
+        text = dump([value])
+        _SCALARS[value] = text[2:-1] if text.startswith("- ") and text.count("\n") == 1 else None
 
 
 @lru_cache(maxsize=1 << 12)
@@ -1513,6 +1549,18 @@ def promtool_text(rule_files: Sequence[str], cases: Sequence[tuple[Scenario, str
 
 def _promtool_text(rule_files: Sequence[str], cases: Sequence[tuple[Scenario, str]],
                    group_order: Sequence[str]) -> str:
+    selectors = [[s.selector() for s in scenario.series] for scenario, _ in cases]
+    # Every string of the file, asked of dump at once.
+    strings = [*rule_files, *group_order, format_duration(EVAL_SECONDS), format_duration(SCRAPE_SECONDS)]
+    seen: set[int] = set()
+    for (scenario, alertname), spelled in zip(cases, selectors):
+        strings += (scenario.title, alertname, *spelled, *(s.values_text() for s in scenario.series))
+        for check in scenario.checks:
+            if id(check.alerts) not in seen:
+                seen.add(id(check.alerts))
+                strings += (value for alert in check.alerts for pairs in (alert.labels, alert.annotations)
+                            for _, value in pairs)
+    _learn(strings)
     out = _items("rule_files", [f"- {_one(f)}\n" for f in rule_files])
     out.append(f"evaluation_interval: {_one(format_duration(EVAL_SECONDS))}\n")
     if group_order:
@@ -1524,10 +1572,10 @@ def _promtool_text(rule_files: Sequence[str], cases: Sequence[tuple[Scenario, st
     expected: dict[int, tuple[Firing, str]] = {}
     lists: dict[int, tuple[tuple[Firing, ...], str]] = {}
     tests: list[str] = []
-    for scenario, alertname in cases:
+    for (scenario, alertname), spelled in zip(cases, selectors):
         tests.append(f"- name: {_one(scenario.title)}\n  interval: {interval}\n")
-        tests += _items("input_series", [f"  - series: {_one(s.selector())}\n    values: {_one(s.values_text())}\n"
-                                         for s in scenario.series], "  ")
+        tests += _items("input_series", [f"  - series: {_one(selector)}\n    values: {_one(s.values_text())}\n"
+                                         for s, selector in zip(scenario.series, spelled)], "  ")
         name = _one(alertname)
         checks = []
         for check in scenario.checks:

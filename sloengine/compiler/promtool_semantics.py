@@ -36,6 +36,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 #: The Prometheus release whose evaluation this module models.
 PROMETHEUS_VERSION = "2.42"
@@ -49,7 +50,7 @@ MARGIN = 1e-9
 Truth = bool | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Phase:
     """From scrape ``start`` on (until the next phase), ``total`` events per scrape of which ``bad`` failed."""
 
@@ -65,20 +66,25 @@ class Flow:
     phases: tuple[Phase, ...]
 
     def __post_init__(self) -> None:
-        # Running sums where each phase starts (scrape ``start - 1`` included), for events() by bisection.
-        starts, totals, bads = [], [0], [0]
-        for i, p in enumerate(self.phases):
+        # For each phase, from where it starts: (scrape start - 1, events of every scrape before it, and bad
+        # ones, its events per scrape, and bad ones), for events() by bisection.
+        starts: list[int] = []
+        index: list[tuple[int, int, int, int, int]] = []
+        total = bad = 0
+        previous: Phase | None = None
+        for p in self.phases:
+            if previous is not None:
+                length = p.start - previous.start
+                total += previous.total * length
+                bad += previous.bad * length
             starts.append(p.start)
-            if i + 1 < len(self.phases):
-                length = self.phases[i + 1].start - p.start
-                totals.append(totals[-1] + p.total * length)
-                bads.append(bads[-1] + p.bad * length)
-        index = tuple((start - 1, total, bad, p.total, p.bad)
-                      for start, total, bad, p in zip(starts, totals, bads, self.phases))
+            index.append((p.start - 1, total, bad, p.total, p.bad))
+            previous = p
         object.__setattr__(self, "_starts", tuple(starts))
-        object.__setattr__(self, "_index", index)
-        # Flows key the alert tests' shared answers: hash the phases once.
-        object.__setattr__(self, "_hash", hash(self.phases))
+        object.__setattr__(self, "_index", tuple(index))
+        # Flows key the alert tests' shared answers: hash once, from what the phases are (as their hash would,
+        # without a call per phase).
+        object.__setattr__(self, "_hash", hash(tuple((p.start, p.total, p.bad) for p in self.phases)))
 
     def __hash__(self) -> int:
         return self._hash  # type: ignore[attr-defined]
@@ -200,7 +206,7 @@ def enough(value: float, exact: bool, events: int) -> Truth:
     return _decide(value, float(events), False, exact)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Window:
     """One window of a burn alert as its rule reads it."""
 
@@ -222,34 +228,39 @@ def burn_condition(flow: Flow, probe: bool, long: Window, short: Window, budget:
     for each instant where both windows burn, what the guard reads there (the long window's events as
     count × extrapolation, and whether exact; see :func:`enough`).
     """
-    counts = _probe_counts if probe else _counter_counts
-    long_seconds, long_tiled, long_shift = long.seconds, long.tiled, EVAL_SECONDS if long.late else 0
-    short_seconds, short_tiled, short_shift = short.seconds, short.tiled, EVAL_SECONDS if short.late else 0
-    events = float(least)
+    # A partial of a module function rather than a closure: many live at once, and each closure would hold a
+    # cell per variable for the garbage collector to walk.
+    return partial(_holds, flow, _probe_counts if probe else _counter_counts,
+                   long.seconds, long.tiled, EVAL_SECONDS if long.late else 0,
+                   short.seconds, short.tiled, EVAL_SECONDS if short.late else 0,
+                   budget, factor, least, events_read)
 
-    def holds(t: int) -> Truth:
-        found = counts(flow, t - long_shift, long_seconds, long_tiled)
-        if found is None or found[0] == 0:
-            return False
-        total, bad, scale = found
-        exact = scale == 1.0
-        long_burns = _decide(bad / total / budget, factor, True, exact)
-        if long_burns is False:
-            return False
-        found = counts(flow, t - short_shift, short_seconds, short_tiled)
-        if found is None or found[0] == 0:
-            return False
-        short_burns = _decide(found[1] / found[0] / budget, factor, True, found[2] == 1.0)
-        if short_burns is False:
-            return False
-        if events_read is not None:
-            events_read[t] = total * scale, exact
-        guard = _decide(total * scale, events, False, exact) if least else True
-        if guard is False:
-            return False
-        return None if long_burns is None or short_burns is None or guard is None else True
 
-    return holds
+def _holds(flow: Flow, counts: Callable[[Flow, int, int, bool], Counts | None],
+           long_seconds: int, long_tiled: bool, long_shift: int, short_seconds: int, short_tiled: bool,
+           short_shift: int, budget: float, factor: float, least: int,
+           events_read: dict[int, tuple[float, bool]] | None, t: int) -> Truth:
+    """:func:`burn_condition` at ``t``."""
+    found = counts(flow, t - long_shift, long_seconds, long_tiled)
+    if found is None or found[0] == 0:
+        return False
+    total, bad, scale = found
+    exact = scale == 1.0
+    long_burns = _decide(bad / total / budget, factor, True, exact)
+    if long_burns is False:
+        return False
+    found = counts(flow, t - short_shift, short_seconds, short_tiled)
+    if found is None or found[0] == 0:
+        return False
+    short_burns = _decide(found[1] / found[0] / budget, factor, True, found[2] == 1.0)
+    if short_burns is False:
+        return False
+    if events_read is not None:
+        events_read[t] = total * scale, exact
+    guard = _decide(total * scale, float(least), False, exact) if least else True
+    if guard is False:
+        return False
+    return None if long_burns is None or short_burns is None or guard is None else True
 
 
 
