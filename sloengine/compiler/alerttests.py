@@ -193,10 +193,10 @@ def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[S
                     f"{sli.total} tell apart")
         return (alone, total)
     if isinstance(sli, LatencySLI):
-        spelling = le if le is not None else le_spellings(sli.threshold_seconds)[0]
-        bucket = stream(GOOD, sli.bucket.metric, [sli.bucket.with_matchers(le_matcher(sli.threshold_seconds))],
-                        extra={"le": spelling})
-        count = stream(TOTAL, sli.count.metric, [sli.count])
+        spelling = le if le is not None else _le_spellings(sli.threshold_seconds)[0]
+        part, count_selector = _latency_selectors(sli)
+        bucket = stream(GOOD, part.metric, [part], extra={"le": spelling})
+        count = stream(TOTAL, count_selector.metric, [count_selector])
         if bucket is None or count is None:
             return f"no label values match the histogram selector {sli.histogram} with le={spelling!r}"
         return (bucket, count)
@@ -204,6 +204,27 @@ def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[S
         gauge = stream(GAUGE, sli.gauge.metric, [sli.gauge])
         return (gauge,) if gauge is not None else f"no label values match the probe selector {sli.gauge}"
     return "a raw PromQL SLI cannot be synthesised: its series are not known"
+
+
+#: The ``le`` spellings and matcher of a threshold (the same few thresholds recur).
+_le_spellings = lru_cache(maxsize=256)(le_spellings)
+_le_matcher = lru_cache(maxsize=256)(le_matcher)
+
+
+def _latency_selectors(sli: LatencySLI) -> tuple[Selector, Selector]:
+    """The selectors of a latency SLI's good events (its bucket at the threshold) and of all its events."""
+    return sli.bucket.with_matchers(_le_matcher(sli.threshold_seconds)), sli.count
+
+
+def _counting(sli: RatioSLI | LatencySLI | ProbeSLI) -> tuple[Selector, Selector | None, bool]:
+    """The selectors of all the events an SLI counts and of its part (none for a probe: its samples' values),
+    and whether its part is the bad events."""
+    if isinstance(sli, RatioSLI):
+        return sli.total, sli.bad or sli.good, sli.bad is not None
+    if isinstance(sli, LatencySLI):
+        part, count = _latency_selectors(sli)
+        return count, part, False
+    return sli.gauge, None, False
 
 
 def _group_values(slo: SLO) -> list[dict[str, str]]:
@@ -1233,14 +1254,9 @@ class _Subject:
         """``slo`` in numbers, with how its SLI counts each of the input streams (new groups get new ids)."""
         sli = slo.sli
         probe = isinstance(sli, ProbeSLI)
-        if isinstance(sli, RatioSLI):
-            total_sel, part, part_is_bad = sli.total, sli.bad or sli.good, sli.bad is not None
-        elif isinstance(sli, LatencySLI):
-            total_sel, part, part_is_bad = sli.count, sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)), False
-        elif isinstance(sli, ProbeSLI):
-            total_sel, part, part_is_bad = sli.gauge, None, False
-        else:
+        if isinstance(sli, RawSLI):
             return _Owner(slo.error_budget, slo.alerting.min_events, probe, False, None)
+        total_sel, part, part_is_bad = _counting(sli)
         assert part is not None or probe
         view: list[Counted] = []
         for stream in self.streams:
@@ -1300,15 +1316,19 @@ def burn_rules(slo: SLO, groups: Sequence[RuleGroup]) -> tuple[BurnRule, ...]:
     if not slo.alerting.enabled:
         return ()
     name = alert_name(slo)
-    found: list[tuple[AlertingRule, int, dict[str, str]]] = [
-        (r, rank, dict(r.labels)) for rank, group in enumerate(groups) for r in group.rules
-        if isinstance(r, AlertingRule) and r.alert == name and any(k == c.LABEL_LONG_WINDOW for k, _ in r.labels)]
+    # Each burn alert's rule with its (long window, short window, own severity) labels.
+    found: list[tuple[AlertingRule, int, tuple[str | None, str | None, str | None]]] = []
+    for rank, group in enumerate(groups):
+        for r in group.rules:
+            if isinstance(r, AlertingRule) and r.alert == name:
+                labels = dict(r.labels)
+                if c.LABEL_LONG_WINDOW in labels:
+                    found.append((r, rank, (labels[c.LABEL_LONG_WINDOW], labels.get(c.LABEL_SHORT_WINDOW),
+                                            labels.get(c.LABEL_OWN_SEVERITY))))
     out: list[BurnRule] = []
     for cond in slo.alerting.conditions:
-        key = {c.LABEL_LONG_WINDOW: format_duration(cond.long_seconds),
-               c.LABEL_SHORT_WINDOW: format_duration(cond.short_seconds),
-               c.LABEL_OWN_SEVERITY: cond.severity.value}
-        match = next((i for i, (_, _, labels) in enumerate(found) if key.items() <= labels.items()), None)
+        key = (format_duration(cond.long_seconds), format_duration(cond.short_seconds), cond.severity.value)
+        match = next((i for i, (_, _, labels) in enumerate(found) if labels == key), None)
         if match is None:
             raise AssertionError(
                 f"{slo.id}: no compiled alerting rule for the {cond.name} {cond.severity.value} condition")
