@@ -86,8 +86,7 @@ class Series:
     text: str = ""
 
     def selector(self) -> str:
-        inner = ",".join(f"{k}={quote(v)}" for k, v in self.labels)
-        return f"{self.metric}{{{inner}}}" if inner else self.metric
+        return _selector(self.metric, self.labels)
 
     def label_map(self) -> dict[str, str]:
         return dict(self.labels)
@@ -117,6 +116,12 @@ class Series:
             parts.append(f"{start}{'+' if step >= 0 else '-'}{abs(step)}x{j - i - 1}" if j - i > 1 else f"{start}")
             i = j
         return " ".join(parts)
+
+
+def _selector(metric: str, labels: LabelPairs) -> str:
+    """A series' selector as a test file's ``input_series`` names it."""
+    inner = ",".join(f"{k}={quote(v)}" for k, v in labels)
+    return f"{metric}{{{inner}}}" if inner else metric
 
 
 #: Roles a series plays: counters of bad, good or all events, or a probe's 0/1 gauge.
@@ -1149,6 +1154,14 @@ def _lifecycle(planner: _Planner, conds: tuple[BurnRateAlert, ...]) -> tuple[_Ou
     return planner.lifecycle(conds)
 
 
+def forget_shared() -> None:
+    """Drop every answer SLOs alike share (for tests that plan an SLO alone and among others)."""
+    _SHARED.clear()
+    _LIFECYCLES.clear()
+    _solve.cache_clear()
+    _quiet.cache_clear()
+
+
 @lru_cache(maxsize=4096)
 def _quiet(problem: _Problem) -> _Outline | str:
     """:meth:`_Planner.quiet`, shared by the problems alike in what it reads."""
@@ -1176,6 +1189,8 @@ class _Subject:
         self.burn_index: list[int] = []
         self._alerts: dict[AlertId, Firing] = {}
         self._checked: dict[tuple[tuple[AlertId, ...], bool], tuple[Firing, ...]] = {}
+        self._order: list[int] = []
+        self._selectors: list[str] = []
 
     def problem(self) -> str | None:
         if not any(b.condition.severity is AlertSeverity.PAGE for b in self.burns):
@@ -1286,7 +1301,8 @@ class _Subject:
                                                  r.slo.id, r.condition)
         return found
 
-    def check(self, check: _Check) -> Check:
+    def alerts(self, check: _Check) -> tuple[Firing, ...]:
+        """The alerts ``check`` expects, in their order."""
         key = (check.alerts, check.merged)
         found = self._checked.get(key)
         if found is None:
@@ -1296,16 +1312,33 @@ class _Subject:
             alerts.sort(key=_alert_order)
             # Checks alike share their alerts (the same tuple): the test file lays out each list once.
             found = self._checked[key] = tuple(alerts)
-        return Check(check.at, found)
+        return found
+
+    def order(self, count: int) -> list[int]:
+        """The first ``count`` streams (an outline's) in the order of their series in a test case."""
+        if not self._order:
+            self._order = sorted(range(len(self.streams)),
+                                 key=lambda i: (self.streams[i].metric, self.streams[i].labels))
+        return [i for i in self._order if i < count]
 
     def scenario(self, outline: _Outline) -> Scenario:
         """``outline`` spelled out for this SLO: its series, alerts and conditions."""
-        series = sorted((Series(s.metric, s.labels, text=v) for s, v in zip(self.streams, outline.values(self.roles))),
-                        key=lambda s: (s.metric, s.labels))
+        values = outline.values(self.roles)
+        series = (Series(self.streams[i].metric, self.streams[i].labels, text=values[i])
+                  for i in self.order(len(values)))
         # Timings and the cleared condition keep the outline's conditions: values equal to this SLO's.
         return Scenario(outline.kind, f"{self.slo.id}: {outline.title}", tuple(series),
-                        tuple(self.check(ch) for ch in outline.checks), outline.start, outline.timings,
-                        outline.proves, outline.recovered, outline.cleared)
+                        tuple(Check(ch.at, self.alerts(ch)) for ch in outline.checks), outline.start,
+                        outline.timings, outline.proves, outline.recovered, outline.cleared)
+
+    def written(self, outline: _Outline) -> _Written:
+        """What the test file writes of ``outline`` spelled out (:meth:`scenario`, without its objects)."""
+        values = outline.values(self.roles)
+        if not self._selectors:
+            self._selectors = [_selector(s.metric, s.labels) for s in self.streams]
+        return _Written(f"{self.slo.id}: {outline.title}",
+                        tuple((self._selectors[i], values[i]) for i in self.order(len(values))),
+                        tuple((ch.at, self.alerts(ch)) for ch in outline.checks), self.alertname)
 
 
 # ---- the compiled alerting rules ---------------------------------------------------------------
@@ -1387,17 +1420,42 @@ def plan_compiled(slo: SLO, burns: Sequence[BurnRule], peers: Sequence[tuple[SLO
     return _plan_compiled(slo, burns, peers, le_spelling, _Facts())
 
 
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """A plan before its scenarios are spelled out: what a plan and a test file are both made from."""
+
+    slo: SLO
+    alertname: str
+    skipped: tuple[str, ...]
+    subject: _Subject | None = None
+    outlines: tuple[_Outline, ...] = ()
+
+    def plan(self) -> AlertTestPlan:
+        subject = self.subject
+        return AlertTestPlan(self.slo, self.alertname,
+                             () if subject is None else tuple(subject.scenario(o) for o in self.outlines), self.skipped)
+
+    def written(self) -> list[_Written]:
+        subject = self.subject
+        return [] if subject is None else [subject.written(o) for o in self.outlines]
+
+
 def _plan_compiled(slo: SLO, burns: Sequence[BurnRule], peers: Sequence[tuple[SLO, Sequence[BurnRule]]],
                    le_spelling: str | None, facts: _Facts) -> AlertTestPlan:
+    return _plan_parts(slo, burns, peers, le_spelling, facts).plan()
+
+
+def _plan_parts(slo: SLO, burns: Sequence[BurnRule], peers: Sequence[tuple[SLO, Sequence[BurnRule]]],
+                le_spelling: str | None, facts: _Facts) -> _Parts:
     reason = skip_reason(slo)
     if reason is not None:
-        return AlertTestPlan(slo, alert_name(slo), (), (reason,))
+        return _Parts(slo, alert_name(slo), (reason,))
     interfering = _interfering(slo, [p for p, _ in peers], facts)
     mine = facts.metrics(slo)
     raw = [p for (p, _), chosen in zip(peers, interfering) if chosen and isinstance(p.sli, RawSLI)
            and any(m in text for m in mine for text in (p.sli.error_ratio, p.sli.good, p.sli.bad, p.sli.total) if text)]
     if raw:
-        return AlertTestPlan(slo, alert_name(slo), (), (
+        return _Parts(slo, alert_name(slo), (
             f"{raw[0].id} shares the alert name {alert_name(slo)} and reads the same metrics with raw PromQL, "
             "so its alerts cannot be predicted",))
     others = [b for (_, bs), chosen in zip(peers, interfering) if chosen for b in bs]
@@ -1405,11 +1463,11 @@ def _plan_compiled(slo: SLO, burns: Sequence[BurnRule], peers: Sequence[tuple[SL
         subject = _Subject(slo, burns, others, le_spelling, facts)
         problem = subject.problem()
         if problem is not None:
-            return AlertTestPlan(slo, subject.alertname, (), (problem,))
+            return _Parts(slo, subject.alertname, (problem,))
         outlines, skipped = _solve(subject.numbers())
     except ValueError as exc:
-        return AlertTestPlan(slo, alert_name(slo), (), (str(exc),))
-    return AlertTestPlan(slo, subject.alertname, tuple(subject.scenario(o) for o in outlines), skipped)
+        return _Parts(slo, alert_name(slo), (str(exc),))
+    return _Parts(slo, subject.alertname, skipped, subject, outlines)
 
 
 def plan(slo: SLO, service: Service, *, peers: Sequence[SLO] = (), le_spelling: str | None = None) -> AlertTestPlan:
@@ -1422,19 +1480,39 @@ def plan(slo: SLO, service: Service, *, peers: Sequence[SLO] = (), le_spelling: 
 # ---- promtool documents ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What a test file writes of one scenario: its title, input series (selector, values), checks (instant,
+    expected alerts) and alertname."""
+
+    title: str
+    series: tuple[tuple[str, str], ...]
+    checks: tuple[tuple[int, tuple[Firing, ...]], ...]
+    alertname: str
+
+
+def _written(scenario: Scenario, alertname: str) -> _Written:
+    return _Written(scenario.title, tuple((s.selector(), s.values_text()) for s in scenario.series),
+                    tuple((check.at, check.alerts) for check in scenario.checks), alertname)
+
+
 def promtool_case(scenario: Scenario, alertname: str) -> dict[str, Any]:
     """One entry of a promtool test file's ``tests`` list."""
+    return _case_document(_written(scenario, alertname))
+
+
+def _case_document(case: _Written) -> dict[str, Any]:
     return {
-        "name": scenario.title,
+        "name": case.title,
         "interval": format_duration(SCRAPE_SECONDS),
-        "input_series": [{"series": s.selector(), "values": s.values_text()} for s in scenario.series],
+        "input_series": [{"series": selector, "values": values} for selector, values in case.series],
         "alert_rule_test": [
             {
-                "eval_time": _clock(check.at),
-                "alertname": alertname,
-                "exp_alerts": [_expected(a) for a in check.alerts],
+                "eval_time": _clock(at),
+                "alertname": case.alertname,
+                "exp_alerts": [_expected(a) for a in alerts],
             }
-            for check in scenario.checks
+            for at, alerts in case.checks
         ],
     }
 
@@ -1555,30 +1633,33 @@ def _items(key: str, items: Sequence[str], indent: str = "") -> list[str]:
 
 def promtool_text(rule_files: Sequence[str], cases: Sequence[tuple[Scenario, str]],
                   group_order: Sequence[str] = ()) -> str:
-    """:func:`promtool_document` of the cases (scenario, alertname) as :func:`.rulefiles.dump` writes it.
+    """:func:`promtool_document` of the cases (scenario, alertname) as :func:`.rulefiles.dump` writes it."""
+    return _file_text(rule_files, [_written(s, name) for s, name in cases], group_order)
+
+
+def _file_text(rule_files: Sequence[str], cases: Sequence[_Written], group_order: Sequence[str]) -> str:
+    """A test file's text (see :func:`promtool_text`).
 
     Test files are the largest a compile writes, and their shape is fixed: laying it out here, each distinct
-    string quoted once by ``dump`` itself, costs a fraction of walking the document. A string ``dump`` would
-    not write on one line (a multi-line annotation) leaves the whole document to ``dump``.
+    string quoted by ``dump`` itself, costs a fraction of walking the document. A string ``dump`` would not
+    write on one line (a multi-line annotation) leaves the whole document to ``dump``.
     """
     try:
-        return _promtool_text(rule_files, cases, group_order)
+        return _laid_out(rule_files, cases, group_order)
     except _Multiline:
-        return dump(promtool_document(rule_files, [promtool_case(s, name) for s, name in cases], group_order))
+        return dump(promtool_document(rule_files, [_case_document(case) for case in cases], group_order))
 
 
-def _promtool_text(rule_files: Sequence[str], cases: Sequence[tuple[Scenario, str]],
-                   group_order: Sequence[str]) -> str:
-    selectors = [[s.selector() for s in scenario.series] for scenario, _ in cases]
+def _laid_out(rule_files: Sequence[str], cases: Sequence[_Written], group_order: Sequence[str]) -> str:
     # Every string of the file, asked of dump at once.
     strings = [*rule_files, *group_order, format_duration(EVAL_SECONDS), format_duration(SCRAPE_SECONDS)]
     seen: set[int] = set()
-    for (scenario, alertname), spelled in zip(cases, selectors):
-        strings += (scenario.title, alertname, *spelled, *(s.values_text() for s in scenario.series))
-        for check in scenario.checks:
-            if id(check.alerts) not in seen:
-                seen.add(id(check.alerts))
-                strings += (value for alert in check.alerts for pairs in (alert.labels, alert.annotations)
+    for case in cases:
+        strings += (case.title, case.alertname, *(text for pair in case.series for text in pair))
+        for _, alerts in case.checks:
+            if id(alerts) not in seen:
+                seen.add(id(alerts))
+                strings += (value for alert in alerts for pairs in (alert.labels, alert.annotations)
                             for _, value in pairs)
     _learn(strings)
     out = _items("rule_files", [f"- {_one(f)}\n" for f in rule_files])
@@ -1587,28 +1668,28 @@ def _promtool_text(rule_files: Sequence[str], cases: Sequence[tuple[Scenario, st
         out += _items("group_eval_order", [f"- {_one(g)}\n" for g in group_order])
     interval = _one(format_duration(SCRAPE_SECONDS))
     # The texts of alerts and of checks' alert lists, by the identity of the alert or list (a plan's checks
-    # alike share their list, see _Subject.check; hashing alerts costs more than laying them out): each
+    # alike share their list, see _Subject.alerts; hashing alerts costs more than laying them out): each
     # entry keeps its object, so an identity cannot be reused while the entry lives.
     expected: dict[int, tuple[Firing, str]] = {}
     lists: dict[int, tuple[tuple[Firing, ...], str]] = {}
     tests: list[str] = []
-    for (scenario, alertname), spelled in zip(cases, selectors):
-        tests.append(f"- name: {_one(scenario.title)}\n  interval: {interval}\n")
-        tests += _items("input_series", [f"  - series: {_one(selector)}\n    values: {_one(s.values_text())}\n"
-                                         for s, selector in zip(scenario.series, spelled)], "  ")
-        name = _one(alertname)
+    for case in cases:
+        tests.append(f"- name: {_one(case.title)}\n  interval: {interval}\n")
+        tests += _items("input_series", [f"  - series: {_one(selector)}\n    values: {_one(values)}\n"
+                                         for selector, values in case.series], "  ")
+        name = _one(case.alertname)
         checks = []
-        for check in scenario.checks:
-            checks.append(_check_head(check.at, name))
-            listed = lists.get(id(check.alerts))
+        for at, alerts in case.checks:
+            checks.append(_check_head(at, name))
+            listed = lists.get(id(alerts))
             if listed is None:
-                texts = ["    exp_alerts:\n"] if check.alerts else ["    exp_alerts: []\n"]
-                for alert in check.alerts:
+                texts = ["    exp_alerts:\n"] if alerts else ["    exp_alerts: []\n"]
+                for alert in alerts:
                     known = expected.get(id(alert))
                     if known is None:
                         known = expected[id(alert)] = (alert, _expected_text(alert))
                     texts.append(known[1])
-                listed = lists[id(check.alerts)] = (check.alerts, "".join(texts))
+                listed = lists[id(alerts)] = (alerts, "".join(texts))
             checks.append(listed[1])
         tests += _items("alert_rule_test", checks, "  ")
     out += _items("tests", tests)
@@ -1660,13 +1741,18 @@ class CompiledService:
 
 def service_plans(service: CompiledService) -> dict[str, AlertTestPlan]:
     """Every SLO's plan in one service, by SLO id."""
+    return {parts.slo.id: parts.plan() for parts in _service_parts(service)}
+
+
+def _service_parts(service: CompiledService) -> list[_Parts]:
+    """Every SLO's plan in one service, before its scenarios are spelled out, in file order."""
     ids = [slo.id for slo, _ in service.slos]
     burns = [burn_rules(slo, groups) for slo, groups in service.slos]
     facts = _Facts()
-    out: dict[str, AlertTestPlan] = {}
+    out: list[_Parts] = []
     for i, (slo, _) in enumerate(service.slos):
         peers = [(p, burns[j]) for j, (p, _) in enumerate(service.slos) if ids[j] != ids[i]]
-        out[ids[i]] = _plan_compiled(slo, burns[i], peers, None, facts)
+        out.append(_plan_parts(slo, burns[i], peers, None, facts))
     return out
 
 
@@ -1676,8 +1762,20 @@ def render_service_tests(service: CompiledService, calendars: bool,
 
     ``calendars``: whether the calendar rules file exists (it is loaded for services with calendar windows).
     """
-    found = plans_by_id if plans_by_id is not None else service_plans(service)
     slos = [slo for slo, _ in service.slos]
+    cases: list[_Written] = []
+    skips: list[tuple[SLO, tuple[str, ...]]] = []
+    if plans_by_id is None:
+        for parts in _service_parts(service):  # the same plans, their scenarios written without their objects
+            cases += parts.written()
+            skips.append((parts.slo, parts.skipped))
+    else:
+        for slo in slos:
+            found = plans_by_id[slo.id]
+            cases += [_written(scenario, found.alertname) for scenario in found.scenarios]
+            skips.append((slo, found.skipped))
+    if not cases:
+        return None
     test_path = c.tests_file(service.name)
     files = [c.rules_file(service.name)]
     calendar_groups: list[str] = []
@@ -1685,11 +1783,8 @@ def render_service_tests(service: CompiledService, calendars: bool,
         files.append(c.rules_file(c.CALENDAR_FILE_STEM))
         calendar_groups = [c.CALENDAR_GROUP]
     order = calendar_groups + [g.name for _, groups in service.slos for g in groups]
-    cases = [(scenario, found[s.id].alertname) for s in slos for scenario in found[s.id].scenarios]
-    if not cases:
-        return None
-    notes = "".join(f"# {s.id}: {reason}\n" for s in slos for reason in found[s.id].skipped)
-    return test_path, HEADER + notes + promtool_text([_relative(p, test_path) for p in files], cases, order)
+    notes = "".join(f"# {slo.id}: {reason}\n" for slo, skipped in skips for reason in skipped)
+    return test_path, HEADER + notes + _file_text([_relative(p, test_path) for p in files], cases, order)
 
 
 def _compiled_services(catalog: Catalog) -> list[CompiledService]:

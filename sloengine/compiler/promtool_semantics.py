@@ -89,21 +89,22 @@ class Flow:
     def __hash__(self) -> int:
         return self._hash  # type: ignore[attr-defined]
 
-    def _through(self, k: int) -> tuple[int, int]:
-        """(total, bad) events of every scrape up to and including ``k``."""
-        i = bisect_right(self._starts, k) - 1  # type: ignore[attr-defined]
-        if i < 0:
-            return 0, 0
-        before, total, bad, rate, bad_rate = self._index[i]  # type: ignore[attr-defined]
-        return total + rate * (k - before), bad + bad_rate * (k - before)
-
     def events(self, first: int, last: int) -> tuple[int, int]:
-        """(total, bad) events of scrapes ``first+1 .. last``."""
+        """(total, bad) events of scrapes ``first+1 .. last``: the events of every scrape up to ``last`` less those
+        up to ``first``, each from the last phase starting at or before it (inline: asked for every window)."""
         if last <= first:
             return 0, 0
-        total_hi, bad_hi = self._through(last)
-        total_lo, bad_lo = self._through(first)
-        return total_hi - total_lo, bad_hi - bad_lo
+        starts, index = self._starts, self._index  # type: ignore[attr-defined]
+        i = bisect_right(starts, last) - 1
+        if i < 0:
+            return 0, 0
+        before, total, bad, rate, bad_rate = index[i]
+        total_hi, bad_hi = total + rate * (last - before), bad + bad_rate * (last - before)
+        i = bisect_right(starts, first) - 1
+        if i < 0:
+            return total_hi, bad_hi
+        before, total, bad, rate, bad_rate = index[i]
+        return total_hi - total - rate * (first - before), bad_hi - bad - bad_rate * (first - before)
 
 
 @dataclass(frozen=True)
