@@ -23,17 +23,24 @@ from sloengine.compiler.alerttests import (
     SCRAPE_SECONDS,
     SUSTAINABLE,
     AlertTestPlan,
+    Check,
+    Firing,
+    Scenario,
     Series,
     alert_tests,
     detection_seconds,
+    forget_shared,
     plan,
     plans,
+    promtool_case,
+    promtool_document,
+    promtool_text,
     render_tests,
     skipped,
 )
 from sloengine.compiler.generate import render
 from sloengine.compiler.labelvalues import label_value, regex_samples, selector_matches, shortest_match, solve_labels
-from sloengine.compiler.rulefiles import render_rule_file
+from sloengine.compiler.rulefiles import dump, render_rule_file
 from sloengine.compiler.rules import compile_catalog
 from sloengine.model import conventions as c
 from sloengine.model.durations import parse_duration
@@ -464,6 +471,61 @@ def test_slos_sharing_an_alert_name_and_a_counter_expect_each_others_alerts(
     outage = plans(catalog)["shared/server-errors"].scenarios[0]
     paging = {a.slo for check in outage.checks for a in check.alerts}
     assert paging == {"shared/server-errors", "shared/all-errors"}
+
+
+def test_test_files_are_laid_out_as_dump_lays_out_their_document(
+        examples: Catalog, custom: tuple[Catalog, Path, dict[str, str]]) -> None:
+    """The direct layout of a test file is the generic one of its document, strings that dump cannot write
+    on one line included (the whole file is then dump's)."""
+    files, order = ["../rules/a.rules.yml", "../rules/calendars.rules.yml"], ["g:fast", "g:slow"]
+    for catalog in (examples, custom[0]):
+        for found in plans(catalog).values():
+            if found.scenarios:
+                cases = [(s, found.alertname) for s in found.scenarios]
+                assert promtool_text(files, cases, order) == dump(
+                    promtool_document(files, [promtool_case(s, name) for s, name in cases], order))
+    scenario = next(p for p in plans(examples).values() if p.scenarios).scenarios[0]
+    condition = scenario.timings[0].condition
+    odd = ["yes", "null", "it's", "a: b", "#x", "- y", " lead", "trail ", "ümlaut", "x" * 5000, "1e3", "", "{a}"]
+    alerts = tuple(Firing(tuple(sorted({f"k{i}": v for i, v in enumerate(odd)}.items())), (("on", "off"),),
+                          "s/x", condition) for _ in range(2))
+    tricky = Scenario("lifecycle", "t: 'quoted' ü", (Series("m", (("a", 'b"c'),), text="1+2x3"),),
+                      (Check(60, alerts), Check(120, ())))
+    multiline = Scenario("lifecycle", "t", (), (Check(60, (Firing((("k", "v"),), (("d", "two\nlines"),), "s/x",
+                                                                  condition),)),))
+    for cases in ([(tricky, "Name")], [(tricky, "yes"), (multiline, "A")], []):
+        assert promtool_text(files, cases, order) == dump(
+            promtool_document(files, [promtool_case(s, name) for s, name in cases], order))
+        assert promtool_text(files, cases) == dump(
+            promtool_document(files, [promtool_case(s, name) for s, name in cases]))
+
+
+def test_slos_alike_share_their_scenarios_without_changing_any(tmp_path: Path) -> None:
+    """Plans of SLOs alike in numbers (objective, window, conditions, min_events; not names or selectors) are
+    shared, and an SLO alike but in min_events borrows a case whenever its guard would not have bound: every
+    plan is the one it gets alone."""
+    def slo(name: str, metric: str, **alerting: Any) -> dict[str, Any]:
+        return {"name": name, "objective": 99.5, "window": "28d",
+                "sli": {"ratio": {"bad": f'{metric}{{code=~"5.."}}', "total": metric}}, "alerting": alerting}
+    catalog = _catalog(_spec(tmp_path, "alike",
+                             slo("plain", "a_total"), slo("renamed", "b_total"),
+                             slo("guarded", "c_total", min_events=50),
+                             slo("tight", "d_total", min_events=10**6),
+                             {**slo("grouped", "e_total", min_events=50),
+                              "sli": {"ratio": {"bad": 'e_total{code=~"5.."}', "total": "e_total",
+                                                "group_by": ["route"]}}},
+                             *({"name": f"probe-{least}", "objective": 99.9, "window": "7d",
+                                "sli": {"probe": {"metric": f'probe_success{{instance="{least}"}}'}},
+                                "alerting": {"min_events": least}} for least in (0, 50, 55))))
+    forget_shared()
+    together = plans(catalog)
+    for slo_id, shared in together.items():
+        forget_shared()
+        alone = plans(Catalog(services=catalog.services, slos=tuple(s for s in catalog.slos if s.id == slo_id)))
+        assert alone[slo_id] == shared, slo_id
+    assert [s.proves for s in together["alike/guarded"].scenarios] == [(SUSTAINABLE, OUTAGE, RECOVERY), (QUIET,)]
+    lifecycle = {slo_id: p.scenarios[0].checks for slo_id, p in together.items()}
+    assert [check.at for check in lifecycle["alike/plain"]] == [check.at for check in lifecycle["alike/renamed"]]
 
 
 def test_raw_sli_gets_no_test_and_a_reason(custom: tuple[Catalog, Path, dict[str, str]]) -> None:

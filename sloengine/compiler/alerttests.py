@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import math
 import posixpath
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from ..model import conventions as c
@@ -56,15 +57,10 @@ from .promtool_semantics import (
     SCRAPE_SECONDS,
     Flow,
     Phase,
-    Reading,
     Truth,
-    all_of,
-    at_least,
-    burn_above,
-    counter_window,
-    evaluations,
-    probe_window,
-    read_time,
+    Window,
+    burn_condition,
+    enough,
 )
 from .queries import number
 from .rulefiles import HEADER, dump
@@ -79,7 +75,7 @@ LabelPairs = tuple[tuple[str, str], ...]
 # ---- synthetic series --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Series:
     """One input series, one sample per scrape from time 0 (``None``: no sample)."""
 
@@ -90,8 +86,7 @@ class Series:
     text: str = ""
 
     def selector(self) -> str:
-        inner = ",".join(f"{k}={quote(v)}" for k, v in self.labels)
-        return f"{self.metric}{{{inner}}}" if inner else self.metric
+        return _selector(self.metric, self.labels)
 
     def label_map(self) -> dict[str, str]:
         return dict(self.labels)
@@ -123,8 +118,16 @@ class Series:
         return " ".join(parts)
 
 
+def _selector(metric: str, labels: LabelPairs) -> str:
+    """A series' selector as a test file's ``input_series`` names it."""
+    inner = ",".join(f"{k}={quote(v)}" for k, v in labels)
+    return f"{metric}{{{inner}}}" if inner else metric
+
+
 #: Roles a series plays: counters of bad, good or all events, or a probe's 0/1 gauge.
 BAD, GOOD, TOTAL, GAUGE = "bad", "good", "total", "gauge"
+#: A counter's events per scrape as (a, b) in ``a × total + b × bad`` (see :func:`_per_scrape`).
+_FORMS = {BAD: (0, 1), GOOD: (1, -1), TOTAL: (1, 0)}
 
 
 @dataclass(frozen=True)
@@ -195,10 +198,10 @@ def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[S
                     f"{sli.total} tell apart")
         return (alone, total)
     if isinstance(sli, LatencySLI):
-        spelling = le if le is not None else le_spellings(sli.threshold_seconds)[0]
-        bucket = stream(GOOD, sli.bucket.metric, [sli.bucket.with_matchers(le_matcher(sli.threshold_seconds))],
-                        extra={"le": spelling})
-        count = stream(TOTAL, sli.count.metric, [sli.count])
+        spelling = le if le is not None else _le_spellings(sli.threshold_seconds)[0]
+        part, count_selector = _latency_selectors(sli)
+        bucket = stream(GOOD, part.metric, [part], extra={"le": spelling})
+        count = stream(TOTAL, count_selector.metric, [count_selector])
         if bucket is None or count is None:
             return f"no label values match the histogram selector {sli.histogram} with le={spelling!r}"
         return (bucket, count)
@@ -206,6 +209,27 @@ def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[S
         gauge = stream(GAUGE, sli.gauge.metric, [sli.gauge])
         return (gauge,) if gauge is not None else f"no label values match the probe selector {sli.gauge}"
     return "a raw PromQL SLI cannot be synthesised: its series are not known"
+
+
+#: The ``le`` spellings and matcher of a threshold (the same few thresholds recur).
+_le_spellings = lru_cache(maxsize=256)(le_spellings)
+_le_matcher = lru_cache(maxsize=256)(le_matcher)
+
+
+def _latency_selectors(sli: LatencySLI) -> tuple[Selector, Selector]:
+    """The selectors of a latency SLI's good events (its bucket at the threshold) and of all its events."""
+    return sli.bucket.with_matchers(_le_matcher(sli.threshold_seconds)), sli.count
+
+
+def _counting(sli: RatioSLI | LatencySLI | ProbeSLI) -> tuple[Selector, Selector | None, bool]:
+    """The selectors of all the events an SLI counts and of its part (none for a probe: its samples' values),
+    and whether its part is the bad events."""
+    if isinstance(sli, RatioSLI):
+        return sli.total, sli.bad or sli.good, sli.bad is not None
+    if isinstance(sli, LatencySLI):
+        part, count = _latency_selectors(sli)
+        return count, part, False
+    return sli.gauge, None, False
 
 
 def _group_values(slo: SLO) -> list[dict[str, str]]:
@@ -236,7 +260,7 @@ def _group_values(slo: SLO) -> list[dict[str, str]]:
 # ---- what each alert sees ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Firing:
     """A firing alert as promtool shows it (alertname aside)."""
 
@@ -273,13 +297,72 @@ def _shape(flow: Flow) -> str:
     return "steady" if steady else "peak"
 
 
-#: Truths by a watch's key, then by instant: an organisation's SLOs repeat objectives, windows and alert
-#: conditions, and their test cases then ask the same questions (bounded, so a long run cannot grow it).
-_SHARED: dict[tuple[Any, ...], dict[int, Truth]] = {}
+# The planning below works on numbers only: which alerts fire when depends on an SLO's budget, conditions,
+# guard and rule groups and on which of the input streams each SLI counts, never on names or label values.
+# SLOs alike in those numbers (an organisation repeats objectives, windows and conditions) then share one
+# solution (:func:`_solve`), which :class:`_Subject` spells out with each SLO's own series and alerts.
+
+#: An alert in numbers: (index of its burn rule in :attr:`_Problem.burns`, id of its group's labels).
+AlertId = tuple[int, int]
+#: How an SLI counts one input stream: (id of the group's labels, as all events, as its part) or, when its
+#: selectors cannot be evaluated, why.
+Counted = tuple[int, bool, bool] | str
+
+
+@dataclass(frozen=True, slots=True)
+class _Owner:
+    """An SLO whose alerts take part in a case (the SLO under test or a peer sharing its alert name), as
+    far as its alerts' outcome depends on it."""
+
+    budget: float
+    min_events: int
+    probe: bool
+    #: Whether its SLI's part counts bad events (else good ones).
+    part_is_bad: bool
+    #: How it counts each input stream of the SLO under test, in order; None for a raw SLI (nothing).
+    view: tuple[Counted, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Burn:
+    """A burn rule in numbers: its owner (an index into :attr:`_Problem.owners`) and condition, and whether it
+    reads its long and its short window as of the previous evaluation (a window its SLO's slow group records,
+    read by a rule of the fast group)."""
+
+    owner: int
+    condition: BurnRateAlert
+    long_late: bool
+    short_late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """Everything an SLO's scenarios depend on: the key under which SLOs alike share them."""
+
+    #: The SLO under test first, then the peers whose alerts share its alert name.
+    owners: tuple[_Owner, ...]
+    #: The SLO under test's burn rules first, then its peers'.
+    burns: tuple[_Burn, ...]
+    #: How many of ``burns`` are the SLO under test's.
+    own: int
+    #: How many groups carry traffic (the groups' labels have the ids 0, 1).
+    groups: int
+    #: Whether the SLO under test counts each group's events as built (see :func:`_as_counted`); its own
+    #: view is then left out.
+    as_built: bool
+    #: The roles of each group's streams, when an SLI's view of them counts (else ()).
+    roles: tuple[tuple[str, ...], ...]
+
+
+#: By a watch's key: whether its traffic is unimodal (see :class:`_Watch`), its condition's truths and whether
+#: it fires, by instant, its condition, and (without a min_events guard) what a guard would read where both
+#: windows burn. SLOs repeat objectives, windows and alert conditions, and their cases then ask the same
+#: questions (bounded, so a long run cannot grow it).
+_SHARED: dict[tuple[Any, ...], tuple[bool, dict[int, Truth], dict[int, Truth], Callable[[int], Truth],
+                                     dict[int, tuple[float, bool]]]] = {}
 _SHARED_LIMIT = 20000
 
 
-@dataclass(eq=False)
 class _Watch:
     """One alert (a condition of one SLO, one group of its SLI) over one case's input.
 
@@ -292,64 +375,66 @@ class _Watch:
     traffic is evaluated instant by instant.
     """
 
-    burn: BurnRule
-    group: LabelPairs
-    flow: Flow
-    probe: bool
-    fast: frozenset[int]
-    truths: dict[int, Truth] = field(default_factory=dict)
-    _alert: Firing | None = None
-
-    def __post_init__(self) -> None:
-        cond, slo = self.burn.condition, self.burn.slo
-        self.budget = float(number(slo.error_budget))
-        self.factor = float(number(cond.burn_factor))
-        self.least = slo.alerting.min_events
-        self.unimodal = _shape(self.flow) != "other"
-        # Everything the answers depend on: SLOs alike in these share them (see _SHARED).
-        self.key = (self.budget, self.factor, cond.long_seconds, cond.short_seconds, cond.for_seconds, self.least,
-                    self.burn.rank, cond.long_seconds in self.fast, cond.short_seconds in self.fast, self.probe,
-                    self.flow.phases)
-        if len(_SHARED) > _SHARED_LIMIT:
-            _SHARED.clear()
-        self.truths = _SHARED.setdefault(self.key, {})
-
-    def _window(self, t: int, w: int) -> Reading | None:
-        at = read_time(t, self.burn.rank == 0 and w not in self.fast)
-        tiled = not is_raw_window(w)
-        return probe_window(self.flow, at, w, tiled) if self.probe else counter_window(self.flow, at, w, tiled)
+    def __init__(self, ident: AlertId, burn: _Burn, owner: _Owner, flow: Flow) -> None:
+        cond = burn.condition
+        self.ident = ident
+        self.burn = burn
+        self.hold = cond.for_seconds
+        budget, factor = float(owner.budget), float(cond.burn_factor)
+        # Everything the answers depend on: watches alike in these share them (see _SHARED).
+        key = (budget, factor, cond.long_seconds, burn.long_late, cond.short_seconds, burn.short_late,
+               cond.for_seconds, owner.min_events, owner.probe, flow)
+        shared = _SHARED.get(key)
+        if shared is None:
+            if len(_SHARED) > _SHARED_LIMIT:
+                _SHARED.clear()
+            long = Window(cond.long_seconds, not is_raw_window(cond.long_seconds), burn.long_late)
+            short = Window(cond.short_seconds, not is_raw_window(cond.short_seconds), burn.short_late)
+            events_read: dict[int, tuple[float, bool]] = {}
+            shared = _SHARED[key] = (_shape(flow) != "other", {}, {},
+                                     burn_condition(flow, owner.probe, long, short, budget, factor, owner.min_events,
+                                                    None if owner.min_events else events_read), events_read)
+        self.unimodal, self.truths, self.fired, self.condition, self.events_read = shared
 
     def truth(self, t: int) -> Truth:
-        if t in self.truths:
-            return self.truths[t]
-        cond = self.burn.condition
-        long = self._window(t, cond.long_seconds)
-        result = burn_above(long, self.budget, self.factor)
-        if result is not False:
-            result = all_of((result, burn_above(self._window(t, cond.short_seconds), self.budget, self.factor),
-                             at_least(long, self.least) if self.least else True))
-        self.truths[t] = result
+        truths = self.truths
+        if t in truths:
+            return truths[t]
+        result = truths[t] = self.condition(t)
         return result
 
     def firing(self, t: int) -> Truth:
         """Fires at ``t``: its condition held at every evaluation of ``[t - for, t]``."""
-        hold = self.burn.condition.for_seconds
-        if t - hold < 0:
+        fired = self.fired
+        if t in fired:
+            return fired[t]
+        result = fired[t] = self._firing(t)
+        return result
+
+    def _firing(self, t: int) -> Truth:
+        hold = self.hold
+        if t < hold:
             return False
         now = self.truth(t)
         if now is False or not hold:
             return now
-        every = evaluations(t - hold, t - EVAL_SECONDS)
-        instants: Sequence[int] = every
-        if self.unimodal and len(every) > 2:
+        # The evaluations of [t - for, t - eval], latest first.
+        first = -(-(t - hold) // EVAL_SECONDS) * EVAL_SECONDS
+        last = t - EVAL_SECONDS
+        instants: Sequence[int]
+        if self.unimodal and last - first >= 2 * EVAL_SECONDS:
             # Each parity's first and last evaluation (t itself is the last of its own).
-            instants = sorted({every[0], every[1], t - EVAL_SECONDS})
-        truths: list[Truth] = [now]
-        for e in reversed(instants):
-            truths.append(self.truth(e))
-            if truths[-1] is False:
+            instants = (last, first + EVAL_SECONDS, first)
+        else:
+            instants = range(last, first - 1, -EVAL_SECONDS)
+        unknown = now is None
+        for e in instants:
+            state = self.truth(e)
+            if state is False:
                 return False
-        return all_of(truths)
+            if state is None:
+                unknown = True
+        return None if unknown else True
 
     def first_firing(self, since: int, until: int) -> int | None:
         """The first evaluation in ``[since, until]`` where the alert certainly fires, while its traffic only
@@ -363,103 +448,143 @@ class _Watch:
                 lo = mid + 1
         return lo * EVAL_SECONDS if lo * EVAL_SECONDS <= until else None
 
-    def alert(self) -> Firing:
-        """The alert as Prometheus labels it: the series' labels, overridden by the rule's."""
-        if self._alert is None:
-            self._alert = self._labelled()
-        return self._alert
 
-    def _labelled(self) -> Firing:
-        r = self.burn
-        labels = {**dict(self.group), c.LABEL_SERVICE: r.slo.service, c.LABEL_SLO: r.slo.name, **dict(r.rule.labels)}
-        labels.pop("alertname", None)
-        return Firing(tuple(sorted(labels.items())), tuple(sorted(r.rule.annotations)), r.slo.id, r.condition)
+class _Guard:
+    """What the min_events guard of the SLO under test would have read in a case played without it.
+
+    Its alerts' watches record, where both windows burn, the long window's events the guard would compare
+    (see :func:`.promtool_semantics.burn_condition`): every instant the case asked is among them (and maybe
+    more, as watches alike share their answers). Wherever the guard would have held at all of them, the
+    case plays out the same with the guard (see :func:`_lifecycle`).
+    """
+
+    def __init__(self) -> None:
+        self._read: list[dict[int, tuple[float, bool]]] = []
+        self._least: tuple[float, float] | None = None
+
+    def follow(self, case: _Case) -> None:
+        """Take in the SLO under test's alerts in ``case``."""
+        self._read.extend(w.events_read for w in case.watches if w.burn.owner == 0)
+
+    def admits(self, least: int) -> bool:
+        """Whether a guard of ``least`` events would have held at every instant read (it holds for every value
+        above one where it holds)."""
+        if not least:
+            return True
+        if self._least is None:
+            exact = extrapolated = math.inf
+            for read in self._read:
+                for value, is_exact in read.values():
+                    if is_exact:
+                        exact = min(exact, value)
+                    else:
+                        extrapolated = min(extrapolated, value)
+            self._least = exact, extrapolated
+        exact, extrapolated = self._least
+        return ((exact == math.inf or enough(exact, True, least) is True)
+                and (extrapolated == math.inf or enough(extrapolated, False, least) is True))
 
 
-def _sees(slo: SLO, series: Sequence[tuple[Stream, Flow]]) -> dict[LabelPairs, Flow]:
-    """The events ``slo``'s SLI counts in each of its groups, from the case's streams and their flows."""
-    sli = slo.sli
-    probe = isinstance(sli, ProbeSLI)
-    if isinstance(sli, RatioSLI):
-        total_sel, part, part_is_bad = sli.total, sli.bad or sli.good, sli.bad is not None
-    elif isinstance(sli, LatencySLI):
-        total_sel, part, part_is_bad = sli.count, sli.bucket.with_matchers(le_matcher(sli.threshold_seconds)), False
-    elif isinstance(sli, ProbeSLI):
-        total_sel, part, part_is_bad = sli.gauge, None, False
-    else:
+def _as_counted(flows: Sequence[Flow]) -> dict[int, Flow]:
+    """:func:`_sees` for an SLI whose streams in each group add up to that group's events (its total and its
+    part are the group's total and bad or good events, see :meth:`_Subject.as_built`)."""
+    out: dict[int, Flow] = {}
+    for group, flow in enumerate(flows):
+        if all(a.start < b.start for a, b in zip(flow.phases, flow.phases[1:])):
+            seen = flow  # each start's phase is the phase itself: the same flow
+        else:
+            phases = []
+            for start in sorted({p.start for p in flow.phases}):
+                phase = next(p for p in reversed(flow.phases) if p.start <= start)
+                phases.append(Phase(start, phase.total, phase.bad))
+            seen = Flow(tuple(phases))
+        if any(p.total for p in seen.phases):
+            out[group] = seen
+    return out
+
+
+def _sees(owner: _Owner, streams: Sequence[tuple[str, Flow]]) -> dict[int, Flow]:
+    """The events ``owner``'s SLI counts in each of its groups (by id), from the case's streams (role, flow)."""
+    if owner.view is None:
         return {}
-    assert part is not None or probe
-    by_group: dict[LabelPairs, list[tuple[str, Stream, Flow]]] = {}
-    for stream, flow in series:
-        labels = dict(stream.labels)
-        key = tuple((g, labels.get(g, "")) for g in sli.group_by)
-        if selector_matches(total_sel, stream.metric, labels):
-            by_group.setdefault(key, []).append(("total", stream, flow))
-        if part is not None and selector_matches(part, stream.metric, labels):
-            by_group.setdefault(key, []).append(("part", stream, flow))
-    out: dict[LabelPairs, Flow] = {}
-    for key, members in by_group.items():
+    by_group: dict[int, list[tuple[bool, str, Flow]]] = {}
+    for counted, (role, flow) in zip(owner.view, streams):
+        if isinstance(counted, str):
+            raise ValueError(counted)
+        group, as_total, as_part = counted
+        if as_total:
+            by_group.setdefault(group, []).append((True, role, flow))
+        if as_part:
+            by_group.setdefault(group, []).append((False, role, flow))
+    out: dict[int, Flow] = {}
+    for group, members in by_group.items():
         starts = sorted({p.start for _, _, f in members for p in f.phases})
         phases = []
         for start in starts:
             total = part_count = 0
-            for kind, stream, flow in members:
+            for is_total, role, flow in members:
                 phase = next(p for p in reversed(flow.phases) if p.start <= start)
-                count = _per_scrape(stream.role, phase)
-                if probe:
+                count = _per_scrape(role, phase)
+                if owner.probe:
                     total += 1 if phase.total else 0
                     part_count += count
-                elif kind == "total":
+                elif is_total:
                     total += count
                 else:
                     part_count += count
-            bad = part_count if part_is_bad else total - part_count
+            bad = part_count if owner.part_is_bad else total - part_count
             phases.append(Phase(start, total, bad))
         if any(p.total for p in phases):
-            out[tuple(sorted(kv for kv in key if kv[1]))] = Flow(tuple(phases))
+            out[group] = Flow(tuple(phases))
     return out
 
 
 class _Case:
-    """The alerts of one alertname over one case's input series."""
+    """The alerts of one alertname over one case's input streams (role, flow)."""
 
-    def __init__(self, burns: Sequence[BurnRule], series: Sequence[tuple[Stream, Flow]], horizon: int,
-                 own: tuple[str, dict[LabelPairs, Flow]] | None = None) -> None:
+    def __init__(self, burns: Sequence[_Burn], owners: Sequence[_Owner], streams: Sequence[tuple[str, Flow]],
+                 horizon: int, own: Mapping[int, Flow] | None = None) -> None:
         self.horizon = horizon
+        self.burns = burns
         self.watches: list[_Watch] = []
         # The SLO under test sees each group's flow as built; other SLOs see what their selectors match.
-        seen: dict[str, dict[LabelPairs, Flow]] = dict([own]) if own is not None else {}
-        fast_by_slo: dict[str, frozenset[int]] = {}
-        for burn in burns:
-            slo = burn.slo
-            if slo.id not in seen:
-                seen[slo.id] = _sees(slo, series)
-            if slo.id not in fast_by_slo:
-                fast_by_slo[slo.id] = frozenset(fast_raw_windows(slo))
-            fast = fast_by_slo[slo.id]
-            probe = isinstance(slo.sli, ProbeSLI)
-            for group, flow in sorted(seen[slo.id].items()):
-                self.watches.append(_Watch(burn, group, flow, probe, fast))
+        seen: dict[int, Mapping[int, Flow]] = {0: own} if own is not None else {}
+        for index, burn in enumerate(burns):
+            if burn.owner not in seen:
+                seen[burn.owner] = _sees(owners[burn.owner], streams)
+            owner = owners[burn.owner]
+            for group, flow in seen[burn.owner].items():
+                self.watches.append(_Watch((index, group), burn, owner, flow))
 
-    def at(self, t: int) -> tuple[tuple[Firing, ...], bool]:
+    def at(self, t: int) -> tuple[tuple[AlertId, ...], bool]:
         """Alerts firing at ``t``, and whether that list is certain."""
-        firing: list[Firing] = []
+        firing: list[AlertId] = []
         certain = True
         for watch in self.watches:
             state = watch.firing(t)
             if state is None:
                 certain = False
             elif state:
-                firing.append(watch.alert())
-        return tuple(sorted(firing, key=lambda f: (f.labels, f.annotations))), certain
+                firing.append(watch.ident)
+        return tuple(firing), certain
 
-    def watch(self, slo_id: str, condition: BurnRateAlert, group: LabelPairs) -> _Watch | None:
+    def watch(self, condition: BurnRateAlert, group: int = 0) -> _Watch | None:
+        """The SLO under test's alert for ``condition`` in ``group`` (0: the first of its groups)."""
         return next((w for w in self.watches
-                     if w.burn.slo.id == slo_id and w.burn.condition == condition and w.group == group), None)
+                     if w.burn.owner == 0 and w.burn.condition == condition and w.ident[1] == group), None)
 
-    def fires(self, t: int, slo_id: str, condition: BurnRateAlert, group: LabelPairs) -> Truth:
-        found = self.watch(slo_id, condition, group)
+    def fires(self, t: int, condition: BurnRateAlert) -> Truth:
+        found = self.watch(condition)
         return False if found is None else found.firing(t)
+
+    def pages(self, alerts: Iterable[AlertId]) -> bool:
+        """Whether one of ``alerts`` is a page of the SLO under test."""
+        return any(self.burns[i].owner == 0 and self.burns[i].condition.severity is AlertSeverity.PAGE
+                   for i, _ in alerts)
+
+    def raises(self, alerts: Iterable[AlertId], condition: BurnRateAlert) -> bool:
+        """Whether one of ``alerts`` is the SLO under test's for ``condition``."""
+        return any(self.burns[i].owner == 0 and self.burns[i].condition == condition for i, _ in alerts)
 
 
 # ---- scenarios ---------------------------------------------------------------------------------
@@ -470,13 +595,13 @@ OUTAGE, SUSTAINABLE, RECOVERY, QUIET = "outage", "sustainable-burn", "recovery",
 LIFECYCLE = "lifecycle"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Check:
     at: int
     alerts: tuple[Firing, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Timing:
     """How fast one page condition paged a full outage, in seconds after the outage began."""
 
@@ -523,6 +648,52 @@ class AlertTestPlan:
         return next((s for s in self.scenarios if claim in s.proves), None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """A :class:`Check` in numbers."""
+
+    at: int
+    alerts: tuple[AlertId, ...]
+    #: The alerts form a set (a promised page added to those firing): alerts spelled alike count once.
+    merged: bool = False
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _Outline:
+    """A :class:`Scenario` in numbers: the title after the SLO's id, each group's traffic until ``horizon``,
+    and checks naming alerts by :data:`AlertId`."""
+
+    kind: str
+    title: str
+    flows: tuple[Flow, ...]
+    horizon: int
+    checks: tuple[_Check, ...]
+    start: int | None = None
+    timings: tuple[Timing, ...] = ()
+    proves: tuple[str, ...] = ()
+    recovered: int | None = None
+    cleared: BurnRateAlert | None = None
+    _values: dict[tuple[tuple[str, ...], ...], tuple[str, ...]] = field(default_factory=dict, repr=False)
+
+    def values(self, roles: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
+        """Each input stream's values, for streams of these roles in each group (SLOs sharing the outline
+        differ in roles only)."""
+        found = self._values.get(roles)
+        if found is None:
+            found = self._values[roles] = _series_values(
+                [(role, flow) for group, flow in zip(roles, self.flows) for role in group], self.horizon)
+        return found
+
+
+def _series_values(streams: Sequence[tuple[str, Flow]], horizon: int) -> tuple[str, ...]:
+    """The values of streams (role, flow) until ``horizon``, in promtool's notation."""
+    scrapes = _ceil(horizon) // SCRAPE_SECONDS
+    peak = max((p.total for _, f in streams for p in f.phases), default=1)
+    # Counters start high, as long-running ones do: increase() then never extrapolates towards zero.
+    base = 10 ** max(6, len(str(peak * (c.RAW_WINDOW_MAX_SECONDS // SCRAPE_SECONDS))) + 1)
+    return tuple(series_text(role, f, scrapes, base) for role, f in streams)
+
+
 def skip_reason(slo: SLO) -> str | None:
     """Why an SLO gets no alert tests at all, or None."""
     if not slo.alerting.enabled:
@@ -554,8 +725,12 @@ def detection_seconds(slo: SLO, cond: BurnRateAlert) -> float:
     one per scrape, and its range ``(t-long, t]`` holds ``long/scrape`` of them:
     the first scrape whose failed samples exceed ``factor × budget`` of those.
     """
-    share = cond.burn_factor * slo.error_budget
-    if isinstance(slo.sli, ProbeSLI):
+    return _detection(isinstance(slo.sli, ProbeSLI), slo.error_budget, cond)
+
+
+def _detection(probe: bool, budget: float, cond: BurnRateAlert) -> float:
+    share = cond.burn_factor * budget
+    if probe:
         samples = cond.long_seconds // SCRAPE_SECONDS
         return float(SCRAPE_SECONDS * (math.floor(share * samples + 1e-9) + 1))
     return share * cond.long_seconds
@@ -563,8 +738,12 @@ def detection_seconds(slo: SLO, cond: BurnRateAlert) -> float:
 
 def page_bound(slo: SLO, cond: BurnRateAlert, start: int) -> float:
     """Latest instant a full outage starting at ``start`` may be paged: detection + for + eval (+ scrape)."""
-    scrape = 0 if isinstance(slo.sli, ProbeSLI) else SCRAPE_SECONDS
-    return (start + detection_seconds(slo, cond) + cond.for_seconds + EVAL_SECONDS + scrape
+    return _page_bound(isinstance(slo.sli, ProbeSLI), slo.error_budget, cond, start)
+
+
+def _page_bound(probe: bool, budget: float, cond: BurnRateAlert, start: int) -> float:
+    scrape = 0 if probe else SCRAPE_SECONDS
+    return (start + _detection(probe, budget, cond) + cond.for_seconds + EVAL_SECONDS + scrape
             + max(_lag(cond.long_seconds), _lag(cond.short_seconds)))
 
 
@@ -582,8 +761,8 @@ def _clock(seconds: int) -> str:
     return format_duration(seconds) if seconds > 0 else "0s"
 
 
-def _unique(checks: Iterable[Check | None]) -> tuple[Check, ...]:
-    seen: dict[int, Check] = {}
+def _unique(checks: Iterable[_Check | None]) -> tuple[_Check, ...]:
+    seen: dict[int, _Check] = {}
     for check in checks:
         if check is not None:
             seen.setdefault(check.at, check)
@@ -594,63 +773,58 @@ Steady = tuple[tuple[Phase, ...], int]
 
 
 class _Planner:
-    def __init__(self, slo: SLO, burns: Sequence[BurnRule], peers: Sequence[BurnRule], le: str | None) -> None:
-        self.slo = slo
-        self.alertname = alert_name(slo)
-        self.probe = isinstance(slo.sli, ProbeSLI)
-        self.burns = tuple(burns)
-        self.all_burns = tuple(burns) + tuple(peers)
-        self.pages = [b.condition for b in burns if b.condition.severity is AlertSeverity.PAGE]
-        self.groups = _group_values(slo)
-        self.layouts: list[tuple[Stream, ...] | str] = [layout(slo, g, le) for g in self.groups]
-        self.min_events = slo.alerting.min_events
+    """The scenarios of one :class:`_Problem`."""
+
+    def __init__(self, problem: _Problem) -> None:
+        own = problem.owners[0]
+        self.problem = problem
+        self.budget = own.budget
+        self.probe = own.probe
+        self.min_events = own.min_events
+        self.burns = problem.burns[:problem.own]
+        self.pages = [b.condition for b in self.burns if b.condition.severity is AlertSeverity.PAGE]
         shortest = min((cond.long_seconds for cond in self.pages), default=3600)
         self.rate = max(BASE_RATE, math.ceil(2 * self.min_events * SCRAPE_SECONDS / shortest))
-
-    def problem(self) -> str | None:
-        if not self.pages:
-            return "no page conditions: there is no page to test"
-        first = self.layouts[0]
-        if isinstance(first, str):
-            return first
-        if any("{{" in v for b in self.burns for _, v in b.rule.annotations + b.rule.labels):
-            return "the alert's labels or annotations are templates, which the expected alerts cannot spell"
-        return None
+        #: The owners with the SLO under test's min_events guard off.
+        self.unguarded = (replace(own, min_events=0),) + problem.owners[1:]
 
     # -- input
 
-    def streams(self, flows: Sequence[Flow]) -> list[tuple[Stream, Flow]]:
-        out: list[tuple[Stream, Flow]] = []
-        for streams, flow in zip(self.layouts, flows):
-            assert not isinstance(streams, str)
-            out.extend((s, flow) for s in streams)
-        return out
+    def case(self, flows: Sequence[Flow], horizon: int, built: bool = False, guard: _Guard | None = None) -> _Case:
+        """The alerts over the streams carrying ``flows`` (one per group): the SLO under test sees each group's
+        flow as built with ``built``, else what its selectors match; with ``guard``, its min_events guard is
+        off and ``guard`` notes what it would have read."""
+        problem = self.problem
+        owners = problem.owners if guard is None else self.unguarded
+        own = dict(enumerate(flows)) if built else _as_counted(flows) if problem.as_built else None
+        streams = [(role, flow) for roles, flow in zip(problem.roles, flows) for role in roles]
+        case = _Case(problem.burns, owners, streams, horizon, own)
+        if guard is not None:
+            guard.follow(case)
+        return case
 
-    def series(self, streams: Sequence[tuple[Stream, Flow]], horizon: int) -> tuple[Series, ...]:
-        scrapes = _ceil(horizon) // SCRAPE_SECONDS
-        peak = max((p.total for _, f in streams for p in f.phases), default=1)
-        # Counters start high, as long-running ones do: increase() then never extrapolates towards zero.
-        base = 10 ** max(6, len(str(peak * (c.RAW_WINDOW_MAX_SECONDS // SCRAPE_SECONDS))) + 1)
-        out = [Series(s.metric, s.labels, text=series_text(s.role, f, scrapes, base)) for s, f in streams]
-        return tuple(sorted(out, key=lambda s: (s.metric, s.labels)))
-
-    def own(self, flows: Sequence[Flow]) -> tuple[str, dict[LabelPairs, Flow]]:
-        """What the SLO under test sees of ``flows`` (one per group): each group's flow under its labels."""
-        return self.slo.id, {tuple(sorted(g.items())): f for g, f in zip(self.groups, flows)}
+    def unguarded_watch(self, flow: Flow, cond: BurnRateAlert) -> _Watch | None:
+        """``cond``'s alert for the first group of the SLO under test, its min_events guard off, over the streams
+        carrying ``flow`` (what :meth:`case` without ``guarded`` and ``peers`` would watch, alone)."""
+        problem = self.problem
+        own = self.unguarded[0]
+        seen = (_as_counted((flow,)) if problem.as_built else
+                _sees(own, [(role, flow) for role in problem.roles[0]]) if problem.roles else {})
+        index = next((i for i, b in enumerate(self.burns) if b.condition == cond), None)
+        if index is None or 0 not in seen:
+            return None
+        return _Watch((index, 0), self.burns[index], own, seen[0])
 
     def usable_groups(self, wanted: int) -> int:
-        return min(wanted, sum(1 for lay in self.layouts if not isinstance(lay, str)))
+        return min(wanted, self.problem.groups)
 
-    def target(self) -> LabelPairs:
-        return tuple(sorted(self.groups[0].items()))
-
-    def settle(self, case: _Case, times: Iterable[int]) -> Check | None:
+    def settle(self, case: _Case, times: Iterable[int]) -> _Check | None:
         """The first of ``times`` whose expected alerts are certain."""
         for t in times:
             if 0 < t <= case.horizon:
                 alerts, certain = case.at(t)
                 if certain:
-                    return Check(t, alerts)
+                    return _Check(t, alerts)
         return None
 
     def outage_start(self, conds: Sequence[BurnRateAlert], earliest: int = 0) -> int:
@@ -658,11 +832,11 @@ class _Planner:
         before the first condition can see the outage: rules that read that window from tiles would page a
         tile late."""
         earliest = max(earliest, _ceil(max(cond.long_seconds for cond in conds)) + 10 * SCRAPE_SECONDS)
-        visible = _ceil(detection_seconds(self.slo, conds[0]) + (0 if self.probe else 1e-6))
+        visible = _ceil(_detection(self.probe, self.budget, conds[0]) + (0 if self.probe else 1e-6))
         return _next(earliest, visible - SCRAPE_SECONDS)
 
     def outage_problem(self, cond: BurnRateAlert) -> str | None:
-        share = cond.burn_factor * self.slo.error_budget
+        share = cond.burn_factor * self.budget
         if share >= 1:
             return f"{cond.name}: factor × budget = {share:g} ≥ 1, so not even a full outage can page"
         if self.probe and self.min_events > cond.long_seconds // SCRAPE_SECONDS:
@@ -679,7 +853,7 @@ class _Planner:
         ``bad / total`` the budget as the rules spell it; for a probe, a failed
         sample whenever ``i × budget`` crosses a whole number.
         """
-        budget = Fraction(number(self.slo.error_budget))
+        budget = Fraction(number(self.budget))
         if self.probe:
             phases: list[Phase] = [Phase(0, 1, 0)]
             num, den = budget.numerator, budget.denominator
@@ -687,12 +861,10 @@ class _Planner:
                 if (i * num) // den > ((i - 1) * num) // den:
                     phases += [Phase(i, 1, 1), Phase(i + 1, 1, 0)]
             return tuple(phases), 1
-        shortest = min(cond.long_seconds for cond in self.pages)
-        scale = max(math.ceil(BASE_RATE / budget.denominator),
-                    math.ceil(2 * self.min_events * SCRAPE_SECONDS / (shortest * budget.denominator)))
+        scale = self.scale(budget)
         total, bad = budget.denominator * scale, budget.numerator * scale
         if total > 10**9:
-            return f"the budget {self.slo.error_budget:g} needs {total} events per scrape for an exact 1x burn"
+            return f"the budget {self.budget:g} needs {total} events per scrape for an exact 1x burn"
         return (Phase(1, total, bad),), total
 
     def clean(self) -> Steady:
@@ -718,36 +890,46 @@ class _Planner:
 
     # -- the lifecycle case
 
-    def lifecycle(self, conds: Sequence[BurnRateAlert]) -> tuple[Scenario | None, list[str]]:
-        """A 1x burn, then a full outage, then the 1x burn again, in one case (see :class:`Scenario`)."""
+    def traffic(self) -> tuple[int, int]:
+        """What the lifecycle's traffic takes of min_events: the events per scrape of clean traffic, and the
+        scale of a 1x burn's (see :meth:`one_x_burn`)."""
+        return self.rate, self.scale(Fraction(number(self.budget)))
+
+    def scale(self, budget: Fraction) -> int:
+        """How many times the budget's denominator a 1x burn's events per scrape are."""
+        shortest = min(cond.long_seconds for cond in self.pages)
+        return max(math.ceil(BASE_RATE / budget.denominator),
+                   math.ceil(2 * self.min_events * SCRAPE_SECONDS / (shortest * budget.denominator)))
+
+    def lifecycle(self, conds: Sequence[BurnRateAlert],
+                  guard: _Guard | None = None) -> tuple[_Outline | None, list[str]]:
+        """A 1x burn, then a full outage, then the 1x burn again, in one case (see :class:`Scenario`); with
+        ``guard``, without the SLO's min_events guard, noting what it would have read."""
         problems: list[str] = []
         longest = max(cond.long_seconds for cond in self.pages)
         hold = max(cond.for_seconds for cond in self.pages)
         t0 = self.outage_start(conds, _ceil(longest + hold) + 10 * SCRAPE_SECONDS)
-        bounds = {cond: page_bound(self.slo, cond, t0) for cond in conds}
+        bounds = {cond: _page_bound(self.probe, self.budget, cond, t0) for cond in conds}
         recovered = _next(_ceil(_floor(max(bounds.values()))), SCRAPE_SECONDS)
         horizon = _floor(max(resolve_bound(p, recovered) for p in self.pages))
         steady = self.one_x_burn(horizon)
         if isinstance(steady, str):
             problems.append(steady)
         else:
-            scenario, why = self._lifecycle(conds, steady, True, t0, bounds, recovered, horizon)
+            scenario, why = self._lifecycle(conds, steady, True, t0, bounds, recovered, horizon, guard)
             if scenario is not None:
                 return scenario, problems + why
             problems.append(why[0])
-        scenario, why = self._lifecycle(conds, self.clean(), False, t0, bounds, recovered, horizon)
+        scenario, why = self._lifecycle(conds, self.clean(), False, t0, bounds, recovered, horizon, guard)
         return scenario, problems + why
 
     def _lifecycle(self, conds: Sequence[BurnRateAlert], steady: Steady, sustainable: bool, t0: int,
-                   bounds: Mapping[BurnRateAlert, float], recovered: int,
-                   horizon: int) -> tuple[Scenario | None, list[str]]:
-        slo = self.slo
+                   bounds: Mapping[BurnRateAlert, float], recovered: int, horizon: int,
+                   guard: _Guard | None) -> tuple[_Outline | None, list[str]]:
         longest = max(cond.long_seconds for cond in self.pages)
         flows = self.flows(steady, t0, recovered)
-        streams = self.streams(flows)
-        case = _Case(self.all_burns, streams, horizon, self.own(flows))
-        target = self.target()
-        checks: list[Check | None] = []
+        case = self.case(flows, horizon, built=True, guard=guard)
+        checks: list[_Check | None] = []
         proves: list[str] = []
 
         # Before the outage: nothing pages, though the page windows are full of a steady burn.
@@ -756,8 +938,7 @@ class _Planner:
         if any(check is None for check in before):
             return None, ["the steady traffic before the outage has no instant where the expected alerts are "
                           "certain"]
-        if any(a.slo == slo.id and a.condition.severity is AlertSeverity.PAGE
-               for check in before for a in check.alerts):  # type: ignore[union-attr]
+        if any(case.pages(check.alerts) for check in before):  # type: ignore[union-attr]
             return None, ["a steady 1x burn pages: the windows hold too few samples to burn at exactly the budget"
                           if sustainable else "steady traffic without errors pages"]
         checks.extend(before)
@@ -772,16 +953,16 @@ class _Planner:
         problems: list[str] = []
         for cond in conds:
             at = _floor(bounds[cond])
-            page: Check | None = None
+            page: _Check | None = None
             for t in range(at, max(t0, at - 10 * EVAL_SECONDS), -EVAL_SECONDS):
-                if case.fires(t, slo.id, cond, target) is not True:
+                if case.fires(t, cond) is not True:
                     break
                 page = self.settle(case, (t,))
                 if page is not None:
                     break
             fired: int | None = None
             if page is not None:
-                watch = case.watch(slo.id, cond, target)
+                watch = case.watch(cond)
                 assert watch is not None
                 fired = watch.first_firing(_floor(t0), page.at)
             else:
@@ -809,131 +990,355 @@ class _Planner:
             proves.append(RECOVERY)
 
         paced = ", ".join(f"{t.condition.name} by +{_clock(t.checked)}" for t in timings)
-        steady_text = (f"an error ratio of exactly the budget ({slo.error_budget:g}, a 1x burn)" if sustainable
+        steady_text = (f"an error ratio of exactly the budget ({self.budget:g}, a 1x burn)" if sustainable
                        else "traffic without errors")
-        title = (f"{slo.id}: {steady_text} never pages; a full outage from {_clock(t0)} pages within detection + "
+        title = (f"{steady_text} never pages; a full outage from {_clock(t0)} pages within detection + "
                  f"for + evaluation{'' if self.probe else ' + scrape'} ({paced})")
         if recovery is not None:
             assert cleared_cond is not None
             title += (f"; after recovery at {_clock(recovered)} the {cleared_cond.name} page clears by "
                       f"{_clock(recovery[1].at)} (short window + evaluation)")
-        return Scenario(LIFECYCLE, title, self.series(streams, horizon), _unique(checks), t0, tuple(timings),
+        return _Outline(LIFECYCLE, title, tuple(flows), horizon, _unique(checks), t0, tuple(timings),
                         tuple(proves), recovered if recovery is not None else None,
                         cleared_cond if recovery is not None else None), problems
 
-    def promised(self, case: _Case, at: int, cond: BurnRateAlert) -> Check | None:
+    def promised(self, case: _Case, at: int, cond: BurnRateAlert) -> _Check | None:
         """What the workbook promises at ``at`` when the rules fall short: the alerts plus this page."""
         alerts, certain = case.at(at)
         if not certain:
             return None
-        watch = next(w for w in case.watches if w.burn.slo.id == self.slo.id and w.burn.condition == cond
-                     and w.group == self.target())
-        return Check(at, tuple(sorted({*alerts, watch.alert()}, key=lambda f: (f.labels, f.annotations))))
+        watch = case.watch(cond)
+        assert watch is not None
+        return _Check(at, alerts + (watch.ident,), merged=True)
 
     def recovery_checks(self, case: _Case, cond: BurnRateAlert, t0: int, recovered: int,
-                        horizon: int) -> list[Check] | None:
+                        horizon: int) -> list[_Check] | None:
         """Paged at the recovery, ``cond`` cleared within its short window, and (if certain) no page at the end."""
-        slo, target = self.slo, self.target()
         clear = _floor(resolve_bound(cond, recovered))
         paged = self.settle(case, range(recovered, t0, -EVAL_SECONDS))
-        if paged is None or case.fires(paged.at, slo.id, cond, target) is not True:
+        if paged is None or case.fires(paged.at, cond) is not True:
             return None
         cleared = self.settle(case, range(clear, recovered, -EVAL_SECONDS))
-        if cleared is None or any(a.slo == slo.id and a.condition == cond for a in cleared.alerts):
+        if cleared is None or case.raises(cleared.alerts, cond):
             return None
         checks = [paged, cleared]
         settled = self.settle(case, range(horizon, recovered, -EVAL_SECONDS))
-        if settled is not None and not any(a.slo == slo.id and a.condition.severity is AlertSeverity.PAGE
-                                           for a in settled.alerts):
+        if settled is not None and not case.pages(settled.alerts):
             checks.append(settled)
         return checks
 
     # -- the quiet case
 
-    def quiet(self) -> Scenario | str:
+    def quiet(self) -> _Outline | str:
         """A service with ``min_events - 1`` events, a few of them failing: the guard keeps the page quiet."""
-        slo = self.slo
         events = self.min_events - 1
         if events < 1:
             return "min_events is 1: a single event already counts, so there is no quiet service to show"
-        unguarded = [BurnRule(self._unguarded(b.slo), b.condition, b.rule, b.rank) for b in self.burns]
         for cond in self.pages:
-            share = cond.burn_factor * slo.error_budget
+            share = cond.burn_factor * self.budget
             for failures in sorted({min(events, 3), min(events, max(3, math.ceil(2 * share * events))), events}):
-                streams, horizon, end = self.quiet_streams(cond, events, failures)
-                watch = _Case(unguarded, streams, horizon).watch(slo.id, cond, self.target())
+                flow, horizon, end = self.quiet_flow(cond, events, failures)
+                watch = self.unguarded_watch(flow, cond)
                 latest = min(horizon, end + cond.short_seconds + cond.for_seconds + 2 * SCRAPE_SECONDS)
                 would = None if watch is None else next(
                     (t for t in range(_floor(end), latest + 1, EVAL_SECONDS) if watch.firing(t) is True), None)
                 if would is None:
                     continue
-                check = self.settle(_Case(self.all_burns, streams, horizon), range(would, horizon + 1, EVAL_SECONDS))
-                if check is None or any(a.slo == slo.id and a.condition.severity is AlertSeverity.PAGE
-                                        for a in check.alerts):
+                case = self.case((flow,), horizon)
+                check = self.settle(case, range(would, horizon + 1, EVAL_SECONDS))
+                if check is None or case.pages(check.alerts):
                     return "a quiet service pages despite min_events"
-                title = (f"{slo.id}: {failures} failures among {events} events (min_events {self.min_events}) "
+                title = (f"{failures} failures among {events} events (min_events {self.min_events}) "
                          f"do not page, though without the guard {cond.name} would page at {_clock(would)}")
-                return Scenario(QUIET, title, self.series(streams, horizon), (check,), proves=(QUIET,))
+                return _Outline(QUIET, title, (flow,), horizon, (check,), proves=(QUIET,))
         return "no quiet traffic below min_events would page without the guard"
 
-    @staticmethod
-    def _unguarded(slo: SLO) -> SLO:
-        return replace(slo, alerting=replace(slo.alerting, min_events=0))
-
-    def quiet_streams(self, cond: BurnRateAlert, events: int,
-                      failures: int) -> tuple[list[tuple[Stream, Flow]], int, int]:
+    def quiet_flow(self, cond: BurnRateAlert, events: int, failures: int) -> tuple[Flow, int, int]:
         """After a full long window of silence, ``events - failures`` good events spread over half the long
         window (one per scrape for a probe), then the failures; the horizon, and when the failures end."""
-        good = events - failures
-        start = cond.long_seconds // SCRAPE_SECONDS + 10
-        good_scrapes = good if self.probe else max(1, min(good, cond.long_seconds // SCRAPE_SECONDS // 2))
-        bad_scrapes = failures if self.probe else min(failures, 3)
-        phases: list[Phase] = [Phase(0 if self.probe else 1, 0, 0)]
-        index = start + 1
-        for k in range(1, good_scrapes + 1):
-            phases.append(Phase(index, good * k // good_scrapes - good * (k - 1) // good_scrapes, 0))
-            index += 1
-        for k in range(1, bad_scrapes + 1):
-            count = failures * k // bad_scrapes - failures * (k - 1) // bad_scrapes
-            phases.append(Phase(index, count, count))
-            index += 1
-        phases.append(Phase(index, 0, 0))
-        end = (index - 1) * SCRAPE_SECONDS
-        horizon = end + cond.long_seconds + cond.for_seconds + 2 * SCRAPE_SECONDS
-        return self.streams([Flow(_merge_phases(phases))]), horizon, end
+        return _quiet_flow(self.probe, cond.long_seconds, cond.for_seconds, events, failures)
 
 
-def _merge_phases(phases: Sequence[Phase]) -> tuple[Phase, ...]:
-    out: list[Phase] = []
-    for p in phases:
-        if out and (out[-1].total, out[-1].bad) == (p.total, p.bad):
-            continue
-        out.append(p)
-    return tuple(out)
+@lru_cache(maxsize=4096)
+def _quiet_flow(probe: bool, long_seconds: int, for_seconds: int, events: int,
+                failures: int) -> tuple[Flow, int, int]:
+    """:meth:`_Planner.quiet_flow` (the same for every budget: built once, a long window's may have hundreds of
+    phases)."""
+    good = events - failures
+    start = long_seconds // SCRAPE_SECONDS + 10
+    good_scrapes = good if probe else max(1, min(good, long_seconds // SCRAPE_SECONDS // 2))
+    bad_scrapes = failures if probe else min(failures, 3)
+    # (start, total, bad) of each scrape that changes the events per scrape: a phase each.
+    phases: list[tuple[int, int, int]] = [(0 if probe else 1, 0, 0)]
+    index = start + 1
+    for k in range(1, good_scrapes + 1):
+        count = good * k // good_scrapes - good * (k - 1) // good_scrapes
+        if phases[-1][1:] != (count, 0):
+            phases.append((index, count, 0))
+        index += 1
+    for k in range(1, bad_scrapes + 1):
+        count = failures * k // bad_scrapes - failures * (k - 1) // bad_scrapes
+        if phases[-1][1:] != (count, count):
+            phases.append((index, count, count))
+        index += 1
+    if phases[-1][1:] != (0, 0):
+        phases.append((index, 0, 0))
+    end = (index - 1) * SCRAPE_SECONDS
+    horizon = end + long_seconds + for_seconds + 2 * SCRAPE_SECONDS
+    return Flow(tuple(Phase(*p) for p in phases)), horizon, end
 
 
-def _scenarios(planner: _Planner) -> tuple[list[Scenario], list[str]]:
-    scenarios: list[Scenario] = []
+@lru_cache(maxsize=4096)
+def _solve(problem: _Problem) -> tuple[tuple[_Outline, ...], tuple[str, ...]]:
+    """The scenarios of every SLO alike in ``problem`` (in order: lifecycle, quiet), and why any is missing.
+
+    Raises ValueError when a selector that decides the outcome cannot be evaluated.
+    """
+    planner = _Planner(problem)
+    scenarios: list[_Outline] = []
     skipped: list[str] = []
     feasible = []
     for cond in planner.pages:
-        problem = planner.outage_problem(cond)
-        if problem is None:
+        problem_text = planner.outage_problem(cond)
+        if problem_text is None:
             feasible.append(cond)
         else:
-            skipped.append(problem)
+            skipped.append(problem_text)
     if feasible:
-        lifecycle, problems = planner.lifecycle(feasible)
+        lifecycle, problems = _lifecycle(planner, tuple(feasible))
         skipped.extend(problems)
         if lifecycle is not None:
             scenarios.append(lifecycle)
     if planner.min_events:
-        quiet = planner.quiet()
+        # The quiet case's traffic is the first group's: with the streams' roles out of the problem, the other
+        # group does not matter.
+        quiet = _quiet(problem if problem.roles else replace(problem, groups=1))
         if isinstance(quiet, str):
             skipped.append(quiet)
         else:
             scenarios.append(quiet)
-    return scenarios, skipped
+    order = {LIFECYCLE: 0, QUIET: 1}
+    scenarios.sort(key=lambda s: order[s.kind])
+    return tuple(scenarios), tuple(skipped)
+
+
+def _alert_order(alert: Firing) -> tuple[LabelPairs, LabelPairs]:
+    """The order of a check's alerts."""
+    return alert.labels, alert.annotations
+
+
+#: Lifecycle cases by their problem with the SLO under test's min_events guard off (and what its traffic
+#: takes of min_events), with what the guard would have read (bounded, as _SHARED).
+_LIFECYCLES: dict[tuple[Any, ...], tuple[_Guard, tuple[_Outline | None, list[str]]]] = {}
+
+
+def _lifecycle(planner: _Planner, conds: tuple[BurnRateAlert, ...]) -> tuple[_Outline | None, list[str]]:
+    """:meth:`_Planner.lifecycle`, shared by SLOs alike but in min_events whenever their guard would not
+    have made a difference.
+
+    The guard only ever turns a condition false (or undecided); played without it, the case asks the same
+    truths in the same order as with it as long as the guard would have held wherever asked, and then
+    comes out the same. So the case is played once without the guard, noting the least long-window events
+    the guard would have read, and serves each min_events the guard would have passed there.
+    """
+    problem = planner.problem
+    key = (replace(problem, owners=planner.unguarded), conds, planner.traffic())
+    found = _LIFECYCLES.get(key)
+    if found is None:
+        if len(_LIFECYCLES) > _SHARED_LIMIT:
+            _LIFECYCLES.clear()
+        guard = _Guard()
+        found = _LIFECYCLES[key] = (guard, planner.lifecycle(conds, guard))
+    if found[0].admits(planner.min_events):
+        return found[1]
+    return planner.lifecycle(conds)
+
+
+def forget_shared() -> None:
+    """Drop every answer SLOs alike share (for tests that plan an SLO alone and among others)."""
+    _SHARED.clear()
+    _LIFECYCLES.clear()
+    _solve.cache_clear()
+    _quiet.cache_clear()
+
+
+@lru_cache(maxsize=4096)
+def _quiet(problem: _Problem) -> _Outline | str:
+    """:meth:`_Planner.quiet`, shared by the problems alike in what it reads."""
+    return _Planner(problem).quiet()
+
+
+class _Subject:
+    """An SLO under test by name and label: its input series, its alerts and its peers' as Prometheus labels
+    them, and the :class:`_Problem` they pose in numbers, whose solution it spells out."""
+
+    def __init__(self, slo: SLO, burns: Sequence[BurnRule], peers: Sequence[BurnRule], le: str | None,
+                 facts: _Facts) -> None:
+        self.slo = slo
+        self.facts = facts
+        self.alertname = alert_name(slo)
+        self.burns = tuple(burns)
+        self.all_burns = tuple(burns) + tuple(peers)
+        self.groups = _group_values(slo)
+        self.layouts: list[tuple[Stream, ...] | str] = [layout(slo, g, le) for g in self.groups]
+        self.streams: list[Stream] = []
+        self.roles: tuple[tuple[str, ...], ...] = ()
+        #: The labels of each group id.
+        self.group_labels: list[LabelPairs] = []
+        #: The index in ``all_burns`` of each burn of the problem.
+        self.burn_index: list[int] = []
+        self._alerts: dict[AlertId, Firing] = {}
+        self._checked: dict[tuple[tuple[AlertId, ...], bool], tuple[Firing, ...]] = {}
+        self._order: list[int] = []
+        self._selectors: list[str] = []
+
+    def problem(self) -> str | None:
+        if not any(b.condition.severity is AlertSeverity.PAGE for b in self.burns):
+            return "no page conditions: there is no page to test"
+        first = self.layouts[0]
+        if isinstance(first, str):
+            return first
+        # "{{" in any value (joined by a character that cannot pair braces across two values).
+        if "{{" in "\0".join(v for b in self.burns for pairs in (b.rule.annotations, b.rule.labels) for _, v in pairs):
+            return "the alert's labels or annotations are templates, which the expected alerts cannot spell"
+        return None
+
+    def numbers(self) -> _Problem:
+        """The problem in numbers (for a subject without :meth:`problem`)."""
+        usable = min(2, sum(1 for lay in self.layouts if not isinstance(lay, str)))
+        layouts = [lay for lay in self.layouts[:usable] if not isinstance(lay, str)]
+        self.streams = [s for lay in layouts for s in lay]
+        self.roles = tuple(tuple(s.role for s in lay) for lay in layouts)
+        ids: dict[LabelPairs, int] = {}
+        for group in self.groups[:usable]:
+            ids.setdefault(tuple(sorted(group.items())), len(ids))
+        owners: list[_Owner] = []
+        # By the identity of each SLO (see _Facts): its index in owners (None: left out).
+        index: dict[int, int | None] = {}
+        burns: list[_Burn] = []
+        for i, b in enumerate(self.all_burns):
+            if id(b.slo) not in index:
+                owner = self._owner(b.slo, ids)
+                # A peer whose SLI counts none of the streams has no alert here: leave it out.
+                blind = owner.view is None or all(counted == (-1, False, False) for counted in owner.view)
+                index[id(b.slo)] = None if owners and blind else len(owners)
+                if not blind or not owners:
+                    owners.append(owner)
+            found = index[id(b.slo)]
+            if found is not None:
+                cond, windows = b.condition, self.facts.fast(b.slo)
+                burns.append(_Burn(found, cond, b.rank == 0 and cond.long_seconds not in windows,
+                                   b.rank == 0 and cond.short_seconds not in windows))
+                self.burn_index.append(i)
+        self.group_labels = list(ids)
+        as_built = self._as_built(owners[0])
+        if as_built:
+            own = owners[0]
+            owners[0] = _Owner(own.budget, own.min_events, own.probe, own.part_is_bad, ())
+        return _Problem(tuple(owners), tuple(burns), len(self.burns), len(layouts), as_built,
+                        self.roles if len(owners) > 1 or not as_built else ())
+
+    def _as_built(self, owner: _Owner) -> bool:
+        """Whether the SLO under test's SLI counts exactly each group's events: in each group, the streams it
+        counts as all events add up to the group's total, and those it counts as its part to the group's bad
+        (or good) events, whatever the traffic. Its view of the streams then does not matter."""
+        if owner.probe or owner.view is None:
+            return False
+        totals = [(0, 0)] * len(self.roles)
+        parts = [(0, 0)] * len(self.roles)
+        counted = iter(owner.view)
+        for group, roles in enumerate(self.roles):
+            for role in roles:
+                seen = next(counted)
+                if isinstance(seen, str) or role not in _FORMS:
+                    return False
+                found, as_total, as_part = seen
+                if not (as_total or as_part):
+                    continue
+                if found != group:
+                    return False
+                t, b = _FORMS[role]
+                if as_total:
+                    totals[group] = (totals[group][0] + t, totals[group][1] + b)
+                if as_part:
+                    parts[group] = (parts[group][0] + t, parts[group][1] + b)
+        part = (0, 1) if owner.part_is_bad else (1, -1)
+        return all(t == (1, 0) for t in totals) and all(p == part for p in parts)
+
+    def _owner(self, slo: SLO, ids: dict[LabelPairs, int]) -> _Owner:
+        """``slo`` in numbers, with how its SLI counts each of the input streams (new groups get new ids)."""
+        sli = slo.sli
+        probe = isinstance(sli, ProbeSLI)
+        if isinstance(sli, RawSLI):
+            return _Owner(slo.error_budget, slo.alerting.min_events, probe, False, None)
+        total_sel, part, part_is_bad = _counting(sli)
+        assert part is not None or probe
+        view: list[Counted] = []
+        for stream in self.streams:
+            labels = dict(stream.labels)
+            try:
+                as_total = selector_matches(total_sel, stream.metric, labels)
+                as_part = part is not None and selector_matches(part, stream.metric, labels)
+            except ValueError as exc:
+                view.append(str(exc))
+                continue
+            if not (as_total or as_part):
+                view.append((-1, False, False))
+                continue
+            group = tuple(sorted((g, labels.get(g, "")) for g in sli.group_by if labels.get(g, "")))
+            view.append((ids.setdefault(group, len(ids)), as_total, as_part))
+        return _Owner(slo.error_budget, slo.alerting.min_events, probe, part_is_bad, tuple(view))
+
+    def alert(self, ident: AlertId) -> Firing:
+        """The alert as Prometheus labels it: the series' labels, overridden by the rule's."""
+        found = self._alerts.get(ident)
+        if found is None:
+            r = self.all_burns[self.burn_index[ident[0]]]
+            labels = {**dict(self.group_labels[ident[1]]), c.LABEL_SERVICE: r.slo.service, c.LABEL_SLO: r.slo.name,
+                      **dict(r.rule.labels)}
+            labels.pop("alertname", None)
+            found = self._alerts[ident] = Firing(tuple(sorted(labels.items())), tuple(sorted(r.rule.annotations)),
+                                                 r.slo.id, r.condition)
+        return found
+
+    def alerts(self, check: _Check) -> tuple[Firing, ...]:
+        """The alerts ``check`` expects, in their order."""
+        key = (check.alerts, check.merged)
+        found = self._checked.get(key)
+        if found is None:
+            alerts = [self.alert(a) for a in check.alerts]
+            if check.merged:
+                alerts = list(set(alerts))
+            alerts.sort(key=_alert_order)
+            # Checks alike share their alerts (the same tuple): the test file lays out each list once.
+            found = self._checked[key] = tuple(alerts)
+        return found
+
+    def order(self, count: int) -> list[int]:
+        """The first ``count`` streams (an outline's) in the order of their series in a test case."""
+        if not self._order:
+            self._order = sorted(range(len(self.streams)),
+                                 key=lambda i: (self.streams[i].metric, self.streams[i].labels))
+        return [i for i in self._order if i < count]
+
+    def scenario(self, outline: _Outline) -> Scenario:
+        """``outline`` spelled out for this SLO: its series, alerts and conditions."""
+        values = outline.values(self.roles)
+        series = (Series(self.streams[i].metric, self.streams[i].labels, text=values[i])
+                  for i in self.order(len(values)))
+        # Timings and the cleared condition keep the outline's conditions: values equal to this SLO's.
+        return Scenario(outline.kind, f"{self.slo.id}: {outline.title}", tuple(series),
+                        tuple(Check(ch.at, self.alerts(ch)) for ch in outline.checks), outline.start,
+                        outline.timings, outline.proves, outline.recovered, outline.cleared)
+
+    def written(self, outline: _Outline) -> _Written:
+        """What the test file writes of ``outline`` spelled out (:meth:`scenario`, without its objects)."""
+        values = outline.values(self.roles)
+        if not self._selectors:
+            self._selectors = [_selector(s.metric, s.labels) for s in self.streams]
+        return _Written(f"{self.slo.id}: {outline.title}",
+                        tuple((self._selectors[i], values[i]) for i in self.order(len(values))),
+                        tuple((ch.at, self.alerts(ch)) for ch in outline.checks), self.alertname)
 
 
 # ---- the compiled alerting rules ---------------------------------------------------------------
@@ -944,19 +1349,23 @@ def burn_rules(slo: SLO, groups: Sequence[RuleGroup]) -> tuple[BurnRule, ...]:
     if not slo.alerting.enabled:
         return ()
     name = alert_name(slo)
-    found: list[tuple[AlertingRule, int]] = [
-        (r, rank) for rank, group in enumerate(groups) for r in group.rules
-        if isinstance(r, AlertingRule) and r.alert == name and any(k == c.LABEL_LONG_WINDOW for k, _ in r.labels)]
+    # Each burn alert's rule with its (long window, short window, own severity) labels.
+    found: list[tuple[AlertingRule, int, tuple[str | None, str | None, str | None]]] = []
+    for rank, group in enumerate(groups):
+        for r in group.rules:
+            if isinstance(r, AlertingRule) and r.alert == name:
+                labels = dict(r.labels)
+                if c.LABEL_LONG_WINDOW in labels:
+                    found.append((r, rank, (labels[c.LABEL_LONG_WINDOW], labels.get(c.LABEL_SHORT_WINDOW),
+                                            labels.get(c.LABEL_OWN_SEVERITY))))
     out: list[BurnRule] = []
     for cond in slo.alerting.conditions:
-        key = {c.LABEL_LONG_WINDOW: format_duration(cond.long_seconds),
-               c.LABEL_SHORT_WINDOW: format_duration(cond.short_seconds),
-               c.LABEL_OWN_SEVERITY: cond.severity.value}
-        match = next((i for i, (r, _) in enumerate(found) if key.items() <= dict(r.labels).items()), None)
+        key = (format_duration(cond.long_seconds), format_duration(cond.short_seconds), cond.severity.value)
+        match = next((i for i, (_, _, labels) in enumerate(found) if labels == key), None)
         if match is None:
             raise AssertionError(
                 f"{slo.id}: no compiled alerting rule for the {cond.name} {cond.severity.value} condition")
-        rule, rank = found.pop(match)
+        rule, rank, _ = found.pop(match)
         out.append(BurnRule(slo, cond, rule, rank))
     return tuple(out)
 
@@ -965,46 +1374,100 @@ def _series_metrics(slo: SLO) -> set[str]:
     """The metric names of the series an SLO's rules read."""
     sli = slo.sli
     if isinstance(sli, LatencySLI):
-        return {sli.bucket.metric, sli.count.metric}
+        return {sli.histogram.metric + "_bucket", sli.histogram.metric + "_count"}  # its bucket and count
     return {s.metric for s in sli_selectors(slo.sli)}
 
 
-def _interfering(slo: SLO, peers: Sequence[SLO]) -> tuple[SLO, ...]:
-    """The peers whose alerts can fire on this SLO's series: same alert name and a metric in common (raw PromQL
-    peers included: they may read anything). The others' rules match none of the series."""
+class _Facts:
+    """What the plans ask of each SLO of a rules file, asked once per SLO for all the file's plans.
+
+    SLOs are known by identity (they are frozen, and hashing one is costly): the facts live no longer than
+    the call that holds them and their SLOs.
+    """
+
+    def __init__(self) -> None:
+        self._metrics: dict[int, set[str]] = {}
+        self._fast: dict[int, tuple[int, ...]] = {}
+
+    def metrics(self, slo: SLO) -> set[str]:
+        """:func:`_series_metrics`."""
+        found = self._metrics.get(id(slo))
+        if found is None:
+            found = self._metrics[id(slo)] = _series_metrics(slo)
+        return found
+
+    def fast(self, slo: SLO) -> tuple[int, ...]:
+        """:func:`.rules.fast_raw_windows`."""
+        found = self._fast.get(id(slo))
+        if found is None:
+            found = self._fast[id(slo)] = fast_raw_windows(slo)
+        return found
+
+
+def _interfering(slo: SLO, peers: Sequence[SLO], facts: _Facts) -> list[bool]:
+    """For each peer, whether its alerts can fire on this SLO's series: same alert name and a metric in common
+    (raw PromQL peers included: they may read anything). The others' rules match none of the series."""
     name = alert_name(slo)
-    mine = _series_metrics(slo)
-    return tuple(p for p in peers if p.id != slo.id and p.alerting.enabled and alert_name(p) == name
-                 and (isinstance(p.sli, RawSLI) or mine & _series_metrics(p)))
+    mine = facts.metrics(slo)
+    return [p.alerting.enabled and alert_name(p) == name and bool(isinstance(p.sli, RawSLI) or mine & facts.metrics(p))
+            and p.id != slo.id for p in peers]
 
 
 def plan_compiled(slo: SLO, burns: Sequence[BurnRule], peers: Sequence[tuple[SLO, Sequence[BurnRule]]] = (),
                   le_spelling: str | None = None) -> AlertTestPlan:
     """The scenarios for one SLO from its compiled burn rules; ``peers`` are the other SLOs of its rules file
     (with theirs)."""
+    return _plan_compiled(slo, burns, peers, le_spelling, _Facts())
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """A plan before its scenarios are spelled out: what a plan and a test file are both made from."""
+
+    slo: SLO
+    alertname: str
+    skipped: tuple[str, ...]
+    subject: _Subject | None = None
+    outlines: tuple[_Outline, ...] = ()
+
+    def plan(self) -> AlertTestPlan:
+        subject = self.subject
+        return AlertTestPlan(self.slo, self.alertname,
+                             () if subject is None else tuple(subject.scenario(o) for o in self.outlines), self.skipped)
+
+    def written(self) -> list[_Written]:
+        subject = self.subject
+        return [] if subject is None else [subject.written(o) for o in self.outlines]
+
+
+def _plan_compiled(slo: SLO, burns: Sequence[BurnRule], peers: Sequence[tuple[SLO, Sequence[BurnRule]]],
+                   le_spelling: str | None, facts: _Facts) -> AlertTestPlan:
+    return _plan_parts(slo, burns, peers, le_spelling, facts).plan()
+
+
+def _plan_parts(slo: SLO, burns: Sequence[BurnRule], peers: Sequence[tuple[SLO, Sequence[BurnRule]]],
+                le_spelling: str | None, facts: _Facts) -> _Parts:
     reason = skip_reason(slo)
     if reason is not None:
-        return AlertTestPlan(slo, alert_name(slo), (), (reason,))
-    interfering = set(p.id for p in _interfering(slo, [p for p, _ in peers]))
-    mine = _series_metrics(slo)
-    raw = [p for p, _ in peers if p.id in interfering and isinstance(p.sli, RawSLI)
+        return _Parts(slo, alert_name(slo), (reason,))
+    interfering = _interfering(slo, [p for p, _ in peers], facts)
+    mine = facts.metrics(slo)
+    raw = [p for (p, _), chosen in zip(peers, interfering) if chosen and isinstance(p.sli, RawSLI)
            and any(m in text for m in mine for text in (p.sli.error_ratio, p.sli.good, p.sli.bad, p.sli.total) if text)]
     if raw:
-        return AlertTestPlan(slo, alert_name(slo), (), (
+        return _Parts(slo, alert_name(slo), (
             f"{raw[0].id} shares the alert name {alert_name(slo)} and reads the same metrics with raw PromQL, "
             "so its alerts cannot be predicted",))
-    others = [b for p, bs in peers if p.id in interfering for b in bs]
+    others = [b for (_, bs), chosen in zip(peers, interfering) if chosen for b in bs]
     try:
-        planner = _Planner(slo, burns, others, le_spelling)
-        problem = planner.problem()
+        subject = _Subject(slo, burns, others, le_spelling, facts)
+        problem = subject.problem()
         if problem is not None:
-            return AlertTestPlan(slo, planner.alertname, (), (problem,))
-        scenarios, skipped = _scenarios(planner)
+            return _Parts(slo, subject.alertname, (problem,))
+        outlines, skipped = _solve(subject.numbers())
     except ValueError as exc:
-        return AlertTestPlan(slo, alert_name(slo), (), (str(exc),))
-    order = {LIFECYCLE: 0, QUIET: 1}
-    scenarios.sort(key=lambda s: order[s.kind])
-    return AlertTestPlan(slo, planner.alertname, tuple(scenarios), tuple(skipped))
+        return _Parts(slo, alert_name(slo), (str(exc),))
+    return _Parts(slo, subject.alertname, skipped, subject, outlines)
 
 
 def plan(slo: SLO, service: Service, *, peers: Sequence[SLO] = (), le_spelling: str | None = None) -> AlertTestPlan:
@@ -1017,19 +1480,39 @@ def plan(slo: SLO, service: Service, *, peers: Sequence[SLO] = (), le_spelling: 
 # ---- promtool documents ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What a test file writes of one scenario: its title, input series (selector, values), checks (instant,
+    expected alerts) and alertname."""
+
+    title: str
+    series: tuple[tuple[str, str], ...]
+    checks: tuple[tuple[int, tuple[Firing, ...]], ...]
+    alertname: str
+
+
+def _written(scenario: Scenario, alertname: str) -> _Written:
+    return _Written(scenario.title, tuple((s.selector(), s.values_text()) for s in scenario.series),
+                    tuple((check.at, check.alerts) for check in scenario.checks), alertname)
+
+
 def promtool_case(scenario: Scenario, alertname: str) -> dict[str, Any]:
     """One entry of a promtool test file's ``tests`` list."""
+    return _case_document(_written(scenario, alertname))
+
+
+def _case_document(case: _Written) -> dict[str, Any]:
     return {
-        "name": scenario.title,
+        "name": case.title,
         "interval": format_duration(SCRAPE_SECONDS),
-        "input_series": [{"series": s.selector(), "values": s.values_text()} for s in scenario.series],
+        "input_series": [{"series": selector, "values": values} for selector, values in case.series],
         "alert_rule_test": [
             {
-                "eval_time": _clock(check.at),
-                "alertname": alertname,
-                "exp_alerts": [_expected(a) for a in check.alerts],
+                "eval_time": _clock(at),
+                "alertname": case.alertname,
+                "exp_alerts": [_expected(a) for a in alerts],
             }
-            for check in scenario.checks
+            for at, alerts in case.checks
         ],
     }
 
@@ -1048,6 +1531,169 @@ def promtool_document(rule_files: Sequence[str], cases: Sequence[dict[str, Any]]
         document["group_eval_order"] = list(group_order)
     document["tests"] = list(cases)
     return document
+
+
+#: Longest string the direct layout below writes itself: :func:`.rulefiles.dump` lays out longer ones.
+_LONGEST = 4096
+
+
+#: How :func:`.rulefiles.dump` writes each string met so far in a block (asked of ``dump`` itself), or None
+#: unless on one line (bounded, as _SHARED).
+_SCALARS: dict[str, str | None] = {}
+_SCALARS_LIMIT = 1 << 16
+
+
+def _scalar(value: str) -> str | None:
+    found = _SCALARS.get(value, _UNSEEN)
+    if found is _UNSEEN:
+        _learn((value,))
+        found = _SCALARS[value]
+    return found  # type: ignore[return-value]
+
+
+_UNSEEN = object()
+
+
+def _learn(values: Iterable[str]) -> None:
+    """Ask ``dump`` how it writes the strings among ``values`` not met yet, in one list: most strings of a
+    test file are new, and one call per string would cost more than the writing."""
+    if len(_SCALARS) > _SCALARS_LIMIT:
+        _SCALARS.clear()
+    new = [v for v in dict.fromkeys(values) if v not in _SCALARS]
+    if not new:
+        return
+    fits = [v for v in new if len(v) <= _LONGEST]
+    for value in new:
+        _SCALARS[value] = None  # until written below (too long: dump lays the document out)
+    lines = dump(fits).split("\n")[:-1] if fits else []
+    if len(lines) == len(fits) and all(line.startswith("- ") for line in lines):
+        for value, line in zip(fits, lines):
+            _SCALARS[value] = line[2:]
+        return
+    for value in fits:  # some string takes more than a line: each on its own
+        text = dump([value])
+        _SCALARS[value] = text[2:-1] if text.startswith("- ") and text.count("\n") == 1 else None
+
+
+@lru_cache(maxsize=1 << 12)
+def _mapping_key(key: str) -> str | None:
+    """``key`` as :func:`.rulefiles.dump` writes a mapping key, or None unless that is one line."""
+    if len(key) > _LONGEST:
+        return None
+    text = dump({key: 0})
+    return text[:-4] if text.endswith(": 0\n") and text.count("\n") == 1 else None
+
+
+class _Multiline(Exception):
+    """A string :func:`promtool_text` does not lay out itself."""
+
+
+@lru_cache(maxsize=1 << 12)
+def _check_head(at: int, alertname: str) -> str:
+    """A check's first lines in :func:`promtool_text`, ``alertname`` as laid out."""
+    return f"  - eval_time: {_one(_clock(at))}\n    alertname: {alertname}\n"
+
+
+def _one(value: str) -> str:
+    text = _scalar(value)
+    if text is None:
+        raise _Multiline(value)
+    return text
+
+
+@lru_cache(maxsize=1 << 16)
+def _label_line(key: str, value: str) -> str | None:
+    """One line of an expected alert's labels or annotations, or None (see :func:`_scalar`)."""
+    key_text, value_text = _mapping_key(key), _scalar(value)
+    return None if key_text is None or value_text is None else f"        {key_text}: {value_text}\n"
+
+
+def _pairs(pairs: LabelPairs) -> list[str]:
+    lines = [_label_line(key, value) for key, value in dict(pairs).items()]
+    if None in lines:
+        raise _Multiline(pairs)
+    return lines  # type: ignore[return-value]
+
+
+def _expected_text(alert: Firing) -> str:
+    """One ``exp_alerts`` entry of :func:`promtool_text`."""
+    labels = _pairs(alert.labels)
+    lines = ["    - exp_labels:\n", *labels] if labels else ["    - exp_labels: {}\n"]
+    if alert.annotations:
+        lines += ["      exp_annotations:\n", *_pairs(alert.annotations)]
+    return "".join(lines)
+
+
+def _items(key: str, items: Sequence[str], indent: str = "") -> list[str]:
+    """A key holding a list of one-line items, or an empty list."""
+    if not items:
+        return [f"{indent}{key}: []\n"]
+    return [f"{indent}{key}:\n", *items]
+
+
+def promtool_text(rule_files: Sequence[str], cases: Sequence[tuple[Scenario, str]],
+                  group_order: Sequence[str] = ()) -> str:
+    """:func:`promtool_document` of the cases (scenario, alertname) as :func:`.rulefiles.dump` writes it."""
+    return _file_text(rule_files, [_written(s, name) for s, name in cases], group_order)
+
+
+def _file_text(rule_files: Sequence[str], cases: Sequence[_Written], group_order: Sequence[str]) -> str:
+    """A test file's text (see :func:`promtool_text`).
+
+    Test files are the largest a compile writes, and their shape is fixed: laying it out here, each distinct
+    string quoted by ``dump`` itself, costs a fraction of walking the document. A string ``dump`` would not
+    write on one line (a multi-line annotation) leaves the whole document to ``dump``.
+    """
+    try:
+        return _laid_out(rule_files, cases, group_order)
+    except _Multiline:
+        return dump(promtool_document(rule_files, [_case_document(case) for case in cases], group_order))
+
+
+def _laid_out(rule_files: Sequence[str], cases: Sequence[_Written], group_order: Sequence[str]) -> str:
+    # Every string of the file, asked of dump at once.
+    strings = [*rule_files, *group_order, format_duration(EVAL_SECONDS), format_duration(SCRAPE_SECONDS)]
+    seen: set[int] = set()
+    for case in cases:
+        strings += (case.title, case.alertname, *(text for pair in case.series for text in pair))
+        for _, alerts in case.checks:
+            if id(alerts) not in seen:
+                seen.add(id(alerts))
+                strings += (value for alert in alerts for pairs in (alert.labels, alert.annotations)
+                            for _, value in pairs)
+    _learn(strings)
+    out = _items("rule_files", [f"- {_one(f)}\n" for f in rule_files])
+    out.append(f"evaluation_interval: {_one(format_duration(EVAL_SECONDS))}\n")
+    if group_order:
+        out += _items("group_eval_order", [f"- {_one(g)}\n" for g in group_order])
+    interval = _one(format_duration(SCRAPE_SECONDS))
+    # The texts of alerts and of checks' alert lists, by the identity of the alert or list (a plan's checks
+    # alike share their list, see _Subject.alerts; hashing alerts costs more than laying them out): each
+    # entry keeps its object, so an identity cannot be reused while the entry lives.
+    expected: dict[int, tuple[Firing, str]] = {}
+    lists: dict[int, tuple[tuple[Firing, ...], str]] = {}
+    tests: list[str] = []
+    for case in cases:
+        tests.append(f"- name: {_one(case.title)}\n  interval: {interval}\n")
+        tests += _items("input_series", [f"  - series: {_one(selector)}\n    values: {_one(values)}\n"
+                                         for selector, values in case.series], "  ")
+        name = _one(case.alertname)
+        checks = []
+        for at, alerts in case.checks:
+            checks.append(_check_head(at, name))
+            listed = lists.get(id(alerts))
+            if listed is None:
+                texts = ["    exp_alerts:\n"] if alerts else ["    exp_alerts: []\n"]
+                for alert in alerts:
+                    known = expected.get(id(alert))
+                    if known is None:
+                        known = expected[id(alert)] = (alert, _expected_text(alert))
+                    texts.append(known[1])
+                listed = lists[id(alerts)] = (alerts, "".join(texts))
+            checks.append(listed[1])
+        tests += _items("alert_rule_test", checks, "  ")
+    out += _items("tests", tests)
+    return "".join(out)
 
 
 def _group_names(slos: Sequence[SLO], calendars: bool) -> list[str]:
@@ -1076,7 +1722,13 @@ def alert_tests(slo: SLO, service: Service, rules_file: str, *, calendars_file: 
 
 
 def _relative(target: str, test_path: str) -> str:
-    return posixpath.relpath(target, posixpath.dirname(test_path) or ".")
+    start = posixpath.dirname(test_path) or "."
+    parts, start_parts = target.split("/"), start.split("/")
+    if parts[0] != start_parts[0] and all(p not in ("", ".", "..") for p in parts + start_parts):
+        # Plain relative paths apart from their first directory on: up out of ``start``, down to ``target``
+        # (what relpath computes, without asking for the working directory).
+        return "../" * len(start_parts) + target
+    return posixpath.relpath(target, start)
 
 
 @dataclass(frozen=True)
@@ -1089,11 +1741,18 @@ class CompiledService:
 
 def service_plans(service: CompiledService) -> dict[str, AlertTestPlan]:
     """Every SLO's plan in one service, by SLO id."""
-    burns = {slo.id: burn_rules(slo, groups) for slo, groups in service.slos}
-    out: dict[str, AlertTestPlan] = {}
-    for slo, _ in service.slos:
-        peers = [(p, burns[p.id]) for p, _ in service.slos if p.id != slo.id]
-        out[slo.id] = plan_compiled(slo, burns[slo.id], peers)
+    return {parts.slo.id: parts.plan() for parts in _service_parts(service)}
+
+
+def _service_parts(service: CompiledService) -> list[_Parts]:
+    """Every SLO's plan in one service, before its scenarios are spelled out, in file order."""
+    ids = [slo.id for slo, _ in service.slos]
+    burns = [burn_rules(slo, groups) for slo, groups in service.slos]
+    facts = _Facts()
+    out: list[_Parts] = []
+    for i, (slo, _) in enumerate(service.slos):
+        peers = [(p, burns[j]) for j, (p, _) in enumerate(service.slos) if ids[j] != ids[i]]
+        out.append(_plan_parts(slo, burns[i], peers, None, facts))
     return out
 
 
@@ -1103,8 +1762,20 @@ def render_service_tests(service: CompiledService, calendars: bool,
 
     ``calendars``: whether the calendar rules file exists (it is loaded for services with calendar windows).
     """
-    found = plans_by_id if plans_by_id is not None else service_plans(service)
     slos = [slo for slo, _ in service.slos]
+    cases: list[_Written] = []
+    skips: list[tuple[SLO, tuple[str, ...]]] = []
+    if plans_by_id is None:
+        for parts in _service_parts(service):  # the same plans, their scenarios written without their objects
+            cases += parts.written()
+            skips.append((parts.slo, parts.skipped))
+    else:
+        for slo in slos:
+            found = plans_by_id[slo.id]
+            cases += [_written(scenario, found.alertname) for scenario in found.scenarios]
+            skips.append((slo, found.skipped))
+    if not cases:
+        return None
     test_path = c.tests_file(service.name)
     files = [c.rules_file(service.name)]
     calendar_groups: list[str] = []
@@ -1112,12 +1783,8 @@ def render_service_tests(service: CompiledService, calendars: bool,
         files.append(c.rules_file(c.CALENDAR_FILE_STEM))
         calendar_groups = [c.CALENDAR_GROUP]
     order = calendar_groups + [g.name for _, groups in service.slos for g in groups]
-    cases = [promtool_case(scenario, found[s.id].alertname) for s in slos for scenario in found[s.id].scenarios]
-    if not cases:
-        return None
-    notes = "".join(f"# {s.id}: {reason}\n" for s in slos for reason in found[s.id].skipped)
-    document = promtool_document([_relative(p, test_path) for p in files], cases, order)
-    return test_path, HEADER + notes + dump(document)
+    notes = "".join(f"# {slo.id}: {reason}\n" for slo, skipped in skips for reason in skipped)
+    return test_path, HEADER + notes + _file_text([_relative(p, test_path) for p in files], cases, order)
 
 
 def _compiled_services(catalog: Catalog) -> list[CompiledService]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
-from itertools import product
+from itertools import chain, product
 
 from ..model.promql import Matcher, MatchOp, Selector
 
@@ -221,27 +221,41 @@ def selector_matches(selector: Selector, metric: str, labels: Mapping[str, str])
 
 
 _NEGATED = {MatchOp.EQ: MatchOp.NE, MatchOp.NE: MatchOp.EQ, MatchOp.RE: MatchOp.NRE, MatchOp.NRE: MatchOp.RE}
+#: Matchers that compare values (the others read regular expressions).
+_PLAIN_OPS = frozenset((MatchOp.EQ, MatchOp.NE))
 #: Label values tried first for a label that must merely avoid a value ("200" for ``code!~"5.."``).
 PLAIN_VALUES = ("200", "ok", "0", "x", "a", "1", "b", "500", "true", "none")
 
 
 def label_value(constraints: Sequence[Matcher], prefer: Sequence[str] = ()) -> str | None:
     """A value satisfying every matcher (all on one label); ``""`` (label absent) only as a last resort."""
-    candidates: list[str] = list(prefer)
-    for m in constraints:
-        if m.op is MatchOp.EQ:
-            candidates.append(m.value)
-        elif m.op is MatchOp.RE:
-            candidates.extend(regex_samples(m.value))
-    candidates.extend(PLAIN_VALUES)
-    for m in constraints:
-        candidates.extend((m.value + "x", "x" + m.value, m.value + "0"))
-    candidates.extend(v + "x" for v in list(candidates))
-    candidates.append("")
-    for value in dict.fromkeys(candidates):
+    equal = next((m.value for m in constraints if m.op is MatchOp.EQ), None)
+    if equal is not None and all(m.op in _PLAIN_OPS or compile_regex(m.value) is not None for m in constraints):
+        # Only the equality's value can satisfy every matcher, and every matcher can be evaluated (none
+        # raises on a value the search below would try first): the search would end there or find nothing.
+        return equal if all(matcher_holds(m, equal) for m in constraints) else None
+    tried: set[str] = set()
+    for value in chain(_candidates(constraints, prefer), (v + "x" for v in _candidates(constraints, prefer)), ("",)):
+        if value in tried:
+            continue
+        tried.add(value)
         if all(matcher_holds(m, value) for m in constraints):
             return value
     return None
+
+
+def _candidates(constraints: Sequence[Matcher], prefer: Sequence[str]) -> Iterator[str]:
+    """The values :func:`label_value` tries first, in order (made as they are tried: most labels take the
+    first, and a regex's samples are only drawn when reached)."""
+    yield from prefer
+    for m in constraints:
+        if m.op is MatchOp.EQ:
+            yield m.value
+        elif m.op is MatchOp.RE:
+            yield from regex_samples(m.value)
+    yield from PLAIN_VALUES
+    for m in constraints:
+        yield from (m.value + "x", "x" + m.value, m.value + "0")
 
 
 def _assign(constraints: Sequence[Matcher], fixed: Mapping[str, str]) -> dict[str, str] | None:

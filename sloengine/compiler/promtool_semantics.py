@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 #: The Prometheus release whose evaluation this module models.
 PROMETHEUS_VERSION = "2.42"
@@ -49,7 +50,7 @@ MARGIN = 1e-9
 Truth = bool | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Phase:
     """From scrape ``start`` on (until the next phase), ``total`` events per scrape of which ``bad`` failed."""
 
@@ -65,32 +66,45 @@ class Flow:
     phases: tuple[Phase, ...]
 
     def __post_init__(self) -> None:
-        starts, totals, bads = [], [0], [0]
-        for i, p in enumerate(self.phases):
+        # For each phase, from where it starts: (scrape start - 1, events of every scrape before it, and bad
+        # ones, its events per scrape, and bad ones), for events() by bisection.
+        starts: list[int] = []
+        index: list[tuple[int, int, int, int, int]] = []
+        total = bad = 0
+        previous: Phase | None = None
+        for p in self.phases:
+            if previous is not None:
+                length = p.start - previous.start
+                total += previous.total * length
+                bad += previous.bad * length
             starts.append(p.start)
-            if i + 1 < len(self.phases):
-                length = self.phases[i + 1].start - p.start
-                totals.append(totals[-1] + p.total * length)
-                bads.append(bads[-1] + p.bad * length)
-        object.__setattr__(self, "_index", (tuple(starts), tuple(totals), tuple(bads)))
+            index.append((p.start - 1, total, bad, p.total, p.bad))
+            previous = p
+        object.__setattr__(self, "_starts", tuple(starts))
+        object.__setattr__(self, "_index", tuple(index))
+        # Flows key the alert tests' shared answers: hash once, from what the phases are (as their hash would,
+        # without a call per phase).
+        object.__setattr__(self, "_hash", hash(tuple((p.start, p.total, p.bad) for p in self.phases)))
 
-    def _through(self, k: int) -> tuple[int, int]:
-        """(total, bad) events of every scrape up to and including ``k``."""
-        starts, totals, bads = self._index  # type: ignore[attr-defined]
-        i = bisect_right(starts, k) - 1
-        if i < 0:
-            return 0, 0
-        p = self.phases[i]
-        length = k - p.start + 1
-        return totals[i] + p.total * length, bads[i] + p.bad * length
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined]
 
     def events(self, first: int, last: int) -> tuple[int, int]:
-        """(total, bad) events of scrapes ``first+1 .. last``."""
+        """(total, bad) events of scrapes ``first+1 .. last``: the events of every scrape up to ``last`` less those
+        up to ``first``, each from the last phase starting at or before it (inline: asked for every window)."""
         if last <= first:
             return 0, 0
-        total_hi, bad_hi = self._through(last)
-        total_lo, bad_lo = self._through(first)
-        return total_hi - total_lo, bad_hi - bad_lo
+        starts, index = self._starts, self._index  # type: ignore[attr-defined]
+        i = bisect_right(starts, last) - 1
+        if i < 0:
+            return 0, 0
+        before, total, bad, rate, bad_rate = index[i]
+        total_hi, bad_hi = total + rate * (last - before), bad + bad_rate * (last - before)
+        i = bisect_right(starts, first) - 1
+        if i < 0:
+            return total_hi, bad_hi
+        before, total, bad, rate, bad_rate = index[i]
+        return total_hi - total - rate * (first - before), bad_hi - bad - bad_rate * (first - before)
 
 
 @dataclass(frozen=True)
@@ -119,8 +133,17 @@ def _extrapolation(t: int, w: int, first: int, last: int) -> float:
     return extended / sampled
 
 
+#: A :class:`Reading`'s fields (total, bad, factor), for the callers that ask for many.
+Counts = tuple[int, int, float]
+
+
 def counter_window(flow: Flow, t: int, w: int, tiled: bool) -> Reading | None:
     """A counter SLI's events over ``w`` at ``t``: raw ``increase()``, or summed tiles."""
+    counts = _counter_counts(flow, t, w, tiled)
+    return None if counts is None else Reading(*counts)
+
+
+def _counter_counts(flow: Flow, t: int, w: int, tiled: bool) -> Counts | None:
     if t < 0:
         return None
     last = t // SCRAPE_SECONDS
@@ -128,22 +151,27 @@ def counter_window(flow: Flow, t: int, w: int, tiled: bool) -> Reading | None:
         if t < EVAL_SECONDS:
             return None
         total, bad = flow.events(max(t - w, 0) // SCRAPE_SECONDS, last)
-        return Reading(total, bad, 1.0)
+        return total, bad, 1.0
     first = max(0, -(-(t - w) // SCRAPE_SECONDS))
     if last - first < 1:
         return None
     total, bad = flow.events(first, last)
-    return Reading(total, bad, _extrapolation(t, w, first, last))
+    return total, bad, _extrapolation(t, w, first, last)
 
 
 def probe_window(flow: Flow, t: int, w: int, tiled: bool) -> Reading | None:
     """A probe's samples over ``w`` at ``t`` (``(t-w, t]``; tiles never count the sample at 0)."""
+    counts = _probe_counts(flow, t, w, tiled)
+    return None if counts is None else Reading(*counts)
+
+
+def _probe_counts(flow: Flow, t: int, w: int, tiled: bool) -> Counts | None:
     if t < 0 or (tiled and t < EVAL_SECONDS):
         return None
     start = max(t - w, 0) if tiled else t - w
     first = start // SCRAPE_SECONDS if start >= 0 else -1
     total, bad = flow.events(first, t // SCRAPE_SECONDS)
-    return None if total == 0 else Reading(total, bad, 1.0)
+    return None if total == 0 else (total, bad, 1.0)
 
 
 def _decide(value: float, threshold: float, strict: bool, exact: bool) -> Truth:
@@ -170,7 +198,72 @@ def at_least(reading: Reading | None, events: int) -> Truth:
     """``total >= events`` (the ``min_events`` guard)."""
     if reading is None:
         return False
-    return _decide(reading.total * reading.factor, float(events), False, reading.exact)
+    return enough(reading.total * reading.factor, reading.exact, events)
+
+
+def enough(value: float, exact: bool, events: int) -> Truth:
+    """:func:`at_least` for a window's events as a rule records them (count × extrapolation, and whether that
+    is exact): it holds for every larger value too."""
+    return _decide(value, float(events), False, exact)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One window of a burn alert as its rule reads it."""
+
+    seconds: int
+    #: Summed from tiles (else read from the raw series).
+    tiled: bool
+    #: Recorded by a group evaluated after the alert's: read as of the previous evaluation (:func:`read_time`).
+    late: bool
+
+
+def burn_condition(flow: Flow, probe: bool, long: Window, short: Window, budget: float, factor: float,
+                   least: int, events_read: dict[int, tuple[float, bool]] | None = None) -> Callable[[int], Truth]:
+    """A burn alert's condition over ``flow``, by evaluation instant: both windows burn above ``factor``
+    (:func:`burn_above`) and, with ``least`` (``min_events``), the long window holds that many events
+    (:func:`at_least`).
+
+    The same decisions as those functions over :func:`counter_window` or :func:`probe_window`, without a
+    :class:`Reading` per window: the alert tests ask tens of thousands of these. ``events_read`` receives,
+    for each instant where both windows burn, what the guard reads there (the long window's events as
+    count × extrapolation, and whether exact; see :func:`enough`).
+    """
+    # A partial of a module function rather than a closure: many live at once, and each closure would hold a
+    # cell per variable for the garbage collector to walk.
+    return partial(_holds, flow, _probe_counts if probe else _counter_counts,
+                   long.seconds, long.tiled, EVAL_SECONDS if long.late else 0,
+                   short.seconds, short.tiled, EVAL_SECONDS if short.late else 0,
+                   budget, factor, least, events_read)
+
+
+def _holds(flow: Flow, counts: Callable[[Flow, int, int, bool], Counts | None],
+           long_seconds: int, long_tiled: bool, long_shift: int, short_seconds: int, short_tiled: bool,
+           short_shift: int, budget: float, factor: float, least: int,
+           events_read: dict[int, tuple[float, bool]] | None, t: int) -> Truth:
+    """:func:`burn_condition` at ``t``."""
+    found = counts(flow, t - long_shift, long_seconds, long_tiled)
+    if found is None or found[0] == 0:
+        return False
+    total, bad, scale = found
+    exact = scale == 1.0
+    long_burns = _decide(bad / total / budget, factor, True, exact)
+    if long_burns is False:
+        return False
+    found = counts(flow, t - short_shift, short_seconds, short_tiled)
+    if found is None or found[0] == 0:
+        return False
+    short_burns = _decide(found[1] / found[0] / budget, factor, True, found[2] == 1.0)
+    if short_burns is False:
+        return False
+    if events_read is not None:
+        events_read[t] = total * scale, exact
+    guard = _decide(total * scale, float(least), False, exact) if least else True
+    if guard is False:
+        return False
+    return None if long_burns is None or short_burns is None or guard is None else True
+
+
 
 
 def all_of(truths: Sequence[Truth]) -> Truth:
