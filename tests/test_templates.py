@@ -144,3 +144,21 @@ def test_opted_in_templates_that_parse_are_written_as_templates(tmp_path):
     burn = next(r for g in yaml.safe_load(render(result.catalog)[c.rules_file("api")])["groups"] for r in g["rules"]
                 if r.get("alert") == c.ALERT_BURN)
     assert burn["labels"]["oops"] == "{{ $labels.job }}" and burn["annotations"]["summary"] == "{{ $labels.slo }}"
+
+
+def test_alert_tests_expect_the_literal_text_and_promtool_agrees(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(templates="false"))
+    result = load([spec])
+    files = render(result.catalog)
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    test_file = tmp_path / c.tests_file("api")
+    expected = yaml.safe_load(test_file.read_text())
+    annotations = [a["exp_annotations"] for t in expected["tests"] for case in t["alert_rule_test"]
+                   for a in case["exp_alerts"] if "exp_annotations" in a]
+    assert annotations and all(a["summary"] == "x }} y {{" for a in annotations), "the page was not tested"
+    done = subprocess.run(["promtool", "test", "rules", str(test_file)], capture_output=True, text=True,
+                          timeout=300, cwd=test_file.parent)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

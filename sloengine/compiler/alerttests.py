@@ -51,6 +51,7 @@ from ..model.slo import (
     Service,
     sli_selectors,
 )
+from ..model.templates import expand_literal
 from .labelvalues import label_value, selector_matches, solve_labels
 from .promtool_semantics import (
     EVAL_SECONDS,
@@ -1198,8 +1199,11 @@ class _Subject:
         first = self.layouts[0]
         if isinstance(first, str):
             return first
-        # "{{" in any value (joined by a character that cannot pair braces across two values).
-        if "{{" in "\0".join(v for b in self.burns for pairs in (b.rule.annotations, b.rule.labels) for _, v in pairs):
+        # "{{" in any value (joined by a character that cannot pair braces across two values): fine when it only
+        # prints literal text, as spec text does unless the spec opted into templates.
+        if "{{" in "\0".join(v for b in self.burns for pairs in (b.rule.annotations, b.rule.labels) for _, v in pairs) \
+                and any(expand_literal(v) is None for b in self.burns
+                        for pairs in (b.rule.annotations, b.rule.labels) for _, v in pairs):
             return "the alert's labels or annotations are templates, which the expected alerts cannot spell"
         return None
 
@@ -1294,11 +1298,13 @@ class _Subject:
         found = self._alerts.get(ident)
         if found is None:
             r = self.all_burns[self.burn_index[ident[0]]]
+            # The rule's values are templates that print literal text (problem() refused any other kind):
+            # promtool compares what they print.
             labels = {**dict(self.group_labels[ident[1]]), c.LABEL_SERVICE: r.slo.service, c.LABEL_SLO: r.slo.name,
-                      **dict(r.rule.labels)}
+                      **{k: _printed(v) for k, v in r.rule.labels}}
             labels.pop("alertname", None)
-            found = self._alerts[ident] = Firing(tuple(sorted(labels.items())), tuple(sorted(r.rule.annotations)),
-                                                 r.slo.id, r.condition)
+            annotations = tuple(sorted((k, _printed(v)) for k, v in r.rule.annotations))
+            found = self._alerts[ident] = Firing(tuple(sorted(labels.items())), annotations, r.slo.id, r.condition)
         return found
 
     def alerts(self, check: _Check) -> tuple[Firing, ...]:
@@ -1515,6 +1521,13 @@ def _case_document(case: _Written) -> dict[str, Any]:
             for at, alerts in case.checks
         ],
     }
+
+
+def _printed(value: str) -> str:
+    """What a label or annotation value prints (it is literal text, or a template printing literal text)."""
+    printed = expand_literal(value)
+    assert printed is not None, "a templated value reached an expected alert"
+    return printed
 
 
 def _expected(alert: Firing) -> dict[str, Any]:
