@@ -270,7 +270,7 @@ def test_expected_alerts_carry_the_compiled_labels_and_annotations(examples: Cat
         "burn_factor": "14.4", "escalation_level": "L1", "long_window": "1h", "route": "pagerduty",
         "service": "checkout-api", "severity": "page", "short_window": "5m", "slo": "requests-availability",
         "sloengine_severity": "page",
-        "team": "payments",
+        "team": "payments", "tier": "1",
     }
     assert alert["exp_annotations"]["summary"] == (
         "Checkout API is failing requests faster than its error budget allows.")
