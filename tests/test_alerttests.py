@@ -668,3 +668,19 @@ def test_a_users_severity_labels_do_not_hide_the_alerts_from_their_tests(tmp_pat
     _, tests = _generate(tmp_path / "out", catalog)
     (run,) = _promtool(*(tmp_path / "out" / path for path in tests)).values()
     assert run.returncode == 0, _output(run)
+
+
+def test_a_page_window_longer_than_promtool_can_replay_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    """promtool's unit tests load at most 10,000 samples per query and evaluate every group each 30 s: an outage
+    test for a 7d page window would fail in promtool (not in Prometheus), so it is skipped and says why."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "apiVersion: sloengine/v1\nkind: ServiceLevels\nservice: {name: api}\nslos:\n"
+        "  - name: weekly\n    objective: 99.9\n    alerting:\n      conditions:\n"
+        "        - {severity: page, long: 7d, short: 12h, factor: 1}\n"
+        "        - {severity: page, long: 1h, short: 5m, factor: 14.4}\n"
+        "    sli: {ratio: {bad: 'x_total{code=\"5\"}', total: x_total}}\n")
+    catalog = load([spec]).catalog
+    slo = catalog.slos[0]
+    made = plan(slo, _service(catalog, slo))
+    assert any("promtool test rules refuses" in reason for reason in made.skipped), made.skipped

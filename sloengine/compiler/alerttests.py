@@ -55,6 +55,7 @@ from ..model.templates import expand_literal
 from .labelvalues import label_value, selector_matches, solve_labels
 from .promtool_semantics import (
     EVAL_SECONDS,
+    PROMTOOL_MAX_SAMPLES,
     SCRAPE_SECONDS,
     Flow,
     Phase,
@@ -1194,8 +1195,14 @@ class _Subject:
         self._selectors: list[str] = []
 
     def problem(self) -> str | None:
-        if not any(b.condition.severity is AlertSeverity.PAGE for b in self.burns):
+        pages = [b.condition.long_seconds for b in self.burns if b.condition.severity is AlertSeverity.PAGE]
+        if not pages:
             return "no page conditions: there is no page to test"
+        if max(pages) >= (PROMTOOL_MAX_SAMPLES - 1) * EVAL_SECONDS:
+            return (f"a page reads {format_duration(max(pages))}: the outage would run past "
+                    f"{format_duration(PROMTOOL_MAX_SAMPLES * EVAL_SECONDS)}, where promtool test rules refuses "
+                    f"to read windows that long ({PROMTOOL_MAX_SAMPLES:,} samples per query); promtool check rules "
+                    "still checks the rules")
         first = self.layouts[0]
         if isinstance(first, str):
             return first

@@ -44,6 +44,11 @@ PROMETHEUS_VERSION = "2.42"
 SCRAPE_SECONDS = 60
 #: The alert tests' ``evaluation_interval``.
 EVAL_SECONDS = 30
+#: The most samples one query may load in ``promtool test rules`` (its engine's ``MaxSamples``; a server's
+#: default is 50 million). promtool evaluates every group at the test's interval, so a range over a recorded
+#: series holds one sample per evaluation: a test running past 10,000 evaluations (83h20m) cannot read a
+#: window that long.
+PROMTOOL_MAX_SAMPLES = 10_000
 #: Relative distance from a threshold inside which float rounding might decide a comparison.
 MARGIN = 1e-9
 
