@@ -174,6 +174,17 @@ def series_text(role: str, flow: Flow, scrapes: int, base: int) -> str:
 
 def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[Stream, ...] | str:
     """The series that carry one group's events for ``slo``'s SLI, or why none can be made."""
+    found = _layout(slo, group, le)
+    return found if isinstance(found, str) else tuple(stream for stream, _ in found)
+
+
+#: Whether the SLI's selector of all events and that of its part select a stream.
+Selected = tuple[bool, bool]
+
+
+def _layout(slo: SLO, group: Mapping[str, str], le: str | None) -> tuple[tuple[Stream, Selected], ...] | str:
+    """:func:`layout`, with what selects each stream, known from how it was made (each is selected by the
+    selectors it was made for and by none it was made to avoid; selectors of other metrics never select it)."""
     sli = slo.sli
     fixed = dict(group)
 
@@ -190,13 +201,13 @@ def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[S
             both = stream(role, part.metric, [part, sli.total])
             rest = stream(other, part.metric, [sli.total], [part])
             if both is not None and rest is not None:
-                return (both, rest)
+                return ((both, (True, True)), (rest, (True, False)))
         alone = stream(role, part.metric, [part], [sli.total])
         total = stream(TOTAL, sli.total.metric, [sli.total], [part])
         if alone is None or total is None:
             return (f"no label values make a series that the {role} selector {part} and the total selector "
                     f"{sli.total} tell apart")
-        return (alone, total)
+        return ((alone, (False, True)), (total, (True, False)))
     if isinstance(sli, LatencySLI):
         spelling = le if le is not None else _le_spellings(sli.threshold_seconds)[0]
         part, count_selector = _latency_selectors(sli)
@@ -204,10 +215,12 @@ def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[S
         count = stream(TOTAL, count_selector.metric, [count_selector])
         if bucket is None or count is None:
             return f"no label values match the histogram selector {sli.histogram} with le={spelling!r}"
-        return (bucket, count)
+        return ((bucket, (False, True)), (count, (True, False)))
     if isinstance(sli, ProbeSLI):
         gauge = stream(GAUGE, sli.gauge.metric, [sli.gauge])
-        return (gauge,) if gauge is not None else f"no label values match the probe selector {sli.gauge}"
+        if gauge is None:
+            return f"no label values match the probe selector {sli.gauge}"
+        return ((gauge, (True, False)),)
     return "a raw PromQL SLI cannot be synthesised: its series are not known"
 
 
@@ -674,6 +687,16 @@ class _Outline:
     recovered: int | None = None
     cleared: BurnRateAlert | None = None
     _values: dict[tuple[tuple[str, ...], ...], tuple[str, ...]] = field(default_factory=dict, repr=False)
+    #: The checks' distinct alerts (with whether merged), and which of them each check expects: an SLO spells
+    #: out each list once.
+    alert_sets: tuple[tuple[tuple[AlertId, ...], bool], ...] = field(init=False, repr=False)
+    members: tuple[int, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        index: dict[tuple[tuple[AlertId, ...], bool], int] = {}
+        members = tuple(index.setdefault((check.alerts, check.merged), len(index)) for check in self.checks)
+        object.__setattr__(self, "alert_sets", tuple(index))
+        object.__setattr__(self, "members", members)
 
     def values(self, roles: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
         """Each input stream's values, for streams of these roles in each group (SLOs sharing the outline
@@ -772,6 +795,12 @@ def _unique(checks: Iterable[_Check | None]) -> tuple[_Check, ...]:
 Steady = tuple[tuple[Phase, ...], int]
 
 
+@lru_cache(maxsize=256)
+def _fraction(budget: float) -> Fraction:
+    """The error budget as the rules spell it, exactly."""
+    return Fraction(number(budget))
+
+
 class _Planner:
     """The scenarios of one :class:`_Problem`."""
 
@@ -786,7 +815,7 @@ class _Planner:
         shortest = min((cond.long_seconds for cond in self.pages), default=3600)
         self.rate = max(BASE_RATE, math.ceil(2 * self.min_events * SCRAPE_SECONDS / shortest))
         #: The owners with the SLO under test's min_events guard off.
-        self.unguarded = (replace(own, min_events=0),) + problem.owners[1:]
+        self.unguarded = (_Owner(own.budget, 0, own.probe, own.part_is_bad, own.view),) + problem.owners[1:]
 
     # -- input
 
@@ -853,7 +882,7 @@ class _Planner:
         ``bad / total`` the budget as the rules spell it; for a probe, a failed
         sample whenever ``i × budget`` crosses a whole number.
         """
-        budget = Fraction(number(self.budget))
+        budget = _fraction(self.budget)
         if self.probe:
             phases: list[Phase] = [Phase(0, 1, 0)]
             num, den = budget.numerator, budget.denominator
@@ -893,7 +922,7 @@ class _Planner:
     def traffic(self) -> tuple[int, int]:
         """What the lifecycle's traffic takes of min_events: the events per scrape of clean traffic, and the
         scale of a 1x burn's (see :meth:`one_x_burn`)."""
-        return self.rate, self.scale(Fraction(number(self.budget)))
+        return self.rate, self.scale(_fraction(self.budget))
 
     def scale(self, budget: Fraction) -> int:
         """How many times the budget's denominator a 1x burn's events per scrape are."""
@@ -1142,7 +1171,8 @@ def _lifecycle(planner: _Planner, conds: tuple[BurnRateAlert, ...]) -> tuple[_Ou
     the guard would have read, and serves each min_events the guard would have passed there.
     """
     problem = planner.problem
-    key = (replace(problem, owners=planner.unguarded), conds, planner.traffic())
+    key = (_Problem(planner.unguarded, problem.burns, problem.own, problem.groups, problem.as_built, problem.roles),
+           conds, planner.traffic())
     found = _LIFECYCLES.get(key)
     if found is None:
         if len(_LIFECYCLES) > _SHARED_LIMIT:
@@ -1180,8 +1210,10 @@ class _Subject:
         self.burns = tuple(burns)
         self.all_burns = tuple(burns) + tuple(peers)
         self.groups = _group_values(slo)
-        self.layouts: list[tuple[Stream, ...] | str] = [layout(slo, g, le) for g in self.groups]
+        self.layouts = [_layout(slo, g, le) for g in self.groups]
         self.streams: list[Stream] = []
+        #: What selects each stream of the SLO under test (see _layout).
+        self.selected: list[Selected] = []
         self.roles: tuple[tuple[str, ...], ...] = ()
         #: The labels of each group id.
         self.group_labels: list[LabelPairs] = []
@@ -1207,8 +1239,9 @@ class _Subject:
         """The problem in numbers (for a subject without :meth:`problem`)."""
         usable = min(2, sum(1 for lay in self.layouts if not isinstance(lay, str)))
         layouts = [lay for lay in self.layouts[:usable] if not isinstance(lay, str)]
-        self.streams = [s for lay in layouts for s in lay]
-        self.roles = tuple(tuple(s.role for s in lay) for lay in layouts)
+        self.streams = [s for lay in layouts for s, _ in lay]
+        self.selected = [selected for lay in layouts for _, selected in lay]
+        self.roles = tuple(tuple(s.role for s, _ in lay) for lay in layouts)
         ids: dict[LabelPairs, int] = {}
         for group in self.groups[:usable]:
             ids.setdefault(tuple(sorted(group.items())), len(ids))
@@ -1218,7 +1251,7 @@ class _Subject:
         burns: list[_Burn] = []
         for i, b in enumerate(self.all_burns):
             if id(b.slo) not in index:
-                owner = self._owner(b.slo, ids)
+                owner = (self._own() if b.slo is self.slo else None) or self._owner(b.slo, ids)
                 # A peer whose SLI counts none of the streams has no alert here: leave it out.
                 blind = owner.view is None or all(counted == (-1, False, False) for counted in owner.view)
                 index[id(b.slo)] = None if owners and blind else len(owners)
@@ -1265,6 +1298,23 @@ class _Subject:
         part = (0, 1) if owner.part_is_bad else (1, -1)
         return all(t == (1, 0) for t in totals) and all(p == part for p in parts)
 
+    def _own(self) -> _Owner | None:
+        """The SLO under test in numbers: :meth:`_owner` from what its layout says selects each stream, when
+        each stream carries its group's labels (group i's streams are then counted in group i); else None."""
+        slo = self.slo
+        view: list[Counted] = []
+        groups = [group for group, lay in enumerate(self.roles) for _ in lay]
+        group_by = slo.sli.group_by
+        for group, stream, (as_total, as_part) in zip(groups, self.streams, self.selected):
+            labels = dict(stream.labels)
+            if (tuple(sorted((g, labels.get(g, "")) for g in group_by if labels.get(g, "")))
+                    != tuple(sorted(self.groups[group].items()))):
+                return None
+            view.append((group, as_total, as_part) if as_total or as_part else (-1, False, False))
+        sli = slo.sli
+        return _Owner(slo.error_budget, slo.alerting.min_events, isinstance(sli, ProbeSLI),
+                      isinstance(sli, RatioSLI) and sli.bad is not None, tuple(view))
+
     def _owner(self, slo: SLO, ids: dict[LabelPairs, int]) -> _Owner:
         """``slo`` in numbers, with how its SLI counts each of the input streams (new groups get new ids)."""
         sli = slo.sli
@@ -1301,18 +1351,23 @@ class _Subject:
                                                  r.slo.id, r.condition)
         return found
 
-    def alerts(self, check: _Check) -> tuple[Firing, ...]:
-        """The alerts ``check`` expects, in their order."""
-        key = (check.alerts, check.merged)
+    def alerts(self, ids: tuple[AlertId, ...], merged: bool) -> tuple[Firing, ...]:
+        """The alerts a check of these ids expects, in their order."""
+        key = (ids, merged)
         found = self._checked.get(key)
         if found is None:
-            alerts = [self.alert(a) for a in check.alerts]
-            if check.merged:
+            alerts = [self.alert(a) for a in ids]
+            if merged:
                 alerts = list(set(alerts))
             alerts.sort(key=_alert_order)
             # Checks alike share their alerts (the same tuple): the test file lays out each list once.
             found = self._checked[key] = tuple(alerts)
         return found
+
+    def checks(self, outline: _Outline) -> list[tuple[int, tuple[Firing, ...]]]:
+        """Each check of ``outline`` (instant, alerts expected)."""
+        lists = [self.alerts(ids, merged) for ids, merged in outline.alert_sets]
+        return [(check.at, lists[member]) for check, member in zip(outline.checks, outline.members)]
 
     def order(self, count: int) -> list[int]:
         """The first ``count`` streams (an outline's) in the order of their series in a test case."""
@@ -1328,7 +1383,7 @@ class _Subject:
                   for i in self.order(len(values)))
         # Timings and the cleared condition keep the outline's conditions: values equal to this SLO's.
         return Scenario(outline.kind, f"{self.slo.id}: {outline.title}", tuple(series),
-                        tuple(Check(ch.at, self.alerts(ch)) for ch in outline.checks), outline.start,
+                        tuple(Check(at, alerts) for at, alerts in self.checks(outline)), outline.start,
                         outline.timings, outline.proves, outline.recovered, outline.cleared)
 
     def written(self, outline: _Outline) -> _Written:
@@ -1338,7 +1393,7 @@ class _Subject:
             self._selectors = [_selector(s.metric, s.labels) for s in self.streams]
         return _Written(f"{self.slo.id}: {outline.title}",
                         tuple((self._selectors[i], values[i]) for i in self.order(len(values))),
-                        tuple((ch.at, self.alerts(ch)) for ch in outline.checks), self.alertname)
+                        tuple(self.checks(outline)), self.alertname)
 
 
 # ---- the compiled alerting rules ---------------------------------------------------------------
