@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import posixpath
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -500,7 +500,7 @@ class _Guard:
 
 def _as_counted(flows: Sequence[Flow]) -> dict[int, Flow]:
     """:func:`_sees` for an SLI whose streams in each group add up to that group's events (its total and its
-    part are the group's total and bad or good events, see :meth:`_Subject.as_built`)."""
+    part are the group's total and bad or good events, see :meth:`_Subject._as_built`)."""
     out: dict[int, Flow] = {}
     for group, flow in enumerate(flows):
         if all(a.start < b.start for a, b in zip(flow.phases, flow.phases[1:])):
@@ -1141,7 +1141,8 @@ def _solve(problem: _Problem) -> tuple[tuple[_Outline, ...], tuple[str, ...]]:
     if planner.min_events:
         # The quiet case's traffic is the first group's: with the streams' roles out of the problem, the other
         # group does not matter.
-        quiet = _quiet(problem if problem.roles else replace(problem, groups=1))
+        quiet = _quiet(problem if problem.roles else
+                       _Problem(problem.owners, problem.burns, problem.own, 1, problem.as_built, problem.roles))
         if isinstance(quiet, str):
             skipped.append(quiet)
         else:
@@ -1656,27 +1657,38 @@ def _one(value: str) -> str:
     return text
 
 
-@lru_cache(maxsize=1 << 16)
-def _label_line(key: str, value: str) -> str | None:
-    """One line of an expected alert's labels or annotations, or None (see :func:`_scalar`)."""
-    key_text, value_text = _mapping_key(key), _scalar(value)
-    return None if key_text is None or value_text is None else f"        {key_text}: {value_text}\n"
+#: The line of each (key, value) of expected alerts' labels or annotations met so far, or None (see
+#: :func:`_scalar`; bounded as _SCALARS).
+_LINES: dict[tuple[str, str], str | None] = {}
 
 
-def _pairs(pairs: LabelPairs) -> list[str]:
-    lines = [_label_line(key, value) for key, value in dict(pairs).items()]
-    if None in lines:
-        raise _Multiline(pairs)
-    return lines  # type: ignore[return-value]
+def _label_line(pair: tuple[str, str]) -> str | None:
+    key_text, value_text = _mapping_key(pair[0]), _scalar(pair[1])
+    line = _LINES[pair] = None if key_text is None or value_text is None else f"        {key_text}: {value_text}\n"
+    return line
 
 
-def _expected_text(alert: Firing) -> str:
-    """One ``exp_alerts`` entry of :func:`promtool_text`."""
-    labels = _pairs(alert.labels)
-    lines = ["    - exp_labels:\n", *labels] if labels else ["    - exp_labels: {}\n"]
-    if alert.annotations:
-        lines += ["      exp_annotations:\n", *_pairs(alert.annotations)]
-    return "".join(lines)
+def _expected_lines(alert: Firing) -> tuple[list[str | None], list[str | None] | None]:
+    """The lines of an ``exp_alerts`` entry's labels and annotations met before (None for the others)."""
+    lines = _LINES
+    if len(lines) > _SCALARS_LIMIT:
+        lines.clear()
+    return ([lines.get(pair) for pair in dict(alert.labels).items()],
+            [lines.get(pair) for pair in dict(alert.annotations).items()] if alert.annotations else None)
+
+
+def _expected_text(alert: Firing, labels: list[str | None], annotations: list[str | None] | None) -> str:
+    """One ``exp_alerts`` entry of :func:`promtool_text`, from :func:`_expected_lines`."""
+    def filled(found: list[str | None], pairs: LabelPairs) -> list[str]:
+        if None in found:
+            found = [line if line is not None else _label_line(pair) for line, pair in zip(found, dict(pairs).items())]
+            if None in found:
+                raise _Multiline(pairs)
+        return found  # type: ignore[return-value]
+    text = ["    - exp_labels:\n", *filled(labels, alert.labels)] if labels else ["    - exp_labels: {}\n"]
+    if annotations is not None:
+        text += ["      exp_annotations:\n", *filled(annotations, alert.annotations)]
+    return "".join(text)
 
 
 def _items(key: str, items: Sequence[str], indent: str = "") -> list[str]:
@@ -1706,16 +1718,25 @@ def _file_text(rule_files: Sequence[str], cases: Sequence[_Written], group_order
 
 
 def _laid_out(rule_files: Sequence[str], cases: Sequence[_Written], group_order: Sequence[str]) -> str:
-    # Every string of the file, asked of dump at once.
+    # Every string of the file, asked of dump at once; of the alerts', the values of lines not met before.
     strings = [*rule_files, *group_order, format_duration(EVAL_SECONDS), format_duration(SCRAPE_SECONDS)]
+    # The lines met before of each alert's labels and annotations, by its identity (see below).
+    lines: dict[int, tuple[Firing, list[str | None], list[str | None] | None]] = {}
     seen: set[int] = set()
     for case in cases:
         strings += (case.title, case.alertname, *(text for pair in case.series for text in pair))
         for _, alerts in case.checks:
-            if id(alerts) not in seen:
-                seen.add(id(alerts))
-                strings += (value for alert in alerts for pairs in (alert.labels, alert.annotations)
-                            for _, value in pairs)
+            if id(alerts) in seen:
+                continue
+            seen.add(id(alerts))
+            for alert in alerts:
+                if id(alert) not in lines:
+                    found = _expected_lines(alert)
+                    lines[id(alert)] = (alert, *found)
+                    for known, pairs in zip(found, (alert.labels, alert.annotations)):
+                        if known is not None and None in known:
+                            strings += (value for line, (_, value) in zip(known, dict(pairs).items())
+                                        if line is None)
     _learn(strings)
     out = _items("rule_files", [f"- {_one(f)}\n" for f in rule_files])
     out.append(f"evaluation_interval: {_one(format_duration(EVAL_SECONDS))}\n")
@@ -1740,10 +1761,11 @@ def _laid_out(rule_files: Sequence[str], cases: Sequence[_Written], group_order:
             if listed is None:
                 texts = ["    exp_alerts:\n"] if alerts else ["    exp_alerts: []\n"]
                 for alert in alerts:
-                    known = expected.get(id(alert))
-                    if known is None:
-                        known = expected[id(alert)] = (alert, _expected_text(alert))
-                    texts.append(known[1])
+                    rendered = expected.get(id(alert))
+                    if rendered is None:
+                        _, labels, annotations = lines[id(alert)]
+                        rendered = expected[id(alert)] = (alert, _expected_text(alert, labels, annotations))
+                    texts.append(rendered[1])
                 listed = lists[id(alerts)] = (alerts, "".join(texts))
             checks.append(listed[1])
         tests += _items("alert_rule_test", checks, "  ")
