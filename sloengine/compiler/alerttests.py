@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import posixpath
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -176,6 +176,17 @@ def series_text(role: str, flow: Flow, scrapes: int, base: int) -> str:
 
 def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[Stream, ...] | str:
     """The series that carry one group's events for ``slo``'s SLI, or why none can be made."""
+    found = _layout(slo, group, le)
+    return found if isinstance(found, str) else tuple(stream for stream, _ in found)
+
+
+#: Whether the SLI's selector of all events and that of its part select a stream.
+Selected = tuple[bool, bool]
+
+
+def _layout(slo: SLO, group: Mapping[str, str], le: str | None) -> tuple[tuple[Stream, Selected], ...] | str:
+    """:func:`layout`, with what selects each stream, known from how it was made (each is selected by the
+    selectors it was made for and by none it was made to avoid; selectors of other metrics never select it)."""
     sli = slo.sli
     fixed = dict(group)
 
@@ -192,13 +203,13 @@ def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[S
             both = stream(role, part.metric, [part, sli.total])
             rest = stream(other, part.metric, [sli.total], [part])
             if both is not None and rest is not None:
-                return (both, rest)
+                return ((both, (True, True)), (rest, (True, False)))
         alone = stream(role, part.metric, [part], [sli.total])
         total = stream(TOTAL, sli.total.metric, [sli.total], [part])
         if alone is None or total is None:
             return (f"no label values make a series that the {role} selector {part} and the total selector "
                     f"{sli.total} tell apart")
-        return (alone, total)
+        return ((alone, (False, True)), (total, (True, False)))
     if isinstance(sli, LatencySLI):
         spelling = le if le is not None else _le_spellings(sli.threshold_seconds)[0]
         part, count_selector = _latency_selectors(sli)
@@ -206,10 +217,12 @@ def layout(slo: SLO, group: Mapping[str, str], le: str | None = None) -> tuple[S
         count = stream(TOTAL, count_selector.metric, [count_selector])
         if bucket is None or count is None:
             return f"no label values match the histogram selector {sli.histogram} with le={spelling!r}"
-        return (bucket, count)
+        return ((bucket, (False, True)), (count, (True, False)))
     if isinstance(sli, ProbeSLI):
         gauge = stream(GAUGE, sli.gauge.metric, [sli.gauge])
-        return (gauge,) if gauge is not None else f"no label values match the probe selector {sli.gauge}"
+        if gauge is None:
+            return f"no label values match the probe selector {sli.gauge}"
+        return ((gauge, (True, False)),)
     return "a raw PromQL SLI cannot be synthesised: its series are not known"
 
 
@@ -489,7 +502,7 @@ class _Guard:
 
 def _as_counted(flows: Sequence[Flow]) -> dict[int, Flow]:
     """:func:`_sees` for an SLI whose streams in each group add up to that group's events (its total and its
-    part are the group's total and bad or good events, see :meth:`_Subject.as_built`)."""
+    part are the group's total and bad or good events, see :meth:`_Subject._as_built`)."""
     out: dict[int, Flow] = {}
     for group, flow in enumerate(flows):
         if all(a.start < b.start for a, b in zip(flow.phases, flow.phases[1:])):
@@ -676,6 +689,16 @@ class _Outline:
     recovered: int | None = None
     cleared: BurnRateAlert | None = None
     _values: dict[tuple[tuple[str, ...], ...], tuple[str, ...]] = field(default_factory=dict, repr=False)
+    #: The checks' distinct alerts (with whether merged), and which of them each check expects: an SLO spells
+    #: out each list once.
+    alert_sets: tuple[tuple[tuple[AlertId, ...], bool], ...] = field(init=False, repr=False)
+    members: tuple[int, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        index: dict[tuple[tuple[AlertId, ...], bool], int] = {}
+        members = tuple(index.setdefault((check.alerts, check.merged), len(index)) for check in self.checks)
+        object.__setattr__(self, "alert_sets", tuple(index))
+        object.__setattr__(self, "members", members)
 
     def values(self, roles: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
         """Each input stream's values, for streams of these roles in each group (SLOs sharing the outline
@@ -774,6 +797,12 @@ def _unique(checks: Iterable[_Check | None]) -> tuple[_Check, ...]:
 Steady = tuple[tuple[Phase, ...], int]
 
 
+@lru_cache(maxsize=256)
+def _fraction(budget: float) -> Fraction:
+    """The error budget as the rules spell it, exactly."""
+    return Fraction(number(budget))
+
+
 class _Planner:
     """The scenarios of one :class:`_Problem`."""
 
@@ -788,7 +817,7 @@ class _Planner:
         shortest = min((cond.long_seconds for cond in self.pages), default=3600)
         self.rate = max(BASE_RATE, math.ceil(2 * self.min_events * SCRAPE_SECONDS / shortest))
         #: The owners with the SLO under test's min_events guard off.
-        self.unguarded = (replace(own, min_events=0),) + problem.owners[1:]
+        self.unguarded = (_Owner(own.budget, 0, own.probe, own.part_is_bad, own.view),) + problem.owners[1:]
 
     # -- input
 
@@ -855,7 +884,7 @@ class _Planner:
         ``bad / total`` the budget as the rules spell it; for a probe, a failed
         sample whenever ``i × budget`` crosses a whole number.
         """
-        budget = Fraction(number(self.budget))
+        budget = _fraction(self.budget)
         if self.probe:
             phases: list[Phase] = [Phase(0, 1, 0)]
             num, den = budget.numerator, budget.denominator
@@ -895,7 +924,7 @@ class _Planner:
     def traffic(self) -> tuple[int, int]:
         """What the lifecycle's traffic takes of min_events: the events per scrape of clean traffic, and the
         scale of a 1x burn's (see :meth:`one_x_burn`)."""
-        return self.rate, self.scale(Fraction(number(self.budget)))
+        return self.rate, self.scale(_fraction(self.budget))
 
     def scale(self, budget: Fraction) -> int:
         """How many times the budget's denominator a 1x burn's events per scrape are."""
@@ -1114,7 +1143,8 @@ def _solve(problem: _Problem) -> tuple[tuple[_Outline, ...], tuple[str, ...]]:
     if planner.min_events:
         # The quiet case's traffic is the first group's: with the streams' roles out of the problem, the other
         # group does not matter.
-        quiet = _quiet(problem if problem.roles else replace(problem, groups=1))
+        quiet = _quiet(problem if problem.roles else
+                       _Problem(problem.owners, problem.burns, problem.own, 1, problem.as_built, problem.roles))
         if isinstance(quiet, str):
             skipped.append(quiet)
         else:
@@ -1144,7 +1174,8 @@ def _lifecycle(planner: _Planner, conds: tuple[BurnRateAlert, ...]) -> tuple[_Ou
     the guard would have read, and serves each min_events the guard would have passed there.
     """
     problem = planner.problem
-    key = (replace(problem, owners=planner.unguarded), conds, planner.traffic())
+    key = (_Problem(planner.unguarded, problem.burns, problem.own, problem.groups, problem.as_built, problem.roles),
+           conds, planner.traffic())
     found = _LIFECYCLES.get(key)
     if found is None:
         if len(_LIFECYCLES) > _SHARED_LIMIT:
@@ -1182,8 +1213,10 @@ class _Subject:
         self.burns = tuple(burns)
         self.all_burns = tuple(burns) + tuple(peers)
         self.groups = _group_values(slo)
-        self.layouts: list[tuple[Stream, ...] | str] = [layout(slo, g, le) for g in self.groups]
+        self.layouts = [_layout(slo, g, le) for g in self.groups]
         self.streams: list[Stream] = []
+        #: What selects each stream of the SLO under test (see _layout).
+        self.selected: list[Selected] = []
         self.roles: tuple[tuple[str, ...], ...] = ()
         #: The labels of each group id.
         self.group_labels: list[LabelPairs] = []
@@ -1218,8 +1251,9 @@ class _Subject:
         """The problem in numbers (for a subject without :meth:`problem`)."""
         usable = min(2, sum(1 for lay in self.layouts if not isinstance(lay, str)))
         layouts = [lay for lay in self.layouts[:usable] if not isinstance(lay, str)]
-        self.streams = [s for lay in layouts for s in lay]
-        self.roles = tuple(tuple(s.role for s in lay) for lay in layouts)
+        self.streams = [s for lay in layouts for s, _ in lay]
+        self.selected = [selected for lay in layouts for _, selected in lay]
+        self.roles = tuple(tuple(s.role for s, _ in lay) for lay in layouts)
         ids: dict[LabelPairs, int] = {}
         for group in self.groups[:usable]:
             ids.setdefault(tuple(sorted(group.items())), len(ids))
@@ -1229,7 +1263,7 @@ class _Subject:
         burns: list[_Burn] = []
         for i, b in enumerate(self.all_burns):
             if id(b.slo) not in index:
-                owner = self._owner(b.slo, ids)
+                owner = (self._own() if b.slo is self.slo else None) or self._owner(b.slo, ids)
                 # A peer whose SLI counts none of the streams has no alert here: leave it out.
                 blind = owner.view is None or all(counted == (-1, False, False) for counted in owner.view)
                 index[id(b.slo)] = None if owners and blind else len(owners)
@@ -1276,6 +1310,23 @@ class _Subject:
         part = (0, 1) if owner.part_is_bad else (1, -1)
         return all(t == (1, 0) for t in totals) and all(p == part for p in parts)
 
+    def _own(self) -> _Owner | None:
+        """The SLO under test in numbers: :meth:`_owner` from what its layout says selects each stream, when
+        each stream carries its group's labels (group i's streams are then counted in group i); else None."""
+        slo = self.slo
+        view: list[Counted] = []
+        groups = [group for group, lay in enumerate(self.roles) for _ in lay]
+        group_by = slo.sli.group_by
+        for group, stream, (as_total, as_part) in zip(groups, self.streams, self.selected):
+            labels = dict(stream.labels)
+            if (tuple(sorted((g, labels.get(g, "")) for g in group_by if labels.get(g, "")))
+                    != tuple(sorted(self.groups[group].items()))):
+                return None
+            view.append((group, as_total, as_part) if as_total or as_part else (-1, False, False))
+        sli = slo.sli
+        return _Owner(slo.error_budget, slo.alerting.min_events, isinstance(sli, ProbeSLI),
+                      isinstance(sli, RatioSLI) and sli.bad is not None, tuple(view))
+
     def _owner(self, slo: SLO, ids: dict[LabelPairs, int]) -> _Owner:
         """``slo`` in numbers, with how its SLI counts each of the input streams (new groups get new ids)."""
         sli = slo.sli
@@ -1314,18 +1365,23 @@ class _Subject:
             found = self._alerts[ident] = Firing(tuple(sorted(labels.items())), annotations, r.slo.id, r.condition)
         return found
 
-    def alerts(self, check: _Check) -> tuple[Firing, ...]:
-        """The alerts ``check`` expects, in their order."""
-        key = (check.alerts, check.merged)
+    def alerts(self, ids: tuple[AlertId, ...], merged: bool) -> tuple[Firing, ...]:
+        """The alerts a check of these ids expects, in their order."""
+        key = (ids, merged)
         found = self._checked.get(key)
         if found is None:
-            alerts = [self.alert(a) for a in check.alerts]
-            if check.merged:
+            alerts = [self.alert(a) for a in ids]
+            if merged:
                 alerts = list(set(alerts))
             alerts.sort(key=_alert_order)
             # Checks alike share their alerts (the same tuple): the test file lays out each list once.
             found = self._checked[key] = tuple(alerts)
         return found
+
+    def checks(self, outline: _Outline) -> list[tuple[int, tuple[Firing, ...]]]:
+        """Each check of ``outline`` (instant, alerts expected)."""
+        lists = [self.alerts(ids, merged) for ids, merged in outline.alert_sets]
+        return [(check.at, lists[member]) for check, member in zip(outline.checks, outline.members)]
 
     def order(self, count: int) -> list[int]:
         """The first ``count`` streams (an outline's) in the order of their series in a test case."""
@@ -1341,7 +1397,7 @@ class _Subject:
                   for i in self.order(len(values)))
         # Timings and the cleared condition keep the outline's conditions: values equal to this SLO's.
         return Scenario(outline.kind, f"{self.slo.id}: {outline.title}", tuple(series),
-                        tuple(Check(ch.at, self.alerts(ch)) for ch in outline.checks), outline.start,
+                        tuple(Check(at, alerts) for at, alerts in self.checks(outline)), outline.start,
                         outline.timings, outline.proves, outline.recovered, outline.cleared)
 
     def written(self, outline: _Outline) -> _Written:
@@ -1351,7 +1407,7 @@ class _Subject:
             self._selectors = [_selector(s.metric, s.labels) for s in self.streams]
         return _Written(f"{self.slo.id}: {outline.title}",
                         tuple((self._selectors[i], values[i]) for i in self.order(len(values))),
-                        tuple((ch.at, self.alerts(ch)) for ch in outline.checks), self.alertname)
+                        tuple(self.checks(outline)), self.alertname)
 
 
 # ---- the compiled alerting rules ---------------------------------------------------------------
@@ -1621,27 +1677,38 @@ def _one(value: str) -> str:
     return text
 
 
-@lru_cache(maxsize=1 << 16)
-def _label_line(key: str, value: str) -> str | None:
-    """One line of an expected alert's labels or annotations, or None (see :func:`_scalar`)."""
-    key_text, value_text = _mapping_key(key), _scalar(value)
-    return None if key_text is None or value_text is None else f"        {key_text}: {value_text}\n"
+#: The line of each (key, value) of expected alerts' labels or annotations met so far, or None (see
+#: :func:`_scalar`; bounded as _SCALARS).
+_LINES: dict[tuple[str, str], str | None] = {}
 
 
-def _pairs(pairs: LabelPairs) -> list[str]:
-    lines = [_label_line(key, value) for key, value in dict(pairs).items()]
-    if None in lines:
-        raise _Multiline(pairs)
-    return lines  # type: ignore[return-value]
+def _label_line(pair: tuple[str, str]) -> str | None:
+    key_text, value_text = _mapping_key(pair[0]), _scalar(pair[1])
+    line = _LINES[pair] = None if key_text is None or value_text is None else f"        {key_text}: {value_text}\n"
+    return line
 
 
-def _expected_text(alert: Firing) -> str:
-    """One ``exp_alerts`` entry of :func:`promtool_text`."""
-    labels = _pairs(alert.labels)
-    lines = ["    - exp_labels:\n", *labels] if labels else ["    - exp_labels: {}\n"]
-    if alert.annotations:
-        lines += ["      exp_annotations:\n", *_pairs(alert.annotations)]
-    return "".join(lines)
+def _expected_lines(alert: Firing) -> tuple[list[str | None], list[str | None] | None]:
+    """The lines of an ``exp_alerts`` entry's labels and annotations met before (None for the others)."""
+    lines = _LINES
+    if len(lines) > _SCALARS_LIMIT:
+        lines.clear()
+    return ([lines.get(pair) for pair in dict(alert.labels).items()],
+            [lines.get(pair) for pair in dict(alert.annotations).items()] if alert.annotations else None)
+
+
+def _expected_text(alert: Firing, labels: list[str | None], annotations: list[str | None] | None) -> str:
+    """One ``exp_alerts`` entry of :func:`promtool_text`, from :func:`_expected_lines`."""
+    def filled(found: list[str | None], pairs: LabelPairs) -> list[str]:
+        if None in found:
+            found = [line if line is not None else _label_line(pair) for line, pair in zip(found, dict(pairs).items())]
+            if None in found:
+                raise _Multiline(pairs)
+        return found  # type: ignore[return-value]
+    text = ["    - exp_labels:\n", *filled(labels, alert.labels)] if labels else ["    - exp_labels: {}\n"]
+    if annotations is not None:
+        text += ["      exp_annotations:\n", *filled(annotations, alert.annotations)]
+    return "".join(text)
 
 
 def _items(key: str, items: Sequence[str], indent: str = "") -> list[str]:
@@ -1671,16 +1738,25 @@ def _file_text(rule_files: Sequence[str], cases: Sequence[_Written], group_order
 
 
 def _laid_out(rule_files: Sequence[str], cases: Sequence[_Written], group_order: Sequence[str]) -> str:
-    # Every string of the file, asked of dump at once.
+    # Every string of the file, asked of dump at once; of the alerts', the values of lines not met before.
     strings = [*rule_files, *group_order, format_duration(EVAL_SECONDS), format_duration(SCRAPE_SECONDS)]
+    # The lines met before of each alert's labels and annotations, by its identity (see below).
+    lines: dict[int, tuple[Firing, list[str | None], list[str | None] | None]] = {}
     seen: set[int] = set()
     for case in cases:
         strings += (case.title, case.alertname, *(text for pair in case.series for text in pair))
         for _, alerts in case.checks:
-            if id(alerts) not in seen:
-                seen.add(id(alerts))
-                strings += (value for alert in alerts for pairs in (alert.labels, alert.annotations)
-                            for _, value in pairs)
+            if id(alerts) in seen:
+                continue
+            seen.add(id(alerts))
+            for alert in alerts:
+                if id(alert) not in lines:
+                    found = _expected_lines(alert)
+                    lines[id(alert)] = (alert, *found)
+                    for known, pairs in zip(found, (alert.labels, alert.annotations)):
+                        if known is not None and None in known:
+                            strings += (value for line, (_, value) in zip(known, dict(pairs).items())
+                                        if line is None)
     _learn(strings)
     out = _items("rule_files", [f"- {_one(f)}\n" for f in rule_files])
     out.append(f"evaluation_interval: {_one(format_duration(EVAL_SECONDS))}\n")
@@ -1705,10 +1781,11 @@ def _laid_out(rule_files: Sequence[str], cases: Sequence[_Written], group_order:
             if listed is None:
                 texts = ["    exp_alerts:\n"] if alerts else ["    exp_alerts: []\n"]
                 for alert in alerts:
-                    known = expected.get(id(alert))
-                    if known is None:
-                        known = expected[id(alert)] = (alert, _expected_text(alert))
-                    texts.append(known[1])
+                    rendered = expected.get(id(alert))
+                    if rendered is None:
+                        _, labels, annotations = lines[id(alert)]
+                        rendered = expected[id(alert)] = (alert, _expected_text(alert, labels, annotations))
+                    texts.append(rendered[1])
                 listed = lists[id(alerts)] = (alerts, "".join(texts))
             checks.append(listed[1])
         tests += _items("alert_rule_test", checks, "  ")

@@ -269,8 +269,6 @@ def _holds(flow: Flow, counts: Callable[[Flow, int, int, bool], Counts | None],
     return None if long_burns is None or short_burns is None or guard is None else True
 
 
-
-
 def all_of(truths: Sequence[Truth]) -> Truth:
     """Conjunction where ``None`` is unknown: any False decides it."""
     if any(t is False for t in truths):
