@@ -1223,6 +1223,8 @@ class _Subject:
         #: The index in ``all_burns`` of each burn of the problem.
         self.burn_index: list[int] = []
         self._alerts: dict[AlertId, Firing] = {}
+        #: Of each burn (by its index in ``all_burns``): its rule's labels (with the SLO's) and annotations.
+        self._printed: dict[int, tuple[dict[str, str], LabelPairs, LabelPairs]] = {}
         self._checked: dict[tuple[tuple[AlertId, ...], bool], tuple[Firing, ...]] = {}
         self._order: list[int] = []
         self._selectors: list[str] = []
@@ -1355,14 +1357,26 @@ class _Subject:
         """The alert as Prometheus labels it: the series' labels, overridden by the rule's."""
         found = self._alerts.get(ident)
         if found is None:
-            r = self.all_burns[self.burn_index[ident[0]]]
-            # The rule's values are templates that print literal text (problem() refused any other kind):
-            # promtool compares what they print.
-            labels = {**dict(self.group_labels[ident[1]]), c.LABEL_SERVICE: r.slo.service, c.LABEL_SLO: r.slo.name,
-                      **{k: _printed(v) for k, v in r.rule.labels}}
-            labels.pop("alertname", None)
-            annotations = tuple(sorted((k, _printed(v)) for k, v in r.rule.annotations))
-            found = self._alerts[ident] = Firing(tuple(sorted(labels.items())), annotations, r.slo.id, r.condition)
+            index = self.burn_index[ident[0]]
+            r = self.all_burns[index]
+            printed = self._printed.get(index)
+            if printed is None:
+                # The rule's values are templates that print literal text (problem() refused any other kind):
+                # promtool compares what they print. The rule's pairs are sorted; printing keeps their keys.
+                own = {c.LABEL_SERVICE: r.slo.service, c.LABEL_SLO: r.slo.name,
+                       **{k: _printed(v) for k, v in r.rule.labels}}
+                own.pop("alertname", None)
+                annotations = tuple((k, _printed(v)) for k, v in r.rule.annotations)
+                printed = self._printed[index] = (own, tuple(sorted(own.items())), annotations)
+            own, own_sorted, annotations = printed
+            group = self.group_labels[ident[1]]
+            if group:
+                labels = {**dict(group), **own}
+                labels.pop("alertname", None)
+                pairs = tuple(sorted(labels.items()))
+            else:
+                pairs = own_sorted
+            found = self._alerts[ident] = Firing(pairs, annotations, r.slo.id, r.condition)
         return found
 
     def alerts(self, ids: tuple[AlertId, ...], merged: bool) -> tuple[Firing, ...]:

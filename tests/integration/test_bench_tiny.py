@@ -42,7 +42,8 @@ def test_rule_cost_benchmark_runs_and_reports_every_tool_in_its_own_phase(tmp_pa
 
 
 def test_compile_benchmark_runs_and_reports_time_and_memory(tmp_path):
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "compile.py"), "--slos", "20", "--out", str(tmp_path)],
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "compile.py"), "--slos", "20", "--quick",
+                           "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "compile-20.json").read_text())
