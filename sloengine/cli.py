@@ -61,7 +61,8 @@ from .specs.schema import schema_text
 
 EXIT_OK = 0
 EXIT_INVALID = 1
-#: ``report``: an SLO could not be computed (query failed, Prometheus unreachable); breaches with --fail-on-breach.
+#: ``report``: an SLO could not be computed (query failed, Prometheus unreachable) or has no data (unless
+#: --allow-no-data); breaches with --fail-on-breach.
 EXIT_ERROR = 3
 EXIT_BREACHED = 4
 
@@ -398,14 +399,17 @@ def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, 
               help="Write the report to this file (atomically) instead of standard output.")
 @click.option("--fail-on-breach", is_flag=True, help="Exit 4 when any SLO has spent its budget (for CI gates).")
 @click.option("--raw", "raw_only", is_flag=True, help="Ignore recorded series; count from the raw counters.")
+@click.option("--allow-no-data", is_flag=True,
+              help="Exit 0 although some SLOs have no data (a service not deployed or not serving yet).")
 def report(paths: tuple[Path, ...], at: str | None, fmt: str, out: Path | None, fail_on_breach: bool,
-           raw_only: bool, **connection: Any) -> None:
+           raw_only: bool, allow_no_data: bool, **connection: Any) -> None:
     """Availability, error budget, burn rates and time to exhaustion of every SLO, from Prometheus.
 
     Reads sloengine's recorded series in a few batched queries and falls back
     to the raw counters (counted exactly) for SLOs without them. Exit 0 when
     every SLO was computed, 3 when any could not be (query failed, Prometheus
-    unreachable: never reported as healthy), 4 with --fail-on-breach when any
+    unreachable: never reported as healthy) or has no data (no events over its
+    window; --allow-no-data accepts that), 4 with --fail-on-breach when any
     SLO is breached, 1 for invalid specs or settings.
     """
     catalog = _load_clean(paths)
@@ -428,6 +432,10 @@ def report(paths: tuple[Path, ...], at: str | None, fmt: str, out: Path | None, 
         click.echo(printable(f"wrote {out}"), err=True)
     if result.failed:
         click.secho(f"{result.count(Status.ERROR)} SLOs could not be computed", fg="red", err=True)
+        sys.exit(EXIT_ERROR)
+    if result.count(Status.NO_DATA) and not allow_no_data:
+        click.secho(f"{result.count(Status.NO_DATA)} SLOs have no data: no events over their window "
+                    "(check the SLI's series; --allow-no-data accepts it)", fg="red", err=True)
         sys.exit(EXIT_ERROR)
     if fail_on_breach and result.breached:
         click.secho(f"{result.count(Status.BREACHED)} SLOs breached", fg="red", err=True)
@@ -556,12 +564,14 @@ def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Pa
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file (atomically) instead of standard output.")
 @click.option("--at", "at", default=None, help="Treat this instant as now (RFC 3339 or Unix seconds).")
+@click.option("--allow-no-data", is_flag=True, help="Exit 0 although some agreements have no data.")
 def sla_report(paths: tuple[Path, ...], period: str, fmt: str, out: Path | None, at: str | None,
-               **connection: Any) -> None:
+               allow_no_data: bool, **connection: Any) -> None:
     """Agreements (SLAs with their OLAs and UCs) for one period: attained vs target within support hours and
     net of exclusions, verdict, credit owed, downtime against the allowance, burn-down and worst episodes.
 
-    Counts are exact (raw samples). Exit 0 when every agreement was computed, 3 when any could not be.
+    Counts are exact (raw samples). Exit 0 when every agreement was computed, 3 when any could not be or
+    has no data (unless --allow-no-data).
     """
     catalog = _load_clean(paths)
     agreements = catalog.agreements
@@ -585,6 +595,9 @@ def sla_report(paths: tuple[Path, ...], period: str, fmt: str, out: Path | None,
     flat = [r for top in results for r in (top, *top.dependencies)]
     if any(r.compliance is Compliance.ERROR for r in flat):
         click.secho("some agreements could not be computed", fg="red", err=True)
+        sys.exit(EXIT_ERROR)
+    if not allow_no_data and any(r.compliance is Compliance.NO_DATA for r in flat):
+        click.secho("some agreements have no data over the period (--allow-no-data accepts it)", fg="red", err=True)
         sys.exit(EXIT_ERROR)
 
 

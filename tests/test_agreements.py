@@ -163,3 +163,27 @@ def test_a_tier_that_escalates_to_l3_needs_an_l3_in_the_covered_slos_policy(worl
     messages = [f"{f.agreement}: {f.message}" for f in consistency(catalog, tuple(agreements.values()))]
     assert ("acme: its tier 'gold' escalates to L3, but checkout-api/availability's escalation policy has no such "
             "level") in messages
+
+
+def test_markdown_shows_hostile_names_and_errors_as_text_never_as_table_syntax(world):
+    """A customer named with Markdown's syntax (a pipe, emphasis, HTML, a newline) and a server's error message
+    holding a fake table row stay inside their cell, and read back as what they said."""
+    import dataclasses
+
+    from sloengine.model.results import Report, SLOResult, Status
+    from sloengine.reports.report import render_markdown as report_markdown
+
+    _, agreements = world
+    acme = dataclasses.replace(agreements["acme"], consumer="ACME | *Inc* <b>x</b>\n| forged | row |")
+    start, end = period_bounds(acme, date(2026, 10, 1))
+    failed = CommitmentResult(acme.commitments[0], Compliance.ERROR, error="bad | answer\n| forged | row |")
+    sla = render_markdown((AgreementResult(acme, start, end, end, (failed,)),), "2026-10")
+    assert r"ACME \| \*Inc\* \<b\>x\</b\>\u000a\| forged \| row \|" in sla
+    assert r"error: checkout-api/availability: bad \| answer\u000a\| forged \| row \|" in sla
+    for line in sla.splitlines():
+        assert "forged" not in line or line.count(" | ") <= 7, line  # never a row of its own
+
+    slo = SLOResult(service="shop", slo="a", objective=99.9, window="30d", window_seconds=0.0, status=Status.ERROR,
+                    error="x | y\n| forged |")
+    text = report_markdown(Report(at=0.0, prometheus="http://127.0.0.1:9090", results=(slo,)))
+    assert r"x \| y\u000a\| forged \|" in text and "\n| forged" not in text

@@ -684,3 +684,21 @@ def test_a_page_window_longer_than_promtool_can_replay_is_skipped_with_the_reaso
     slo = catalog.slos[0]
     made = plan(slo, _service(catalog, slo))
     assert any("promtool test rules refuses" in reason for reason in made.skipped), made.skipped
+
+
+@needs_promtool
+def test_a_service_whose_only_slo_cannot_be_tested_still_gets_a_test_file_saying_why(tmp_path: Path) -> None:
+    """A 4-day page window is past what promtool's unit tests read (10,000 samples per query): the SLO's page
+    cannot be tested, and the service's test file says so instead of being left out without a word."""
+    specs = _spec(tmp_path, "lone", {
+        "name": "weekly", "objective": 99.9, "window": "28d",
+        "alerting": {"conditions": [{"severity": "page", "long": "4d", "short": "6h", "factor": 1.5}]},
+        "sli": {"ratio": {"bad": 'http_requests_total{job="lone",code=~"5.."}',
+                          "total": 'http_requests_total{job="lone"}'}},
+    })
+    _, tests = _generate(tmp_path / "out", _catalog(specs))
+    text = tests[c.tests_file("lone")]
+    assert "# lone/weekly: a page reads 4d" in text and "promtool test rules refuses" in text
+    assert yaml.safe_load(text)["tests"] == []
+    (result,) = _promtool(tmp_path / "out" / c.tests_file("lone")).values()
+    assert result.returncode == 0, _output(result)

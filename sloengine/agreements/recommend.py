@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from ..engine.connection import Client, QueryError
+from ..model import markdown
 from ..model.calendars import next_period_start, period_start
 from ..model.slo import SLO, CalendarWindow, Catalog, Commitment, RawSLI
 from ..model.terminal import printable
@@ -138,9 +139,9 @@ def render_markdown(recs: tuple[Recommendation, ...]) -> str:
         met = f"{r.met_share * 100:.0f}%" if r.met_share is not None else "—"
         suggested = (f"{r.suggested:g}% (p{r.percentile} of {len(values)} {r.period_kind}s)"
                      if r.suggested is not None else "—")
-        verdict = r.verdict.value.replace("_", " ") + (f": {printable(r.error)}" if r.error else "")
-        lines.append(f"| {r.slo.id} | {r.slo.objective:g}% | {len(r.periods)} × {r.period_kind or '—'} | {met} | "
-                     f"{achieved} | {suggested} | {verdict} |")
+        verdict = r.verdict.value.replace("_", " ") + (f": {markdown.text(r.error)}" if r.error else "")
+        lines.append(f"| {markdown.text(r.slo.id)} | {r.slo.objective:g}% | {len(r.periods)} × "
+                     f"{r.period_kind or '—'} | {met} | {achieved} | {suggested} | {verdict} |")
     return printable("\n".join(lines), keep="\n") + "\n"
 
 

@@ -1868,8 +1868,9 @@ def _service_parts(service: CompiledService) -> list[_Parts]:
 
 
 def render_service_tests(service: CompiledService, calendars: bool,
-                         plans_by_id: Mapping[str, AlertTestPlan] | None = None) -> tuple[str, str] | None:
-    """The service's test file (path, text), or None when none of its SLOs can be tested.
+                         plans_by_id: Mapping[str, AlertTestPlan] | None = None) -> tuple[str, str]:
+    """The service's test file (path, text). A service none of whose SLOs can be tested gets a file with no
+    tests (promtool still loads its rules), whose header says why: an untested SLO is never silent.
 
     ``calendars``: whether the calendar rules file exists (it is loaded for services with calendar windows).
     """
@@ -1885,8 +1886,6 @@ def render_service_tests(service: CompiledService, calendars: bool,
             found = plans_by_id[slo.id]
             cases += [_written(scenario, found.alertname) for scenario in found.scenarios]
             skips.append((slo, found.skipped))
-    if not cases:
-        return None
     test_path = c.tests_file(service.name)
     files = [c.rules_file(service.name)]
     calendar_groups: list[str] = []
@@ -1923,15 +1922,14 @@ def skipped(catalog: Catalog) -> dict[str, tuple[str, ...]]:
 def render_tests(catalog: Catalog, rule_files: Mapping[str, str]) -> dict[str, str]:
     """Test files by path (``tests/<service>.test.yml``) for a catalogue whose rules files are ``rule_files``.
 
-    A service none of whose SLOs can be tested gets no file; :func:`skipped` says why.
+    A service none of whose SLOs can be tested gets a file with no tests whose header says why.
     """
     calendars = c.rules_file(c.CALENDAR_FILE_STEM) in rule_files
     out: dict[str, str] = {}
     for service in _compiled_services(catalog):
         if c.rules_file(service.name) not in rule_files:
             raise KeyError(f"no rendered rules file {c.rules_file(service.name)} for service {service.name}")
-        rendered = render_service_tests(service, calendars)
-        if rendered is not None:
-            out[rendered[0]] = rendered[1]
+        path, text = render_service_tests(service, calendars)
+        out[path] = text
     return out
 

@@ -189,9 +189,7 @@ def service_files(service: Service, compiled: Compiled, *, fmt: OutputFormat = O
     files = [(path, render_rule_file(groups))]
     if fmt is OutputFormat.PROMETHEUS_OPERATOR:
         files.append(_operator_file(path, groups))
-    tests = render_service_tests(CompiledService(service.name, compiled), calendars)
-    if tests is not None:
-        files.append(tests)
+    files.append(render_service_tests(CompiledService(service.name, compiled), calendars))
     if dashboards:
         slos = tuple(slo for slo, _ in compiled)
         files.extend(render_service_dashboard(Catalog(services=(service,), slos=slos), service.name).items())

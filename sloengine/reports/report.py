@@ -16,6 +16,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from ..model import markdown
 from ..model.results import Report, SLOResult, Status
 from ..model.terminal import printable
 
@@ -214,8 +215,9 @@ def _row(r: SLOResult) -> tuple[str, ...]:
 
 
 def _footer(report: Report) -> list[str]:
+    """The summary and error lines under the table, as they are: each renderer escapes them for its medium."""
     counts = ", ".join(f"{report.count(s)} {s.value.replace('_', ' ')}" for s in Status if report.count(s))
-    lines = [f"{len(report.results)} SLOs at {_iso(report.at)} from {printable(report.prometheus)}: "
+    lines = [f"{len(report.results)} SLOs at {_iso(report.at)} from {report.prometheus}: "
              f"{counts or 'none'}; {report.queries} queries in {report.duration_seconds:.2f}s"]
     failed: dict[str, list[str]] = {}
     for r in report.results:
@@ -223,7 +225,7 @@ def _footer(report: Report) -> list[str]:
             failed.setdefault(r.error, []).append(r.id)
     for error, ids in failed.items():
         who = ids[0] if len(ids) == 1 else (f"{len(ids)} SLOs" if len(ids) > 3 else ", ".join(ids))
-        lines.append(printable(f"error: {who}: {error}"))
+        lines.append(f"error: {who}: {error}")
     return lines
 
 
@@ -240,7 +242,7 @@ def render_table(report: Report, colour: bool = False) -> str:
         lines.append(line)
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines + [""] + _footer(report)) + "\n"
+    return "\n".join(lines + [""] + [printable(line) for line in _footer(report)]) + "\n"
 
 
 _COLOURS = {Status.ERROR: "\033[31m", Status.BREACHED: "\033[31m", Status.AT_RISK: "\033[33m",
@@ -253,13 +255,10 @@ def _colour(line: str, status: Status) -> str:
 
 
 def render_markdown(report: Report) -> str:
-    def esc(text: str) -> str:
-        return text.replace("|", "\\|")
-
     lines = [f"# SLO report — {_iso(report.at)}", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(esc(cell) for cell in _row(r)) + " |" for r in report.results]
-    return "\n".join(lines + [""] + [f"{line}  " for line in _footer(report)]) + "\n"
+    lines += ["| " + " | ".join(markdown.text(cell) for cell in _row(r)) + " |" for r in report.results]
+    return "\n".join(lines + [""] + [f"{markdown.text(line)}  " for line in _footer(report)]) + "\n"
 
 
 _HTML_COLOURS = {Status.ERROR: "#f8d7da", Status.BREACHED: "#f8d7da", Status.AT_RISK: "#fff3cd",
@@ -272,7 +271,7 @@ def render_html(report: Report) -> str:
     rows = "".join(
         f'<tr style="background:{_HTML_COLOURS[r.status]}">' + "".join(f"<td>{html.escape(c)}</td>" for c in _row(r))
         + "</tr>" for r in report.results)
-    footer = "".join(f"<p>{html.escape(line)}</p>" for line in _footer(report))
+    footer = "".join(f"<p>{html.escape(printable(line))}</p>" for line in _footer(report))
     return ("<!doctype html><html><head><meta charset=utf-8><title>SLO report</title><style>"
             "body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left}"
             "table{border-collapse:collapse}</style></head><body>"

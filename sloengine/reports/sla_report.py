@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from ..agreements.sla import AgreementResult, CommitmentResult, Compliance, Episode, iso
+from ..model import markdown
 from ..model.terminal import printable
 from .report import percent
 
@@ -82,28 +83,32 @@ def _summary_row(r: AgreementResult, indent: str = "") -> str:
     a = r.agreement
     state = _VERDICT[r.compliance] + (" (so far)" if r.partial else "")
     credit = f"{r.credit_percent:g}%" if r.credit_percent else "—"
-    return (f"| {indent}{a.name} | {a.kind.value.upper()} | {html.escape(a.consumer or '—')} | {a.objective:g}% | "
+    return (f"| {indent}{markdown.text(a.name)} | {a.kind.value.upper()} | {markdown.text(a.consumer or '—')} | "
+            f"{a.objective:g}% | "
             f"{percent(r.attained)} | {state} | {credit} |")
 
 
 def _commitment_lines(r: AgreementResult) -> list[str]:
     a = r.agreement
-    lines = [f"### {a.name} ({a.kind.value.upper()}{', tier ' + a.tier if a.tier else ''})", "",
-             f"{a.provider} → {a.consumer or '—'}; period {iso(r.start, a.timezone)} to {iso(r.end, a.timezone)}"
+    tier = f", tier {markdown.text(a.tier)}" if a.tier else ""
+    lines = [f"### {markdown.text(a.name)} ({a.kind.value.upper()}{tier})", "",
+             f"{markdown.text(a.provider)} → {markdown.text(a.consumer or '—')}; "
+             f"period {iso(r.start, a.timezone)} to {iso(r.end, a.timezone)}"
              + (f", evaluated at {iso(r.at, a.timezone)} (period not over)" if r.partial else "") + ".", "",
              "| SLO | target | attained | verdict | downtime | allowance | budget left | counted time |",
              "|---|---|---|---|---|---|---|---|"]
     for c in r.commitments:
         match = ",".join(f"{k}={v}" for k, v in c.commitment.match)
         name = c.commitment.slo_id + (f"{{{match}}}" if match else "")
-        lines.append(f"| {name} | {c.commitment.objective:g}% | {percent(c.attained)} | {_VERDICT[c.compliance]} | "
+        lines.append(f"| {markdown.text(name)} | {c.commitment.objective:g}% | {percent(c.attained)} | "
+                     f"{_VERDICT[c.compliance]} | "
                      f"{_minutes(c.downtime_minutes)} | {_minutes(c.allowance_minutes)} | "
                      f"{percent(c.budget_remaining, 1)} | {c.counted_seconds / 3600:.1f} h |")
     for c in r.commitments:
         if c.error:
-            lines.append(f"\nerror: {c.commitment.slo_id}: {printable(c.error)}")
+            lines.append(f"\nerror: {markdown.text(c.commitment.slo_id)}: {markdown.text(c.error)}")
         if c.episodes:
-            lines += ["", f"Worst episodes for {c.commitment.slo_id}:", ""]
+            lines += ["", f"Worst episodes for {markdown.text(c.commitment.slo_id)}:", ""]
             lines += [f"- {iso(e.start, a.timezone)} – {iso(e.end, a.timezone)}: {e.bad_events:.0f} bad events, "
                       f"{e.budget_share * 100:.1f}% of the budget, peak burn {e.peak_burn_rate:.1f}×"
                       for e in c.episodes]
