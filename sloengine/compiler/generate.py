@@ -22,6 +22,7 @@ from ..model import conventions as c
 from ..model.gcpause import paused_gc
 from ..model.parallel import Claims, Twofold
 from ..model.slo import SLO, Catalog, Service
+from .agreements import agreement_periods, compile_agreements
 from .alerttests import CompiledService, render_service_tests
 from .dashboards import DASHBOARD_TAG, render_service_dashboard, render_shared_dashboards
 from .escalation import AlertmanagerOptions, AlertmanagerShare, alertmanager_share, alerts_of, render_alertmanager
@@ -85,7 +86,7 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
 def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, dashboards: bool,
                  stage_in: Path | None) -> Iterator[tuple[str, str | Placed]]:
     services = _services(catalog)
-    calendar_group = compile_calendars(catalog, intervals)
+    calendar_group = compile_calendars(catalog, intervals, agreement_periods(catalog))
     split = len(catalog.slos) >= PARALLEL_SLOS
     chunks = _chunks(services) if split else (tuple(services),)
     claims = Claims(len(chunks))
@@ -117,6 +118,12 @@ def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, d
         yield path, text
         if fmt is OutputFormat.PROMETHEUS_OPERATOR:
             yield _operator_file(path, (calendar_group,))
+    agreement_groups = compile_agreements(catalog, intervals)
+    if agreement_groups:
+        path, text = c.rules_file(c.AGREEMENTS_FILE_STEM), render_rule_file(agreement_groups)
+        yield path, text
+        if fmt is OutputFormat.PROMETHEUS_OPERATOR:
+            yield _operator_file(path, agreement_groups)
     if dashboards:
         yield from render_shared_dashboards(catalog).items()
 

@@ -279,10 +279,15 @@ def _period_to_date_sum(metric: str, slo: SLO, window: CalendarWindow) -> str:
     each step sums the tiles recorded in its slot. The first tile counted began
     where the last one recorded before the period start ended.
     """
-    start = period_start_series(window.unit, window.timezone)
-    slot = _SLOT_SECONDS[window.unit]
-    span = window_name(MAX_PERIOD_SECONDS[window.unit])
-    tiles = f"sum_over_time({series(metric, slo)}[{half_open(window_name(slot))}])"
+    return period_to_date_sum(series(metric, slo), window.unit, window.timezone)
+
+
+def period_to_date_sum(tile_series: str, unit: CalendarUnit, tz: str) -> str:
+    """:func:`_period_to_date_sum` of any tile series (an SLO's, or an agreement commitment's)."""
+    start = period_start_series(unit, tz)
+    slot = _SLOT_SECONDS[unit]
+    span = window_name(MAX_PERIOD_SECONDS[unit])
+    tiles = f"sum_over_time({tile_series}[{half_open(window_name(slot))}])"
     # timestamp() of a step's sum is the step: a filter with a sample only where there are tiles (a vector of
     # the step times would load a sample per step, past promtool's limit for a month of 5-minute steps).
     since = f"timestamp({tiles}) - {slot} >= on() group_left() ({start} @ end())"
@@ -611,10 +616,12 @@ def _local_start_expr(unit: CalendarUnit, tz: str) -> str:
             f" + {prev2} * ({back} == bool 2)")
 
 
-def compile_calendars(catalog: Catalog, intervals: Intervals = Intervals()) -> RuleGroup | None:
-    """One shared group that records each used time zone's UTC offset and each period's start and end."""
+def compile_calendars(catalog: Catalog, intervals: Intervals = Intervals(),
+                      extra_periods: tuple[tuple[str, str], ...] = ()) -> RuleGroup | None:
+    """One shared group that records each used time zone's UTC offset and each period's start and end
+    (``extra_periods``: more (unit, time zone) pairs, the agreements' periods)."""
     periods = sorted({(s.window.unit.value, s.window.timezone) for s in catalog.slos
-                      if isinstance(s.window, CalendarWindow)})
+                      if isinstance(s.window, CalendarWindow)} | set(extra_periods))
     if not periods:
         return None
     rules: list[Rule] = []
