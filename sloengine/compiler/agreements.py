@@ -26,7 +26,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..model import conventions as c
-from ..model.calendars import offset_expr
 from ..model.promql import Matcher, MatchOp, Selector
 from ..model.slo import (
     SLI,
@@ -113,15 +112,25 @@ def covered(catalog: Catalog) -> tuple[Covered, ...]:
 # ---- the mask of counted time -------------------------------------------------------------------
 
 
+def _zone_series(metric: str, tz: str) -> str:
+    return f"scalar({metric}{label_matchers(((c.LABEL_TIMEZONE, tz),))})"
+
+
 def _local_step(tz: str) -> str:
     """Wall-clock time (encoded as if UTC) at the start of the grid step ending at ``time()``.
 
     A step ending at ``g`` counts the samples of ``(g - 15s, g]``; an interval
     ``(a, b]`` on whole minutes holds them exactly when ``g - 15s`` is in
-    ``[a, b)``, which in wall-clock terms is the usual half-open range.
+    ``[a, b)``, which in wall-clock terms is the usual half-open range. The
+    offset comes from the calendar group's samples of the zone's offset, next
+    change and offset after it (a sample up to a few minutes old still names
+    a change it precedes), which costs a few selectors per step instead of
+    the zone's whole transition table.
     """
-    grid = c.TILE_GRID_SECONDS
-    return f"vector(time() - {grid} + ({offset_expr(tz, f'(time() - {grid})')}))"
+    step = f"(time() - {c.TILE_GRID_SECONDS})"
+    now, when, after = (_zone_series(m, tz) for m in (c.METRIC_UTC_OFFSET, c.METRIC_NEXT_OFFSET_CHANGE,
+                                                       c.METRIC_NEXT_UTC_OFFSET))
+    return f"vector({step} + {now} + ({step} >= bool {when}) * ({after} - {now}))"
 
 
 def _weekday_runs(days: frozenset[int]) -> list[tuple[int, int]]:
@@ -326,6 +335,15 @@ def compile_agreements(catalog: Catalog, intervals: Intervals = Intervals()) -> 
         rules.extend(agreement_alerts(items[0].agreement))
         groups.append(RuleGroup(c.agreement_group_name(name), intervals.slow_seconds, tuple(rules)))
     return tuple(groups)
+
+
+def mask_zones(catalog: Catalog) -> tuple[str, ...]:
+    """The time zones of the agreements' wall-clock hours (support hours, weekly exclusions)."""
+    zones: set[str] = set()
+    for item in covered(catalog):
+        hours = [item.agreement.support_hours] + [w.hours for w in item.agreement.exclusions if w.hours is not None]
+        zones.update(h.timezone for h in hours if any(c.METRIC_UTC_OFFSET in t for t in _hours_terms(h)))
+    return tuple(sorted(zones))
 
 
 def agreement_periods(catalog: Catalog) -> tuple[tuple[str, str], ...]:

@@ -22,7 +22,7 @@ from ..model import conventions as c
 from ..model.gcpause import paused_gc
 from ..model.parallel import Claims, Twofold
 from ..model.slo import SLO, Catalog, Service
-from .agreements import agreement_periods, compile_agreements
+from .agreements import agreement_periods, compile_agreements, mask_zones
 from .alerttests import CompiledService, render_service_tests
 from .dashboards import DASHBOARD_TAG, render_service_dashboard, render_shared_dashboards
 from .escalation import AlertmanagerOptions, AlertmanagerShare, alertmanager_share, alerts_of, render_alertmanager
@@ -86,7 +86,7 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
 def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, dashboards: bool,
                  stage_in: Path | None) -> Iterator[tuple[str, str | Placed]]:
     services = _services(catalog)
-    calendar_group = compile_calendars(catalog, intervals, agreement_periods(catalog))
+    calendar_group = compile_calendars(catalog, intervals, agreement_periods(catalog), mask_zones(catalog))
     split = len(catalog.slos) >= PARALLEL_SLOS
     chunks = _chunks(services) if split else (tuple(services),)
     claims = Claims(len(chunks))

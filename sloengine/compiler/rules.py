@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..model import conventions as c
-from ..model.calendars import MAX_PERIOD_SECONDS, offset_expr
+from ..model.calendars import MAX_PERIOD_SECONDS, next_change_exprs, offset_expr
 from ..model.durations import format_duration
 from ..model.promql import Selector, quote
 from ..model.slo import (
@@ -617,17 +617,25 @@ def _local_start_expr(unit: CalendarUnit, tz: str) -> str:
 
 
 def compile_calendars(catalog: Catalog, intervals: Intervals = Intervals(),
-                      extra_periods: tuple[tuple[str, str], ...] = ()) -> RuleGroup | None:
+                      extra_periods: tuple[tuple[str, str], ...] = (),
+                      change_zones: tuple[str, ...] = ()) -> RuleGroup | None:
     """One shared group that records each used time zone's UTC offset and each period's start and end
-    (``extra_periods``: more (unit, time zone) pairs, the agreements' periods)."""
+    (``extra_periods``: more (unit, time zone) pairs, the agreements' periods); for ``change_zones`` (those of
+    agreements' support hours and exclusions) also the next offset change and the offset after it."""
     periods = sorted({(s.window.unit.value, s.window.timezone) for s in catalog.slos
                       if isinstance(s.window, CalendarWindow)} | set(extra_periods))
     if not periods:
         return None
     rules: list[Rule] = []
-    for tz in sorted({tz for _, tz in periods}):
+    for tz in sorted({tz for _, tz in periods} | set(change_zones)):
         rules.append(RecordingRule(c.METRIC_UTC_OFFSET, checked(f"vector({offset_expr(tz, 'time()')})"),
                                    ((c.LABEL_TIMEZONE, tz),)))
+        if tz in change_zones:
+            when, after = next_change_exprs(tz, "time()")
+            rules.append(RecordingRule(c.METRIC_NEXT_OFFSET_CHANGE, checked(f"vector({when})"),
+                                       ((c.LABEL_TIMEZONE, tz),)))
+            rules.append(RecordingRule(c.METRIC_NEXT_UTC_OFFSET, checked(f"vector({after})"),
+                                       ((c.LABEL_TIMEZONE, tz),)))
     for unit_name, tz in periods:
         unit = CalendarUnit(unit_name)
         labels = ((c.LABEL_CALENDAR, unit_name), (c.LABEL_TIMEZONE, tz))

@@ -121,3 +121,27 @@ def offset_expr(tz: str, at: str, *, local: bool = False) -> str:
         threshold = change.at + change.before if local else change.at
         terms.append(f"{'+' if delta >= 0 else '-'} ({at} >= bool {threshold}) * {abs(delta)}")
     return " ".join(terms)
+
+
+#: "No further change" for zones past their last known transition (2100-01-01).
+NO_CHANGE_UNTIL = 4102444800
+
+
+def next_change_exprs(tz: str, at: str) -> tuple[str, str]:
+    """PromQL for the zone's next offset change after ``at`` (Unix seconds) and the offset after it.
+
+    Recorded beside the current offset, they let a rule find the offset at any instant up to the next change
+    from a sample up to a few minutes old, exactly: a sample taken before a change already names it.
+    """
+    base, changes = transitions(tz)
+    if not changes:
+        return str(NO_CHANGE_UNTIL), str(base)
+    when = [str(changes[0].at)]
+    after = [str(changes[0].after)]
+    for previous, change in zip(changes, changes[1:]):
+        when.append(f"+ ({at} >= bool {previous.at}) * {change.at - previous.at}")
+        after.append(f"{'+' if change.after >= previous.after else '-'} ({at} >= bool {previous.at}) * "
+                     f"{abs(change.after - previous.after)}")
+    last = changes[-1]
+    when.append(f"+ ({at} >= bool {last.at}) * {NO_CHANGE_UNTIL - last.at}")
+    return " ".join(when), " ".join(after)
