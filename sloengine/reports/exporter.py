@@ -66,6 +66,7 @@ from ..engine.reading import evaluate as engine_evaluate
 from ..model import conventions as c
 from ..model.results import Report, SLOResult, Status
 from ..model.slo import Catalog
+from .web.routes import route
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,10 @@ class CountingClient:
                 self.errors += 1
             raise
 
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
+        """A range query for the web UI: not counted with the evaluations' failed queries."""
+        return self.inner.query_range(expr, start, end, step)
+
     def close(self) -> None:
         self.inner.close()
 
@@ -268,12 +273,13 @@ class Cached:
     gzipped: bytes = field(default=b"", repr=False)
     at: float = 0.0               # the instant the values were evaluated at
     has_values: bool = False      # at least one SLO was computed (not only errors)
+    report: Report | None = field(default=None, repr=False)   # what the web UI's pages show
 
     @classmethod
     def of(cls, report: Report) -> Cached:
         text = render(report)
         return cls(text, gzip.compress(text, GZIP_LEVEL), report.at,
-                   any(r.status is not Status.ERROR for r in report.results))
+                   any(r.status is not Status.ERROR for r in report.results), report)
 
 
 def failed_report(catalog: Catalog, message: str, at: float, url: str) -> Report:
@@ -608,7 +614,8 @@ _TEXT = [("Content-Type", "text/plain; charset=utf-8")]
 
 
 def make_app(exporter: Exporter, auth: BasicAuth | None = None) -> Callable:
-    """The WSGI app: /metrics, /-/healthy, /-/ready, and a short index at /."""
+    """The WSGI app: /metrics, /-/healthy, /-/ready, and the web UI (:mod:`.web.routes`): the SLO list at /,
+    an SLO's page at /slo, their static files under /static/."""
 
     def reply(start_response: Callable, status: str, text: str, extra: Sequence[tuple[str, str]] = ()) -> list[bytes]:
         body = text.encode()
@@ -635,9 +642,12 @@ def make_app(exporter: Exporter, auth: BasicAuth | None = None) -> Callable:
         if path == c.EXPORTER_READY_PATH:
             return reply(start_response, *(("200 OK", "Ready\n") if exporter.ready
                                            else ("503 Service Unavailable", "No evaluation has finished yet\n")))
-        if path == "/":
-            return reply(start_response, "200 OK", f"sloengine exporter: see {c.EXPORTER_METRICS_PATH}\n")
-        return reply(start_response, "404 Not Found", "Not found\n")
+        page = route(exporter, path, environ.get("QUERY_STRING", ""))
+        if page is None:
+            return reply(start_response, "404 Not Found", "Not found\n")
+        start_response(page.status, [("Content-Type", page.content_type), ("Content-Length", str(len(page.body))),
+                                     *page.headers])
+        return [page.body]
 
     return app
 
