@@ -194,7 +194,7 @@ def test_the_time_range_is_picked_and_pinned_to_the_evaluation():
     assert span.end <= AT < span.end + span.step and span.end - span.start == 6 * 3600
     assert len(span.times) == 6 * 3600 / span.step + 1
     assert TimeRange.parse({"range": "nope"}, AT).name == "1d"
-    assert TimeRange.parse({"range": "1h", "end": "1600000020"}, AT).end == 1600000020 // 60 * 60
+    assert TimeRange.parse({"range": "1h", "end": "1600000020"}, AT).end == 1600000020 // 15 * 15
     assert TimeRange.parse({"end": "-5"}, AT).end == TimeRange.parse({}, AT).end
 
 
@@ -229,7 +229,7 @@ def test_the_detail_page_draws_the_recorded_series_with_thresholds_and_the_ideal
     assert all(asked[1:] == (span.start, span.end, span.step) for asked in client.asked)
     sli = chart_data(html, "sli")
     assert sli["series"][0]["values"][:2] == [0.9995, 0.9995] and sli["series"][0]["values"][-1] is None  # NaN: gap
-    assert sli["thresholds"] == [{"label": "objective 99.9%", "value": 0.999}]
+    assert sli["thresholds"] == [{"label": "objective 99.9%", "value": 0.999}] and sli["times"] == span.times
     budget = chart_data(html, "budget")
     ideal = next(s for s in budget["series"] if s["label"].startswith("ideal"))
     assert ideal["values"][0] == 0.5 and ideal["values"][-1] == pytest.approx(0.5 - 3600 / (30 * 86400))

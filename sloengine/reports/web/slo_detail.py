@@ -36,12 +36,14 @@ from .slo_list import DETAIL_PATH, row, teams
 
 #: Time ranges offered, by name; the default is the first.
 RANGES: dict[str, int] = {"1d": 86400, "6h": 6 * 3600, "1h": 3600, "7d": 7 * 86400, "30d": 30 * 86400}
-#: Points per chart at most: the step is the range over this, rounded up to a whole minute.
+#: Points per chart at most: the step is the range over this, rounded up to a multiple of STEP_SECONDS.
 POINTS = 240
+#: The finest step, the recording rules' evaluation interval in the fast group (so every point is a new value).
+STEP_SECONDS = 15.0
 ALERTS = "ALERTS"
 FIRING = "firing"
 #: Labels that identify an SLO's series and so say nothing in a legend.
-_PLAIN = frozenset({"__name__", c.LABEL_SERVICE, c.LABEL_SLO})
+_PLAIN = frozenset({"__name__", c.LABEL_SERVICE, c.LABEL_SLO, c.LABEL_WINDOW_SOURCE})
 
 
 class RangeClient(Protocol):
@@ -65,7 +67,7 @@ class TimeRange:
         if text.isdigit() and 0 < int(text) < 10**11:
             end = float(text)
         seconds = RANGES[name]
-        step = max(60.0, math.ceil(seconds / POINTS / 60) * 60.0)
+        step = max(STEP_SECONDS, math.ceil(seconds / POINTS / STEP_SECONDS) * STEP_SECONDS)
         end = math.floor(end / step) * step
         return cls(name, end - seconds, end, step)
 
@@ -91,6 +93,7 @@ class Chart:
 
     key: str
     title: str
+    times: tuple[float, ...]
     lines: tuple[Line, ...] = ()
     thresholds: tuple[tuple[str, float], ...] = ()
     error: str = ""
@@ -138,11 +141,12 @@ def _window_seconds(slo: SLO) -> float:
 
 def charts(client: RangeClient, slo: SLO, results: Sequence[SLOResult], span: TimeRange) -> tuple[Chart, ...]:
     times = span.times
+    grid = tuple(times)
     window = _window_of(slo, results)
     out: list[Chart] = []
 
     matrix, error = _fetch(client, f"1 - {series(c.METRIC_ERROR_RATIO, slo, window)}", span)
-    out.append(Chart("sli", f"SLI over {window} against the objective", _lines(
+    out.append(Chart("sli", f"SLI over {window} against the objective", grid, _lines(
         matrix, times, lambda m: "SLI " + (_legend(m, [k for k in m if k != c.LABEL_WINDOW]) or window)),
         ((f"objective {slo.objective:g}%", slo.target),), error, percent=True))
 
@@ -155,7 +159,7 @@ def charts(client: RangeClient, slo: SLO, results: Sequence[SLOResult], span: Ti
         per_second = 1.0 / _window_seconds(slo)
         lines += (Line("ideal (burn rate 1)", tuple(round(first - (t - span.start) * per_second, 12)
                                                         for t in times)),)
-    out.append(Chart("budget", f"Error budget left over {window} (burn-down)", lines, (("budget spent", 0.0),),
+    out.append(Chart("budget", f"Error budget left over {window} (burn-down)", grid, lines, (("budget spent", 0.0),),
                      error, percent=True))
 
     matrix, error = _fetch(client, series(c.METRIC_BURN_RATE, slo), span)
@@ -167,13 +171,13 @@ def charts(client: RangeClient, slo: SLO, results: Sequence[SLOResult], span: Ti
         picked = by_window.get(long_w, []) + by_window.get(short_w, [])
         out.append(Chart(f"burn-{condition.severity.value}-{condition.name}",
                          f"Burn rate, {condition.severity.value} {condition.name} (threshold "
-                         f"{condition.burn_factor:g}×)",
+                         f"{condition.burn_factor:g}×)", grid,
                          _lines(picked, times, lambda m: "burn " + (_legend(m) or "")),
                          ((f"threshold {condition.burn_factor:g}×", condition.burn_factor),), error))
 
     bad, error_bad = _fetch(client, series(c.METRIC_BAD, slo, window), span)
     total, error_total = _fetch(client, series(c.METRIC_TOTAL, slo, window), span)
-    out.append(Chart("events", f"Events over {window}",
+    out.append(Chart("events", f"Events over {window}", grid,
                      _lines(total, times, lambda m: "total " + _legend(m, [k for k in m if k != c.LABEL_WINDOW]))
                      + _lines(bad, times, lambda m: "bad " + _legend(m, [k for k in m if k != c.LABEL_WINDOW])),
                      (), error_total or error_bad))
@@ -249,7 +253,7 @@ def _chart_html(chart: Chart) -> str:
 
 
 def _spec(chart: Chart) -> dict[str, Any]:
-    return {"key": chart.key, "percent": chart.percent,
+    return {"key": chart.key, "percent": chart.percent, "times": list(chart.times),
             "series": [{"label": line.label, "values": list(line.values)} for line in chart.lines],
             "thresholds": [{"label": label, "value": value} for label, value in chart.thresholds]}
 

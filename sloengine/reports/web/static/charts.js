@@ -12,7 +12,8 @@
     var series = [{}];
     spec.series.forEach(function (s, i) {
       data.push(s.values);
-      series.push({label: s.label, stroke: colours[i % colours.length], width: 1.5, spanGaps: false});
+      series.push({label: s.label, stroke: colours[i % colours.length], width: 1.5, spanGaps: false,
+                   points: {show: true, size: 3}});
     });
     (spec.thresholds || []).forEach(function (t) {
       data.push(spec.times.map(function () { return t.value; }));
