@@ -22,7 +22,7 @@ from sloengine.model.slo import Catalog
 from sloengine.reports import exporter as ex
 from sloengine.reports.exporter import BasicAuth, Exporter
 from sloengine.reports.web import assets
-from sloengine.reports.web.routes import route
+from sloengine.reports.web.routes import WebUI
 from sloengine.reports.web.slo_detail import TimeRange
 from sloengine.reports.web.slo_list import ListQuery, select
 from sloengine.specs.loader import load
@@ -101,7 +101,7 @@ def exporter_with(catalog: Catalog, report: Report | None, client: object = None
 
 
 def page(exporter: Exporter, path: str, query: str = "", client: object = None) -> tuple[str, str]:
-    response = route(exporter, path, query, client)  # type: ignore[arg-type]
+    response = WebUI(exporter, client=client).route(path, query)
     assert response is not None
     return response.status, response.body.decode()
 
@@ -184,9 +184,10 @@ def test_before_the_first_evaluation_the_pages_say_so_with_503(catalog):
 def test_an_unknown_slo_or_path_is_not_found(catalog):
     exporter = exporter_with(catalog, a_report())
     assert page(exporter, "/slo", "service=shop&slo=nope")[0].startswith("404")
-    assert route(exporter, "/nope", "") is None
-    assert route(exporter, "/static/../../etc/passwd", "") is None
-    assert route(exporter, "/static/__init__.py", "") is None
+    web = WebUI(exporter)
+    assert web.route("/nope", "") is None
+    assert web.route("/static/../../etc/passwd", "") is None
+    assert web.route("/static/__init__.py", "") is None
 
 
 def test_the_time_range_is_picked_and_pinned_to_the_evaluation():

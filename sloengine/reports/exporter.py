@@ -66,7 +66,7 @@ from ..engine.reading import evaluate as engine_evaluate
 from ..model import conventions as c
 from ..model.results import Report, SLOResult, Status
 from ..model.slo import Catalog
-from .web.routes import route
+from .web.routes import WebUI
 
 log = logging.getLogger(__name__)
 
@@ -613,9 +613,13 @@ class _Server(ThreadingMixIn, WSGIServer):
 _TEXT = [("Content-Type", "text/plain; charset=utf-8")]
 
 
-def make_app(exporter: Exporter, auth: BasicAuth | None = None) -> Callable:
-    """The WSGI app: /metrics, /-/healthy, /-/ready, and the web UI (:mod:`.web.routes`): the SLO list at /,
-    an SLO's page at /slo, their static files under /static/."""
+def make_app(exporter: Exporter, auth: BasicAuth | None = None, web: WebUI | None = None) -> Callable:
+    """The WSGI app: /metrics, /-/healthy, /-/ready, and the web UI (:class:`.web.routes.WebUI`): the SLO list at
+    /, an SLO's page at /slo, customers' agreements at /agreements, their static files under /static/. A web UI for
+    one customer turns /metrics off (it holds every SLO)."""
+    if web is None:
+        web = WebUI(exporter)
+    serve_metrics = not web.customer
 
     def reply(start_response: Callable, status: str, text: str, extra: Sequence[tuple[str, str]] = ()) -> list[bytes]:
         body = text.encode()
@@ -629,7 +633,7 @@ def make_app(exporter: Exporter, auth: BasicAuth | None = None) -> Callable:
         if environ.get("REQUEST_METHOD") != "GET":
             return reply(start_response, "405 Method Not Allowed", "Only GET\n", [("Allow", "GET")])
         path = environ.get("PATH_INFO") or "/"
-        if path == c.EXPORTER_METRICS_PATH:
+        if path == c.EXPORTER_METRICS_PATH and serve_metrics:
             chunks, gzipped = exporter.scrape(gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")))
             headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4), ("Content-Length", str(sum(map(len, chunks))))]
             if gzipped:
@@ -642,7 +646,7 @@ def make_app(exporter: Exporter, auth: BasicAuth | None = None) -> Callable:
         if path == c.EXPORTER_READY_PATH:
             return reply(start_response, *(("200 OK", "Ready\n") if exporter.ready
                                            else ("503 Service Unavailable", "No evaluation has finished yet\n")))
-        page = route(exporter, path, environ.get("QUERY_STRING", ""))
+        page = web.route(path, environ.get("QUERY_STRING", ""))
         if page is None:
             return reply(start_response, "404 Not Found", "Not found\n")
         start_response(page.status, [("Content-Type", page.content_type), ("Content-Length", str(len(page.body))),
@@ -674,8 +678,9 @@ class Running:
 
 
 def start_server(exporter: Exporter, listen: str = c.EXPORTER_DEFAULT_LISTEN, *, auth: BasicAuth | None = None,
-                 tls_files: TLS | None = None) -> Running:
-    """Serve ``exporter`` on ``listen`` (port 0 picks a free one) in a daemon thread."""
+                 tls_files: TLS | None = None, customer: str = "") -> Running:
+    """Serve ``exporter`` on ``listen`` (port 0 picks a free one) in a daemon thread; ``customer``: the web UI
+    shows that customer's agreements only, and /metrics is off."""
     host, port = parse_listen(listen)
     context = tls_files.context() if tls_files else None   # before binding: a bad certificate binds nothing
     try:
@@ -684,7 +689,7 @@ def start_server(exporter: Exporter, listen: str = c.EXPORTER_DEFAULT_LISTEN, *,
         raise ServeError(f"--listen {listen!r}: unknown host {host!r} ({exc.strerror})") from None
     server_class = type("Server", (_Server,), {"address_family": family})
     try:
-        server: WSGIServer = make_server(host, port, make_app(exporter, auth), server_class,
+        server: WSGIServer = make_server(host, port, make_app(exporter, auth, WebUI(exporter, customer)), server_class,
                                          handler_class=_QuietHandler)
     except OSError as exc:
         raise ServeError(f"cannot listen on {listen}: {exc.strerror or exc}") from None

@@ -8,6 +8,7 @@ Screenshots go to $SLOENGINE_SCREENSHOT_DIR when it is set (for review), else to
 from __future__ import annotations
 
 import dataclasses
+import html as htmllib
 import json
 import os
 import re
@@ -15,11 +16,13 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
 import pytest
+import requests
 from click.testing import CliRunner
 
 from sloengine.cli import main
@@ -61,6 +64,40 @@ slos:
       ratio:
         bad: shop_requests_total{route="/cart",code="500"}
         total: shop_requests_total{route="/cart"}
+  - name: api
+    objective: 99.9
+    window: 1d
+    sli:
+      ratio:
+        bad: shop_api_total{code="500"}
+        total: shop_api_total
+agreements:
+  - name: acme-gold
+    kind: sla
+    provider: shop-inc
+    customer: acme
+    objective: 99.9
+    period: {calendar: month, timezone: UTC}
+    covers: [{slo: api, match: {customer: acme}}]
+    exclusions:
+      - {name: acme-migration, timezone: UTC, start: "2026-01-10 22:00", end: "2026-01-11 03:00"}
+    credits: [{below: 99.9, credit: 10}, {below: 99, credit: 25}]
+    depends_on: [checkout-ola]
+  - name: globex-silver
+    kind: sla
+    provider: shop-inc
+    customer: globex
+    objective: 99.5
+    period: {calendar: month, timezone: UTC}
+    covers: [{slo: api, match: {customer: globex}}]
+    credits: [{below: 99.5, credit: 5}]
+  - name: checkout-ola
+    kind: ola
+    provider: checkout-team
+    customer: shop-inc
+    objective: 99.0
+    period: {calendar: month, timezone: UTC}
+    covers: [{slo: checkout}]
 """,
     "auth": """\
 apiVersion: sloengine/v1
@@ -92,6 +129,10 @@ def _series(start: int, n: int) -> list[Counter]:
         Counter("shop_requests_total", (("code", "500"), ("route", "/checkout")), inc(0.5)),
         Counter("shop_requests_total", (("code", "200"), ("route", "/cart")), inc(50.0, 30.0)),
         Counter("shop_requests_total", (("code", "500"), ("route", "/cart")), inc(0.01, 20.0)),
+        Counter("shop_api_total", (("code", "200"), ("customer", "acme")), inc(30.0)),
+        Counter("shop_api_total", (("code", "500"), ("customer", "acme")), inc(0.5)),
+        Counter("shop_api_total", (("code", "200"), ("customer", "globex")), inc(20.0)),
+        Counter("shop_api_total", (("code", "500"), ("customer", "globex")), inc(0.002)),
         Counter("auth_logins_total", (("result", "ok"),), inc(20.0)),
         Counter("auth_logins_total", (("result", "error"),), inc(0.05)),
     ]
@@ -113,6 +154,8 @@ class Served:
     catalog: Catalog
     shots: Path
     profile: Path
+    agreements: dict
+    acme_only: str
 
 
 @pytest.fixture(scope="module")
@@ -153,37 +196,44 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                                             "--format", "json", "--allow-no-data"])
         assert outcome.exit_code == 0, outcome.output
         report = json.loads(outcome.stdout)
+        period = datetime.fromtimestamp(at, UTC).strftime("%Y-%m")
+        outcome = CliRunner().invoke(main, ["sla-report", str(specs), "--prometheus", prom.url, "--at", str(at),
+                                            "--period", period, "--format", "json", "--allow-no-data"])
+        assert outcome.exit_code == 0, outcome.output
+        agreements = {a["name"]: a for a in json.loads(outcome.stdout)["agreements"]}
         client = Client(ConnectionConfig(url=prom.url, retries=0))
         exporter = ex.Exporter(catalog, client, at=lambda: at)
         assert exporter.evaluate_once() is ex.Outcome.SUCCESS
         running = ex.start_server(exporter, "127.0.0.1:0")
+        alone = ex.start_server(exporter, "127.0.0.1:0", customer="acme")
         shots = Path(os.environ.get("SLOENGINE_SCREENSHOT_DIR") or work / "screenshots")
         shots.mkdir(parents=True, exist_ok=True)
         try:
-            yield Served(running.url, at, report, catalog, shots, work / "chromium")
+            yield Served(running.url, at, report, catalog, shots, work / "chromium", agreements, alone.url)
         finally:
             running.close()
+            alone.close()
             client.close()
 
 
-def chromium(served: Served, path: str, *extra: str) -> str:
+def chromium(served: Served, path: str, *extra: str, base: str = "") -> str:
     assert CHROMIUM is not None
     done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                            "--no-first-run", f"--user-data-dir={served.profile}", "--virtual-time-budget=5000",
-                           *extra, served.url + path], capture_output=True, text=True, timeout=120)
+                           *extra, (base or served.url) + path], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
 
-def dom(served: Served, path: str) -> str:
-    html = chromium(served, path, "--dump-dom")
+def dom(served: Served, path: str, base: str = "") -> str:
+    html = chromium(served, path, "--dump-dom", base=base)
     (served.shots / (re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_") or "index")).with_suffix(".html").write_text(html)
     return html
 
 
-def screenshot(served: Served, path: str, name: str) -> Path:
+def screenshot(served: Served, path: str, name: str, base: str = "") -> Path:
     out = served.shots / name
-    chromium(served, path, f"--screenshot={out}", "--window-size=1280,2400", "--hide-scrollbars")
+    chromium(served, path, f"--screenshot={out}", "--window-size=1280,2400", "--hide-scrollbars", base=base)
     assert out.stat().st_size > 10_000, "the screenshot is (nearly) empty"
     return out
 
@@ -245,3 +295,71 @@ def test_every_slo_page_draws_its_charts_from_prometheus(served, slo):
     if name == "cart":
         assert '<span data-state="firing">firing</span>' in html
         assert screenshot(served, path, "slo-detail-cart.png")
+
+
+def _agreement_section(html: str, name: str) -> str:
+    found = re.search(rf'<section class="agreement" data-agreement="{re.escape(name)}">.*?</section>', html, re.S)
+    assert found, f"{name} is not on the page"
+    return found.group()
+
+
+def _attained(section: str, cls: str) -> list[str]:
+    found = re.search(rf'<table class="{cls}">.*?</table>', section, re.S)
+    assert found, cls
+    return re.findall(r'<span data-value="([^"]*)">', found.group())
+
+
+def test_the_agreements_index_lists_every_customer(served):
+    html = dom(served, "/agreements")
+    assert re.findall(r'<ul class="customers">(.*?)</ul>', html, re.S)
+    assert "?customer=acme" in html and "?customer=globex" in html
+
+
+@pytest.mark.parametrize("customer, own, other", [("acme", "acme-gold", "globex-silver"),
+                                                   ("globex", "globex-silver", "acme-gold")])
+def test_a_customers_page_shows_its_slas_as_sla_report_does_and_nothing_of_the_other(served, customer, own, other):
+    html = dom(served, "/agreements?" + urlencode({"customer": customer}))
+    expected = served.agreements[own]
+    section = _agreement_section(html, own)
+    assert _attained(section, "summary") == [_json(expected["attained"])]
+    assert _attained(section, "commitments") == [_json(c["attained"]) for c in expected["commitments"]]
+    assert expected["compliance"] in ("met", "breached")
+    if expected["dependencies"]:
+        assert _attained(section, "dependencies") == [_json(d["attained"]) for d in expected["dependencies"]]
+        assert all(d["name"] in section for d in expected["dependencies"])
+    assert re.search(r'data-chart="data-a0-0" data-rendered="\d+"', html), "the burn-down was not drawn"
+    _nothing_of(html, served.agreements[other], customer)
+    screenshot(served, "/agreements?" + urlencode({"customer": customer}), f"agreements-{customer}.png")
+
+
+def _nothing_of(html: str, other: dict, customer: str) -> None:
+    text = htmllib.unescape(html)
+    assert other["customer"] not in text and other["name"] not in text
+    if other["attained"] is not None:
+        assert _json(other["attained"]) not in text and f"{other['attained'] * 100:.3f}%" not in text
+    assert customer in text
+
+
+def test_acme_credit_at_stake_follows_the_ladder(served):
+    section = _agreement_section(dom(served, "/agreements?customer=acme"), "acme-gold")
+    acme = served.agreements["acme-gold"]
+    assert acme["compliance"] == "breached" and acme["credit_percent"] == 25   # 98.4%: below both steps
+    assert "25% owed; up to 25% (below 99.9%: 10%; below 99%: 25%)" in section
+    assert "acme-migration: 2026-01-10T22:00:00+00:00 to 2026-01-11T03:00:00+00:00" in section
+
+
+@pytest.mark.parametrize("path", ["/", "/agreements", "/agreements?customer=acme"])
+def test_a_server_for_one_customer_shows_that_customer_alone(served, path):
+    html = dom(served, path, base=served.acme_only)
+    assert "acme-gold" in html
+    _nothing_of(html, served.agreements["globex-silver"], "acme")
+    assert 'href="/"' not in html and "/metrics" not in html      # no way to the other pages
+    if path == "/":
+        screenshot(served, path, "agreements-acme-alone.png", base=served.acme_only)
+
+
+@pytest.mark.parametrize("path", ["/agreements?customer=globex", "/slo?service=shop&slo=api", "/metrics",
+                                  "/?customer=globex"])
+def test_a_server_for_one_customer_refuses_everything_else(served, path):
+    answer = requests.get(served.acme_only + path, timeout=60)
+    assert answer.status_code == 404 and "globex" not in answer.text

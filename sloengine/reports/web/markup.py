@@ -74,7 +74,14 @@ def status_badge(status: Status) -> str:
     return f'<span class="status {status.value}">{esc(STATUS_TEXT[status])}</span>'
 
 
-def page(title: str, body: str, *, banner: str = "", charts: bool = False) -> str:
+NAV = '<a href="/">SLOs</a> <a href="/agreements">Agreements</a> <a href="/metrics">metrics</a>'
+
+
+#: Links to every part of a full server (a customer's own server shows none).
+NAV = '<a href="/">SLOs</a> <a href="/agreements">Agreements</a> <a href="/metrics">metrics</a>'
+
+
+def page(title: str, body: str, *, banner: str = "", charts: bool = False, nav: bool = True) -> str:
     """The whole document: our style sheet, uPlot and the chart script only on pages that draw charts."""
     scripts = ('<link rel="stylesheet" href="/static/uPlot.min.css">'
                '<script src="/static/uPlot.iife.min.js" defer></script>'
@@ -82,6 +89,5 @@ def page(title: str, body: str, *, banner: str = "", charts: bool = False) -> st
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{esc(title)} · sloengine</title><link rel="stylesheet" href="/static/style.css">{scripts}'
-            '</head><body><nav><a href="/">SLOs</a> '
-            '<a href="/metrics">metrics</a></nav>'
+            '</head><body><nav>' + (NAV if nav else "") + "</nav>"
             f"{banner}<main><h1>{esc(title)}</h1>{body}</main></body></html>\n")

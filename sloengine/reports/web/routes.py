@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from ...agreements.sla import evaluate_agreement
+from ...engine.connection import Client
+from .agreements import AGREEMENTS_PATH, CustomerViews, Evaluate, customers, render_customer, render_index
 from .assets import STATIC_PREFIX, asset
 from .markup import esc, iso, page
-from .slo_detail import RangeClient, TimeRange, render_detail
+from .slo_detail import TimeRange, render_detail
 from .slo_list import DETAIL_PATH, LIST_PATH, ListQuery, render_list
 
 if TYPE_CHECKING:
@@ -53,29 +56,73 @@ def _banner(exporter: Exporter) -> str:
     return ""
 
 
-def route(exporter: Exporter, path: str, query_string: str, client: RangeClient | None = None) -> Response | None:
-    """The web UI's answer for ``path``, or None when the path is not one of its pages."""
-    if path.startswith(STATIC_PREFIX):
-        found = asset(path[len(STATIC_PREFIX):])
-        if found is None:
+class WebUI:
+    """The pages of one server: every SLO and every customer's agreements, or (``customer``) one customer's
+    agreements and nothing else: no SLO list, no SLO page, no other customer (the app then serves no /metrics
+    either, which holds every SLO).
+
+    ``client`` answers the pages' queries (range queries, agreements' counts); by default a client of its own with
+    the exporter's settings, so the pages neither share the evaluations' deadline nor count in their errors.
+    """
+
+    def __init__(self, exporter: Exporter, customer: str = "", client: Any = None,
+                 evaluate: Evaluate = evaluate_agreement) -> None:
+        self.exporter = exporter
+        self.customer = customer
+        inner = getattr(exporter.client, "inner", None)
+        self.client = client if client is not None else (Client(inner.config) if isinstance(inner, Client)
+                                                          else exporter.client)
+        self.views = CustomerViews(evaluate)
+
+    def route(self, path: str, query_string: str) -> Response | None:
+        """The answer for ``path``, or None when the path is not one of the pages."""
+        if path.startswith(STATIC_PREFIX):
+            found = asset(path[len(STATIC_PREFIX):])
+            if found is None:
+                return None
+            body, kind = found
+            return Response("200 OK", kind, body, (*SECURITY_HEADERS, ("Cache-Control", "max-age=3600")))
+        values: Mapping[str, str] = params(query_string)
+        if self.customer:
+            if path not in (LIST_PATH, AGREEMENTS_PATH) or values.get("customer", self.customer) != self.customer:
+                return None
+            return self._customer(self.customer)
+        if path == AGREEMENTS_PATH:
+            name = values.get("customer", "")
+            if not name:
+                return _html("200 OK", render_index(self.exporter.catalog))
+            if name not in customers(self.exporter.catalog):
+                return _html("404 Not Found", page("No such customer", "<p>No SLA in the served catalogue names "
+                                                   f'this customer. <a href="{esc(AGREEMENTS_PATH)}">All '
+                                                   "customers</a></p>"))
+            return self._customer(name)
+        if path not in (LIST_PATH, DETAIL_PATH):
             return None
-        body, kind = found
-        return Response("200 OK", kind, body, (*SECURITY_HEADERS, ("Cache-Control", "max-age=3600")))
-    if path not in (LIST_PATH, DETAIL_PATH):
-        return None
-    report = exporter.cached.report
-    if report is None:
-        return _html("503 Service Unavailable", page("No evaluation yet", "<p>No evaluation has finished yet: "
-                                                     "there is nothing to show. This page fills in once the first "
-                                                     "one does.</p>"))
-    values: Mapping[str, str] = params(query_string)
-    if path == LIST_PATH:
-        return _html("200 OK", render_list(report, exporter.catalog, ListQuery.parse(values), banner=_banner(exporter)))
-    slo = next((s for s in exporter.catalog.slos
-                if s.service == values.get("service") and s.name == values.get("slo")), None)
-    if slo is None:
-        return _html("404 Not Found", page("No such SLO", "<p>No SLO in the served catalogue has this service "
-                                           f'and name. <a href="{esc(LIST_PATH)}">All SLOs</a></p>'))
-    span = TimeRange.parse(values, report.at)
-    return _html("200 OK", render_detail(report, exporter.catalog, slo, client or exporter.client, span,
-                                         banner=_banner(exporter)))
+        report = self.exporter.cached.report
+        if report is None:
+            return _not_yet()
+        if path == LIST_PATH:
+            return _html("200 OK", render_list(report, self.exporter.catalog, ListQuery.parse(values),
+                                               banner=_banner(self.exporter)))
+        slo = next((s for s in self.exporter.catalog.slos
+                    if s.service == values.get("service") and s.name == values.get("slo")), None)
+        if slo is None:
+            return _html("404 Not Found", page("No such SLO", "<p>No SLO in the served catalogue has this service "
+                                               f'and name. <a href="{esc(LIST_PATH)}">All SLOs</a></p>'))
+        span = TimeRange.parse(values, report.at)
+        return _html("200 OK", render_detail(report, self.exporter.catalog, slo, self.client, span,
+                                             banner=_banner(self.exporter)))
+
+    def _customer(self, name: str) -> Response:
+        report = self.exporter.cached.report
+        if report is None:
+            return _not_yet()
+        if hasattr(self.client, "start_run"):
+            self.client.start_run()
+        shown = self.views.get(self.client, self.exporter.catalog, name, report.at)
+        return _html("200 OK", render_customer(shown, standalone=bool(self.customer)))
+
+
+def _not_yet() -> Response:
+    return _html("503 Service Unavailable", page("No evaluation yet", "<p>No evaluation has finished yet: there is "
+                                                 "nothing to show. This page fills in once the first one does.</p>"))
