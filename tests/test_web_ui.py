@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -47,6 +48,22 @@ slos:
         bad: {service}_search_total{{code="500"}}
         total: {service}_search_total
 """
+AGREEMENTS = """\
+agreements:
+  - name: acme-gold
+    kind: sla
+    provider: shop-inc
+    customer: acme
+    objective: 99.9
+    covers: [{slo: checkout, match: {customer: acme}}]
+    credits: [{below: 99.9, credit: 10}]
+  - name: globex-silver
+    kind: sla
+    provider: "shop <b>inc</b> & co"
+    customer: globex
+    objective: 99.5
+    covers: [{slo: checkout, match: {customer: globex}}]
+"""
 AT = 1_700_000_000.0
 
 
@@ -54,7 +71,8 @@ AT = 1_700_000_000.0
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     tmp = tmp_path_factory.mktemp("specs")
     for service, team in (("shop", "payments"), ("auth", "identity")):
-        (tmp / f"{service}.yaml").write_text(SPEC.format(service=service, team=team))
+        (tmp / f"{service}.yaml").write_text(SPEC.format(service=service, team=team)
+                                             + (AGREEMENTS if service == "shop" else ""))
     loaded = load([tmp])
     assert loaded.catalog is not None
     return loaded.catalog
@@ -85,6 +103,14 @@ class FakeRange:
         self.answers = answers or {}
         self.fail = fail
         self.asked: list[tuple[str, float, float, float]] = []
+
+    url = "http://fake"
+
+    def start_run(self) -> None:
+        pass
+
+    def query(self, expr: str, at: float) -> list[dict]:
+        raise QueryError(QueryError.HTTP, "a fake range client answers range queries only", expr)
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
         self.asked.append((expr, start, end, step))
@@ -269,7 +295,8 @@ def served(catalog: Catalog) -> Iterator[ex.Running]:
     running.close()
 
 
-PAGES = ("/", "/?status=ok", "/slo?service=shop&slo=checkout", "/static/uPlot.iife.min.js", "/static/style.css")
+PAGES = ("/", "/?status=ok", "/slo?service=shop&slo=checkout", "/agreements", "/agreements?customer=acme",
+         "/static/uPlot.iife.min.js", "/static/style.css")
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -299,3 +326,142 @@ def test_twenty_concurrent_page_loads_are_all_served(served):
     for t in threads:
         t.join(60)
     assert statuses == [200] * 20 * len(PAGES)
+
+
+# ---- agreements and one customer's server ---------------------------------------------------------------------
+
+
+ATTAINED = {"acme": 0.9871234, "globex": 0.9990517}
+
+
+def fake_agreement(client, catalog, by_name, agreement, day, now):
+    """Each customer's attainment from ATTAINED (nothing read from Prometheus)."""
+    from sloengine.agreements.sla import AgreementResult, CommitmentResult, Compliance
+
+    attained = ATTAINED[agreement.consumer]
+    state = Compliance.MET if attained * 100 >= agreement.objective else Compliance.BREACHED
+    results = tuple(CommitmentResult(c, state, attained=attained, budget_remaining=0.25)
+                    for c in agreement.commitments)
+    return AgreementResult(agreement, now - 86400, now + 86400, now, results)
+
+
+def customer_page(catalog: Catalog, path: str, query: str, customer: str = "") -> tuple[str, str] | None:
+    web = WebUI(exporter_with(catalog, a_report()), customer=customer, client=FakeRange(), evaluate=fake_agreement)
+    response = web.route(path, query)
+    return None if response is None else (response.status, response.body.decode())
+
+
+def test_a_customers_page_shows_its_slas_and_nothing_of_another_customer(catalog):
+    page = customer_page(catalog, "/agreements", "customer=acme")
+    assert page is not None and page[0] == "200 OK"
+    html = page[1]
+    assert 'data-agreement="acme-gold"' in html and 'data-value="0.9871234"' in html
+    assert "10% owed; up to 10% (below 99.9%: 10%)" in html
+    assert "globex" not in html and "0.9990517" not in html and "99.905%" not in html
+
+
+def test_agreement_names_are_escaped(catalog):
+    page = customer_page(catalog, "/agreements", "customer=globex")
+    assert page is not None
+    assert "shop &lt;b&gt;inc&lt;/b&gt; &amp; co" in page[1] and "<b>" not in page[1]
+
+
+def test_the_index_lists_customers_and_an_unknown_one_is_not_found(catalog):
+    index = customer_page(catalog, "/agreements", "")
+    assert index is not None and "?customer=acme" in index[1] and "?customer=globex" in index[1]
+    missing = customer_page(catalog, "/agreements", "customer=initech")
+    assert missing is not None and missing[0].startswith("404")
+
+
+@pytest.mark.parametrize("path, query", [("/", ""), ("/agreements", ""), ("/agreements", "customer=acme")])
+def test_a_server_for_one_customer_shows_its_page_at_root_and_agreements(catalog, path, query):
+    page = customer_page(catalog, path, query, customer="acme")
+    assert page is not None and page[0] == "200 OK"
+    assert 'data-agreement="acme-gold"' in page[1] and "globex" not in page[1]
+    assert 'href="/"' not in page[1] and "/metrics" not in page[1]
+
+
+@pytest.mark.parametrize("path, query", [("/agreements", "customer=globex"), ("/", "customer=globex"),
+                                         ("/slo", "service=shop&slo=checkout"), ("/metrics", "")])
+def test_a_server_for_one_customer_refuses_everything_else(catalog, path, query):
+    assert customer_page(catalog, path, query, customer="acme") is None
+
+
+def test_a_server_for_one_customer_serves_no_metrics_over_http(catalog):
+    exporter = exporter_with(catalog, a_report())
+    running = ex.start_server(exporter, "127.0.0.1:0", customer="acme")
+    try:
+        assert requests.get(f"{running.url}/metrics", timeout=10).status_code == 404
+        assert requests.get(f"{running.url}/slo?service=shop&slo=checkout", timeout=10).status_code == 404
+        assert requests.get(f"{running.url}/-/ready", timeout=10).status_code == 200
+    finally:
+        running.close()
+
+
+def test_serve_refuses_a_customer_no_sla_names(catalog, tmp_path):
+    from click.testing import CliRunner
+
+    from sloengine.cli import EXIT_INVALID, main
+
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(SPEC.format(service="shop", team="payments") + AGREEMENTS)
+    outcome = CliRunner().invoke(main, ["serve", str(spec), "--prometheus", "http://127.0.0.1:9",
+                                        "--customer", "initech"])
+    assert outcome.exit_code == EXIT_INVALID and "no SLA in these specs names this customer" in outcome.output
+
+
+# ---- failing closed and holding up ----------------------------------------------------------------------------
+
+
+def test_when_the_latest_evaluation_failed_the_pages_say_the_values_are_stale(catalog):
+    good = a_report()
+    outcomes = iter([good])
+
+    def evaluate(*args, **kwargs):
+        try:
+            return next(outcomes)
+        except StopIteration:
+            raise RuntimeError("Prometheus is down") from None
+
+    exporter = Exporter(catalog, FakeRange(), evaluate=evaluate)  # type: ignore[arg-type]
+    exporter.evaluate_once()
+    _, fresh = page(exporter, "/")
+    assert "data-stale" not in fresh
+    exporter.evaluate_once()
+    _, stale = page(exporter, "/")
+    assert "data-stale" in stale and "last values computed" in stale
+    assert cell(stale, "shop/checkout", "sli") == ("0.9995", "99.950%")   # the last good values, said to be so
+
+
+def test_pages_waiting_on_prometheus_are_capped_and_one_more_is_busy(catalog):
+    from sloengine.reports.web import routes
+
+    web = WebUI(exporter_with(catalog, a_report()), client=FakeRange())
+    for _ in range(routes.QUERYING_PAGES):
+        assert web._querying.acquire(blocking=False)
+    busy = web.route("/slo", "service=shop&slo=checkout")
+    assert busy is not None and busy.status.startswith("503") and ("Retry-After", "2") in busy.headers
+    assert web.route("/", "") is not None and web.route("/", "").status == "200 OK"   # the list queries nothing
+    web._querying.release()
+    assert web.route("/slo", "service=shop&slo=checkout").status == "200 OK"
+
+
+def test_page_connections_beyond_the_cap_are_turned_away_and_scrapes_go_on(catalog, monkeypatch):
+    import socket
+
+    monkeypatch.setattr(ex, "MAX_CONNECTIONS", 3)
+    monkeypatch.setattr(ex, "REQUEST_SECONDS", 2.0)
+    running = ex.start_server(exporter_with(catalog, a_report()), "127.0.0.1:0")
+    try:
+        stalled = [socket.create_connection((running.host, running.port), timeout=20) for _ in range(3)]
+        time.sleep(0.3)
+        with socket.create_connection((running.host, running.port), timeout=5) as extra:
+            extra.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert extra.recv(100).startswith(b"HTTP/1.0 503")
+        for conn in stalled:
+            assert conn.recv(100) == b""
+            conn.close()
+        assert requests.get(f"{running.url}/", timeout=10).status_code == 200
+        assert requests.get(f"{running.url}/metrics", timeout=10).status_code == 200
+    finally:
+        running.close()

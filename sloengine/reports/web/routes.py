@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -26,6 +27,11 @@ SECURITY_HEADERS = (("Content-Security-Policy", "default-src 'none'; script-src 
                     ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
 #: Longest query string read (a filter or a range needs a few dozen characters).
 MAX_QUERY_CHARS = 2048
+#: Pages that query Prometheus (an SLO's, a customer's) at once; one more is answered 503 at once, so a slow
+#: Prometheus and a reloading browser cannot take the connections /metrics is scraped through.
+QUERYING_PAGES = 4
+#: Seconds the queries of one page may take in all (retries included), whatever the exporter's deadline.
+PAGE_DEADLINE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,23 @@ class WebUI:
         self.exporter = exporter
         self.customer = customer
         inner = getattr(exporter.client, "inner", None)
-        self.client = client if client is not None else (Client(inner.config) if isinstance(inner, Client)
-                                                          else exporter.client)
+        if client is None and isinstance(inner, Client):
+            deadline = min(inner.config.run_seconds(), PAGE_DEADLINE_SECONDS)
+            client = Client(replace(inner.config, deadline_seconds=deadline))
+        self.client = client if client is not None else exporter.client
         self.views = CustomerViews(evaluate)
+        self._querying = threading.BoundedSemaphore(QUERYING_PAGES)
+
+    def _queried(self, render: Callable[[], Response]) -> Response:
+        """``render`` (which queries Prometheus) unless :data:`QUERYING_PAGES` pages already are."""
+        if not self._querying.acquire(blocking=False):
+            return Response("503 Service Unavailable", HTML, page(
+                "Busy", "<p>Other pages are waiting on Prometheus: try again in a moment.</p>").encode(),
+                (*SECURITY_HEADERS, ("Retry-After", "2")))
+        try:
+            return render()
+        finally:
+            self._querying.release()
 
     def route(self, path: str, query_string: str) -> Response | None:
         """The answer for ``path``, or None when the path is not one of the pages."""
@@ -110,17 +130,21 @@ class WebUI:
             return _html("404 Not Found", page("No such SLO", "<p>No SLO in the served catalogue has this service "
                                                f'and name. <a href="{esc(LIST_PATH)}">All SLOs</a></p>'))
         span = TimeRange.parse(values, report.at)
-        return _html("200 OK", render_detail(report, self.exporter.catalog, slo, self.client, span,
-                                             banner=_banner(self.exporter)))
+        return self._queried(lambda: _html("200 OK", render_detail(report, self.exporter.catalog, slo, self.client,
+                                                                   span, banner=_banner(self.exporter))))
 
     def _customer(self, name: str) -> Response:
         report = self.exporter.cached.report
         if report is None:
             return _not_yet()
-        if hasattr(self.client, "start_run"):
-            self.client.start_run()
-        shown = self.views.get(self.client, self.exporter.catalog, name, report.at)
-        return _html("200 OK", render_customer(shown, standalone=bool(self.customer)))
+
+        def render() -> Response:
+            if hasattr(self.client, "start_run"):
+                self.client.start_run()
+            shown = self.views.get(self.client, self.exporter.catalog, name, report.at)
+            return _html("200 OK", render_customer(shown, standalone=bool(self.customer)))
+
+        return self._queried(render)
 
 
 def _not_yet() -> Response:
