@@ -243,7 +243,8 @@ def test_the_detail_page_draws_the_recorded_series_with_thresholds_and_the_ideal
     answers = {
         '1 - slo:sli_error:ratio{service="shop",slo="checkout",window="30d"}':
             _matrix(span, [0.9995] * (n - 1) + [float("nan")]),
-        'slo:error_budget_remaining:ratio{service="shop",slo="checkout",window="30d"}': _matrix(span, [0.5] * n),
+        'slo:error_budget_remaining:ratio{service="shop",slo="checkout",window="30d"}':
+            _matrix(span, [None, None] + [0.5] * (n - 2)),
         'slo:burn_rate:ratio{service="shop",slo="checkout"}':
             _matrix(span, [2.0] * n, window="1h") + _matrix(span, [20.0] * n, window="5m"),
         'ALERTS{service="shop",slo="checkout"}': _matrix(span, [1.0] * n, alertname=c.ALERT_BURN, alertstate="firing",
@@ -259,7 +260,8 @@ def test_the_detail_page_draws_the_recorded_series_with_thresholds_and_the_ideal
     assert sli["thresholds"] == [{"label": "objective 99.9%", "value": 0.999}] and sli["times"] == span.times
     budget = chart_data(html, "budget")
     ideal = next(s for s in budget["series"] if s["label"].startswith("ideal"))
-    assert ideal["values"][0] == 0.5 and ideal["values"][-1] == pytest.approx(0.5 - 3600 / (30 * 86400))
+    assert ideal["values"][:3] == [None, None, 0.5]    # from the first value in the range, not before it
+    assert ideal["values"][-1] == pytest.approx(0.5 - (3600 - 2 * span.step) / (30 * 86400))
     burn = chart_data(html, "burn-page-1h-5m")
     assert sorted(s["values"][0] for s in burn["series"]) == [2.0, 20.0]
     assert burn["thresholds"][0]["value"] == 14.4

@@ -286,6 +286,8 @@ def test_every_slo_page_draws_its_charts_from_prometheus(served, slo):
                           rf' data-series="(\d+)">(.*?)<script type="application/json"', html, re.S)
         assert drawn, f"the {key} chart of {slo} was not drawn"
         assert int(drawn.group(1)) == 241 and "<canvas" in drawn.group(3) and "uplot" in drawn.group(3)
+        # Lines: the SLI and its objective; budget left, the ideal line and zero; total and bad events.
+        assert int(drawn.group(2)) == {"sli": 2, "budget": 3, "events": 2}[key], (key, drawn.group(2))
     burn_charts = re.findall(r'<div class="chart" id="chart-burn-[^"]*" data-chart="[^"]*" data-rendered', html)
     slo_spec = next(s for s in served.catalog.slos if s.id == slo)
     assert len(burn_charts) == len(slo_spec.alerting.conditions) > 0

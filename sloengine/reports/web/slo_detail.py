@@ -153,12 +153,14 @@ def charts(client: RangeClient, slo: SLO, results: Sequence[SLOResult], span: Ti
     matrix, error = _fetch(client, series(c.METRIC_BUDGET_REMAINING, slo, window), span)
     lines = _lines(matrix, times, lambda m: "budget left " + (_legend(m, [k for k in m if k != c.LABEL_WINDOW])
                                                                 or window))
-    # The ideal line: the budget spent at exactly burn rate 1 from where it stood at the range's start.
-    first = next((line.values[0] for line in lines if line.values and line.values[0] is not None), None)
-    if first is not None:
+    # The ideal line: the budget spent at exactly burn rate 1 from the first value in the range on.
+    start = next(((i, v) for line in lines for i, v in enumerate(line.values) if v is not None), None)
+    if start is not None:
+        first_index, first = start
         per_second = 1.0 / _window_seconds(slo)
-        lines += (Line("ideal (burn rate 1)", tuple(round(first - (t - span.start) * per_second, 12)
-                                                        for t in times)),)
+        lines += (Line("ideal (burn rate 1)", tuple(
+            None if i < first_index else round(first - (t - times[first_index]) * per_second, 12)
+            for i, t in enumerate(times))),)
     out.append(Chart("budget", f"Error budget left over {window} (burn-down)", grid, lines, (("budget spent", 0.0),),
                      error, percent=True))
 

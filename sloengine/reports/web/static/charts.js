@@ -20,7 +20,11 @@
       series.push({label: t.label, stroke: "#888", dash: [6, 4], width: 1});
     });
     var width = Math.max(320, Math.min(1100, el.clientWidth || 900));
-    var plot = new uPlot({width: width, height: 240, series: series, scales: {x: {time: true}}}, data, el);
+    var axes = [{}, spec.percent ? {size: 70, values: function (u, ticks) {
+      return ticks.map(function (v) { return (v * 100).toPrecision(4) + "%"; });
+    }} : {size: 60}];
+    var plot = new uPlot({width: width, height: 240, series: series, axes: axes, scales: {x: {time: true}}},
+                         data, el);
     el.setAttribute("data-rendered", String(spec.times.length));
     el.setAttribute("data-series", String(plot.series.length - 1));
   }
