@@ -467,3 +467,26 @@ def test_page_connections_beyond_the_cap_are_turned_away_and_scrapes_go_on(catal
         assert requests.get(f"{running.url}/metrics", timeout=10).status_code == 200
     finally:
         running.close()
+
+
+def test_a_customers_page_whose_counts_failed_says_so_and_is_asked_again(catalog):
+    from sloengine.agreements.sla import AgreementResult, CommitmentResult, Compliance
+
+    calls: list[str] = []
+
+    def failing(client, catalog, by_name, agreement, day, now):
+        calls.append(agreement.name)
+        results = tuple(CommitmentResult(c, Compliance.ERROR, error="cannot reach Prometheus")
+                        for c in agreement.commitments)
+        return AgreementResult(agreement, now - 86400, now + 86400, now, results)
+
+    web = WebUI(exporter_with(catalog, a_report()), client=FakeRange(), evaluate=failing)
+    first = web.route("/agreements", "customer=acme")
+    assert first is not None and first.status == "200 OK"
+    html = first.body.decode()
+    assert '<span class="status error">error</span>' in html and "unknown (error)" in html
+    assert '<span data-value="null">no data</span>' in html          # attainment unknown, never a number
+    assert "100.000%" not in html
+    asked = len(calls)
+    web.route("/agreements", "customer=acme")
+    assert len(calls) == 2 * asked   # not cached: asked again

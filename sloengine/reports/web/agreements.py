@@ -74,7 +74,8 @@ def view(client: RangeClient, catalog: Catalog, customer: str, at: float,
 
 
 class CustomerViews:
-    """Each customer's view, recomputed when the exporter's evaluation instant moves (one at a time)."""
+    """Each customer's view, recomputed when the exporter's evaluation instant moves (one at a time); a view in
+    which a count failed is not kept."""
 
     def __init__(self, evaluate: Evaluate = evaluate_agreement) -> None:
         self._evaluate = evaluate
@@ -86,7 +87,11 @@ class CustomerViews:
             cached = self._views.get(customer)
             if cached is None or cached.at != at:
                 cached = view(client, catalog, customer, at, self._evaluate)
+                # A view with a failed count is shown, not kept: the next page asks again.
                 self._views[customer] = cached
+                if any(r.compliance is Compliance.ERROR for results in (cached.current, *cached.past)
+                       for top in results for r in (top, *top.dependencies)):
+                    del self._views[customer]
             return cached
 
 
@@ -115,7 +120,8 @@ def _budget_left(r: AgreementResult) -> float | None:
 
 def _verdict(r: AgreementResult | CommitmentResult, partial: bool = False) -> str:
     compliance = r.compliance
-    text = _VERDICT_TEXT[compliance] + (" so far" if partial else "")
+    text = _VERDICT_TEXT[compliance] + (" so far" if partial and compliance in (Compliance.MET, Compliance.BREACHED)
+                                        else "")
     return f'<span class="status {_VERDICT[compliance].value}">{esc(text)}</span>'
 
 
