@@ -18,7 +18,7 @@ from ...agreements.sla import AgreementResult, CommitmentResult, Compliance, eva
 from ...model.results import Status
 from ...model.slo import Agreement, AgreementKind, Catalog, MaintenanceWindow, WeeklyHours
 from .markup import UNKNOWN, esc, href, page, percent, table
-from .slo_detail import Chart, Line, RangeClient, _chart_html
+from .slo_detail import Chart, Line, RangeClient, chart_html
 
 AGREEMENTS_PATH = "/agreements"
 #: Past periods shown under the current one.
@@ -175,7 +175,7 @@ def _burn_down(r: AgreementResult, key: str) -> str:
                        Line("ideal (even spend over counted time)",
                             tuple(None if t not in ideal else round(ideal[t], 12) for t in times))),
                       (("budget spent", 0.0),), c.error, percent=True)
-        out.append(_chart_html(chart))
+        out.append(chart_html(chart))
     return "".join(out)
 
 

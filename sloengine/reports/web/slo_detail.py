@@ -241,7 +241,7 @@ def _condition_rows(slo: SLO, results: Sequence[SLOResult], alerts: AlertState) 
     return rows
 
 
-def _chart_html(chart: Chart) -> str:
+def chart_html(chart: Chart) -> str:
     title = f"<h2>{esc(chart.title)}</h2>"
     if chart.error:
         return title + f'<p class="nodata" data-chart-error="{esc(chart.key)}">query failed: {esc(chart.error)}</p>'
@@ -287,7 +287,7 @@ def render_detail(report: Report, catalog: Catalog, slo: SLO, client: RangeClien
             + f"<h2>Alert conditions</h2>{condition_table}{alert_note}"
             + f'<p class="range">Range: {ranges} — {esc(iso(span.start))} to {esc(iso(span.end))}, every '
               f'{esc(f"{span.step:g}")}s</p>'
-            + "".join(_chart_html(chart) for chart in drawn))
+            + "".join(chart_html(chart) for chart in drawn))
     return page(f"{slo.service}/{slo.name}", body, banner=banner, charts=True)
 
 
