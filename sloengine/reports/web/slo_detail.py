@@ -275,7 +275,7 @@ def render_detail(report: Report, catalog: Catalog, slo: SLO, client: RangeClien
              f'<dt>escalation level</dt><dd data-escalation>{esc(_level(alerts))}</dd>'
              + (f'<dt>description</dt><dd>{esc(slo.description)}</dd>' if slo.description else "") + "</dl>")
     head = ["SLO", "team", "status", "objective", "window", "SLI", "budget left", "burn now",
-            "firing alert conditions", "events"]
+            "alert conditions burning", "events"]
     figures = table(map(esc, head), [row(r, team) for r in results], cls="figures") if results else (
         f'<p class="nodata">{UNKNOWN}: the latest evaluation has no result for this SLO</p>')
     conditions = _condition_rows(slo, results, alerts)

@@ -123,7 +123,7 @@ def row(r: SLOResult, team: str) -> list[str]:
 
 
 COLUMNS = ("slo", "team", "status", "objective", "window", "sli", "budget", "burn", "firing", "events")
-_TITLES = {"team": "team", "window": "window", "firing": "firing alert conditions"}
+_TITLES = {"team": "team", "window": "window", "firing": "alert conditions burning"}
 
 
 #: The figure behind a cell, as ``report --format json`` spells it (``null``: unknown), for scripts and tests.
