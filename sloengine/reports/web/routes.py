@@ -5,19 +5,34 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from ...agreements.sla import evaluate_agreement
 from ...engine.connection import Client
+from ...model.slo import Catalog
 from .agreements import AGREEMENTS_PATH, CustomerViews, Evaluate, customers, render_customer, render_index
 from .assets import STATIC_PREFIX, asset
 from .markup import esc, iso, page
 from .slo_detail import TimeRange, render_detail
 from .slo_list import DETAIL_PATH, LIST_PATH, ListQuery, render_list
 
-if TYPE_CHECKING:
-    from ..exporter import Exporter
+
+class Exporter(Protocol):
+    """What the pages read of the exporter that serves them (:class:`..exporter.Exporter`): its catalogue, its
+    client, its latest evaluation and its health. Named here, not imported, so the exporter (which mounts the
+    pages) is the only one of the two that imports the other."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def client(self) -> Any: ...
+
+    @property
+    def cached(self) -> Any: ...
+
+    def health(self) -> Any: ...
 
 HTML = "text/html; charset=utf-8"
 #: Pages load only our own files: no inline script runs, nothing from elsewhere.
