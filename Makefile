@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test deps engines venv clean schema rules
+.PHONY: demo test deps engines browser venv clean schema rules
 
 # `make demo DURATION=300` stops by itself 300 s after the stack is up; without DURATION, at Ctrl-C.
 DURATION ?=
@@ -15,7 +15,7 @@ DURATION ?=
 demo: venv engines
 	$(BIN)/python -m sloengine.devstack.demo$(if $(strip $(DURATION)), --duration $(strip $(DURATION)))
 
-test: venv engines
+test: venv engines browser
 	$(BIN)/python -m pytest -q
 
 venv: $(STAMP)
@@ -31,6 +31,13 @@ engines:
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null || ! command -v amtool >/dev/null; then \
 	  echo "installing Debian packages prometheus and prometheus-alertmanager"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
+# The web UI's pages are tested in a real browser: Debian's chromium, run headless (no browser download).
+browser:
+	@if ! command -v chromium >/dev/null; then \
+	  echo "installing Debian package chromium (headless, for the web UI's browser tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	fi
 
 schema: venv

@@ -173,8 +173,19 @@ def compile_rows() -> list[Row]:
     return rows
 
 
+def web_rows() -> list[Row]:
+    r = _load("web_render.json")
+    if r is None:
+        return []
+    target = r["target_ms"]
+    worst = max(r["pages"].items(), key=lambda item: item[1]["median"])
+    return [(f"Web UI page render, {r['slos']:,} SLOs (slowest page: {worst[0]}, median)", _ms(worst[1]["median"]),
+             f"target {_ms(target)}", f"{worst[1]['median'] / target:.2f}× of target time",
+             "`python bench/web_render.py`")]
+
+
 def table() -> str:
-    rows = rule_cost_rows() + engine_rows() + exporter_rows() + detection_rows() + compile_rows()
+    rows = rule_cost_rows() + engine_rows() + exporter_rows() + detection_rows() + compile_rows() + web_rows()
     lines = ["| measure | sloengine | peer or target | sloengine ÷ peer | command |", "|---|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in rows]
     return "\n".join(lines) + "\n"

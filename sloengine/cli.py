@@ -56,6 +56,7 @@ from .reports.report import RENDERERS as REPORT_RENDERERS
 from .reports.report import render_table
 from .reports.report import schema_text as report_schema_text
 from .reports.sla_report import RENDERERS as SLA_RENDERERS
+from .reports.web.agreements import customers
 from .specs.loader import LoadResult, load
 from .specs.schema import schema_text
 
@@ -498,10 +499,12 @@ def _stderr_log_handler() -> logging.Handler:
 @click.option("--basic-auth-user", default=None, help="Require basic auth with this user on every endpoint.")
 @click.option("--basic-auth-password-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="File holding the basic auth password (else env SLOENGINE_EXPORTER_PASSWORD).")
+@click.option("--customer", default="", help="Serve this customer's agreements page only: no SLO pages, no other "
+                                             "customer, no /metrics.")
 def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Path | None,
           tls_key_file: Path | None, basic_auth_user: str | None, basic_auth_password_file: Path | None,
-          **connection: Any) -> None:
-    """Export every SLO's figures as Prometheus metrics on /metrics, recomputed every --interval.
+          customer: str, **connection: Any) -> None:
+    """Export every SLO's figures as Prometheus metrics on /metrics, recomputed every --interval, with a web UI.
 
     Series: slo_objective_ratio, slo_sli_ratio, slo_error_budget_remaining_ratio,
     slo_burn_rate_ratio{window}, slo_time_to_exhaustion_seconds, slo_status{status},
@@ -510,9 +513,16 @@ def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Pa
     is unreachable the last values keep being served with
     sloengine_exporter_stale 1 until an evaluation works again. /-/healthy
     answers while the loop runs, /-/ready once an evaluation has finished.
-    Ctrl-C or SIGTERM stops it (exit 0).
+    The web UI, on the same port and behind the same auth: the SLO list at /,
+    an SLO's charts at /slo, each customer's agreements at /agreements
+    (--customer NAME serves that one page alone). Ctrl-C or SIGTERM stops it
+    (exit 0).
     """
     catalog = _load_clean(paths)
+    if customer and customer not in customers(catalog):
+        click.secho(printable(f"error: --customer {customer!r}: no SLA in these specs names this customer"),
+                    fg="red", err=True)
+        sys.exit(EXIT_INVALID)
     seconds = _interval_seconds(interval)
     try:
         auth = basic_auth(basic_auth_user, basic_auth_password_file)
@@ -523,7 +533,7 @@ def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Pa
     client = _client(**connection)
     exporter = Exporter(catalog, client, interval_seconds=seconds)
     try:
-        running = start_server(exporter, listen, auth=auth, tls_files=tls_files)
+        running = start_server(exporter, listen, auth=auth, tls_files=tls_files, customer=customer)
     except ServeError as exc:
         client.close()
         click.secho(f"error: {printable(str(exc))}", fg="red", err=True)
@@ -540,8 +550,9 @@ def serve(paths: tuple[Path, ...], listen: str, interval: str, tls_cert_file: Pa
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         exporter.start()
-        click.echo(printable(f"serving {len(catalog.slos)} SLOs on {running.url}/metrics, every {seconds:g}s, "
-                             f"from {client.url}"), err=True)
+        what = (f"the agreements of {customer} on {running.url}/" if customer
+                else f"{len(catalog.slos)} SLOs on {running.url}/metrics and {running.url}/")
+        click.echo(printable(f"serving {what}, every {seconds:g}s, from {client.url}"), err=True)
         while not stop.wait(0.5):
             pass
     finally:

@@ -778,7 +778,12 @@ def test_connections_beyond_the_cap_are_turned_away_at_once(monkeypatch):
         for conn in stalled:
             assert conn.recv(100) == b""
             conn.close()
-        assert scrape(running) == 200
+        # A slot frees when its handler thread ends, just after the client sees the close: on a loaded machine
+        # the next scrape may still meet the cap for a moment, never for long.
+        deadline = time.monotonic() + 20
+        while (status := scrape(running)) != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status == 200
     finally:
         running.close()
 

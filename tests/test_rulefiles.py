@@ -63,6 +63,7 @@ def test_tricky_scalars_keys_and_nesting_match_pyyaml():
     }
     assert dump(document) == pyyaml(document)
     assert dump([]) == pyyaml([]) and dump({}) == pyyaml({}) and dump("x") == pyyaml("x")
+    assert dump("\n") == pyyaml("\n") and dump("a\nb") == pyyaml("a\nb")  # found by hypothesis
 
 
 words = st.one_of(st.from_regex(r"[A-Za-z_.~][A-Za-z0-9_./:= -]{0,6}", fullmatch=True),

@@ -230,9 +230,8 @@ def dump(document: Any) -> str:
     Python even with libyaml. Documents of dicts, lists and scalars are laid out here, each distinct
     scalar quoted once by PyYAML itself; anything else (a multi-line string, a long key) goes to PyYAML.
     """
-    atom = _atom(document) if type(document) not in (dict, list) else None
-    if atom is not None or not document:
-        return _yaml_dump(document)
+    if type(document) not in (dict, list) or not document:
+        return _yaml_dump(document)  # a lone scalar or an empty container: PyYAML's own few lines
     out: list[str] = []
     try:
         block_lines(document, "", out, "")

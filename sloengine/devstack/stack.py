@@ -22,12 +22,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import requests
 import yaml
 
 from ..compiler.tools import ToolError, find_binary
+from ..model import conventions
 
 PROMETHEUS_BINARIES = ("prometheus",)
 
@@ -164,14 +166,34 @@ class Prometheus:
         return requests.get(f"{self.url}/metrics", timeout=30).text
 
     def wait_evaluated(self, timeout: float) -> None:
-        """Until every loaded rule group has evaluated once (benchmarks measure only after that)."""
+        """Until every loaded rule group has evaluated once after the groups it reads from (benchmarks and tests
+        measure only after that).
+
+        Groups evaluate on their own schedules: an SLO's 5-minute group whose first evaluation comes before the
+        calendar group's first (which records the period starts it reads) records no period-to-date series until
+        its next evaluation. So a group that evaluated before the calendar group first did is waited for again.
+        """
         deadline = time.monotonic() + timeout
+        calendar_first: str | None = None
         while time.monotonic() < deadline:
             groups = self.rule_groups()
-            if groups and all(not g["lastEvaluation"].startswith("0001") for g in groups):
+            last = {g["name"]: g["lastEvaluation"] for g in groups}
+            if calendar_first is None and not last.get(conventions.CALENDAR_GROUP, "0001").startswith("0001"):
+                calendar_first = last[conventions.CALENDAR_GROUP]
+            evaluated = groups and all(not at.startswith("0001") for at in last.values())
+            if evaluated and (calendar_first is None or all(_instant(at) >= _instant(calendar_first)
+                                                            for at in last.values())):
                 return
             time.sleep(2)
         raise StackError("rule groups did not all evaluate in time")
+
+
+def _instant(rfc3339: str) -> float:
+    """Seconds since the epoch of Prometheus's ``lastEvaluation`` (RFC 3339, nanoseconds, zone)."""
+    head, _, rest = rfc3339.partition(".")
+    fraction, zone = (rest[:-1], "Z") if rest.endswith("Z") else (rest[:-6], rest[-6:])
+    stamp = datetime.fromisoformat(head + ("+00:00" if zone == "Z" else zone))
+    return stamp.timestamp() + (float("0." + fraction) if fraction.isdigit() else 0.0)
 
 
 def write_config(path: Path, rule_files: Sequence[Path] = (), scrape_configs: Sequence[dict] = (),

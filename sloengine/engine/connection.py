@@ -709,6 +709,20 @@ class Client:
             raise _status_error(self.url, answer, expr)
         return parse_answer(answer.body, self.url, expr)
 
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
+        """Matrix result of ``expr`` from ``start`` to ``end`` every ``step`` seconds, with a deadline of its own
+        (the web UI asks from request threads, beside the exporter's evaluations and their deadline)."""
+        self.queries += 1
+        try:
+            answer = exchange(self.session, self.config, "POST", f"{self.url}/api/v1/query_range",
+                              {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:.3f}"},
+                              deadline=Deadline.after(self.config.run_seconds()))
+        except QueryError as exc:
+            raise QueryError(exc.kind, str(exc), expr) from None
+        if answer.status != 200:
+            raise _status_error(self.url, answer, expr)
+        return parse_answer(answer.body, self.url, expr)
+
     def close(self) -> None:
         self.session.close()
 

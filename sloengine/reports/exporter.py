@@ -66,6 +66,7 @@ from ..engine.reading import evaluate as engine_evaluate
 from ..model import conventions as c
 from ..model.results import Report, SLOResult, Status
 from ..model.slo import Catalog
+from .web.routes import WebUI
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,10 @@ class CountingClient:
                 self.errors += 1
             raise
 
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
+        """A range query for the web UI: not counted with the evaluations' failed queries."""
+        return self.inner.query_range(expr, start, end, step)
+
     def close(self) -> None:
         self.inner.close()
 
@@ -268,12 +273,13 @@ class Cached:
     gzipped: bytes = field(default=b"", repr=False)
     at: float = 0.0               # the instant the values were evaluated at
     has_values: bool = False      # at least one SLO was computed (not only errors)
+    report: Report | None = field(default=None, repr=False)   # what the web UI's pages show
 
     @classmethod
     def of(cls, report: Report) -> Cached:
         text = render(report)
         return cls(text, gzip.compress(text, GZIP_LEVEL), report.at,
-                   any(r.status is not Status.ERROR for r in report.results))
+                   any(r.status is not Status.ERROR for r in report.results), report)
 
 
 def failed_report(catalog: Catalog, message: str, at: float, url: str) -> Report:
@@ -607,8 +613,13 @@ class _Server(ThreadingMixIn, WSGIServer):
 _TEXT = [("Content-Type", "text/plain; charset=utf-8")]
 
 
-def make_app(exporter: Exporter, auth: BasicAuth | None = None) -> Callable:
-    """The WSGI app: /metrics, /-/healthy, /-/ready, and a short index at /."""
+def make_app(exporter: Exporter, auth: BasicAuth | None = None, web: WebUI | None = None) -> Callable:
+    """The WSGI app: /metrics, /-/healthy, /-/ready, and the web UI (:class:`.web.routes.WebUI`): the SLO list at
+    /, an SLO's page at /slo, customers' agreements at /agreements, their static files under /static/. A web UI for
+    one customer turns /metrics off (it holds every SLO)."""
+    if web is None:
+        web = WebUI(exporter)
+    serve_metrics = not web.customer
 
     def reply(start_response: Callable, status: str, text: str, extra: Sequence[tuple[str, str]] = ()) -> list[bytes]:
         body = text.encode()
@@ -622,7 +633,7 @@ def make_app(exporter: Exporter, auth: BasicAuth | None = None) -> Callable:
         if environ.get("REQUEST_METHOD") != "GET":
             return reply(start_response, "405 Method Not Allowed", "Only GET\n", [("Allow", "GET")])
         path = environ.get("PATH_INFO") or "/"
-        if path == c.EXPORTER_METRICS_PATH:
+        if path == c.EXPORTER_METRICS_PATH and serve_metrics:
             chunks, gzipped = exporter.scrape(gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")))
             headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4), ("Content-Length", str(sum(map(len, chunks))))]
             if gzipped:
@@ -635,9 +646,12 @@ def make_app(exporter: Exporter, auth: BasicAuth | None = None) -> Callable:
         if path == c.EXPORTER_READY_PATH:
             return reply(start_response, *(("200 OK", "Ready\n") if exporter.ready
                                            else ("503 Service Unavailable", "No evaluation has finished yet\n")))
-        if path == "/":
-            return reply(start_response, "200 OK", f"sloengine exporter: see {c.EXPORTER_METRICS_PATH}\n")
-        return reply(start_response, "404 Not Found", "Not found\n")
+        page = web.route(path, environ.get("QUERY_STRING", ""))
+        if page is None:
+            return reply(start_response, "404 Not Found", "Not found\n")
+        start_response(page.status, [("Content-Type", page.content_type), ("Content-Length", str(len(page.body))),
+                                     *page.headers])
+        return [page.body]
 
     return app
 
@@ -664,8 +678,9 @@ class Running:
 
 
 def start_server(exporter: Exporter, listen: str = c.EXPORTER_DEFAULT_LISTEN, *, auth: BasicAuth | None = None,
-                 tls_files: TLS | None = None) -> Running:
-    """Serve ``exporter`` on ``listen`` (port 0 picks a free one) in a daemon thread."""
+                 tls_files: TLS | None = None, customer: str = "") -> Running:
+    """Serve ``exporter`` on ``listen`` (port 0 picks a free one) in a daemon thread; ``customer``: the web UI
+    shows that customer's agreements only, and /metrics is off."""
     host, port = parse_listen(listen)
     context = tls_files.context() if tls_files else None   # before binding: a bad certificate binds nothing
     try:
@@ -674,7 +689,7 @@ def start_server(exporter: Exporter, listen: str = c.EXPORTER_DEFAULT_LISTEN, *,
         raise ServeError(f"--listen {listen!r}: unknown host {host!r} ({exc.strerror})") from None
     server_class = type("Server", (_Server,), {"address_family": family})
     try:
-        server: WSGIServer = make_server(host, port, make_app(exporter, auth), server_class,
+        server: WSGIServer = make_server(host, port, make_app(exporter, auth, WebUI(exporter, customer)), server_class,
                                          handler_class=_QuietHandler)
     except OSError as exc:
         raise ServeError(f"cannot listen on {listen}: {exc.strerror or exc}") from None

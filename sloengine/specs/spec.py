@@ -572,10 +572,29 @@ class EscalationSpec(_Strict):
     _unique = field_validator("maintenance")(_unique_windows)
 
 
+#: What Go's ``net/url`` (which Alertmanager parses receiver URLs with) refuses, so that a URL validate accepts
+#: is one ``amtool check-config`` accepts: control characters anywhere, ``%`` not followed by two hex digits,
+#: a host character outside its set (non-ASCII is allowed), a port that is not digits.
+_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_URL_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_URL_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=<>\"\x80-\U0010ffff]*)(?::[0-9]*)?$")
+_URL_USERINFO = re.compile(r"^[A-Za-z0-9\-._:~!$&'()*+,;=%@]*$")
+
+
 def _http_url(value: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise _fail(f"{value!r} is not an http(s) URL", "write the full URL, e.g. https://hooks.example.com/alerts")
+    if _URL_CONTROL.search(value):
+        raise _fail(f"{value!r} holds a control character, which no URL may hold",
+                    "remove it (a line break or tab pasted with the URL?)")
+    if _URL_BAD_ESCAPE.search(value):
+        raise _fail(f"{value!r} has a '%' that is not followed by two hex digits (Alertmanager refuses it)",
+                    "write a literal '%' as %25, or correct the escape")
+    userinfo, _, host = parsed.netloc.rpartition("@")
+    if not _URL_HOST.match(host) or not _URL_USERINFO.match(userinfo):
+        raise _fail(f"{value!r} has a host Alertmanager cannot parse ({host!r})",
+                    "write the host as a name or address with an optional numeric port, e.g. hooks.example.com:8443")
     return value
 
 
