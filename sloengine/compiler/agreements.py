@@ -26,6 +26,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..model import conventions as c
+from ..model.calendars import transitions
 from ..model.promql import Matcher, MatchOp, Selector
 from ..model.slo import (
     SLI,
@@ -113,24 +114,44 @@ def covered(catalog: Catalog) -> tuple[Covered, ...]:
 
 
 def _zone_series(metric: str, tz: str) -> str:
-    return f"scalar({metric}{label_matchers(((c.LABEL_TIMEZONE, tz),))})"
+    return f"scalar({metric}{label_matchers(((c.LABEL_TIMEZONE, tz),))} @ end())"
 
 
-def _local_step(tz: str) -> str:
+def _local_step(tz: str, span: tuple[int, int] | None = None) -> str:
     """Wall-clock time (encoded as if UTC) at the start of the grid step ending at ``time()``.
 
     A step ending at ``g`` counts the samples of ``(g - 15s, g]``; an interval
     ``(a, b]`` on whole minutes holds them exactly when ``g - 15s`` is in
     ``[a, b)``, which in wall-clock terms is the usual half-open range. The
-    offset comes from the calendar group's samples of the zone's offset, next
-    change and offset after it (a sample up to a few minutes old still names
-    a change it precedes), which costs a few selectors per step instead of
-    the zone's whole transition table.
+    offset comes from the calendar group's samples of the zone's offset, last
+    change and offset before it, as of the rule's own evaluation (``@ end()``):
+    a step older than any sample of them (a new or restarted Prometheus
+    catching up) still gets its offset, and it costs a few selectors instead
+    of the zone's whole transition table. With ``span`` (backfill, where no recorded series exist: steps within
+    ``span``), the offset comes from the zone's transitions within it.
     """
     step = f"(time() - {c.TILE_GRID_SECONDS})"
-    now, when, after = (_zone_series(m, tz) for m in (c.METRIC_UTC_OFFSET, c.METRIC_NEXT_OFFSET_CHANGE,
-                                                       c.METRIC_NEXT_UTC_OFFSET))
-    return f"vector({step} + {now} + ({step} >= bool {when}) * ({after} - {now}))"
+    if span is not None:
+        return f"vector({step} + ({_offset_within(tz, step, span)}))"
+    now, when, before = (_zone_series(m, tz) for m in (c.METRIC_UTC_OFFSET, c.METRIC_LAST_OFFSET_CHANGE,
+                                                        c.METRIC_PREVIOUS_UTC_OFFSET))
+    return f"vector({step} + {now} - ({step} < bool {when}) * ({now} - {before}))"
+
+
+def _offset_within(tz: str, at: str, span: tuple[int, int]) -> str:
+    """PromQL for the zone's UTC offset at ``at`` (a scalar of Unix seconds within ``span``): the offset in
+    force at the span's start and the changes within it (a backfill's query spans a day, not the table)."""
+    base, changes = transitions(tz)
+    lo, hi = span
+    current = base
+    terms = []
+    for change in changes:
+        if change.at <= lo:
+            current = change.after
+        elif change.at <= hi:
+            delta = change.after - change.before
+            terms.append(f"{'+' if delta >= 0 else '-'} ({at} >= bool {change.at}) * {abs(delta)}")
+    return " ".join([str(current), *terms])
 
 
 def _weekday_runs(days: frozenset[int]) -> list[tuple[int, int]]:
@@ -152,11 +173,11 @@ def _local_midnights(day: date, tz: str) -> tuple[float, float]:
     return start.timestamp(), datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).timestamp()
 
 
-def _hours_terms(hours: WeeklyHours) -> list[str]:
+def _hours_terms(hours: WeeklyHours, span: tuple[int, int] | None = None) -> list[str]:
     """0/1 vector factors that are all 1 within ``hours`` (none: around the clock). The step's wall-clock time
     appears once per weekday run and once per time range (its offset expression is long); holidays are
     absolute, so they are UTC intervals of the step's start."""
-    local = _local_step(hours.timezone)
+    local = _local_step(hours.timezone, span)
     terms = []
     if len(hours.weekday_numbers) < 7:
         runs = _weekday_runs(hours.weekday_numbers)
@@ -175,25 +196,26 @@ def _hours_terms(hours: WeeklyHours) -> list[str]:
     return terms
 
 
-def _hours_value(hours: WeeklyHours) -> str:
-    terms = _hours_terms(hours)
+def _hours_value(hours: WeeklyHours, span: tuple[int, int] | None) -> str:
+    terms = _hours_terms(hours, span)
     return " * ".join(terms) if terms else "vector(1)"
 
 
-def _exclusion_value(window: MaintenanceWindow) -> str:
+def _exclusion_value(window: MaintenanceWindow, span: tuple[int, int] | None) -> str:
     if window.hours is not None:
-        return _hours_value(window.hours)
+        return _hours_value(window.hours, span)
     assert window.start is not None and window.end is not None
     return (f"(vector(time()) > bool {number(window.start.timestamp())}) * "
             f"(vector(time()) <= bool {number(window.end.timestamp())})")
 
 
-def counted_mask(agreement: Agreement) -> str | None:
-    """A vector of ``time()`` with a sample exactly in the agreement's counted time; None: always counted."""
-    support = [] if agreement.support_hours.always else _hours_terms(agreement.support_hours)
+def counted_mask(agreement: Agreement, span: tuple[int, int] | None = None) -> str | None:
+    """A vector of ``time()`` with a sample exactly in the agreement's counted time; None: always counted.
+    ``span``: for steps within it only, reading no recorded series (for backfill)."""
+    support = [] if agreement.support_hours.always else _hours_terms(agreement.support_hours, span)
     factors = list(support)
     if agreement.exclusions:
-        excluded = " + ".join(_exclusion_value(w) for w in agreement.exclusions)
+        excluded = " + ".join(_exclusion_value(w, span) for w in agreement.exclusions)
         factors.append(f"(1 - clamp_max({excluded}, 1))")
     if not factors:
         return None
@@ -215,29 +237,39 @@ def _tile_end_since(item: Covered) -> str:
             f"[{window_name(c.TILE_CATCHUP_SECONDS)}] @ end()))")
 
 
-def tile_rules(item: Covered, *, backfill: bool = False) -> list[RecordingRule]:
+def tile_rules(item: Covered, *, backfill: tuple[int, int] | None = None) -> list[RecordingRule]:
     """A commitment's counted bad and total events per tile, and where its tile ended.
 
-    ``backfill``: tiles of the 5 minutes before each 5-minute boundary, reading no recorded series (for
-    ``promtool tsdb create-blocks-from rules``, whose rules cannot see each other's output); periods start on
-    5-minute boundaries, so no such tile straddles one.
+    ``backfill`` (the span of the instants it is evaluated at): tiles of the 5 minutes before the instant,
+    reading no recorded series, for evaluation on 5-minute boundaries (as ``sloengine backfill`` does);
+    periods start on 5-minute boundaries, so no such tile straddles one.
+
+    A live tile's mask reads the calendar group's series (the period's start, the zone's offsets): before that
+    group's first evaluation (a restart, new rules) they are missing and the mask holds nowhere, so the tile's
+    end is recorded only when they are there; the next tile then starts where the last counted one ended.
     """
     sli = narrowed_sli(item.slo.sli, item.commitment)
     assert sli is not None
     queries = EventQueries(sli)
-    hours = counted_mask(item.agreement)
-    if backfill:
+    grid = c.TILE_GRID_SECONDS
+    if backfill is not None:
+        hours = counted_mask(item.agreement, (backfill[0] - c.TILE_SECONDS, backfill[1]))
         total = queries.tile_total(None, hours)
         return [RecordingRule(c.METRIC_SLA_TILE_TOTAL, total, item.labels),
-                RecordingRule(c.METRIC_SLA_TILE_BAD, queries.tile_bad(total, None, hours), item.labels)]
+                RecordingRule(c.METRIC_SLA_TILE_BAD, queries.tile_bad(total, None, hours), item.labels),
+                RecordingRule(c.METRIC_SLA_TILE_END, checked(f"vector(time() - time() % {grid})"), item.labels)]
+    hours = counted_mask(item.agreement)
     mask = _in_period(item.agreement) + (f" and on() ({hours})" if hours else "")
     since = _tile_end_since(item)
     recorded_total = summed(item.series(c.METRIC_SLA_TILE_TOTAL), ())
-    grid = c.TILE_GRID_SECONDS
+    needed = [period_start_series(item.agreement.period, item.agreement.timezone)]
+    needed += [m + label_matchers(((c.LABEL_TIMEZONE, tz),)) for tz in _agreement_zones(item.agreement)
+               for m in (c.METRIC_UTC_OFFSET, c.METRIC_LAST_OFFSET_CHANGE, c.METRIC_PREVIOUS_UTC_OFFSET)]
+    ready = "".join(f" and on() {series}" for series in needed)
     return [
         RecordingRule(c.METRIC_SLA_TILE_TOTAL, queries.tile_total(since, mask), item.labels),
         RecordingRule(c.METRIC_SLA_TILE_BAD, queries.tile_bad(recorded_total, since, mask), item.labels),
-        RecordingRule(c.METRIC_SLA_TILE_END, checked(f"vector(time() - time() % {grid})"), item.labels),
+        RecordingRule(c.METRIC_SLA_TILE_END, checked(f"vector(time() - time() % {grid}){ready}"), item.labels),
     ]
 
 
@@ -337,12 +369,17 @@ def compile_agreements(catalog: Catalog, intervals: Intervals = Intervals()) -> 
     return tuple(groups)
 
 
+def _agreement_zones(agreement: Agreement) -> set[str]:
+    """The zones whose recorded offsets the agreement's live mask reads (support hours, weekly exclusions)."""
+    hours = [agreement.support_hours] + [w.hours for w in agreement.exclusions if w.hours is not None]
+    return {h.timezone for h in hours if any(c.METRIC_UTC_OFFSET in t for t in _hours_terms(h))}
+
+
 def mask_zones(catalog: Catalog) -> tuple[str, ...]:
     """The time zones of the agreements' wall-clock hours (support hours, weekly exclusions)."""
     zones: set[str] = set()
     for item in covered(catalog):
-        hours = [item.agreement.support_hours] + [w.hours for w in item.agreement.exclusions if w.hours is not None]
-        zones.update(h.timezone for h in hours if any(c.METRIC_UTC_OFFSET in t for t in _hours_terms(h)))
+        zones.update(_agreement_zones(item.agreement))
     return tuple(sorted(zones))
 
 

@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..model import conventions as c
-from ..model.calendars import MAX_PERIOD_SECONDS, next_change_exprs, offset_expr
+from ..model.calendars import MAX_PERIOD_SECONDS, last_change_exprs, offset_expr
 from ..model.durations import format_duration
 from ..model.promql import Selector, quote
 from ..model.slo import (
@@ -631,10 +631,10 @@ def compile_calendars(catalog: Catalog, intervals: Intervals = Intervals(),
         rules.append(RecordingRule(c.METRIC_UTC_OFFSET, checked(f"vector({offset_expr(tz, 'time()')})"),
                                    ((c.LABEL_TIMEZONE, tz),)))
         if tz in change_zones:
-            when, after = next_change_exprs(tz, "time()")
-            rules.append(RecordingRule(c.METRIC_NEXT_OFFSET_CHANGE, checked(f"vector({when})"),
+            when, before = last_change_exprs(tz, "time()")
+            rules.append(RecordingRule(c.METRIC_LAST_OFFSET_CHANGE, checked(f"vector({when})"),
                                        ((c.LABEL_TIMEZONE, tz),)))
-            rules.append(RecordingRule(c.METRIC_NEXT_UTC_OFFSET, checked(f"vector({after})"),
+            rules.append(RecordingRule(c.METRIC_PREVIOUS_UTC_OFFSET, checked(f"vector({before})"),
                                        ((c.LABEL_TIMEZONE, tz),)))
     for unit_name, tz in periods:
         unit = CalendarUnit(unit_name)

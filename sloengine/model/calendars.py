@@ -123,25 +123,22 @@ def offset_expr(tz: str, at: str, *, local: bool = False) -> str:
     return " ".join(terms)
 
 
-#: "No further change" for zones past their last known transition (2100-01-01).
-NO_CHANGE_UNTIL = 4102444800
+def last_change_exprs(tz: str, at: str) -> tuple[str, str]:
+    """PromQL for the zone's latest offset change at or before ``at`` (Unix seconds; 0 before the first) and
+    the offset before it.
 
-
-def next_change_exprs(tz: str, at: str) -> tuple[str, str]:
-    """PromQL for the zone's next offset change after ``at`` (Unix seconds) and the offset after it.
-
-    Recorded beside the current offset, they let a rule find the offset at any instant up to the next change
-    from a sample up to a few minutes old, exactly: a sample taken before a change already names it.
+    Recorded beside the current offset, they let a rule evaluated at ``t`` find the offset at any instant
+    since the change before the latest one from the samples at ``t`` alone, exactly: an agreement's tile
+    reads its last hour, and no zone changes its offset twice within an hour.
     """
     base, changes = transitions(tz)
-    if not changes:
-        return str(NO_CHANGE_UNTIL), str(base)
-    when = [str(changes[0].at)]
-    after = [str(changes[0].after)]
-    for previous, change in zip(changes, changes[1:]):
-        when.append(f"+ ({at} >= bool {previous.at}) * {change.at - previous.at}")
-        after.append(f"{'+' if change.after >= previous.after else '-'} ({at} >= bool {previous.at}) * "
-                     f"{abs(change.after - previous.after)}")
-    last = changes[-1]
-    when.append(f"+ ({at} >= bool {last.at}) * {NO_CHANGE_UNTIL - last.at}")
-    return " ".join(when), " ".join(after)
+    when = ["0"]
+    before = [str(base)]
+    previous_at, previous_before = 0, base
+    for change in changes:
+        when.append(f"+ ({at} >= bool {change.at}) * {change.at - previous_at}")
+        if change.before != previous_before:
+            before.append(f"{'+' if change.before >= previous_before else '-'} ({at} >= bool {change.at}) * "
+                          f"{abs(change.before - previous_before)}")
+        previous_at, previous_before = change.at, change.before
+    return " ".join(when), " ".join(before)

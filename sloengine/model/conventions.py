@@ -122,10 +122,11 @@ def tests_file(service: str) -> str:
 #: The zone's UTC offset now (seconds), and the current period's start as local wall time (intermediate).
 METRIC_UTC_OFFSET = "slo:calendar_utc_offset:seconds"
 METRIC_PERIOD_START_LOCAL = "slo:calendar_period_start_local:timestamp"
-#: The zone's next UTC offset change (Unix seconds) and the offset after it: with the offset now, a rule finds the
-#: offset at any instant from a sample taken before it, exactly (recorded for the zones of agreements' hours).
-METRIC_NEXT_OFFSET_CHANGE = "slo:calendar_next_utc_offset_change:timestamp"
-METRIC_NEXT_UTC_OFFSET = "slo:calendar_next_utc_offset:seconds"
+#: The zone's latest UTC offset change (Unix seconds) and the offset before it: with the offset now, a rule finds
+#: the offset at any instant since the change before that, exactly, from the samples at its own evaluation
+#: (recorded for the zones of agreements' hours).
+METRIC_LAST_OFFSET_CHANGE = "slo:calendar_last_utc_offset_change:timestamp"
+METRIC_PREVIOUS_UTC_OFFSET = "slo:calendar_previous_utc_offset:seconds"
 CALENDAR_GROUP = "sloengine:calendars"
 #: The group of tile rules that ``sloengine backfill`` hands to promtool (never loaded by Prometheus).
 BACKFILL_GROUP = "sloengine:backfill"

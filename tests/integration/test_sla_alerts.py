@@ -30,13 +30,11 @@ import numpy as np
 import pytest
 
 from sloengine.agreements.sla import evaluate_agreement
-from sloengine.compiler.agreements import agreement_periods, compile_agreements, covered, mask_zones, tile_rules
-from sloengine.compiler.rulefiles import render_rule_file
-from sloengine.compiler.rules import AlertingRule, RecordingRule, RuleGroup, compile_calendars
-from sloengine.compiler.tools import promtool
+from sloengine.compiler.agreements import agreement_periods, compile_agreements, covered, mask_zones
+from sloengine.compiler.rules import AlertingRule, RecordingRule, compile_calendars
 from sloengine.devstack.stack import prometheus
 from sloengine.devstack.synthetic import Counter, Gauge, openmetrics, write_blocks
-from sloengine.engine.backfill import install_blocks
+from sloengine.engine.backfill import backfill_agreements, install_blocks
 from sloengine.engine.connection import Client, ConnectionConfig
 from sloengine.model import conventions as c
 from sloengine.specs.loader import load
@@ -44,6 +42,8 @@ from sloengine.specs.loader import load
 BERLIN = ZoneInfo("Europe/Berlin")
 STEP = 60
 EVAL = c.SLOW_INTERVAL_SECONDS
+#: Where within each interval the live group is evaluated (Prometheus derives it from a hash of the group).
+PHASE = 97
 START = int(datetime(2026, 9, 30, tzinfo=BERLIN).timestamp())
 PERIOD_START = datetime(2026, 10, 1, tzinfo=BERLIN).timestamp()
 PERIOD_END = datetime(2026, 11, 1, tzinfo=BERLIN).timestamp()
@@ -151,24 +151,26 @@ def _truth_at(instants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Timeline:
-    """The slow group's evaluation instants over the month (Prometheus offsets a group's instants by a hash, and
-    promtool's backfill does the same) and what the rules must say at each, from the exact counts.
+    """The slow group's evaluation instants over the month and what the rules must say at each, from the exact
+    counts.
 
-    At an evaluation ``e`` the period-to-date sum steps through 5-minute slots up to ``e`` rounded down, so it
-    holds the tiles recorded up to the previous evaluation, each counting the grid steps (15 s) up to its end:
-    the counts up to ``floor15(e - 5m)``. The projection's last day is the tiles recorded in ``[e - 1d, e]``.
+    Prometheus evaluates a group at a phase of its own within each interval (from a hash of the group): here
+    ``PHASE`` past each 5-minute boundary. The tiles are on the boundaries, as ``sloengine backfill`` writes
+    them; at an evaluation ``e`` the period-to-date sum steps through 5-minute slots up to ``e`` rounded down
+    to a boundary, so it holds the tiles up to that boundary: the counts up to ``floor300(e)``. The
+    projection's last day is the tiles recorded in ``(e - 1d, e]``: the counts from ``floor300(e - 1d)``.
     """
 
     def __init__(self, base: float):
-        first = PERIOD_START - (PERIOD_START - base) % EVAL + EVAL
+        assert base % EVAL == 0, "backfilled tiles are on 5-minute boundaries"
+        first = PERIOD_START - (PERIOD_START - base) % EVAL + EVAL + PHASE
         self.evals = np.arange(first, END - EVAL, EVAL)
-        self.counted_until = np.floor((self.evals - EVAL) / 15) * 15
+        self.counted_until = np.floor(self.evals / EVAL) * EVAL
         self.bad, self.total = _truth_at(self.counted_until)
         with np.errstate(invalid="ignore", divide="ignore"):
             self.spent = np.where(self.total > 0, self.bad / np.where(self.total > 0, self.total, 1) / BUDGET, np.nan)
-            last_bad, last_total = _truth_at(np.floor(self.evals / 15) * 15)
-            day_bad, day_total = _truth_at(np.floor((self.evals - 86400 - EVAL) / 15) * 15)
-            recent_bad, recent_total = last_bad - day_bad, last_total - day_total
+            day_bad, day_total = _truth_at(np.floor((self.evals - 86400) / EVAL) * EVAL)
+            recent_bad, recent_total = self.bad - day_bad, self.total - day_total
             ratio = np.where(recent_total > 0, recent_bad / np.where(recent_total > 0, recent_total, 1),
                              self.bad / np.where(self.total > 0, self.total, 1))
             still = (PERIOD_END - self.evals) / (self.evals - PERIOD_START + 1)
@@ -229,25 +231,15 @@ def setup(tmp_path_factory):
     data = tmp / "data"
     write_blocks(openmetrics(series, START, STEP), tmp, data)
 
-    # Pass 1, the zone's offset, next offset change and offset after it (each rule stands alone) every 5 minutes,
-    # so the tiles read offsets up to 5 minutes old (the live group: 30 s), which the recorded next change keeps
-    # exact; pass 2, the tiles every 5 minutes, reading them. The period's start and end (whose rules chain
-    # three deep, tested in test_calendar_periods.py) are written beside the counters, from zoneinfo.
-    standalone = [r for r in calendars.rules if isinstance(r, RecordingRule)
-                  and r.record in (c.METRIC_UTC_OFFSET, c.METRIC_NEXT_OFFSET_CHANGE, c.METRIC_NEXT_UTC_OFFSET)]
-    assert len(standalone) == 3
+    # The tiles every 5 minutes as `sloengine backfill` writes them (on the boundaries, each mask from the zone's
+    # transitions); the period's start and end (whose rules chain three deep, tested in
+    # test_calendar_periods.py) are written beside the counters, from zoneinfo.
     first_eval = -(-START // EVAL) * EVAL
-    passes = ((RuleGroup("calendar", EVAL, tuple(standalone)), EVAL),
-              (RuleGroup("tiles", EVAL, tuple(tile_rules(item, backfill=True))), EVAL))
-    for number, (group, interval) in enumerate(passes):
-        rules_file = tmp / f"backfill-{number}.rules.yml"
-        rules_file.write_text(render_rule_file((group,)))
-        with prometheus(tmp / f"pass-{number}", data_dir=data, retention="36500d",
-                        extra_args=["--query.timeout=10m"]) as prom:
-            promtool("tsdb", "create-blocks-from", "--max-block-duration=72h", "rules", "--quiet",
-                     f"--url={prom.url}", f"--start={first_eval}", f"--end={END}",
-                     f"--output-dir={tmp / f'blocks-{number}'}", f"--eval-interval={interval}s", str(rules_file))
-        install_blocks(tmp / f"blocks-{number}", data)
+    blocks = tmp / "blocks"
+    blocks.mkdir()
+    with prometheus(tmp / "backfill", data_dir=data, retention="36500d") as prom:
+        assert backfill_agreements(catalog, ConnectionConfig(url=prom.url), first_eval, END, blocks, tmp) == 1
+    install_blocks(blocks, data)
     live = {r.record: r.expr for r in agreement_group.rules
             if isinstance(r, RecordingRule) and r.record not in (c.METRIC_SLA_TILE_TOTAL, c.METRIC_SLA_TILE_BAD,
                                                                  c.METRIC_SLA_TILE_END)}
