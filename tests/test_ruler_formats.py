@@ -368,3 +368,18 @@ def test_no_recorded_series_keeps_a_replica_label(catalog, tmp_path, replica):
     assert tests
     done = subprocess.run(["promtool", "test", "rules", *tests], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+
+
+@needs_promtool
+def test_the_self_contained_rules_of_a_vmalert_run_pass_their_alert_tests(catalog, tmp_path):
+    """vmalert's bad events count their totals from the raw counters: the rules/ of that run, with those
+    expressions, pass the generated lifecycle tests (1x burn never pages, an outage pages, recovery clears)."""
+    files = render(catalog, OutputFormat.VMALERT, dashboards=False)
+    assert files[f"{c.RULES_DIR}/checkout-api.rules.yml"] != render(catalog, dashboards=False)[
+        f"{c.RULES_DIR}/checkout-api.rules.yml"]
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    tests = sorted(str(p) for p in (tmp_path / c.TESTS_DIR).glob("*.test.yml"))
+    done = subprocess.run(["promtool", "test", "rules", *tests], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]

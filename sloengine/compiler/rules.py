@@ -204,7 +204,8 @@ def _raw_bad(slo: SLO, queries: EventQueries, windows: tuple[str, ...], self_con
     """
     sli = slo.sli
     group_by = tuple(sli.group_by)
-    totals = (_per_window([(w, queries.total(w)) for w in windows]) if self_contained
+    # Parenthesised: the windows' totals are joined by ``or``, which binds looser than ``-`` and ``*``.
+    totals = (f"({_per_window([(w, queries.total(w)) for w in windows])})" if self_contained
               else summed(windows_selector(c.METRIC_TOTAL, slo, windows), (c.LABEL_WINDOW, *group_by)))
 
     def over(function: str, selector: Selector, window: str) -> str:
@@ -223,7 +224,7 @@ def _raw_bad(slo: SLO, queries: EventQueries, windows: tuple[str, ...], self_con
     if isinstance(sli, ProbeSLI):
         ones = _per_window([(w, over("sum_over_time", sli.gauge, half_open(w))) for w in windows])
         return checked(f"{totals} - ({ones})")
-    return _per_window([(w, queries.bad(w, queries.total(w) if self_contained
+    return _per_window([(w, queries.bad(w, f"({queries.total(w)})" if self_contained
                                         else _recorded_total(slo, c.METRIC_TOTAL, w))) for w in windows])
 
 
@@ -541,7 +542,8 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals(), 
         # The tiles read where the previous one ended, then record where they end: in this order.
         since = previous_tile_end(slo)
         slow.append(RecordingRule(c.METRIC_TILE_TOTAL, queries.tile_total(since), slo_labels(slo)))
-        tile_total = queries.tile_total(since) if self_contained else _recorded_total(slo, c.METRIC_TILE_TOTAL)
+        tile_total = (f"({queries.tile_total(since)})" if self_contained
+                      else _recorded_total(slo, c.METRIC_TILE_TOTAL))
         slow.append(RecordingRule(c.METRIC_TILE_BAD, queries.tile_bad(tile_total, since), slo_labels(slo)))
         slow.append(tile_end_rule(slo))
         if raw_windows:
