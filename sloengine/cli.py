@@ -32,6 +32,7 @@ from .agreements.recommend import recommend as run_recommend
 from .agreements.recommend import render_markdown as render_recommendations
 from .agreements.sla import Compliance, PeriodError, evaluate_all, period_day
 from .compiler.generate import OutputFormat, write_catalog
+from .compiler.rulers import PartialResponse, RulerOptions
 from .compiler.tools import ToolError
 from .compiler.writer import write_atomically
 from .engine.backfill import backfill as run_backfill
@@ -295,9 +296,16 @@ def _load_clean(paths: tuple[Path, ...]) -> Catalog:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output directory: rules/, tests/, dashboards/, alertmanager/ (and prometheus-operator/).")
 @click.option("--format", "fmt", type=click.Choice([f.value for f in OutputFormat]), default="prometheus",
-              show_default=True, help="prometheus-operator also writes PrometheusRule objects.")
+              show_default=True,
+              help="Besides rules/: prometheus-operator PrometheusRule objects, mimir (Mimir/Cortex) namespace files, "
+                   "thanos (Thanos Ruler) rule files, vmalert rule files, vmrule VMRule objects, gmp (Google "
+                   "Managed Prometheus) Rules objects.")
+@click.option("--tenant", default=None, help="Mimir/Cortex tenant the mimir files are for (recorded in their header).")
+@click.option("--partial-response", type=click.Choice([p.value for p in PartialResponse]), default="abort",
+              show_default=True, help="Thanos Ruler's partial_response_strategy of every group (thanos format).")
 @click.option("--no-dashboards", is_flag=True, help="Skip the Grafana dashboards.")
-def generate(paths: tuple[Path, ...], out: Path, fmt: str, no_dashboards: bool) -> None:
+def generate(paths: tuple[Path, ...], out: Path, fmt: str, tenant: str | None, partial_response: str,
+             no_dashboards: bool) -> None:
     """Compile SLO specs into Prometheus rules with promtool tests, Grafana dashboards and Alertmanager escalation.
 
     Writes OUT/rules/<service>.rules.yml (load them in Prometheus's rule_files),
@@ -309,7 +317,8 @@ def generate(paths: tuple[Path, ...], out: Path, fmt: str, no_dashboards: bool) 
     written when a spec has an error.
     """
     catalog = _load_clean(paths)
-    written, removed = write_catalog(out, catalog, OutputFormat(fmt), dashboards=not no_dashboards)
+    rulers = RulerOptions(tenant=tenant, partial_response=PartialResponse(partial_response))
+    written, removed = write_catalog(out, catalog, OutputFormat(fmt), dashboards=not no_dashboards, rulers=rulers)
     for path in removed:
         click.echo(printable(f"removed stale {path}"), err=True)
     click.echo(printable(f"wrote {len(written)} files for {len(catalog.slos)} SLOs to {out}"), err=True)

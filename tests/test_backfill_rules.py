@@ -66,3 +66,21 @@ def test_backfill_blocks_shorten_as_more_slos_share_a_query():
     assert _block_hours(SLOS_PER_RULE) == _block_hours(10 * SLOS_PER_RULE) == 24
     assert all(_block_hours(n) * min(n, SLOS_PER_RULE) <= max(SLO_HOURS_PER_QUERY, 24 * SLOS_PER_RULE)
                for n in range(1, 1000))
+
+
+def test_backfill_starts_promtool_at_or_before_the_requested_start(tmp_path, monkeypatch):
+    """promtool's first evaluation falls up to 5 minutes after the start it is given (at the group's phase), and
+    each backfilled tile is the 5 minutes before an evaluation: a start rounded up would leave the counters'
+    first minutes in no tile, and the report would then (rightly) refuse the tiles as incomplete."""
+    import sloengine.engine.backfill as module
+
+    seen: list[tuple[str, ...]] = []
+    monkeypatch.setattr(module, "promtool", lambda *argv, **_: seen.append(argv))
+    spec = tmp_path / "svc0.yaml"
+    spec.write_text(SPEC.format(i=0))
+    catalog = load([spec]).catalog
+    requested = 1_796_481_360  # 60 s past a 5-minute boundary
+    module.backfill(catalog, "http://127.0.0.1:9", requested, requested + 86_400, tmp_path / "out")
+    (argv,) = seen
+    start = int(next(a for a in argv if a.startswith("--start=")).split("=", 1)[1])
+    assert requested - c.TILE_SECONDS < start <= requested and start % c.TILE_SECONDS == 0

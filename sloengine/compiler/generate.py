@@ -27,6 +27,7 @@ from .alerttests import CompiledService, render_service_tests
 from .dashboards import DASHBOARD_TAG, render_service_dashboard, render_shared_dashboards
 from .escalation import AlertmanagerOptions, AlertmanagerShare, alertmanager_share, alerts_of, render_alertmanager
 from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
+from .rulers import RulerOptions, gmp_file, mimir_file, thanos_file, vmalert_file, vmrule_file
 from .rules import Intervals, RuleGroup, compile_calendars, compile_slo
 from .writer import Generation, Placed, place
 
@@ -35,15 +36,29 @@ PARALLEL_SLOS = 1000
 
 
 class OutputFormat(enum.Enum):
+    """What loads the rules: the plain rule files (``rules/``) are always written (promtool checks and tests
+    them); every other format adds the same groups in its ruler's own files."""
+
     PROMETHEUS = "prometheus"
     PROMETHEUS_OPERATOR = "prometheus-operator"
+    MIMIR = "mimir"
+    THANOS = "thanos"
+    VMALERT = "vmalert"
+    VMRULE = "vmrule"
+    GMP = "gmp"
+
+    @property
+    def self_contained(self) -> bool:
+        """vmalert writes recorded samples asynchronously: bad events count their totals themselves (same values)."""
+        return self in (OutputFormat.VMALERT, OutputFormat.VMRULE)
 
 
 def render(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
-           intervals: Intervals = Intervals(), *, dashboards: bool = True) -> dict[str, str]:
+           intervals: Intervals = Intervals(), *, dashboards: bool = True,
+           rulers: RulerOptions = RulerOptions()) -> dict[str, str]:
     """Every generated file by relative path, sorted."""
     files: dict[str, str] = {}
-    for path, text in render_iter(catalog, fmt, intervals, dashboards=dashboards):
+    for path, text in render_iter(catalog, fmt, intervals, dashboards=dashboards, rulers=rulers):
         assert isinstance(text, str), "files are only staged on disk when render_iter is told where"
         files[path] = text
     return dict(sorted(files.items()))
@@ -63,13 +78,15 @@ class _Job:
     intervals: Intervals
     dashboards: bool
     calendars: bool
+    rulers: RulerOptions
     #: Where the worker writes its files (a Generation's directory; None: it hands back their text).
     stage_in: Path | None = None
 
 
 def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
                 intervals: Intervals = Intervals(), *, dashboards: bool = True,
-                stage_in: Path | None = None) -> Iterator[tuple[str, str | Placed]]:
+                stage_in: Path | None = None, rulers: RulerOptions = RulerOptions()
+                ) -> Iterator[tuple[str, str | Placed]]:
     """:func:`render` as a stream of (path, text), each service's files as soon as they are ready, so that
     writing them can overlap compiling the next.
 
@@ -80,17 +97,17 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
     :class:`.writer.Generation`'s private directory) the worker writes its files there itself and hands back
     :class:`.writer.Placed` entries, so its output never passes through this process's memory."""
     with paused_gc():
-        yield from _render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=stage_in)
+        yield from _render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=stage_in, rulers=rulers)
 
 
 def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, dashboards: bool,
-                 stage_in: Path | None) -> Iterator[tuple[str, str | Placed]]:
+                 stage_in: Path | None, rulers: RulerOptions) -> Iterator[tuple[str, str | Placed]]:
     services = _services(catalog)
     calendar_group = compile_calendars(catalog, intervals, agreement_periods(catalog), mask_zones(catalog))
     split = len(catalog.slos) >= PARALLEL_SLOS
     chunks = _chunks(services) if split else (tuple(services),)
     claims = Claims(len(chunks))
-    options = (fmt, intervals, dashboards, calendar_group is not None)
+    options = (fmt, intervals, dashboards, calendar_group is not None, rulers)
     other = Twofold(_compile_share, _Job(chunks, claims, *options, stage_in), enabled=split)
     alerts: dict[str, Any] = {}
     shares: list[AlertmanagerShare | None] = []
@@ -98,11 +115,11 @@ def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, d
     try:
         for index in claims:
             for service, slos in chunks[index]:
-                compiled = compile_service(service, slos, intervals)
+                compiled = compile_service(service, slos, intervals, self_contained=fmt.self_contained)
                 alerts.update((slo.id, alerts_of(groups)) for slo, groups in compiled)
                 done.append((service, slos))
                 yield from service_files(service, compiled, fmt=fmt, dashboards=dashboards,
-                                         calendars=calendar_group is not None)
+                                         calendars=calendar_group is not None, rulers=rulers)
         their_files: list[tuple[str, str | Placed]] = []
         if split:
             shares.append(alertmanager_share(done, alerts))  # while the worker finishes its last piece
@@ -116,14 +133,12 @@ def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, d
     if calendar_group is not None:
         path, text = c.rules_file(c.CALENDAR_FILE_STEM), render_rule_file((calendar_group,))
         yield path, text
-        if fmt is OutputFormat.PROMETHEUS_OPERATOR:
-            yield _operator_file(path, (calendar_group,))
+        yield from ruler_files(fmt, path, (calendar_group,), rulers)
     agreement_groups = compile_agreements(catalog, intervals)
     if agreement_groups:
         path, text = c.rules_file(c.AGREEMENTS_FILE_STEM), render_rule_file(agreement_groups)
         yield path, text
-        if fmt is OutputFormat.PROMETHEUS_OPERATOR:
-            yield _operator_file(path, agreement_groups)
+        yield from ruler_files(fmt, path, agreement_groups, rulers)
     if dashboards:
         yield from render_shared_dashboards(catalog).items()
 
@@ -161,11 +176,12 @@ def _compile_share(job: _Job, early: Any) -> tuple[dict[str, Any], AlertmanagerS
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sloengine-worker-writer") as pool:
             for index in job.claims:
                 for service, slos in job.chunks[index]:
-                    compiled = compile_service(service, slos, job.intervals)
+                    compiled = compile_service(service, slos, job.intervals,
+                                               self_contained=job.fmt.self_contained)
                     alerts.update((slo.id, alerts_of(groups)) for slo, groups in compiled)
                     done.append((service, slos))
                     for path, text in service_files(service, compiled, fmt=job.fmt, dashboards=job.dashboards,
-                                                    calendars=job.calendars):
+                                                    calendars=job.calendars, rulers=job.rulers):
                         files.append((path, text if job.stage_in is None else pool.submit(place, job.stage_in,
                                                                                         path, text)))
         out = [(path, item.result() if isinstance(item, Future) else item) for path, item in files]
@@ -182,25 +198,44 @@ def _compile_share(job: _Job, early: Any) -> tuple[dict[str, Any], AlertmanagerS
 Compiled = tuple[tuple[SLO, tuple[RuleGroup, RuleGroup]], ...]
 
 
-def compile_service(service: Service, slos: Sequence[SLO], intervals: Intervals = Intervals()) -> Compiled:
+def compile_service(service: Service, slos: Sequence[SLO], intervals: Intervals = Intervals(), *,
+                    self_contained: bool = False) -> Compiled:
     """Each SLO of one service with its (fast, slow) rule groups: the one place an SLO is compiled."""
-    return tuple((slo, compile_slo(slo, service, intervals)) for slo in slos)
+    return tuple((slo, compile_slo(slo, service, intervals, self_contained=self_contained)) for slo in slos)
 
 
 def service_files(service: Service, compiled: Compiled, *, fmt: OutputFormat = OutputFormat.PROMETHEUS,
-                  dashboards: bool = True, calendars: bool = False) -> list[tuple[str, str]]:
-    """Everything generated for one compiled service: its rules file (and PrometheusRule), its promtool tests
-    and its dashboard."""
+                  dashboards: bool = True, calendars: bool = False,
+                  rulers: RulerOptions = RulerOptions()) -> list[tuple[str, str]]:
+    """Everything generated for one compiled service: its rules file (and the same groups in the format's
+    ruler files), its promtool tests and its dashboard."""
     groups = tuple(g for _, pair in compiled for g in pair)
     path = c.rules_file(service.name)
     files = [(path, render_rule_file(groups))]
-    if fmt is OutputFormat.PROMETHEUS_OPERATOR:
-        files.append(_operator_file(path, groups))
+    files.extend(ruler_files(fmt, path, groups, rulers))
     files.append(render_service_tests(CompiledService(service.name, compiled), calendars))
     if dashboards:
         slos = tuple(slo for slo, _ in compiled)
         files.extend(render_service_dashboard(Catalog(services=(service,), slos=slos), service.name).items())
     return files
+
+
+def ruler_files(fmt: OutputFormat, path: str, groups: tuple[RuleGroup, ...],
+                rulers: RulerOptions) -> list[tuple[str, str]]:
+    """The files of ``fmt``'s ruler holding a rules file's groups (none for plain Prometheus)."""
+    if fmt is OutputFormat.PROMETHEUS_OPERATOR:
+        return [_operator_file(path, groups)]
+    if fmt is OutputFormat.MIMIR:
+        return [mimir_file(path, groups, rulers)]
+    if fmt is OutputFormat.THANOS:
+        return [thanos_file(path, groups, rulers)]
+    if fmt is OutputFormat.VMALERT:
+        return [vmalert_file(path, groups)]
+    if fmt is OutputFormat.VMRULE:
+        return [vmrule_file(path, groups)]
+    if fmt is OutputFormat.GMP:
+        return [gmp_file(path, groups)]
+    return []
 
 
 def _operator_file(path: str, groups: tuple[RuleGroup, ...]) -> tuple[str, str]:
@@ -226,7 +261,8 @@ def _our_dashboard(path: Path) -> bool:
         return False
 
 
-_OUR_DIRS = (c.RULES_DIR, c.TESTS_DIR, c.OPERATOR_DIR, c.ALERTMANAGER_DIR, c.DASHBOARD_PROVISIONING_DIR)
+_OUR_DIRS = (c.RULES_DIR, c.TESTS_DIR, c.OPERATOR_DIR, c.MIMIR_DIR, c.THANOS_DIR, c.VMALERT_DIR, c.VMRULE_DIR,
+             c.GMP_DIR, c.ALERTMANAGER_DIR, c.DASHBOARD_PROVISIONING_DIR)
 
 
 def generated_here(out: Path, path: Path) -> bool:
@@ -266,9 +302,11 @@ def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str | Placed
 
 
 def write_catalog(out: Path, catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
-                  intervals: Intervals = Intervals(), *, dashboards: bool = True) -> tuple[list[Path], list[Path]]:
+                  intervals: Intervals = Intervals(), *, dashboards: bool = True,
+                  rulers: RulerOptions = RulerOptions()) -> tuple[list[Path], list[Path]]:
     """What ``sloengine generate`` does: render everything for ``catalog`` and swap it into ``out`` as one
     generation (a forked worker writes its share of the files into the new generation itself)."""
     with Generation(out) as generation:
-        generation.write(render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=generation.path))
+        generation.write(render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=generation.path,
+                                     rulers=rulers))
         return generation.commit(lambda path: generated_here(generation.out, path))

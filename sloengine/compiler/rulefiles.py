@@ -33,13 +33,15 @@ def _rule(rule: RecordingRule | AlertingRule) -> dict[str, Any]:
     return out
 
 
+def group_document(group: RuleGroup, **extra: Any) -> dict[str, Any]:
+    """One group as Prometheus reads it; ``extra`` keys (another ruler's, e.g. Thanos's
+    ``partial_response_strategy``) go between ``interval`` and ``rules``."""
+    return {"name": group.name, "interval": format_duration(group.interval_seconds), **extra,
+            "rules": [_rule(r) for r in group.rules]}
+
+
 def groups_document(groups: tuple[RuleGroup, ...]) -> dict[str, Any]:
-    return {
-        "groups": [
-            {"name": g.name, "interval": format_duration(g.interval_seconds), "rules": [_rule(r) for r in g.rules]}
-            for g in groups
-        ]
-    }
+    return {"groups": [group_document(g) for g in groups]}
 
 
 #: libyaml's emitter when PyYAML was built with it (ten times faster; same output for these documents).

@@ -190,17 +190,23 @@ def _events_rules(slo: SLO, source: str, totals: list[tuple[str, str]],
     ]
 
 
-def _raw_bad(slo: SLO, queries: EventQueries, windows: tuple[str, ...]) -> str:
+def _raw_bad(slo: SLO, queries: EventQueries, windows: tuple[str, ...], self_contained: bool = False) -> str:
     """Bad events over every raw window in one expression, reading each window's recorded total once.
 
     The same values as :meth:`EventQueries.bad` per window (``bad or 0 * total``,
     ``total - (good or 0 * total)``, ``total - ones``), but the totals of all
     windows are one selector and the zero fallback one ``or`` for all windows.
     Raw PromQL SLIs keep the per-window form.
+
+    ``self_contained``: the totals are counted again from the raw counters (the same labels, ``window`` and the
+    SLI's groups) instead of read from the rule just before, for rulers whose recorded samples may not be
+    readable by the next rule of the same evaluation (vmalert writes them asynchronously).
     """
     sli = slo.sli
     group_by = tuple(sli.group_by)
-    totals = summed(windows_selector(c.METRIC_TOTAL, slo, windows), (c.LABEL_WINDOW, *group_by))
+    # Parenthesised: the windows' totals are joined by ``or``, which binds looser than ``-`` and ``*``.
+    totals = (f"({_per_window([(w, queries.total(w)) for w in windows])})" if self_contained
+              else summed(windows_selector(c.METRIC_TOTAL, slo, windows), (c.LABEL_WINDOW, *group_by)))
 
     def over(function: str, selector: Selector, window: str) -> str:
         return summed(f"{function}({selector.render()}[{window}])", group_by)
@@ -218,7 +224,8 @@ def _raw_bad(slo: SLO, queries: EventQueries, windows: tuple[str, ...]) -> str:
     if isinstance(sli, ProbeSLI):
         ones = _per_window([(w, over("sum_over_time", sli.gauge, half_open(w))) for w in windows])
         return checked(f"{totals} - ({ones})")
-    return _per_window([(w, queries.bad(w, _recorded_total(slo, c.METRIC_TOTAL, w))) for w in windows])
+    return _per_window([(w, queries.bad(w, f"({queries.total(w)})" if self_contained
+                                        else _recorded_total(slo, c.METRIC_TOTAL, w))) for w in windows])
 
 
 def _ratio_rules(slo: SLO, source: str | None, windows: tuple[str, ...],
@@ -241,7 +248,8 @@ def _ratio_rules(slo: SLO, source: str | None, windows: tuple[str, ...],
 
 
 def _mixed_events_rules(slo: SLO, queries: EventQueries, raw_windows: tuple[str, ...],
-                        totals: list[tuple[str, str]], bads: list[tuple[str, str]]) -> list[RecordingRule]:
+                        totals: list[tuple[str, str]], bads: list[tuple[str, str]],
+                        self_contained: bool = False) -> list[RecordingRule]:
     """The slow group's events: raw windows only tickets read, and the tiled windows, one rule per metric.
 
     ``window_source`` is set per part (``raw`` or ``tiles``), so every series
@@ -256,7 +264,8 @@ def _mixed_events_rules(slo: SLO, queries: EventQueries, raw_windows: tuple[str,
     raw_totals = _per_window([(w, queries.total(w)) for w in raw_windows])
     return [
         RecordingRule(c.METRIC_TOTAL, checked(tagged(raw_totals, totals)), slo_labels(slo)),
-        RecordingRule(c.METRIC_BAD, checked(tagged(_raw_bad(slo, queries, raw_windows), bads)), slo_labels(slo)),
+        RecordingRule(c.METRIC_BAD, checked(tagged(_raw_bad(slo, queries, raw_windows, self_contained), bads)),
+                      slo_labels(slo)),
     ]
 
 
@@ -515,8 +524,15 @@ RAW = "raw"
 TILES = "tiles"
 
 
-def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) -> tuple[RuleGroup, RuleGroup]:
-    """The fast and slow rule groups of one SLO."""
+def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals(), *,
+                self_contained: bool = False) -> tuple[RuleGroup, RuleGroup]:
+    """The fast and slow rule groups of one SLO.
+
+    ``self_contained``: no rule reads a series recorded earlier in the same evaluation that it must see at the
+    same instant (bad events count their totals again from the raw counters), for rulers that write recorded
+    samples asynchronously (vmalert); the values are the same. Rules that read what an earlier rule of the
+    group recorded are still chained (error ratios read the events), which such a ruler must order itself
+    (:func:`.rulers.vmalert_stages`)."""
     queries = EventQueries(slo.sli)
     fast: list[Rule] = []
     slow: list[Rule] = []
@@ -531,12 +547,14 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) 
         # The tiles read where the previous one ended, then record where they end: in this order.
         since = previous_tile_end(slo)
         slow.append(RecordingRule(c.METRIC_TILE_TOTAL, queries.tile_total(since), slo_labels(slo)))
-        slow.append(RecordingRule(
-            c.METRIC_TILE_BAD, queries.tile_bad(_recorded_total(slo, c.METRIC_TILE_TOTAL), since), slo_labels(slo)))
+        tile_total = (f"({queries.tile_total(since)})" if self_contained
+                      else _recorded_total(slo, c.METRIC_TILE_TOTAL))
+        slow.append(RecordingRule(c.METRIC_TILE_BAD, queries.tile_bad(tile_total, since), slo_labels(slo)))
         slow.append(tile_end_rule(slo))
         if raw_windows:
             fast.extend(_events_rules(
-                slo, RAW, [(w, queries.total(w)) for w in raw_windows], _raw_bad(slo, queries, raw_windows)))
+                slo, RAW, [(w, queries.total(w)) for w in raw_windows],
+                _raw_bad(slo, queries, raw_windows, self_contained)))
             fast.extend(_ratio_rules(slo, RAW, raw_windows))
         totals = [(window_name(s), _tiled_sum(c.METRIC_TILE_TOTAL, slo, s)) for s in long_seconds]
         bads = [(window_name(s), _tiled_sum(c.METRIC_TILE_BAD, slo, s)) for s in long_seconds]
@@ -546,7 +564,7 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals()) 
             bads.append((period, _period_to_date_sum(c.METRIC_TILE_BAD, slo, slo.window)))
             long_windows += (period,)
         if slow_raw:
-            slow.extend(_mixed_events_rules(slo, queries, slow_raw, totals, bads))
+            slow.extend(_mixed_events_rules(slo, queries, slow_raw, totals, bads, self_contained))
             slow.extend(_ratio_rules(slo, None, slow_raw + long_windows))
         elif long_windows:
             slow.extend(_events_rules(slo, TILES, totals, bads))

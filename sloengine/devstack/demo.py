@@ -292,7 +292,7 @@ def run(workdir: Path, settings: Settings, out: TextIO = sys.stdout) -> int:
         start, series = history(collector.schedule, settings.history_days, f"127.0.0.1:{workload_port}")
         write_blocks(openmetrics(series, start, 60), workdir / "tmp", data)
         with prometheus(workdir / "backfill-prometheus", data_dir=data) as raw:
-            tiles = backfill(catalog, raw.url, start + c.TILE_SECONDS, history_end, workdir / "backfill")
+            tiles = backfill(catalog, raw.url, start, history_end, workdir / "backfill")
         install_blocks(tiles.blocks_dir, data)
         rule_files = write_rules(catalog, workdir / "rules", Intervals(fast_seconds=EVALUATION_SECONDS,
                                                                         slow_seconds=60))

@@ -100,9 +100,11 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
     """
     config = prometheus if isinstance(prometheus, ConnectionConfig) else ConnectionConfig(url=prometheus)
     out.mkdir(parents=True, exist_ok=True)
-    # Backfilled tiles are the 5 minutes before each evaluation: evaluations on 5-minute boundaries make
-    # them partition time, as live tiles do.
-    start = -(-start // c.TILE_SECONDS) * c.TILE_SECONDS
+    # Backfilled tiles are the 5 minutes (on the tile grid) before each evaluation, and evaluations are 5
+    # minutes apart, so they partition time as live tiles do. promtool picks the evaluations' phase within
+    # the 5 minutes from the group, as Prometheus does: the first evaluation is up to 5 minutes after the
+    # start it is given, so start is rounded down, never up, for the first tile to reach back over it.
+    start = start // c.TILE_SECONDS * c.TILE_SECONDS
     end = end // c.TILE_SECONDS * c.TILE_SECONDS
     singles = tile_rules(catalog)
     slos = len(singles) // 3  # each SLO's tile total, tile bad and tile end

@@ -132,6 +132,17 @@ CALENDAR_GROUP = "sloengine:calendars"
 BACKFILL_GROUP = "sloengine:backfill"
 CALENDAR_FILE_STEM = "_calendars"
 OPERATOR_DIR = "prometheus-operator"
+#: Rule files for other rulers (``generate --format``), one directory each, beside the plain rules/ files.
+MIMIR_DIR = "mimir"
+THANOS_DIR = "thanos"
+VMALERT_DIR = "vmalert"
+VMRULE_DIR = "vmrule"
+GMP_DIR = "gmp"
+#: Prefix of generated ruler namespaces and Kubernetes object names (``sloengine-checkout-api``).
+OBJECT_PREFIX = "sloengine-"
+#: Labels that high-availability pairs put on every series they send (Prometheus replicas behind Thanos, the
+#: Prometheus operator's default, Mimir's HA tracker): no generated recorded series may keep them.
+REPLICA_LABELS = ("replica", "prometheus_replica", "__replica__")
 
 # ---- dashboards (Grafana) ---------------------------------------------------------------------
 DASHBOARDS_DIR = "dashboards"
