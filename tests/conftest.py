@@ -32,6 +32,8 @@ START_FIRST = (
     "integration/test_bench_tiny.py",
     "integration/test_dashboard_queries.py",
     "integration/test_sla_accuracy.py",
+    "integration/test_sla_alerts.py",
+    "integration/test_sla_alerts_live.py",
     "integration/test_web_ui_browser.py",
 )
 

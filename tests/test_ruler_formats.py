@@ -237,7 +237,7 @@ def test_the_groups_are_those_of_the_plain_rule_files(rendered):
                 assert group == original, (path, group["name"])
 
 
-def test_one_namespace_or_object_per_service_and_the_calendars_their_own(rendered, catalog):
+def test_one_namespace_or_object_per_service_and_the_calendars_and_agreements_their_own(rendered, catalog):
     fmt, files = rendered
     names = set()
     for document in ruler_documents(fmt, files).values():
@@ -247,7 +247,9 @@ def test_one_namespace_or_object_per_service_and_the_calendars_their_own(rendere
             names.add(document["metadata"]["name"])
     if fmt in (OutputFormat.MIMIR, OutputFormat.VMRULE, OutputFormat.GMP):
         services = {slo.service for slo in catalog.slos}
-        assert names == {c.OBJECT_PREFIX + s for s in services} | {c.OBJECT_PREFIX + "calendars"}
+        shared = {c.OBJECT_PREFIX + "calendars", c.OBJECT_PREFIX + "agreements"}
+        assert catalog.agreements, "the examples carry agreements, whose rules have a namespace of their own"
+        assert names == {c.OBJECT_PREFIX + s for s in services} | shared
 
 
 def test_mimir_files_record_the_tenant_and_the_sync_command(catalog):

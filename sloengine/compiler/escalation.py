@@ -60,6 +60,7 @@ from ..model.slo import (
 )
 from ..model.templates import expand_literal
 from ..specs.loader import load_or_raise
+from .agreements import Covered, agreement_alerts, covered
 from .rulefiles import (
     HEADER,
     UnsupportedLayout,
@@ -308,6 +309,46 @@ def _inhibit_rule(slo: SLO) -> dict[str, Any]:
     }
 
 
+# ---- agreements' breach-risk alerts ----------------------------------------------------------------
+
+
+def _notified(catalog: Catalog) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """(agreement, its notify receiver, the labels of each of its alerts for one covered SLO) for every agreement
+    with rules and a ``notify:``, by name."""
+    out = []
+    firsts: dict[str, Covered] = {}
+    for item in covered(catalog):
+        firsts.setdefault(item.agreement.name, item)
+    for name, item in sorted(firsts.items()):
+        if not item.agreement.notify:
+            continue
+        for rule in agreement_alerts(item.agreement):
+            labels = dict(rule.labels) | {"alertname": rule.alert, c.LABEL_SERVICE: item.commitment.service,
+                                          c.LABEL_SLO: item.commitment.slo}
+            out.append((name, item.agreement.notify, tuple(sorted(labels.items()))))
+    return out
+
+
+def _agreement_route(name: str, receiver: str) -> dict[str, Any]:
+    """An agreement's alerts go to its ``notify`` receiver, before any SLO route (they carry the SLO's labels)."""
+    alerts = f"{c.ALERT_SLA_BUDGET}|{c.ALERT_SLA_PROJECTED_BREACH}"
+    return {"matchers": [matcher("alertname", alerts, "=~"), matcher(c.LABEL_AGREEMENT, name)], "receiver": receiver}
+
+
+def agreement_routes(catalog: Catalog) -> list[dict[str, Any]]:
+    seen = {(name, receiver) for name, receiver, _ in _notified(catalog)}
+    return [_agreement_route(name, receiver) for name, receiver in sorted(seen)]
+
+
+def agreement_cases(catalog: Catalog) -> list[RouteCase]:
+    return [RouteCase(f"agreement {name}: {_describe(dict(labels))}", labels, (receiver,))
+            for name, receiver, labels in _notified(catalog)]
+
+
+def _agreement_receivers(catalog: Catalog) -> set[str]:
+    return {receiver for _, receiver, _ in _notified(catalog)}
+
+
 def alertmanager_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
                         plans: Sequence[_Plan] | None = None) -> tuple[dict[str, Any], list[str]]:
     """The configuration as a mapping, and the receivers it names that no spec defines."""
@@ -336,11 +377,13 @@ def alertmanager_config(catalog: Catalog, options: AlertmanagerOptions = Alertma
         if plan.alerts.pages:
             inhibit.append(_inhibit_rule(slo))
     # SLOs whose alerts do not share one team label come first: a team route would catch some of them.
-    routes = loose + [{"matchers": [matcher(c.LABEL_TEAM, team)], "receiver": c.DEFAULT_RECEIVER, "routes": children}
-                      for team, children in sorted(teams.items())]
+    routes = agreement_routes(catalog) + loose + [
+        {"matchers": [matcher(c.LABEL_TEAM, team)], "receiver": c.DEFAULT_RECEIVER, "routes": children}
+        for team, children in sorted(teams.items())]
 
     defined = {r.name: r for r in catalog.receivers}
-    named = {lv.receiver for p in plans for lv in p.policy.levels} | {p.policy.tickets for p in plans}
+    named = ({lv.receiver for p in plans for lv in p.policy.levels} | {p.policy.tickets for p in plans}
+             | _agreement_receivers(catalog))
     missing = sorted(named - set(defined))
     receivers = [{"name": c.DEFAULT_RECEIVER}]
     receivers += [{"name": name, **(defined[name].config if name in defined else {})}
@@ -367,7 +410,8 @@ def alertmanager_config(catalog: Catalog, options: AlertmanagerOptions = Alertma
 
 def route_cases(catalog: Catalog, plans: Sequence[_Plan] | None = None) -> list[RouteCase]:
     """For every SLO: its page (L1), each escalation level, and each of its other alerts (tickets)."""
-    return [case for plan in (_plans(catalog) if plans is None else plans) for case in _plan_cases(plan)]
+    return ([case for plan in (_plans(catalog) if plans is None else plans) for case in _plan_cases(plan)]
+            + agreement_cases(catalog))
 
 
 def _plan_cases(plan: _Plan) -> list[RouteCase]:
@@ -615,7 +659,9 @@ def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[Alert
         else:
             loose.append(route)
     inhibit = [text for text in inhibits if text]
-    routes = loose
+    routes = ["  - matchers:\n" + "".join(f"    - {scalar_text(m)}\n" for m in route["matchers"])
+              + f"    receiver: {scalar_text(route['receiver'])}\n" for route in agreement_routes(catalog)]
+    routes.extend(loose)
     for team, children in sorted(by_team.items()):
         routes.append(f"  - matchers:\n    - {scalar_text(matcher(c.LABEL_TEAM, team))}\n"
                       f"    receiver: {scalar_text(c.DEFAULT_RECEIVER)}\n    routes:\n")
@@ -628,7 +674,7 @@ def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[Alert
         intervals[name] = text
 
     defined = {r.name: r for r in catalog.receivers}
-    named = frozenset().union(*(share.receivers for share in shares))
+    named = frozenset().union(*(share.receivers for share in shares)) | _agreement_receivers(catalog)
     missing = sorted(named - set(defined))
     receivers = [{"name": c.DEFAULT_RECEIVER}]
     receivers += [{"name": name, **(defined[name].config if name in defined else {})}
@@ -656,7 +702,9 @@ def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[Alert
         out.extend(text for _, text in sorted(intervals.items()))
     return {
         c.ALERTMANAGER_CONFIG_FILE: "".join(out),
-        c.ALERTMANAGER_ROUTE_TESTS_FILE: _ROUTE_CASES_HEADER + ("".join(cases) or dump([])),
+        c.ALERTMANAGER_ROUTE_TESTS_FILE: _ROUTE_CASES_HEADER + ("".join(
+            [*cases, *(_case_text(scalar_text(case.name), case.labels, case.receivers[0])
+                       for case in agreement_cases(catalog))]) or dump([])),
     }
 
 

@@ -22,6 +22,7 @@ from ..model import conventions as c
 from ..model.gcpause import paused_gc
 from ..model.parallel import Claims, Twofold
 from ..model.slo import SLO, Catalog, Service
+from .agreements import agreement_periods, compile_agreements, covered, mask_zones
 from .alerttests import CompiledService, render_service_tests
 from .dashboards import DASHBOARD_TAG, render_service_dashboard, render_shared_dashboards
 from .escalation import AlertmanagerOptions, AlertmanagerShare, alertmanager_share, alerts_of, render_alertmanager
@@ -70,9 +71,11 @@ Share = tuple[tuple[Service, tuple[SLO, ...]], ...]
 class _Job:
     """What compiling services in a forked worker needs (handed over by the fork, as is)."""
 
-    #: Groups of whole services, taken one at a time by whichever process is free (:class:`Claims`).
-    chunks: tuple[Share, ...]
+    #: Groups of whole services (None: the agreements' rules), taken one at a time by whichever process is free
+    #: (:class:`Claims`).
+    chunks: tuple[Share | None, ...]
     claims: Claims
+    catalog: Catalog
     fmt: OutputFormat
     intervals: Intervals
     dashboards: bool
@@ -102,18 +105,24 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
 def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, dashboards: bool,
                  stage_in: Path | None, rulers: RulerOptions) -> Iterator[tuple[str, str | Placed]]:
     services = _services(catalog)
-    calendar_group = compile_calendars(catalog, intervals)
+    calendar_group = compile_calendars(catalog, intervals, agreement_periods(catalog), mask_zones(catalog))
     split = len(catalog.slos) >= PARALLEL_SLOS
-    chunks = _chunks(services) if split else (tuple(services),)
+    # The agreements' rules are one piece, claimed first, so that the other process takes more services meanwhile.
+    agreements: tuple[None, ...] = (None,) if covered(catalog) else ()
+    chunks: tuple[Share | None, ...] = agreements + (_chunks(services) if split else (tuple(services),))
     claims = Claims(len(chunks))
     options = (fmt, intervals, dashboards, calendar_group is not None, rulers)
-    other = Twofold(_compile_share, _Job(chunks, claims, *options, stage_in), enabled=split)
+    other = Twofold(_compile_share, _Job(chunks, claims, catalog, *options, stage_in), enabled=split)
     alerts: dict[str, Any] = {}
     shares: list[AlertmanagerShare | None] = []
     done: list[tuple[Service, tuple[SLO, ...]]] = []
     try:
         for index in claims:
-            for service, slos in chunks[index]:
+            piece = chunks[index]
+            if piece is None:
+                yield from agreement_files(catalog, fmt, intervals, rulers)
+                continue
+            for service, slos in piece:
                 compiled = compile_service(service, slos, intervals, self_contained=fmt.self_contained)
                 alerts.update((slo.id, alerts_of(groups)) for slo, groups in compiled)
                 done.append((service, slos))
@@ -140,6 +149,16 @@ def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, d
 #: About how many SLOs one claimed piece of work holds: small enough that the two processes end within a
 #: fraction of a second of each other, large enough that claiming costs nothing.
 CHUNK_SLOS = 25
+
+
+def agreement_files(catalog: Catalog, fmt: OutputFormat, intervals: Intervals,
+                    rulers: RulerOptions) -> list[tuple[str, str]]:
+    """The agreements' breach-risk rules file (and the same groups in the format's ruler files)."""
+    groups = compile_agreements(catalog, intervals)
+    if not groups:
+        return []
+    path = c.rules_file(c.AGREEMENTS_FILE_STEM)
+    return [(path, render_rule_file(groups)), *ruler_files(fmt, path, groups, rulers)]
 
 
 def _chunks(services: list[tuple[Service, tuple[SLO, ...]]]) -> tuple[Share, ...]:
@@ -169,7 +188,13 @@ def _compile_share(job: _Job, early: Any) -> tuple[dict[str, Any], AlertmanagerS
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sloengine-worker-writer") as pool:
             for index in job.claims:
-                for service, slos in job.chunks[index]:
+                piece = job.chunks[index]
+                if piece is None:
+                    for path, text in agreement_files(job.catalog, job.fmt, job.intervals, job.rulers):
+                        files.append((path, text if job.stage_in is None else pool.submit(place, job.stage_in,
+                                                                                        path, text)))
+                    continue
+                for service, slos in piece:
                     compiled = compile_service(service, slos, job.intervals,
                                                self_contained=job.fmt.self_contained)
                     alerts.update((slo.id, alerts_of(groups)) for slo, groups in compiled)

@@ -79,23 +79,27 @@ def grid_increments(selector: Selector) -> str:
     return f"({now} - {before} >= 0 or {now} < {before})"
 
 
-def _grid(inner_per_step: str, since: str | None) -> str:
+def _grid(inner_per_step: str, since: str | None, mask: str | None = None) -> str:
     """``inner_per_step`` summed over the grid steps of the current tile.
 
     ``since`` (a scalar: where the previous tile ended) makes the tile the grid
     steps after it, up to ``t`` rounded down to the grid, looking back at most
     :data:`~sloengine.model.conventions.TILE_CATCHUP_SECONDS`; without it (backfill,
     whose rules cannot read each other's output) the tile is the 5 minutes
-    before ``t``, evaluated on 5-minute boundaries.
+    before ``t``, evaluated on 5-minute boundaries. ``mask`` (a vector expression of ``time()``, the step)
+    keeps only the steps where it has a sample: an agreement's counted time.
     """
     grid = format_duration(c.TILE_GRID_SECONDS)
+    if mask is not None:
+        inner_per_step = f"({inner_per_step} and on() ({mask}))"
     if since is None:
         return f"sum_over_time({inner_per_step}[{half_open(format_duration(c.TILE_SECONDS))}:{grid}])"
     masked = f"{inner_per_step} and on() (vector(time()) > {since})"
     return f"sum_over_time(({masked})[{half_open(format_duration(c.TILE_CATCHUP_SECONDS))}:{grid}])"
 
 
-def telescoped(selector: Selector, group_by: tuple[str, ...], since: str | None = None) -> str:
+def telescoped(selector: Selector, group_by: tuple[str, ...], since: str | None = None,
+               mask: str | None = None) -> str:
     """Events of a counter in the grid steps of the current tile (see :func:`_grid`), summed by group.
 
     Unlike ``increase()`` over ``[5m]``, which sees only the samples inside the
@@ -104,15 +108,16 @@ def telescoped(selector: Selector, group_by: tuple[str, ...], since: str | None 
     same held values, so the sum of adjacent tiles equals the counter's exact
     increase over their whole span.
     """
-    return _grid(summed(grid_increments(selector), group_by), since)
+    return _grid(summed(grid_increments(selector), group_by), since, mask)
 
 
-def sample_slots(function: str, selector: Selector, group_by: tuple[str, ...], since: str | None = None) -> str:
+def sample_slots(function: str, selector: Selector, group_by: tuple[str, ...], since: str | None = None,
+                 mask: str | None = None) -> str:
     """A gauge's samples (``count_over_time``) or their sum (``sum_over_time``) in the current tile: each grid
     step counts the samples of ``(step - grid, step]``, so adjacent tiles count every sample exactly once."""
     per_step = summed(f"{function}({selector.render()}[{half_open(format_duration(c.TILE_GRID_SECONDS))}])",
                       group_by)
-    return _grid(per_step, since)
+    return _grid(per_step, since, mask)
 
 
 @dataclass(frozen=True)
@@ -172,30 +177,30 @@ class EventQueries:
             return checked(f"{total} - ({substitute_window(sli.good, window)})")
         raise QueryBuildError("a raw error-ratio SLI has no event counts")
 
-    def tile_total(self, since: str | None = None) -> str:
+    def tile_total(self, since: str | None = None, mask: str | None = None) -> str:
         """Events in the current tile (see :func:`_grid` for ``since``): telescoping counters, every probe
         sample once, the user's query over 5 minutes for raw PromQL (which cannot telescope)."""
         sli = self.sli
         if isinstance(sli, RatioSLI):
-            return checked(telescoped(sli.total, self.group_by, since))
+            return checked(telescoped(sli.total, self.group_by, since, mask))
         if isinstance(sli, LatencySLI):
-            return checked(telescoped(sli.count, self.group_by, since))
+            return checked(telescoped(sli.count, self.group_by, since, mask))
         if isinstance(sli, ProbeSLI):
-            return checked(sample_slots("count_over_time", sli.gauge, self.group_by, since))
+            return checked(sample_slots("count_over_time", sli.gauge, self.group_by, since, mask))
         return self.total(format_duration(c.TILE_SECONDS))
 
-    def tile_bad(self, total: str, since: str | None = None) -> str:
+    def tile_bad(self, total: str, since: str | None = None, mask: str | None = None) -> str:
         """Bad events in the current tile; ``total`` is the tile's total (recorded, or :meth:`tile_total`)."""
         sli = self.sli
         if isinstance(sli, RatioSLI) and sli.bad is not None:
-            return checked(f"({telescoped(sli.bad, self.group_by, since)} or 0 * {total})")
+            return checked(f"({telescoped(sli.bad, self.group_by, since, mask)} or 0 * {total})")
         if isinstance(sli, RatioSLI):
             assert sli.good is not None
-            return checked(f"{total} - ({telescoped(sli.good, self.group_by, since)} or 0 * {total})")
+            return checked(f"{total} - ({telescoped(sli.good, self.group_by, since, mask)} or 0 * {total})")
         if isinstance(sli, LatencySLI):
-            return checked(f"{total} - {telescoped(self.bucket, self.group_by, since)}")
+            return checked(f"{total} - {telescoped(self.bucket, self.group_by, since, mask)}")
         if isinstance(sli, ProbeSLI):
-            return checked(f"{total} - {sample_slots('sum_over_time', sli.gauge, self.group_by, since)}")
+            return checked(f"{total} - {sample_slots('sum_over_time', sli.gauge, self.group_by, since, mask)}")
         return self.bad(format_duration(c.TILE_SECONDS), total)
 
     @property

@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..model import conventions as c
-from ..model.calendars import MAX_PERIOD_SECONDS, offset_expr
+from ..model.calendars import MAX_PERIOD_SECONDS, last_change_exprs, offset_expr
 from ..model.durations import format_duration
 from ..model.promql import Selector, quote
 from ..model.slo import (
@@ -288,10 +288,15 @@ def _period_to_date_sum(metric: str, slo: SLO, window: CalendarWindow) -> str:
     each step sums the tiles recorded in its slot. The first tile counted began
     where the last one recorded before the period start ended.
     """
-    start = period_start_series(window.unit, window.timezone)
-    slot = _SLOT_SECONDS[window.unit]
-    span = window_name(MAX_PERIOD_SECONDS[window.unit])
-    tiles = f"sum_over_time({series(metric, slo)}[{half_open(window_name(slot))}])"
+    return period_to_date_sum(series(metric, slo), window.unit, window.timezone)
+
+
+def period_to_date_sum(tile_series: str, unit: CalendarUnit, tz: str) -> str:
+    """:func:`_period_to_date_sum` of any tile series (an SLO's, or an agreement commitment's)."""
+    start = period_start_series(unit, tz)
+    slot = _SLOT_SECONDS[unit]
+    span = window_name(MAX_PERIOD_SECONDS[unit])
+    tiles = f"sum_over_time({tile_series}[{half_open(window_name(slot))}])"
     # timestamp() of a step's sum is the step: a filter with a sample only where there are tiles (a vector of
     # the step times would load a sample per step, past promtool's limit for a month of 5-minute steps).
     since = f"timestamp({tiles}) - {slot} >= on() group_left() ({start} @ end())"
@@ -629,16 +634,26 @@ def _local_start_expr(unit: CalendarUnit, tz: str) -> str:
             f" + {prev2} * ({back} == bool 2)")
 
 
-def compile_calendars(catalog: Catalog, intervals: Intervals = Intervals()) -> RuleGroup | None:
-    """One shared group that records each used time zone's UTC offset and each period's start and end."""
+def compile_calendars(catalog: Catalog, intervals: Intervals = Intervals(),
+                      extra_periods: tuple[tuple[str, str], ...] = (),
+                      change_zones: tuple[str, ...] = ()) -> RuleGroup | None:
+    """One shared group that records each used time zone's UTC offset and each period's start and end
+    (``extra_periods``: more (unit, time zone) pairs, the agreements' periods); for ``change_zones`` (those of
+    agreements' support hours and exclusions) also the next offset change and the offset after it."""
     periods = sorted({(s.window.unit.value, s.window.timezone) for s in catalog.slos
-                      if isinstance(s.window, CalendarWindow)})
+                      if isinstance(s.window, CalendarWindow)} | set(extra_periods))
     if not periods:
         return None
     rules: list[Rule] = []
-    for tz in sorted({tz for _, tz in periods}):
+    for tz in sorted({tz for _, tz in periods} | set(change_zones)):
         rules.append(RecordingRule(c.METRIC_UTC_OFFSET, checked(f"vector({offset_expr(tz, 'time()')})"),
                                    ((c.LABEL_TIMEZONE, tz),)))
+        if tz in change_zones:
+            when, before = last_change_exprs(tz, "time()")
+            rules.append(RecordingRule(c.METRIC_LAST_OFFSET_CHANGE, checked(f"vector({when})"),
+                                       ((c.LABEL_TIMEZONE, tz),)))
+            rules.append(RecordingRule(c.METRIC_PREVIOUS_UTC_OFFSET, checked(f"vector({before})"),
+                                       ((c.LABEL_TIMEZONE, tz),)))
     for unit_name, tz in periods:
         unit = CalendarUnit(unit_name)
         labels = ((c.LABEL_CALENDAR, unit_name), (c.LABEL_TIMEZONE, tz))

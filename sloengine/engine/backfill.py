@@ -17,11 +17,14 @@ are joined with ``or``.
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..compiler.agreements import covered
+from ..compiler.agreements import tile_rules as agreement_tile_rules
 from ..compiler.queries import EventQueries
 from ..compiler.rulefiles import render_rule_file
 from ..compiler.rules import RecordingRule, RuleGroup, slo_labels, tile_end_rule
@@ -30,7 +33,7 @@ from ..model import conventions as c
 from ..model.durations import format_duration
 from ..model.promql import with_labels
 from ..model.slo import Catalog
-from .connection import ConnectionConfig, Relay
+from .connection import Client, ConnectionConfig, QueryError, Relay
 
 #: A large catalogue over a month of history takes promtool a while; this only guards against a hang.
 BACKFILL_TIMEOUT_SECONDS = 6 * 3600
@@ -80,6 +83,8 @@ class BackfillResult:
     blocks_dir: Path
     slos: int
     rules: int
+    #: Agreement commitments whose tiles were backfilled (see :func:`backfill_agreements`).
+    commitments: int = 0
 
 
 def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, end: int, out: Path) -> BackfillResult:
@@ -122,7 +127,81 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
                 if relay.failures:
                     raise ToolError(f"cannot read Prometheus: {relay.failures[0]}") from None
                 raise ToolError(relay.describe(str(exc))) from None
-    return BackfillResult(rules_file, blocks, slos, sum(len(g.rules) for g in groups))
+    commitments = backfill_agreements(catalog, config, start, end, blocks, out)
+    return BackfillResult(rules_file, blocks, slos, sum(len(g.rules) for g in groups), commitments)
+
+
+#: 5-minute boundaries per range query of an agreement's tiles (a day: a moderate query, few requests).
+AGREEMENT_STEPS_PER_QUERY = 288
+
+
+def backfill_agreements(catalog: Catalog, prometheus: ConnectionConfig, start: int, end: int, blocks: Path,
+                        work: Path) -> int:
+    """Each agreement commitment's tiles at every 5-minute boundary in ``[start, end]``, as blocks in ``blocks``.
+
+    An agreement's tiles count only support hours net of exclusions, and the periods they are summed over
+    start on 5-minute boundaries: a tile must not straddle one. promtool evaluates at a phase of its own
+    within the 5 minutes, so these tiles are evaluated here instead, by range queries on the boundaries
+    (their masks computed from the zones' transition tables, not from recorded series), and written with
+    ``promtool tsdb create-blocks-from openmetrics``. Where each tile ended is recorded too, so the first
+    live tile starts there. Returns how many commitments were backfilled.
+    """
+    items = covered(catalog)
+    if not items:
+        return 0
+    first = start // c.TILE_SECONDS * c.TILE_SECONDS
+    last = end // c.TILE_SECONDS * c.TILE_SECONDS
+    client = Client(prometheus)
+    series: dict[str, dict[tuple[tuple[str, str], ...], list[tuple[int, str]]]] = {}
+    try:
+        for item in items:
+            for chunk in range(first, last + 1, AGREEMENT_STEPS_PER_QUERY * c.TILE_SECONDS):
+                upto = min(last, chunk + (AGREEMENT_STEPS_PER_QUERY - 1) * c.TILE_SECONDS)
+                total, bad, tile_end = agreement_tile_rules(item, backfill=(chunk, upto))
+                for rule in (total, bad):
+                    found = series.setdefault(rule.record, {})
+                    for result in client.query_range(rule.expr, chunk, upto, c.TILE_SECONDS):
+                        labels = tuple(sorted({**result["metric"], **dict(rule.labels)}.items()))
+                        found.setdefault(labels, []).extend(
+                            (int(round(float(t))), _number_text(float(v))) for t, v in result["values"])
+            series.setdefault(tile_end.record, {})[tuple(sorted(tile_end.labels))] = [
+                (b, str(b)) for b in range(first, last + 1, c.TILE_SECONDS)]
+    except QueryError as exc:
+        raise ToolError(f"cannot read Prometheus: {exc}") from None
+    finally:
+        client.close()
+    text = work / "agreements.om"
+    text.write_text(openmetrics_text(series))
+    promtool("tsdb", "create-blocks-from", "--max-block-duration=720h", "openmetrics", str(text), str(blocks),
+             timeout=BACKFILL_TIMEOUT_SECONDS)
+    return len(items)
+
+
+def _number_text(value: float) -> str:
+    """A sample value as OpenMetrics spells it (shortest exact decimal; NaN, +Inf, -Inf)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value)
+
+
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n")
+
+
+def openmetrics_text(series: dict[str, dict[tuple[tuple[str, str], ...], list[tuple[int, str]]]]) -> str:
+    """Gauge samples (metric → labels → (timestamp, value)) as OpenMetrics text, each family contiguous and
+    each series in time order, as promtool reads it."""
+    lines = []
+    for metric in sorted(series):
+        lines.append(f"# TYPE {metric} gauge")
+        for labels, samples in sorted(series[metric].items()):
+            shown = ",".join(f'{k}="{_escaped(v)}"' for k, v in labels if k != "__name__")
+            for at, value in sorted(dict(samples).items()):
+                lines.append(f"{metric}{{{shown}}} {value} {at}")
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
 
 
 def _block_hours(slos: int) -> int:

@@ -121,3 +121,24 @@ def offset_expr(tz: str, at: str, *, local: bool = False) -> str:
         threshold = change.at + change.before if local else change.at
         terms.append(f"{'+' if delta >= 0 else '-'} ({at} >= bool {threshold}) * {abs(delta)}")
     return " ".join(terms)
+
+
+def last_change_exprs(tz: str, at: str) -> tuple[str, str]:
+    """PromQL for the zone's latest offset change at or before ``at`` (Unix seconds; 0 before the first) and
+    the offset before it.
+
+    Recorded beside the current offset, they let a rule evaluated at ``t`` find the offset at any instant
+    since the change before the latest one from the samples at ``t`` alone, exactly: an agreement's tile
+    reads its last hour, and no zone changes its offset twice within an hour.
+    """
+    base, changes = transitions(tz)
+    when = ["0"]
+    before = [str(base)]
+    previous_at, previous_before = 0, base
+    for change in changes:
+        when.append(f"+ ({at} >= bool {change.at}) * {change.at - previous_at}")
+        if change.before != previous_before:
+            before.append(f"{'+' if change.before >= previous_before else '-'} ({at} >= bool {change.at}) * "
+                          f"{abs(change.before - previous_before)}")
+        previous_at, previous_before = change.at, change.before
+    return " ".join(when), " ".join(before)

@@ -122,6 +122,11 @@ def tests_file(service: str) -> str:
 #: The zone's UTC offset now (seconds), and the current period's start as local wall time (intermediate).
 METRIC_UTC_OFFSET = "slo:calendar_utc_offset:seconds"
 METRIC_PERIOD_START_LOCAL = "slo:calendar_period_start_local:timestamp"
+#: The zone's latest UTC offset change (Unix seconds) and the offset before it: with the offset now, a rule finds
+#: the offset at any instant since the change before that, exactly, from the samples at its own evaluation
+#: (recorded for the zones of agreements' hours).
+METRIC_LAST_OFFSET_CHANGE = "slo:calendar_last_utc_offset_change:timestamp"
+METRIC_PREVIOUS_UTC_OFFSET = "slo:calendar_previous_utc_offset:seconds"
 CALENDAR_GROUP = "sloengine:calendars"
 #: The group of tile rules that ``sloengine backfill`` hands to promtool (never loaded by Prometheus).
 BACKFILL_GROUP = "sloengine:backfill"
@@ -221,3 +226,42 @@ RESERVED_LABELS = RESERVED_LABELS | {LABEL_ESCALATION_LEVEL, LABEL_OWN_SEVERITY}
 ALERT_OWN_LABELS = frozenset({LABEL_SERVICE, LABEL_SLO, LABEL_WINDOW, LABEL_WINDOW_SOURCE, LABEL_OWN_SEVERITY,
                               LABEL_LONG_WINDOW, LABEL_SHORT_WINDOW, LABEL_BURN_FACTOR, LABEL_ESCALATION_LEVEL,
                               "alertname", "alertstate", "__name__"})
+
+
+# ---- agreements (SLA breach-risk rules) --------------------------------------------------------
+# Section owned by sloengine/compiler/agreements.py. Each agreement's commitments (an SLO's SLI narrowed by its
+# ``match``) get their own 5-minute tiles counting only support hours net of exclusions, summed over the
+# agreement's calendar period so far: the figures ``sla-report`` computes from raw samples.
+
+#: Label naming the agreement on its series and alerts, and its kind (sla, ola, uc).
+LABEL_AGREEMENT = "agreement"
+LABEL_AGREEMENT_KIND = "agreement_kind"
+#: Alertmanager receiver an agreement's alerts go to (its ``notify:``); routing keys on it.
+LABEL_NOTIFY = "notify"
+#: Share of the period's budget (percent) whose spending an SLABudgetSpent alert reports.
+LABEL_BUDGET_SPENT = "budget_spent"
+#: Bad and total events within counted time (support hours, not excluded) per 5-minute tile of a commitment.
+METRIC_SLA_TILE_BAD = "sla:bad_events:tiled_increase5m"
+METRIC_SLA_TILE_TOTAL = "sla:total_events:tiled_increase5m"
+#: Where a commitment's last tile ended (its tiles partition time as the SLOs' do).
+METRIC_SLA_TILE_END = "sla:tile_end:timestamp"
+#: Bad and total counted events over the agreement's calendar period so far.
+METRIC_SLA_BAD = "sla:bad_events:period_to_date"
+METRIC_SLA_TOTAL = "sla:total_events:period_to_date"
+#: Good ÷ total counted events over the period so far (sla-report's attainment).
+METRIC_SLA_ATTAINMENT = "sla:attainment:ratio"
+#: Share of the period's SLA error budget spent so far (1 = the target is missed).
+METRIC_SLA_BUDGET_SPENT = "sla:error_budget_spent:ratio"
+#: The share spent by the period's end if the rest of the period goes as the last day did.
+METRIC_SLA_BUDGET_SPENT_PROJECTED = "sla:error_budget_spent_projected:ratio"
+#: Budget shares (percent) at which SLABudgetSpent fires, as ServiceNow and BMC warn.
+SLA_BUDGET_THRESHOLDS = (50, 75, 90, 100)
+#: Recent window whose error ratio the projection extends to the rest of the period (a support day).
+SLA_PROJECTION_SECONDS = 86400
+ALERT_SLA_BUDGET = "SLABudgetSpent"
+ALERT_SLA_PROJECTED_BREACH = "SLAProjectedBreach"
+AGREEMENTS_FILE_STEM = "_agreements"
+
+
+def agreement_group_name(agreement: str) -> str:
+    return f"sloengine:agreement:{agreement}"

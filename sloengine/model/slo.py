@@ -447,6 +447,8 @@ class Agreement:
     review_every: CalendarUnit | None = None
     #: Escalation level the covered SLOs' pages must be able to reach (from the tier), e.g. "L3".
     escalate_to: str = ""
+    #: Alertmanager receiver of the agreement's breach-risk alerts (its owner or account team); "" for none.
+    notify: str = ""
     source: Position | None = field(default=None, compare=False)
 
     @property

@@ -23,6 +23,7 @@ credits and support hours unless it sets its own.
           - {name: db-upgrade, timezone: Europe/Berlin, start: "2026-10-31 22:00", end: "2026-11-01 03:00"}
           - {name: patching, timezone: Europe/Berlin, weekdays: [sunday], times: ["02:00-04:00"]}
         depends_on: [payments-ola, psp-uc]
+        notify: acme-account-team     # receiver of its breach-risk alerts
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def to_agreement(spec: AgreementSpec, service: str, tiers: dict[str, TierSpec],
         credits=tuple(sorted((CreditStep(c.below, c.credit) for c in credits), key=lambda c: -c.below)),
         depends_on=tuple(spec.depends_on), tier=spec.tier or "", description=spec.description,
         review_every=CalendarUnit(spec.review_every) if spec.review_every else None,
-        escalate_to=tier.escalate_to if tier else "", source=source,
+        escalate_to=tier.escalate_to if tier else "", notify=spec.notify or "", source=source,
     )
 
 

@@ -777,6 +777,9 @@ class AgreementSpec(_Strict):
     credits: list[CreditSpec] | None = Field(None, description="Service credits; default: the tier's.")
     depends_on: list[Name] = Field(default_factory=list, description="OLAs and UCs this agreement relies on.")
     review_every: Literal["month", "quarter"] | None = None
+    notify: ReceiverName | None = Field(
+        None, description="Alertmanager receiver (the agreement's owner or account team) that the agreement's "
+                          "breach-risk alerts (budget 50/75/90/100% spent, projected breach) are routed to.")
 
     _unique = field_validator("exclusions")(_unique_windows)
 
