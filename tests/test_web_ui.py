@@ -155,6 +155,31 @@ def test_the_list_shows_every_result_worst_first_with_the_reports_figures(catalo
     assert cell(html, "shop/checkout", "team")[1] == "payments"
 
 
+FIRING_QUERY = 'count by (service, slo, alertname, severity) (ALERTS{alertstate="firing"})'
+
+
+def test_the_list_names_each_slos_firing_alerts_from_prometheus(catalog):
+    report = a_report()
+    series = [({"service": "shop", "slo": "search", "alertname": c.ALERT_BURN, "severity": "page"}, 2.0),
+              ({"service": "shop", "slo": "search", "alertname": c.ALERT_SLA_BUDGET, "severity": "ticket"}, 1.0),
+              ({"service": "auth", "slo": "checkout", "alertname": c.ALERT_BURN, "severity": "ticket"}, 1.0)]
+    client = FakeRange({FIRING_QUERY: [{"metric": m, "values": [[report.at, str(v)]]} for m, v in series]})
+    _, html = page(exporter_with(catalog, report, client), "/", client=client)
+    assert client.asked == [(FIRING_QUERY, report.at, report.at, 1.0)]
+    assert cell(html, "shop/search", "alerts")[1] == f"{c.ALERT_SLA_BUDGET} (ticket), {c.ALERT_BURN} (page) ×2"
+    assert cell(html, "auth/checkout", "alerts")[1] == f"{c.ALERT_BURN} (ticket)"
+    assert cell(html, "shop/checkout", "alerts")[1] == "none"
+    assert "data-alerts-unknown" not in html
+
+
+def test_firing_alerts_prometheus_cannot_give_are_unknown_never_none(catalog):
+    client = FakeRange(fail="Prometheus said no")
+    _, html = page(exporter_with(catalog, a_report(), client), "/", client=client)
+    assert {cell(html, slo, "alerts")[1] for slo in rows(html)} == {"unknown"}
+    assert "data-alerts-unknown" in html and "Prometheus said no" in html
+    assert cell(html, "shop/checkout", "sli") == ("0.9995", "99.950%")   # the evaluation's figures still show
+
+
 def test_unknown_figures_are_written_as_no_data_never_as_a_number(catalog):
     _, html = page(exporter_with(catalog, a_report()), "/")
     for slo in ("auth/checkout", "auth/search"):
@@ -443,7 +468,9 @@ def test_pages_waiting_on_prometheus_are_capped_and_one_more_is_busy(catalog):
         assert web._querying.acquire(blocking=False)
     busy = web.route("/slo", "service=shop&slo=checkout")
     assert busy is not None and busy.status.startswith("503") and ("Retry-After", "2") in busy.headers
-    assert web.route("/", "") is not None and web.route("/", "").status == "200 OK"   # the list queries nothing
+    listed = web.route("/", "")   # the list is the evaluation's: it still answers, its firing alerts unknown
+    assert listed is not None and listed.status == "200 OK" and b"data-alerts-unknown" in listed.body
+    assert cell(listed.body.decode(), "shop/checkout", "alerts")[1] == "unknown"
     web._querying.release()
     assert web.route("/slo", "service=shop&slo=checkout").status == "200 OK"
 

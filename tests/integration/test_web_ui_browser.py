@@ -156,6 +156,8 @@ class Served:
     profile: Path
     agreements: dict
     acme_only: str
+    #: "alertname (severity)" of each alert Prometheus had firing for the cart SLO at ``at``.
+    cart_alerts: tuple[str, ...]
 
 
 @pytest.fixture(scope="module")
@@ -186,12 +188,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         # Three grid points of the 1h range (15s apart) after the first evaluations, and the burst's alert firing.
         deadline = time.monotonic() + 120
         while True:
-            firing = prom.query(f'ALERTS{{alertstate="firing",{c.LABEL_SLO}="cart"}}')
+            at = float(int(time.time()) - 2)
+            firing = prom.query(f'ALERTS{{alertstate="firing",{c.LABEL_SLO}="cart"}}', at)
             if firing and time.time() > started + 50:
                 break
             assert time.monotonic() < deadline, "the rules did not evaluate in time"
             time.sleep(1)
-        at = float(int(time.time()) - 2)
+        cart_alerts = tuple(sorted({f'{a["metric"]["alertname"]} ({a["metric"][c.LABEL_SEVERITY]})' for a in firing}))
         outcome = CliRunner().invoke(main, ["report", str(specs), "--prometheus", prom.url, "--at", str(at),
                                             "--format", "json", "--allow-no-data"])
         assert outcome.exit_code == 0, outcome.output
@@ -209,7 +212,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         shots = Path(os.environ.get("SLOENGINE_SCREENSHOT_DIR") or work / "screenshots")
         shots.mkdir(parents=True, exist_ok=True)
         try:
-            yield Served(running.url, at, report, catalog, shots, work / "chromium", agreements, alone.url)
+            yield Served(running.url, at, report, catalog, shots, work / "chromium", agreements, alone.url,
+                         cart_alerts)
         finally:
             running.close()
             alone.close()
@@ -264,6 +268,9 @@ def test_the_list_in_the_browser_shows_the_figures_of_report_json(served):
     cart = next(s for s in served.report["slos"] if s["slo"] == "cart")
     assert cart["burning"], "the burst should make the cart SLO burn"
     assert all(b in html for b in cart["burning"])
+    cart_id = re.escape(f'{cart["service"]}/{cart["slo"]}')
+    alerts = re.search(rf'<tr data-slo="{cart_id}".*?<td data-col="alerts">(.*?)</td>', html, re.S)
+    assert alerts and served.cart_alerts and all(a in alerts.group(1) for a in served.cart_alerts), alerts
     assert screenshot(served, "/", "slo-list.png")
 
 

@@ -15,7 +15,7 @@ from .agreements import AGREEMENTS_PATH, CustomerViews, Evaluate, customers, ren
 from .assets import STATIC_PREFIX, asset
 from .markup import esc, iso, page
 from .slo_detail import TimeRange, render_detail
-from .slo_list import DETAIL_PATH, LIST_PATH, ListQuery, render_list
+from .slo_list import DETAIL_PATH, LIST_PATH, ListQuery, firing_alerts, render_list
 
 
 class Exporter(Protocol):
@@ -137,8 +137,17 @@ class WebUI:
         if report is None:
             return _not_yet()
         if path == LIST_PATH:
+            # The list is the evaluation's, at hand: only its firing alerts are asked of Prometheus, and when
+            # other pages already wait on it the list still answers, its alerts said to be unknown.
+            if self._querying.acquire(blocking=False):
+                try:
+                    firing, error = firing_alerts(self.client, report.at)
+                finally:
+                    self._querying.release()
+            else:
+                firing, error = {}, "other pages are waiting on it; reload in a moment"
             return _html("200 OK", render_list(report, self.exporter.catalog, ListQuery.parse(values),
-                                               banner=_banner(self.exporter)))
+                                               banner=_banner(self.exporter), firing=firing, firing_error=error))
         slo = next((s for s in self.exporter.catalog.slos
                     if s.service == values.get("service") and s.name == values.get("slo")), None)
         if slo is None:

@@ -4,6 +4,12 @@ Filters (``service``, ``team``, ``status``) and sorting (``sort``, ``order``)
 are plain GET parameters, so the form and the column links work without
 JavaScript. Unknown figures sort last whichever the order, and ties fall back
 to the SLO's id, so the same query always gives the same page.
+
+Beside the conditions burning now (the report's burn rates against each
+condition's factor), the list shows the alerts Prometheus has firing for each
+SLO (its ``ALERTS`` series at the evaluation's instant: burn-rate pages and
+tickets, and an agreement's breach-risk alerts on the SLOs it covers). When
+Prometheus cannot say, the column says so, never "none".
 """
 
 from __future__ import annotations
@@ -11,13 +17,44 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
+from ...engine.connection import QueryError
+from ...model import conventions as c
 from ...model.results import Report, SLOResult, Status
 from ...model.slo import Catalog
 from .markup import UNKNOWN, attr, count, esc, href, iso, page, percent, ratio, status_badge
 
 LIST_PATH = "/"
 DETAIL_PATH = "/slo"
+
+#: Each SLO's firing alerts: "name (severity)", with a count when several of its series fire.
+Firing = Mapping[tuple[str, str], tuple[str, ...]]
+
+
+class RangeClient(Protocol):
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]: ...
+
+
+def firing_alerts(client: RangeClient, at: float) -> tuple[Firing, str]:
+    """(each SLO's alerts firing at ``at``, from Prometheus's ``ALERTS`` series; why they are unknown, or "")."""
+    by = ", ".join((c.LABEL_SERVICE, c.LABEL_SLO, "alertname", c.LABEL_SEVERITY))
+    try:
+        # A one-point range query: it has a deadline of its own, as the other pages' queries do.
+        matrix = client.query_range(f'count by ({by}) (ALERTS{{alertstate="firing"}})', at, at, 1.0)
+    except QueryError as exc:
+        return {}, str(exc)
+    found: dict[tuple[str, str], list[str]] = {}
+    for item in matrix:
+        labels, values = item["metric"], item.get("values", [])
+        if not len(values):
+            continue
+        severity = labels.get(c.LABEL_SEVERITY, "")
+        text = labels.get("alertname", "") + (f" ({severity})" if severity else "")
+        times = int(float(values[-1][1]))
+        found.setdefault((labels.get(c.LABEL_SERVICE, ""), labels.get(c.LABEL_SLO, "")), []).append(
+            text + (f" ×{times}" if times > 1 else ""))
+    return {key: tuple(sorted(names)) for key, names in found.items()}, ""
 
 
 def _burn_now(r: SLOResult) -> float | None:
@@ -112,18 +149,20 @@ def detail_link(r: SLOResult) -> str:
     return href(DETAIL_PATH, {"service": r.service, "slo": r.slo})
 
 
-def row(r: SLOResult, team: str) -> list[str]:
+def row(r: SLOResult, team: str, alerts: tuple[str, ...] | None = ()) -> list[str]:
+    """The cells of one SLO (``alerts``: its firing alerts; None: unknown)."""
     burn = _burn_now(r)
-    firing = ", ".join(r.burning)
+    burning = ", ".join(r.burning)
     status = status_badge(r.status) + (f'<div class="error">{esc(r.error)}</div>' if r.error else "")
     return [f'<a href="{detail_link(r)}">{esc(r.id)}</a>', esc(team or "—"), status, esc(f"{r.objective:g}%"),
             esc(r.window), esc(percent(r.sli)), esc(percent(r.budget_remaining, 1)),
             esc(UNKNOWN if burn is None else f"{ratio(burn)} ({r.burn_rate_window})"),
-            esc(firing or "none"), esc(count(r.total_events))]
+            esc(burning or "none"), esc("unknown" if alerts is None else ", ".join(alerts) or "none"),
+            esc(count(r.total_events))]
 
 
-COLUMNS = ("slo", "team", "status", "objective", "window", "sli", "budget", "burn", "firing", "events")
-_TITLES = {"team": "team", "window": "window", "firing": "alert conditions burning"}
+COLUMNS = ("slo", "team", "status", "objective", "window", "sli", "budget", "burn", "firing", "alerts", "events")
+_TITLES = {"team": "team", "window": "window", "firing": "alert conditions burning", "alerts": "alerts firing"}
 
 
 #: The figure behind a cell, as ``report --format json`` spells it (``null``: unknown), for scripts and tests.
@@ -141,14 +180,26 @@ def _value(r: SLOResult, column: str) -> str:
     return attr("data-value", "null" if value is None else json.dumps(round(value, 12)))
 
 
-def render_list(report: Report, catalog: Catalog, query: ListQuery, *, banner: str = "") -> str:
+def render_list(report: Report, catalog: Catalog, query: ListQuery, *, banner: str = "",
+                firing: Firing | None = None, firing_error: str = "") -> str:
+    """The list page; ``firing`` (from :func:`firing_alerts`; None: not asked) fills the alerts column, and
+    ``firing_error`` says why it could not be read (every SLO's alerts are then unknown)."""
     team_of = teams(catalog)
     results = select(report, catalog, query)
     head = [_heading(col, query) if col in SORTS else esc(_TITLES[col]) for col in COLUMNS]
+
+    def alerts(r: SLOResult) -> tuple[str, ...] | None:
+        if firing is None or firing_error:
+            return None
+        return firing.get((r.service, r.slo), ())
+
     rows = ([f'<tr{attr("data-slo", r.id)}{attr("data-status", r.status.value)}>'
              + "".join(f'<td{attr("data-col", col)}{_value(r, col)}>{cell}</td>'
-                       for col, cell in zip(COLUMNS, row(r, team_of.get(r.service, ""))))
+                       for col, cell in zip(COLUMNS, row(r, team_of.get(r.service, ""), alerts(r))))
              + "</tr>" for r in results])
+    if firing_error:
+        banner += ('<p class="banner" data-alerts-unknown>Firing alerts are unknown: Prometheus could not be '
+                   f"asked ({esc(firing_error)}).</p>")
     summary = ", ".join(f"{report.count(s)} {esc(s.value.replace('_', ' '))}" for s in Status if report.count(s))
     heading = "".join(f"<th>{h}</th>" for h in head)
     body = (f'<p class="summary">{len(report.results)} SLOs evaluated at {esc(iso(report.at))}: {summary or "none"}. '
