@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -293,6 +294,9 @@ def test_the_detail_page_draws_the_recorded_series_with_thresholds_and_the_ideal
     assert 'data-chart-empty="events"' in html                       # absent series: said so, not drawn as 0
     assert '<span data-state="firing">firing</span>' in html
     assert "L2 now; highest in range L2" in html
+    figures = re.search(r'<table class="figures"><thead><tr>(.*?)</tr></thead><tbody><tr>(.*?)</tr>', html)
+    assert figures and figures.group(1).count("<th>") == figures.group(2).count("<td>")   # aligned columns
+    assert f"<td>{c.ALERT_BURN}</td>" in figures.group(2)                  # the alert firing at the range's end
 
 
 def test_a_failed_range_query_is_shown_as_failed_never_as_a_figure(catalog):
@@ -517,3 +521,90 @@ def test_a_customers_page_whose_counts_failed_says_so_and_is_asked_again(catalog
     asked = len(calls)
     web.route("/agreements", "customer=acme")
     assert len(calls) == 2 * asked   # not cached: asked again
+
+
+PERIODS_AGREEMENTS = """\
+agreements:
+  - name: acme-gold
+    kind: sla
+    provider: shop-inc
+    customer: acme
+    objective: 99.9
+    covers: [{slo: checkout}]
+    depends_on: [payments-ola]
+    exclusions:
+      - {name: db-upgrade, timezone: UTC, start: "2023-11-14 10:00", end: "2023-11-14 11:00"}
+      - {name: move-2020, timezone: UTC, start: "2020-01-01 10:00", end: "2020-01-01 11:00"}
+      - {name: sunday-patch, timezone: UTC, weekdays: [sunday], times: ["02:00-03:00"]}
+  - name: payments-ola
+    kind: ola
+    provider: payments
+    customer: shop
+    objective: 99.5
+    covers: [{slo: search}]
+"""
+
+
+def daily_agreement(client, catalog, by_name, agreement, day, now):
+    """Daily periods (the one holding ``day``), each agreement attaining 99.95%; OLAs/UCs underneath when the
+    caller hands them over, as sla-report's evaluation does."""
+    from sloengine.agreements.sla import AgreementResult, CommitmentResult, Compliance
+
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC).timestamp()
+    state = Compliance.MET if agreement.objective <= 99.95 else Compliance.BREACHED
+    results = tuple(CommitmentResult(c, state, attained=0.9995, budget_remaining=0.5) for c in agreement.commitments)
+    underneath = tuple(daily_agreement(client, catalog, by_name, by_name[name], day, now)
+                       for name in agreement.depends_on if name in by_name)
+    return AgreementResult(agreement, start, start + 86400, min(now, start + 86400), results, underneath)
+
+
+@pytest.fixture(scope="module")
+def periods_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    tmp = tmp_path_factory.mktemp("periods")
+    (tmp / "shop.yaml").write_text(SPEC.format(service="shop", team="payments") + PERIODS_AGREEMENTS)
+    loaded = load([tmp])
+    assert loaded.catalog is not None, loaded.errors
+    return loaded.catalog
+
+
+def _customer_html(catalog: Catalog) -> str:
+    web = WebUI(exporter_with(catalog, a_report()), client=FakeRange(), evaluate=daily_agreement)
+    response = web.route("/agreements", "customer=acme")
+    assert response is not None and response.status == "200 OK"
+    return response.body.decode()
+
+
+def test_the_exclusions_shown_are_those_of_the_period_and_the_others_counted(periods_catalog):
+    html = _customer_html(periods_catalog)
+    exclusions = re.search(r"<h3>Exclusions</h3>(.*?)<h3>", html, re.S)
+    assert exclusions
+    assert "db-upgrade" in exclusions.group(1) and "sunday-patch" in exclusions.group(1)
+    assert "move-2020" not in html and "1 other one-off window outside this period" in exclusions.group(1)
+
+
+def test_past_periods_show_the_olas_and_ucs_underneath_them(periods_catalog):
+    html = _customer_html(periods_catalog)
+    past = re.search(r'<table class="past">(.*?)</table>', html, re.S)
+    assert past and "OLAs and UCs underneath" in past.group(1)
+    rows_ = re.findall(r"<tr>(.*?)</tr>", past.group(1), re.S)[1:]
+    assert rows_ and all("payments-ola" in r and 'data-value="0.9995"' in r for r in rows_)
+
+
+def test_a_calendar_windows_ideal_line_falls_from_whole_to_spent_over_each_period(tmp_path):
+    spec = tmp_path / "monthly.yaml"
+    spec.write_text(SPEC.format(service="shop", team="payments").replace("window: 30d",
+                                                                          "window: {calendar: month}"))
+    loaded = load([spec])
+    assert loaded.catalog is not None, loaded.errors
+    at = datetime(2026, 11, 1, 0, 0, tzinfo=UTC).timestamp() + 86400 * 0.25   # six hours into November
+    report = replace(a_report(), at=at)
+    _, html = page(exporter_with(loaded.catalog, report), "/slo", "service=shop&slo=checkout&range=1d", FakeRange())
+    budget = chart_data(html, "budget")
+    ideal = next(s for s in budget["series"] if s["label"].startswith("ideal"))
+    by_time = dict(zip(budget["times"], ideal["values"]))
+    november = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+    assert by_time[november] == 1.0                                        # the new period's budget is whole
+    before = max(t for t in budget["times"] if t < november)
+    assert by_time[before] == pytest.approx((november - before) / (31 * 86400))   # October's nearly spent
+    last = budget["times"][-1]
+    assert by_time[last] == pytest.approx(1 - (last - november) / (30 * 86400))

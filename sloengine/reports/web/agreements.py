@@ -66,7 +66,7 @@ def view(client: RangeClient, catalog: Catalog, customer: str, at: float,
         start = result.start
         for _ in range(PAST_PERIODS):
             # The period containing the day before this one started, in the agreement's own calendar.
-            previous = evaluate(client, catalog, {}, sla, _day(start - 43200), at)
+            previous = evaluate(client, catalog, by_name, sla, _day(start - 43200), at)
             earlier.append(previous)
             start = previous.start
         past.append(tuple(earlier))
@@ -111,6 +111,26 @@ def _exclusion(w: MaintenanceWindow) -> str:
     if w.start is not None and w.end is not None:
         return f"{w.name}: {w.start.isoformat()} to {w.end.isoformat()}"
     return f"{w.name}: {_hours(w.hours)}"
+
+
+def _exclusions(r: AgreementResult) -> str:
+    """The exclusions that can touch the period shown (weekly ones, one-off ones overlapping it), and how
+    many one-off windows fall outside it."""
+    shown = [w for w in r.agreement.exclusions if w.start is None or w.end is None
+             or (w.start.timestamp() < r.end and w.end.timestamp() > r.start)]
+    others = len(r.agreement.exclusions) - len(shown)
+    items = "".join(f"<li>{esc(_exclusion(w))}</li>" for w in shown)
+    more = f"<p>{others} other one-off window{'s' if others != 1 else ''} outside this period.</p>" if others else ""
+    return (f"<ul>{items}</ul>" if items else "<p>None in this period.</p>") + more
+
+
+def _underneath(p: AgreementResult) -> str:
+    """A past period's OLAs and UCs: each one's attainment and verdict then."""
+    if not p.dependencies:
+        return esc("none")
+    return "<br>".join(f"{esc(d.agreement.name)}: "
+                       f'<span data-value="{esc(_fig(d.attained))}">{esc(percent(d.attained))}</span> '
+                       + _verdict(d) for d in p.dependencies)
 
 
 def _budget_left(r: AgreementResult) -> float | None:
@@ -188,8 +208,7 @@ def _agreement(r: AgreementResult, past: Sequence[AgreementResult], key: str) ->
              + (f", so far (at {esc(_when(r.at))})" if r.partial else "") + ". Support hours: "
              f"{esc(_hours(a.support_hours))}.</p>",
              table(map(esc, head), [_summary(r)], cls="summary"),
-             "<h3>Exclusions</h3>" + ("<ul>" + "".join(f"<li>{esc(_exclusion(w))}</li>" for w in a.exclusions)
-                                      + "</ul>" if a.exclusions else "<p>None.</p>"),
+             "<h3>Exclusions</h3>" + _exclusions(r),
              "<h3>Commitments</h3>" + _commitments(r), _burn_down(r, key)]
     if r.dependencies:
         parts.append("<h3>Underneath (OLAs and UCs)</h3>"
@@ -197,11 +216,12 @@ def _agreement(r: AgreementResult, past: Sequence[AgreementResult], key: str) ->
         parts += [f"<h4>{esc(d.agreement.name)}</h4>" + _commitments(d) for d in r.dependencies]
     if past:
         parts.append("<h3>Past periods</h3>" + table(
-            map(esc, ["period", "attained", "verdict", "credit owed"]),
+            map(esc, ["period", "attained", "verdict", "credit owed", "OLAs and UCs underneath"]),
             [[esc(f"{_when(p.start)} to {_when(p.end)}"),
               f'<span data-value="{esc(_fig(p.attained))}">{esc(percent(p.attained))}</span>', _verdict(p),
               esc(f"{p.credit_percent:g}%" if p.compliance is Compliance.BREACHED else
-                  ("unknown" if p.compliance in (Compliance.ERROR, Compliance.NO_DATA) else "none"))]
+                  ("unknown" if p.compliance in (Compliance.ERROR, Compliance.NO_DATA) else "none")),
+              _underneath(p)]
              for p in past], cls="past"))
     return "".join(parts) + "</section>"
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ...compiler.rules import series, slo_window_names, window_name
 from ...engine.connection import QueryError
 from ...model import conventions as c
+from ...model.calendars import next_period_start, period_start
 from ...model.results import Report, SLOResult
-from ...model.slo import SLO, Catalog, RollingWindow
+from ...model.slo import SLO, CalendarWindow, Catalog, RollingWindow
 from .markup import (
     UNKNOWN,
     count,
@@ -139,6 +141,31 @@ def _window_seconds(slo: SLO) -> float:
     return float(slo.window.seconds if isinstance(slo.window, RollingWindow) else slo.window.nominal_seconds)
 
 
+def _ideal(slo: SLO, lines: tuple[Line, ...], times: list[float]) -> tuple[Line, ...]:
+    """The burn-down's ideal line: the budget left when spending at exactly burn rate 1.
+
+    A calendar window's budget is whole at the period's start and spent at its end, so the ideal falls from
+    100% to 0 over each period in the range (starting again at the next). A rolling window has no start: the
+    line falls from the first value in the range at one window's budget per window.
+    """
+    if isinstance(slo.window, CalendarWindow):
+        unit, tz = slo.window.unit, slo.window.timezone
+        values = []
+        for t in times:
+            began = period_start(unit, tz, datetime.fromtimestamp(t, UTC))
+            ends = next_period_start(unit, tz, began).timestamp()
+            values.append(round(1.0 - (t - began.timestamp()) / (ends - began.timestamp()), 12))
+        return (Line("ideal (burn rate 1)", tuple(values)),)
+    start = next(((i, v) for line in lines for i, v in enumerate(line.values) if v is not None), None)
+    if start is None:
+        return ()
+    first_index, first = start
+    per_second = 1.0 / _window_seconds(slo)
+    return (Line("ideal (burn rate 1)", tuple(
+        None if i < first_index else round(first - (t - times[first_index]) * per_second, 12)
+        for i, t in enumerate(times))),)
+
+
 def charts(client: RangeClient, slo: SLO, results: Sequence[SLOResult], span: TimeRange) -> tuple[Chart, ...]:
     times = span.times
     grid = tuple(times)
@@ -153,14 +180,7 @@ def charts(client: RangeClient, slo: SLO, results: Sequence[SLOResult], span: Ti
     matrix, error = _fetch(client, series(c.METRIC_BUDGET_REMAINING, slo, window), span)
     lines = _lines(matrix, times, lambda m: "budget left " + (_legend(m, [k for k in m if k != c.LABEL_WINDOW])
                                                                 or window))
-    # The ideal line: the budget spent at exactly burn rate 1 from the first value in the range on.
-    start = next(((i, v) for line in lines for i, v in enumerate(line.values) if v is not None), None)
-    if start is not None:
-        first_index, first = start
-        per_second = 1.0 / _window_seconds(slo)
-        lines += (Line("ideal (burn rate 1)", tuple(
-            None if i < first_index else round(first - (t - times[first_index]) * per_second, 12)
-            for i, t in enumerate(times))),)
+    lines += _ideal(slo, lines, times)
     out.append(Chart("budget", f"Error budget left over {window} (burn-down)", grid, lines, (("budget spent", 0.0),),
                      error, percent=True))
 
@@ -275,8 +295,9 @@ def render_detail(report: Report, catalog: Catalog, slo: SLO, client: RangeClien
              f'<dt>escalation level</dt><dd data-escalation>{esc(_level(alerts))}</dd>'
              + (f'<dt>description</dt><dd>{esc(slo.description)}</dd>' if slo.description else "") + "</dl>")
     head = ["SLO", "team", "status", "objective", "window", "SLI", "budget left", "burn now",
-            "alert conditions burning", "events"]
-    figures = table(map(esc, head), [row(r, team) for r in results], cls="figures") if results else (
+            "alert conditions burning", "alerts firing", "events"]
+    firing = _firing_now(alerts)
+    figures = table(map(esc, head), [row(r, team, firing) for r in results], cls="figures") if results else (
         f'<p class="nodata">{UNKNOWN}: the latest evaluation has no result for this SLO</p>')
     conditions = _condition_rows(slo, results, alerts)
     condition_table = table(map(esc, ["severity", "windows", "threshold", "budget share", "burn (long)",
@@ -289,6 +310,21 @@ def render_detail(report: Report, catalog: Catalog, slo: SLO, client: RangeClien
               f'{esc(f"{span.step:g}")}s</p>'
             + "".join(chart_html(chart) for chart in drawn))
     return page(f"{slo.service}/{slo.name}", body, banner=banner, charts=True)
+
+
+def _firing_now(alerts: AlertState) -> tuple[str, ...] | None:
+    """The alerts firing at the range's end as the list names them ("name (severity)", a count when several
+    fire); None when Prometheus could not be asked."""
+    if alerts.error:
+        return None
+    names: dict[str, int] = {}
+    for labels, state in alerts.now:
+        if state == FIRING:
+            found = dict(labels)
+            severity = found.get(c.LABEL_SEVERITY, "")
+            name = found.get("alertname", "") + (f" ({severity})" if severity else "")
+            names[name] = names.get(name, 0) + 1
+    return tuple(sorted(name + (f" ×{n}" if n > 1 else "") for name, n in names.items()))
 
 
 def _level(alerts: AlertState) -> str:
