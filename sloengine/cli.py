@@ -375,7 +375,8 @@ def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, 
     """Write TSDB blocks of the SLOs' recorded history so new SLOs show their whole window at once.
 
     Only the 5-minute tiles need history (every longer window is a sum of
-    them), so this is one pass with no rule ordering to get wrong. The raw
+    them), so this is one pass with no rule ordering to get wrong. Agreements'
+    tiles (support hours, net of exclusions) are written too. The raw
     counters are read from the Prometheus given by the connection flags (as
     for report: auth, TLS, headers, retries). Copy OUT/blocks/* into
     Prometheus's data directory and restart it; its retention must reach
@@ -394,8 +395,9 @@ def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, 
         click.secho("backfill failed: " + printable(str(exc), keep="\n"), fg="red", err=True)
         sys.exit(EXIT_INVALID)
     blocks = sorted(p.name for p in result.blocks_dir.iterdir() if p.is_dir())
-    click.echo(printable(f"wrote {len(blocks)} blocks for {result.slos} SLOs ({result.rules} rules) to "
-                         f"{result.blocks_dir}"), err=True)
+    agreements = f" and {result.commitments} agreement commitments" if result.commitments else ""
+    click.echo(printable(f"wrote {len(blocks)} blocks for {result.slos} SLOs ({result.rules} rules){agreements} "
+                         f"to {result.blocks_dir}"), err=True)
 
 
 @main.command()
