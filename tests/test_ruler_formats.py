@@ -338,29 +338,42 @@ def with_label(series: str, name: str, value: str) -> str:
     return series + f'{{{name}="{value}"}}'
 
 
+#: The replica labels of HA pairs: Thanos's convention and prometheus-operator's.
+REPLICA_LABELS = ("replica", "prometheus_replica")
+
+
 @needs_promtool
-@pytest.mark.parametrize("replica", ["replica", "prometheus_replica"])
-def test_no_recorded_series_keeps_a_replica_label(catalog, tmp_path, replica):
-    """Every raw series twice, from replicas a and b: every recorded series still has no replica label (the rules
-    aggregate to the SLI's groups), so an HA pair's copies never make two series of one recorded series."""
+def test_no_recorded_series_keeps_a_replica_label(catalog, tmp_path):
+    """Every raw series twice, from replicas a and b (both labels at once): an hour on, every recorded series still
+    has neither label (the rules aggregate to the SLI's groups), so an HA pair's copies never make two series of
+    one recorded series."""
     files = render(catalog, dashboards=False)
     for path, text in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
     tests = []
+    replicated = ",".join(f'{label}!=""' for label in REPLICA_LABELS)
     for path, text in files.items():
         if not path.startswith(c.TESTS_DIR + "/"):
             continue
         document = yaml.safe_load(text)
         for case in document["tests"]:
-            late = max((t["eval_time"] for t in case.get("alert_rule_test", [])), key=seconds, default="1h")
-            case["input_series"] = [{**s, "series": with_label(s["series"], replica, r)}
-                                    for s in case["input_series"] for r in ("a", "b")]
+            series = []
+            for s in case["input_series"]:
+                for r in ("a", "b"):
+                    labelled = s["series"]
+                    for label in REPLICA_LABELS:
+                        labelled = with_label(labelled, label, r)
+                    series.append({**s, "series": labelled})
+            case["input_series"] = series
             case.pop("alert_rule_test", None)
+            # An hour: every rule has run (each long window is recorded from the first evaluation on).
             case["promql_expr_test"] = [
-                {"expr": f'count({{__name__=~"slo:.+",{replica}!=""}}) or vector(0)', "eval_time": late,
+                {"expr": f'count({{__name__=~"slo:.+",{replicated}}}) or vector(0)', "eval_time": "1h",
                  "exp_samples": [{"labels": "{}", "value": 0}]},
-                {"expr": 'count({__name__=~"slo:.+"}) > bool 0', "eval_time": late,
+                *({"expr": f'count({{__name__=~"slo:.+",{label}!=""}}) or vector(0)', "eval_time": "1h",
+                   "exp_samples": [{"labels": "{}", "value": 0}]} for label in REPLICA_LABELS),
+                {"expr": 'count({__name__=~"slo:.+"}) > bool 0', "eval_time": "1h",
                  "exp_samples": [{"labels": "{}", "value": 1}]},
             ]
         document["tests"] = document["tests"][:1]

@@ -300,11 +300,18 @@ def _slo_route(plan: _Plan, support: str | None, mutes: list[str]) -> dict[str, 
     return {"matchers": _slo_matchers(plan.slo), "receiver": policy.l1.receiver, "routes": routes}
 
 
+#: What a page does not silence: the breach-risk alerts of the agreements covering its SLO (see _inhibit_rule).
+_NOT_AGREEMENT_ALERTS_MATCHER = matcher("alertname", f"{c.ALERT_SLA_BUDGET}|{c.ALERT_SLA_PROJECTED_BREACH}", "!~")
+
+
 def _inhibit_rule(slo: SLO) -> dict[str, Any]:
-    """The SLO's pages (any level) silence its tickets, within the same SLI group."""
+    """The SLO's pages (any level) silence its tickets, within the same SLI group. Not the breach-risk alerts of
+    agreements covering the SLO: they carry its service and SLO too, but tell an account team, whom an on-call
+    page does not inform."""
     return {
         "source_matchers": _slo_matchers(slo) + [matcher(c.LABEL_ESCALATION_LEVEL, ".+", "=~")],
-        "target_matchers": _slo_matchers(slo) + [matcher(c.LABEL_ESCALATION_LEVEL, "")],
+        "target_matchers": _slo_matchers(slo) + [matcher(c.LABEL_ESCALATION_LEVEL, ""),
+                                                  _NOT_AGREEMENT_ALERTS_MATCHER],
         "equal": [c.LABEL_SERVICE, c.LABEL_SLO, *slo.sli.group_by],
     }
 
@@ -566,6 +573,7 @@ def _interval_names(plans: Iterable[_Plan]) -> _IntervalNames:
 
 
 _LEVEL = c.LABEL_ESCALATION_LEVEL
+_NOT_AGREEMENT_ALERTS = scalar_text(_NOT_AGREEMENT_ALERTS_MATCHER)
 
 
 def _slo_texts(plan: _Plan, resolved: Mapping[tuple[str, str, str], str]) -> tuple[str, str, str]:
@@ -600,7 +608,7 @@ def _slo_texts(plan: _Plan, resolved: Mapping[tuple[str, str, str], str]) -> tup
         equal = "".join(f"  - {scalar_text(label)}\n" for label in (c.LABEL_SERVICE, c.LABEL_SLO, *slo.sli.group_by))
         inhibit = (f"- source_matchers:\n  - {service_matcher}\n  - {slo_matcher}\n  - {_level_matcher('.+', '=~')}\n"
                    f"  target_matchers:\n  - {service_matcher}\n  - {slo_matcher}\n  - {_level_matcher('')}\n"
-                   f"  equal:\n{equal}")
+                   f"  - {_NOT_AGREEMENT_ALERTS}\n  equal:\n{equal}")
     return team, "".join(route), inhibit
 
 

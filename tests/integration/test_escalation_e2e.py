@@ -349,6 +349,13 @@ def test_alertmanager_keeps_pages_over_exhausted_budgets_holds_tickets_and_mutes
                     assert not hook.at("/maint/oncall") and not hook.at("/maint/tickets"), "maintenance did not mute"
                     assert not hook.at("/burn/tickets")
                     time.sleep(0.25)
+                # Then an agreement's breach-risk alert on the same SLO tells its account team: no page silences it.
+                am.post_alerts([_alert({**labels("burn", "ticket: SLOErrorBudgetExhausted"),
+                                        "alertname": c.ALERT_SLA_BUDGET, c.LABEL_AGREEMENT: "acme-gold",
+                                        c.LABEL_BUDGET_SPENT: "50"})])
+                (risk,) = wait_until(lambda: [a for a in am.alerts(alertname=c.ALERT_SLA_BUDGET)
+                                              if a["status"]["state"] != "unprocessed"], "the breach-risk alert", 30)
+                assert risk["status"]["state"] == "active" and not risk["status"]["inhibitedBy"], risk["status"]
             except AssertionError as exc:
                 raise AssertionError(f"{exc}\nnotifications: {[(n.path, n.status) for n in hook.received]}\n"
                                      f"{_logs(am.log_file)}") from None
