@@ -27,6 +27,7 @@ START_FIRST = (
     "test_peers_corpus.py",
     "integration/test_demo.py",
     "test_alerttests.py",
+    "test_ruler_formats.py",
     "integration/test_bench_engine_tiny.py",
     "integration/test_escalation_e2e.py",
     "integration/test_calendar_periods.py",
