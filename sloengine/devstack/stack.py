@@ -165,9 +165,9 @@ class Prometheus:
     def metrics_text(self) -> str:
         return requests.get(f"{self.url}/metrics", timeout=30).text
 
-    def wait_evaluated(self, timeout: float) -> None:
-        """Until every loaded rule group has evaluated once after the groups it reads from (benchmarks and tests
-        measure only after that).
+    def wait_evaluated(self, timeout: float, only: Callable[[str], bool] | None = None) -> None:
+        """Until every loaded rule group (or each one whose name ``only`` accepts) has evaluated once after the
+        groups it reads from (benchmarks and tests measure only after that).
 
         Groups evaluate on their own schedules: an SLO's 5-minute group whose first evaluation comes before the
         calendar group's first (which records the period starts it reads) records no period-to-date series until
@@ -180,6 +180,9 @@ class Prometheus:
             last = {g["name"]: g["lastEvaluation"] for g in groups}
             if calendar_first is None and not last.get(conventions.CALENDAR_GROUP, "0001").startswith("0001"):
                 calendar_first = last[conventions.CALENDAR_GROUP]
+            if only is not None:
+                groups = [g for g in groups if only(g["name"])]
+                last = {name: at for name, at in last.items() if only(name)}
             evaluated = groups and all(not at.startswith("0001") for at in last.values())
             if evaluated and (calendar_first is None or all(_instant(at) >= _instant(calendar_first)
                                                             for at in last.values())):
