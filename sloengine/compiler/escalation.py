@@ -300,8 +300,10 @@ def _slo_route(plan: _Plan, support: str | None, mutes: list[str]) -> dict[str, 
     return {"matchers": _slo_matchers(plan.slo), "receiver": policy.l1.receiver, "routes": routes}
 
 
+#: The alertnames of agreements' breach-risk alerts: routed to the agreement's ``notify``, never silenced by a page.
+_AGREEMENT_ALERTS = f"{c.ALERT_SLA_BUDGET}|{c.ALERT_SLA_PROJECTED_BREACH}"
 #: What a page does not silence: the breach-risk alerts of the agreements covering its SLO (see _inhibit_rule).
-_NOT_AGREEMENT_ALERTS_MATCHER = matcher("alertname", f"{c.ALERT_SLA_BUDGET}|{c.ALERT_SLA_PROJECTED_BREACH}", "!~")
+_NOT_AGREEMENT_ALERTS_MATCHER = matcher("alertname", _AGREEMENT_ALERTS, "!~")
 
 
 def _inhibit_rule(slo: SLO) -> dict[str, Any]:
@@ -338,8 +340,8 @@ def _notified(catalog: Catalog) -> list[tuple[str, str, tuple[tuple[str, str], .
 
 def _agreement_route(name: str, receiver: str) -> dict[str, Any]:
     """An agreement's alerts go to its ``notify`` receiver, before any SLO route (they carry the SLO's labels)."""
-    alerts = f"{c.ALERT_SLA_BUDGET}|{c.ALERT_SLA_PROJECTED_BREACH}"
-    return {"matchers": [matcher("alertname", alerts, "=~"), matcher(c.LABEL_AGREEMENT, name)], "receiver": receiver}
+    return {"matchers": [matcher("alertname", _AGREEMENT_ALERTS, "=~"), matcher(c.LABEL_AGREEMENT, name)],
+            "receiver": receiver}
 
 
 def agreement_routes(catalog: Catalog) -> list[dict[str, Any]]:

@@ -18,7 +18,8 @@ from ...agreements.sla import AgreementResult, CommitmentResult, Compliance, eva
 from ...model.results import Status
 from ...model.slo import Agreement, AgreementKind, Catalog, MaintenanceWindow, WeeklyHours
 from .markup import UNKNOWN, esc, href, page, percent, table
-from .slo_detail import Chart, Line, RangeClient, chart_html
+from .slo_detail import Chart, Line, chart_html
+from .slo_list import RangeClient
 
 AGREEMENTS_PATH = "/agreements"
 #: Past periods shown under the current one.

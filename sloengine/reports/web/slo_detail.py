@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ...compiler.rules import series, slo_window_names, window_name
 from ...engine.connection import QueryError
@@ -34,7 +34,7 @@ from .markup import (
     script_json,
     table,
 )
-from .slo_list import DETAIL_PATH, row, teams
+from .slo_list import DETAIL_PATH, RangeClient, alert_text, row, teams
 
 #: Time ranges offered, by name; the default is the first.
 RANGES: dict[str, int] = {"1d": 86400, "6h": 6 * 3600, "1h": 3600, "7d": 7 * 86400, "30d": 30 * 86400}
@@ -46,10 +46,6 @@ ALERTS = "ALERTS"
 FIRING = "firing"
 #: Labels that identify an SLO's series and so say nothing in a legend.
 _PLAIN = frozenset({"__name__", c.LABEL_SERVICE, c.LABEL_SLO, c.LABEL_WINDOW_SOURCE})
-
-
-class RangeClient(Protocol):
-    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]: ...
 
 
 @dataclass(frozen=True)
@@ -217,8 +213,7 @@ class AlertState:
 
 
 def alert_state(client: RangeClient, slo: SLO, span: TimeRange) -> AlertState:
-    matrix, error = _fetch(client, f"{ALERTS}{{{c.LABEL_SERVICE}={_q(slo.service)},{c.LABEL_SLO}={_q(slo.name)}}}",
-                           span)
+    matrix, error = _fetch(client, series(ALERTS, slo), span)
     if error:
         return AlertState(error=error)
     now = []
@@ -238,10 +233,6 @@ def alert_state(client: RangeClient, slo: SLO, span: TimeRange) -> AlertState:
     order = {level: i for i, level in enumerate(c.ESCALATION_LEVELS)}
     return AlertState(tuple(sorted(now)), max(levels_now, key=lambda v: (order.get(v, -1), v), default=""),
                       max(levels_seen, key=lambda v: (order.get(v, -1), v), default=""))
-
-
-def _q(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def _condition_rows(slo: SLO, results: Sequence[SLOResult], alerts: AlertState) -> list[list[str]]:
@@ -317,14 +308,14 @@ def _firing_now(alerts: AlertState) -> tuple[str, ...] | None:
     fire); None when Prometheus could not be asked."""
     if alerts.error:
         return None
-    names: dict[str, int] = {}
+    firing: dict[tuple[str, str], int] = {}
     for labels, state in alerts.now:
         if state == FIRING:
             found = dict(labels)
-            severity = found.get(c.LABEL_SEVERITY, "")
-            name = found.get("alertname", "") + (f" ({severity})" if severity else "")
-            names[name] = names.get(name, 0) + 1
-    return tuple(sorted(name + (f" ×{n}" if n > 1 else "") for name, n in names.items()))
+            key = (found.get("alertname", ""), found.get(c.LABEL_SEVERITY, ""))
+            firing[key] = firing.get(key, 0) + 1
+    return tuple(sorted(alert_text({"alertname": name, c.LABEL_SEVERITY: severity}, n)
+                        for (name, severity), n in firing.items()))
 
 
 def _level(alerts: AlertState) -> str:

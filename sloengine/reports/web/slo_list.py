@@ -33,7 +33,16 @@ Firing = Mapping[tuple[str, str], tuple[str, ...]]
 
 
 class RangeClient(Protocol):
+    """What the pages ask of Prometheus: range queries (each with a deadline of its own)."""
+
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]: ...
+
+
+def alert_text(labels: Mapping[str, str], times: int) -> str:
+    """How the pages name a firing alert: "name (severity)", with a count when ``times`` of its series fire."""
+    severity = labels.get(c.LABEL_SEVERITY, "")
+    return (labels.get("alertname", "") + (f" ({severity})" if severity else "")
+            + (f" ×{times}" if times > 1 else ""))
 
 
 def firing_alerts(client: RangeClient, at: float) -> tuple[Firing, str]:
@@ -49,11 +58,8 @@ def firing_alerts(client: RangeClient, at: float) -> tuple[Firing, str]:
         labels, values = item["metric"], item.get("values", [])
         if not len(values):
             continue
-        severity = labels.get(c.LABEL_SEVERITY, "")
-        text = labels.get("alertname", "") + (f" ({severity})" if severity else "")
-        times = int(float(values[-1][1]))
         found.setdefault((labels.get(c.LABEL_SERVICE, ""), labels.get(c.LABEL_SLO, "")), []).append(
-            text + (f" ×{times}" if times > 1 else ""))
+            alert_text(labels, int(float(values[-1][1]))))
     return {key: tuple(sorted(names)) for key, names in found.items()}, ""
 
 
@@ -149,7 +155,7 @@ def detail_link(r: SLOResult) -> str:
     return href(DETAIL_PATH, {"service": r.service, "slo": r.slo})
 
 
-def row(r: SLOResult, team: str, alerts: tuple[str, ...] | None = ()) -> list[str]:
+def row(r: SLOResult, team: str, alerts: tuple[str, ...] | None) -> list[str]:
     """The cells of one SLO (``alerts``: its firing alerts; None: unknown)."""
     burn = _burn_now(r)
     burning = ", ".join(r.burning)
