@@ -21,12 +21,13 @@ configuration routes on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..model import conventions as c
-from ..model.calendars import transitions
+from ..model.calendars import offset_expr
 from ..model.promql import Matcher, MatchOp, Selector
 from ..model.slo import (
     SLI,
@@ -132,26 +133,10 @@ def _local_step(tz: str, span: tuple[int, int] | None = None) -> str:
     """
     step = f"(time() - {c.TILE_GRID_SECONDS})"
     if span is not None:
-        return f"vector({step} + ({_offset_within(tz, step, span)}))"
+        return f"vector({step} + ({offset_expr(tz, step, within=span)}))"
     now, when, before = (_zone_series(m, tz) for m in (c.METRIC_UTC_OFFSET, c.METRIC_LAST_OFFSET_CHANGE,
                                                         c.METRIC_PREVIOUS_UTC_OFFSET))
     return f"vector({step} + {now} - ({step} < bool {when}) * ({now} - {before}))"
-
-
-def _offset_within(tz: str, at: str, span: tuple[int, int]) -> str:
-    """PromQL for the zone's UTC offset at ``at`` (a scalar of Unix seconds within ``span``): the offset in
-    force at the span's start and the changes within it (a backfill's query spans a day, not the table)."""
-    base, changes = transitions(tz)
-    lo, hi = span
-    current = base
-    terms = []
-    for change in changes:
-        if change.at <= lo:
-            current = change.after
-        elif change.at <= hi:
-            delta = change.after - change.before
-            terms.append(f"{'+' if delta >= 0 else '-'} ({at} >= bool {change.at}) * {abs(delta)}")
-    return " ".join([str(current), *terms])
 
 
 def _weekday_runs(days: frozenset[int]) -> list[tuple[int, int]]:
@@ -375,14 +360,17 @@ def _agreement_zones(agreement: Agreement) -> set[str]:
     return {h.timezone for h in hours if any(c.METRIC_UTC_OFFSET in t for t in _hours_terms(h))}
 
 
-def mask_zones(catalog: Catalog) -> tuple[str, ...]:
-    """The time zones of the agreements' wall-clock hours (support hours, weekly exclusions)."""
+def mask_zones(catalog: Catalog, items: Sequence[Covered] | None = None) -> tuple[str, ...]:
+    """The time zones of the agreements' wall-clock hours (support hours, weekly exclusions); ``items``:
+    :func:`covered` of ``catalog``, when the caller has it already."""
     zones: set[str] = set()
-    for item in covered(catalog):
-        zones.update(_agreement_zones(item.agreement))
+    for agreement in {i.agreement.name: i.agreement for i in (covered(catalog) if items is None else items)}.values():
+        zones.update(_agreement_zones(agreement))
     return tuple(sorted(zones))
 
 
-def agreement_periods(catalog: Catalog) -> tuple[tuple[str, str], ...]:
-    """The (calendar unit, time zone) pairs the agreements' rules need period-start series for."""
-    return tuple(sorted({(i.agreement.period.value, i.agreement.timezone) for i in covered(catalog)}))
+def agreement_periods(catalog: Catalog, items: Sequence[Covered] | None = None) -> tuple[tuple[str, str], ...]:
+    """The (calendar unit, time zone) pairs the agreements' rules need period-start series for; ``items``:
+    :func:`covered` of ``catalog``, when the caller has it already."""
+    found = covered(catalog) if items is None else items
+    return tuple(sorted({(i.agreement.period.value, i.agreement.timezone) for i in found}))

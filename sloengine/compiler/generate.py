@@ -105,10 +105,12 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
 def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, dashboards: bool,
                  stage_in: Path | None, rulers: RulerOptions) -> Iterator[tuple[str, str | Placed]]:
     services = _services(catalog)
-    calendar_group = compile_calendars(catalog, intervals, agreement_periods(catalog), mask_zones(catalog))
+    commitments = covered(catalog)
+    calendar_group = compile_calendars(catalog, intervals, agreement_periods(catalog, commitments),
+                                       mask_zones(catalog, commitments))
     split = len(catalog.slos) >= PARALLEL_SLOS
     # The agreements' rules are one piece, claimed first, so that the other process takes more services meanwhile.
-    agreements: tuple[None, ...] = (None,) if covered(catalog) else ()
+    agreements: tuple[None, ...] = (None,) if commitments else ()
     chunks: tuple[Share | None, ...] = agreements + (_chunks(services) if split else (tuple(services),))
     claims = Claims(len(chunks))
     options = (fmt, intervals, dashboards, calendar_group is not None, rulers)

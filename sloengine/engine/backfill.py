@@ -157,14 +157,14 @@ def backfill_agreements(catalog: Catalog, prometheus: ConnectionConfig, start: i
         for item in items:
             for chunk in range(first, last + 1, AGREEMENT_STEPS_PER_QUERY * c.TILE_SECONDS):
                 upto = min(last, chunk + (AGREEMENT_STEPS_PER_QUERY - 1) * c.TILE_SECONDS)
-                total, bad, tile_end = agreement_tile_rules(item, backfill=(chunk, upto))
+                total, bad, _ = agreement_tile_rules(item, backfill=(chunk, upto))
                 for rule in (total, bad):
                     found = series.setdefault(rule.record, {})
                     for result in client.query_range(rule.expr, chunk, upto, c.TILE_SECONDS):
                         labels = tuple(sorted({**result["metric"], **dict(rule.labels)}.items()))
                         found.setdefault(labels, []).extend(
                             (int(round(float(t))), _number_text(float(v))) for t, v in result["values"])
-            series.setdefault(tile_end.record, {})[tuple(sorted(tile_end.labels))] = [
+            series.setdefault(c.METRIC_SLA_TILE_END, {})[tuple(sorted(item.labels))] = [
                 (b, str(b)) for b in range(first, last + 1, c.TILE_SECONDS)]
     except QueryError as exc:
         raise ToolError(f"cannot read Prometheus: {exc}") from None

@@ -106,15 +106,20 @@ def next_period_start(unit: CalendarUnit, tz: str, start: datetime) -> datetime:
 MAX_PERIOD_SECONDS = {CalendarUnit.WEEK: 7 * 86400, CalendarUnit.MONTH: 31 * 86400, CalendarUnit.QUARTER: 92 * 86400}
 
 
-def offset_expr(tz: str, at: str, *, local: bool = False) -> str:
+def offset_expr(tz: str, at: str, *, local: bool = False, within: tuple[int, int] | None = None) -> str:
     """PromQL for the zone's UTC offset at ``at`` (a scalar or vector expression of Unix seconds).
 
     With ``local=True``, ``at`` is a local wall time encoded as if it were UTC:
     a transition then happens at local time ``at + before``. Wall times in a
     skipped or repeated hour are never period starts, so this is exact where we
-    use it.
+    use it. With ``within`` (Unix seconds, UTC; ``at`` is known to fall in it), only the offset in force at its
+    start and the changes inside it: a backfill's day, not the zone's whole table.
     """
     base, changes = transitions(tz)
+    if within is not None:
+        lo, hi = within
+        base = next((change.after for change in reversed(changes) if change.at <= lo), base)
+        changes = tuple(change for change in changes if lo < change.at <= hi)
     terms = [str(base)]
     for change in changes:
         delta = change.after - change.before
