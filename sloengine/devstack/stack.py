@@ -180,6 +180,9 @@ class Prometheus:
             last = {g["name"]: g["lastEvaluation"] for g in groups}
             if calendar_first is None and not last.get(conventions.CALENDAR_GROUP, "0001").startswith("0001"):
                 calendar_first = last[conventions.CALENDAR_GROUP]
+            if calendar_first is None and conventions.CALENDAR_GROUP in last:
+                time.sleep(2)   # the calendar group has not evaluated yet: nothing that reads it is ready
+                continue
             if only is not None:
                 groups = [g for g in groups if only(g["name"])]
                 last = {name: at for name, at in last.items() if only(name)}
