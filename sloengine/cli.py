@@ -33,8 +33,10 @@ from .agreements.recommend import render_markdown as render_recommendations
 from .agreements.sla import Compliance, PeriodError, evaluate_all, period_day
 from .compiler.generate import OutputFormat, write_catalog
 from .compiler.rulers import PartialResponse, RulerOptions
+from .compiler.split import Topology, TopologyError
 from .compiler.tools import ToolError
 from .compiler.writer import write_atomically
+from .engine.backfill import Tier
 from .engine.backfill import backfill as run_backfill
 from .engine.connection import (
     DEADLINE_REQUESTS,
@@ -47,8 +49,10 @@ from .engine.connection import (
 )
 from .engine.livecheck import check_catalog_live
 from .engine.reading import evaluate
+from .model import conventions as c
 from .model.diagnostics import Level
 from .model.durations import DurationError, format_duration, parse_duration, parse_seconds_float
+from .model.promql import LABEL_NAME
 from .model.results import Status
 from .model.slo import SLO, CalendarWindow, Catalog, LatencySLI, ProbeSLI, RatioSLI
 from .model.terminal import printable
@@ -304,8 +308,19 @@ def _load_clean(paths: tuple[Path, ...]) -> Catalog:
 @click.option("--partial-response", type=click.Choice([p.value for p in PartialResponse]), default="abort",
               show_default=True, help="Thanos Ruler's partial_response_strategy of every group (thanos format).")
 @click.option("--no-dashboards", is_flag=True, help="Skip the Grafana dashboards.")
+@click.option("--split", type=click.Choice(["leaf,global"]), default=None,
+              help="Also write two tiers under split/: leaf/ rules for each cluster's Prometheus (events and tiles "
+                   "from its counters) and global/ rules for a Prometheus federating them (sums over clusters, "
+                   "ratios, alerts), with global/federation.yml, its scrape job for the leaves.")
+@click.option("--clusters", default=None, metavar="NAME,NAME",
+              help="With --split: the clusters the global tier expects a leaf for (their external label's values).")
+@click.option("--cluster-label", default=c.DEFAULT_CLUSTER_LABEL, show_default=True,
+              help="With --split: the external label naming each leaf's cluster.")
+@click.option("--federation-interval", type=click.IntRange(5, 300), default=30, show_default=True, metavar="SECONDS",
+              help="With --split: how often the global scrapes each leaf's /federate.")
 def generate(paths: tuple[Path, ...], out: Path, fmt: str, tenant: str | None, partial_response: str,
-             no_dashboards: bool) -> None:
+             no_dashboards: bool, split: str | None, clusters: str | None, cluster_label: str,
+             federation_interval: int) -> None:
     """Compile SLO specs into Prometheus rules with promtool tests, Grafana dashboards and Alertmanager escalation.
 
     Writes OUT/rules/<service>.rules.yml (load them in Prometheus's rule_files),
@@ -316,12 +331,45 @@ def generate(paths: tuple[Path, ...], out: Path, fmt: str, tenant: str | None, p
     generated files for services that are gone are removed. Nothing is
     written when a spec has an error.
     """
+    topology = _topology(split, clusters, cluster_label, federation_interval)
     catalog = _load_clean(paths)
     rulers = RulerOptions(tenant=tenant, partial_response=PartialResponse(partial_response))
-    written, removed = write_catalog(out, catalog, OutputFormat(fmt), dashboards=not no_dashboards, rulers=rulers)
+    if topology is not None and catalog.agreements:
+        click.secho("warning: agreements' breach-risk rules are not split into tiers yet: run "
+                    f"{c.rules_file(c.AGREEMENTS_FILE_STEM)} where every cluster's counters can be read", fg="yellow",
+                    err=True)
+    written, removed = write_catalog(out, catalog, OutputFormat(fmt), dashboards=not no_dashboards, rulers=rulers,
+                                     split=topology)
     for path in removed:
         click.echo(printable(f"removed stale {path}"), err=True)
     click.echo(printable(f"wrote {len(written)} files for {len(catalog.slos)} SLOs to {out}"), err=True)
+
+
+def _topology(split: str | None, clusters: str | None, label: str, interval: int) -> Topology | None:
+    """The two-tier topology of ``generate --split`` (None without it); a usage error when incomplete."""
+    if split is None:
+        if clusters is not None:
+            raise click.BadParameter("only means something with --split leaf,global", param_hint="--clusters")
+        return None
+    if not clusters:
+        raise click.BadParameter("name the clusters the global tier expects a leaf for, e.g. --clusters eu-1,us-1",
+                                 param_hint="--clusters")
+    try:
+        return Topology(tuple(name.strip() for name in clusters.split(",")), label, interval)
+    except TopologyError as exc:
+        raise click.BadParameter(str(exc), param_hint="--clusters/--cluster-label") from None
+
+
+def _label_pairs(labels: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``NAME=VALUE`` options as sorted pairs; a usage error naming the bad one."""
+    pairs: dict[str, str] = {}
+    for text in labels:
+        name, sep, value = text.partition("=")
+        if not sep or not LABEL_NAME.match(name) or name.startswith("__") or name in c.ALERT_OWN_LABELS:
+            raise click.BadParameter(f"{text!r}: give NAME=VALUE with a label name that is not reserved, "
+                                     "e.g. cluster=eu-1", param_hint="--label")
+        pairs[name] = value
+    return tuple(sorted(pairs.items()))
 
 
 def _instant(text: str, hint: str = "--until") -> float:
@@ -371,7 +419,16 @@ def _client(**connection: Any) -> Client:
 @click.option("--until", "until", default=None, help="End (RFC 3339 or Unix seconds); default: now.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the TSDB blocks (OUT/blocks) and the rules used.")
-def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, **connection: Any) -> None:
+@click.option("--tier", type=click.Choice([t.value for t in Tier]), default=Tier.SINGLE.value, show_default=True,
+              help="Whose tiles: a single Prometheus's, or (leaf) a leaf's of `generate --split leaf,global`, read "
+                   "from that leaf.")
+@click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
+              help="Add this label to every series written (repeatable): the external labels of the Prometheus the "
+                   "history came from, e.g. --label cluster=eu-1 for a leaf's blocks that go to the global tier.")
+@click.option("--cluster-label", default=c.DEFAULT_CLUSTER_LABEL, show_default=True,
+              help="With --tier leaf: the label naming clusters (as given to generate --split).")
+def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, tier: str, labels: tuple[str, ...],
+             cluster_label: str, **connection: Any) -> None:
     """Write TSDB blocks of the SLOs' recorded history so new SLOs show their whole window at once.
 
     Only the 5-minute tiles need history (every longer window is a sum of
@@ -388,9 +445,11 @@ def backfill(paths: tuple[Path, ...], since: str, until: str | None, out: Path, 
     except DurationError as exc:
         raise click.BadParameter(f"{exc}; e.g. 30d", param_hint="--since") from None
     end = int(_instant(until)) if until else int(time.time())
+    extra = _label_pairs(labels)
     config = _connection(**connection)
     try:
-        result = run_backfill(catalog, config, end - span, end, out)
+        result = run_backfill(catalog, config, end - span, end, out, tier=Tier(tier), labels=extra,
+                              cluster_label=cluster_label)
     except ToolError as exc:
         click.secho("backfill failed: " + printable(str(exc), keep="\n"), fg="red", err=True)
         sys.exit(EXIT_INVALID)

@@ -80,7 +80,7 @@ def test_every_choice_of_an_option_is_listed_in_the_readme_row(name):
     usage = readme_rows()[name].split(" | ")[0]   # `sloengine report PATH... [--format table\|json]`
     for flag, option in long_flags(commands()[name]).items():
         if isinstance(option.type, click.Choice):
-            listed = re.search(rf"{flag}[ =]([\w\\|-]+)", usage)
+            listed = re.search(rf"{flag}[ =]([\w\\|,-]+)", usage)
             assert listed, f"README row of {name} does not list the choices of {flag}"
             assert set(listed.group(1).split("\\|")) == set(option.type.choices), f"{name} {flag}"
 

@@ -29,6 +29,7 @@ from .escalation import AlertmanagerOptions, AlertmanagerShare, alertmanager_sha
 from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
 from .rulers import RulerOptions, gmp_file, mimir_file, thanos_file, vmalert_file, vmrule_file
 from .rules import Intervals, RuleGroup, compile_calendars, compile_slo
+from .split import Topology, split_files
 from .writer import Generation, Placed, place
 
 #: From this many SLOs on, a share of the services is compiled in a second process.
@@ -55,10 +56,10 @@ class OutputFormat(enum.Enum):
 
 def render(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
            intervals: Intervals = Intervals(), *, dashboards: bool = True,
-           rulers: RulerOptions = RulerOptions()) -> dict[str, str]:
+           rulers: RulerOptions = RulerOptions(), split: Topology | None = None) -> dict[str, str]:
     """Every generated file by relative path, sorted."""
     files: dict[str, str] = {}
-    for path, text in render_iter(catalog, fmt, intervals, dashboards=dashboards, rulers=rulers):
+    for path, text in render_iter(catalog, fmt, intervals, dashboards=dashboards, rulers=rulers, split=split):
         assert isinstance(text, str), "files are only staged on disk when render_iter is told where"
         files[path] = text
     return dict(sorted(files.items()))
@@ -87,8 +88,8 @@ class _Job:
 
 def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
                 intervals: Intervals = Intervals(), *, dashboards: bool = True,
-                stage_in: Path | None = None, rulers: RulerOptions = RulerOptions()
-                ) -> Iterator[tuple[str, str | Placed]]:
+                stage_in: Path | None = None, rulers: RulerOptions = RulerOptions(),
+                split: Topology | None = None) -> Iterator[tuple[str, str | Placed]]:
     """:func:`render` as a stream of (path, text), each service's files as soon as they are ready, so that
     writing them can overlap compiling the next.
 
@@ -97,9 +98,12 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
     too, each process taking the next group of services as it gets free; the worker hands back its SLOs'
     alerts and their part of the Alertmanager configuration, which is joined here. With ``stage_in`` (a
     :class:`.writer.Generation`'s private directory) the worker writes its files there itself and hands back
-    :class:`.writer.Placed` entries, so its output never passes through this process's memory."""
+    :class:`.writer.Placed` entries, so its output never passes through this process's memory. With ``split``
+    the two tiers' files (:mod:`.split`) are added under ``split/``."""
     with paused_gc():
         yield from _render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=stage_in, rulers=rulers)
+        if split is not None:
+            yield from split_files(catalog, split, intervals).items()
 
 
 def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, dashboards: bool,
@@ -283,7 +287,7 @@ def _our_dashboard(path: Path) -> bool:
 
 
 _OUR_DIRS = (c.RULES_DIR, c.TESTS_DIR, c.OPERATOR_DIR, c.MIMIR_DIR, c.THANOS_DIR, c.VMALERT_DIR, c.VMRULE_DIR,
-             c.GMP_DIR, c.ALERTMANAGER_DIR, c.DASHBOARD_PROVISIONING_DIR)
+             c.GMP_DIR, c.ALERTMANAGER_DIR, c.DASHBOARD_PROVISIONING_DIR, c.LEAF_DIR, c.GLOBAL_DIR)
 
 
 def generated_here(out: Path, path: Path) -> bool:
@@ -324,10 +328,11 @@ def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str | Placed
 
 def write_catalog(out: Path, catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
                   intervals: Intervals = Intervals(), *, dashboards: bool = True,
-                  rulers: RulerOptions = RulerOptions()) -> tuple[list[Path], list[Path]]:
+                  rulers: RulerOptions = RulerOptions(), split: Topology | None = None
+                  ) -> tuple[list[Path], list[Path]]:
     """What ``sloengine generate`` does: render everything for ``catalog`` and swap it into ``out`` as one
     generation (a forked worker writes its share of the files into the new generation itself)."""
     with Generation(out) as generation:
         generation.write(render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=generation.path,
-                                     rulers=rulers))
+                                     rulers=rulers, split=split))
         return generation.commit(lambda path: generated_here(generation.out, path))

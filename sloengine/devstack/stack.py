@@ -19,7 +19,7 @@ import resource
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -203,9 +203,11 @@ def _instant(rfc3339: str) -> float:
 
 
 def write_config(path: Path, rule_files: Sequence[Path] = (), scrape_configs: Sequence[dict] = (),
-                 evaluation_interval: str = "30s", alertmanagers: Sequence[str] = ()) -> None:
+                 evaluation_interval: str = "30s", alertmanagers: Sequence[str] = (),
+                 external_labels: Mapping[str, str] | None = None) -> None:
     config: dict = {
-        "global": {"scrape_interval": "15s", "evaluation_interval": evaluation_interval},
+        "global": {"scrape_interval": "15s", "evaluation_interval": evaluation_interval,
+                   **({"external_labels": dict(external_labels)} if external_labels else {})},
         "rule_files": [str(p) for p in rule_files],
         "scrape_configs": list(scrape_configs),
     }
@@ -218,7 +220,8 @@ def write_config(path: Path, rule_files: Sequence[Path] = (), scrape_configs: Se
 def prometheus(workdir: Path, *, rule_files: Sequence[Path] = (), scrape_configs: Sequence[dict] = (),
                data_dir: Path | None = None, retention: str = "400d", evaluation_interval: str = "30s",
                alertmanagers: Sequence[str] = (), extra_args: Sequence[str] = (),
-               tls: tuple[Path, Path] | None = None, port: int | None = None) -> Iterator[Prometheus]:
+               tls: tuple[Path, Path] | None = None, port: int | None = None,
+               external_labels: Mapping[str, str] | None = None) -> Iterator[Prometheus]:
     """Run Prometheus on a free loopback port (or ``port``) until the ``with`` block ends.
 
     ``tls`` is a (certificate, key) pair: Prometheus then serves HTTPS only, as
@@ -229,7 +232,7 @@ def prometheus(workdir: Path, *, rule_files: Sequence[Path] = (), scrape_configs
     data_dir = data_dir or workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
-    write_config(config, rule_files, scrape_configs, evaluation_interval, alertmanagers)
+    write_config(config, rule_files, scrape_configs, evaluation_interval, alertmanagers, external_labels)
     log = workdir / "prometheus.log"
     scheme = "http"
     if tls is not None:

@@ -17,6 +17,7 @@ are joined with ``or``.
 
 from __future__ import annotations
 
+import enum
 import math
 import shutil
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from ..compiler.agreements import tile_rules as agreement_tile_rules
 from ..compiler.queries import EventQueries
 from ..compiler.rulefiles import render_rule_file
 from ..compiler.rules import RecordingRule, RuleGroup, slo_labels, tile_end_rule
+from ..compiler.split import leaf_backfill_rules
 from ..compiler.tools import ToolError, promtool
 from ..model import conventions as c
 from ..model.durations import format_duration
@@ -62,8 +64,19 @@ def combined(rules: Sequence[RecordingRule], per_rule: int = SLOS_PER_RULE) -> t
     return tuple(out)
 
 
-def tile_rules(catalog: Catalog) -> tuple[RecordingRule, ...]:
-    """Each event-counting SLO's two tile rules, free of references to recorded series."""
+class Tier(enum.Enum):
+    """Whose tiles a backfill writes: a single Prometheus's (``slo:``), or a leaf's in two tiers (``slo_cluster:``,
+    see :mod:`sloengine.compiler.split`)."""
+
+    SINGLE = "single"
+    LEAF = "leaf"
+
+
+def tile_rules(catalog: Catalog, tier: Tier = Tier.SINGLE,
+               cluster_label: str = c.DEFAULT_CLUSTER_LABEL) -> tuple[RecordingRule, ...]:
+    """Each event-counting SLO's two tile rules (and its tile end), free of references to recorded series."""
+    if tier is Tier.LEAF:
+        return tuple(rule for slo in catalog.slos for rule in leaf_backfill_rules(slo, cluster_label))
     rules = []
     for slo in catalog.slos:
         queries = EventQueries(slo.sli)
@@ -87,8 +100,15 @@ class BackfillResult:
     commitments: int = 0
 
 
-def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, end: int, out: Path) -> BackfillResult:
+def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, end: int, out: Path, *,
+             tier: Tier = Tier.SINGLE, labels: tuple[tuple[str, str], ...] = (),
+             cluster_label: str = c.DEFAULT_CLUSTER_LABEL) -> BackfillResult:
     """Evaluate the tile rules over ``[start, end]`` against ``prometheus`` into blocks under ``out``.
+
+    ``labels`` are added to every series written: the external labels a server that did not record them would
+    know them by (a leaf's ``cluster`` in the global tier's blocks, a Prometheus's external labels in Thanos or
+    Mimir). A leaf's tiles (``tier``) go to the leaf without its cluster label (its own rules read them) and to
+    the global tier with it. Agreements' tiles are written for a single Prometheus only (they are not split).
 
     ``prometheus`` is the connection (or a bare URL): promtool reads through a
     :class:`~sloengine.engine.connection.Relay`, so authentication, TLS, tenant
@@ -106,7 +126,8 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
     # start it is given, so start is rounded down, never up, for the first tile to reach back over it.
     start = start // c.TILE_SECONDS * c.TILE_SECONDS
     end = end // c.TILE_SECONDS * c.TILE_SECONDS
-    singles = tile_rules(catalog)
+    singles = tuple(RecordingRule(rule.record, rule.expr, tuple(sorted({**dict(rule.labels), **dict(labels)}.items())))
+                    for rule in tile_rules(catalog, tier, cluster_label))
     slos = len(singles) // 3  # each SLO's tile total, tile bad and tile end
     groups = (RuleGroup(c.BACKFILL_GROUP, c.TILE_SECONDS, combined(singles)),) if singles else ()
     rules_file = out / "backfill.rules.yml"
@@ -127,7 +148,7 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
                 if relay.failures:
                     raise ToolError(f"cannot read Prometheus: {relay.failures[0]}") from None
                 raise ToolError(relay.describe(str(exc))) from None
-    commitments = backfill_agreements(catalog, config, start, end, blocks, out)
+    commitments = backfill_agreements(catalog, config, start, end, blocks, out, labels) if tier is Tier.SINGLE else 0
     return BackfillResult(rules_file, blocks, slos, sum(len(g.rules) for g in groups), commitments)
 
 
@@ -136,7 +157,7 @@ AGREEMENT_STEPS_PER_QUERY = 288
 
 
 def backfill_agreements(catalog: Catalog, prometheus: ConnectionConfig, start: int, end: int, blocks: Path,
-                        work: Path) -> int:
+                        work: Path, labels: tuple[tuple[str, str], ...] = ()) -> int:
     """Each agreement commitment's tiles at every 5-minute boundary in ``[start, end]``, as blocks in ``blocks``.
 
     An agreement's tiles count only support hours net of exclusions, and the periods they are summed over
@@ -161,10 +182,11 @@ def backfill_agreements(catalog: Catalog, prometheus: ConnectionConfig, start: i
                 for rule in (total, bad):
                     found = series.setdefault(rule.record, {})
                     for result in client.query_range(rule.expr, chunk, upto, c.TILE_SECONDS):
-                        labels = tuple(sorted({**result["metric"], **dict(rule.labels)}.items()))
-                        found.setdefault(labels, []).extend(
+                        key = tuple(sorted({**result["metric"], **dict(rule.labels), **dict(labels)}.items()))
+                        found.setdefault(key, []).extend(
                             (int(round(float(t))), _number_text(float(v))) for t, v in result["values"])
-            series.setdefault(c.METRIC_SLA_TILE_END, {})[tuple(sorted(item.labels))] = [
+            ends = tuple(sorted({**dict(item.labels), **dict(labels)}.items()))
+            series.setdefault(c.METRIC_SLA_TILE_END, {})[ends] = [
                 (b, str(b)) for b in range(first, last + 1, c.TILE_SECONDS)]
     except QueryError as exc:
         raise ToolError(f"cannot read Prometheus: {exc}") from None

@@ -265,3 +265,40 @@ AGREEMENTS_FILE_STEM = "_agreements"
 
 def agreement_group_name(agreement: str) -> str:
     return f"sloengine:agreement:{agreement}"
+
+# ---- two tiers: leaf Prometheus servers (one per cluster) and a global tier federating them --------------
+
+#: Where ``generate --split leaf,global`` writes each tier's files.
+SPLIT_DIR = "split"
+LEAF_DIR = f"{SPLIT_DIR}/leaf"
+GLOBAL_DIR = f"{SPLIT_DIR}/global"
+#: The level prefix of what a leaf records (per cluster; the cluster label is added by federation): the global
+#: federates exactly these, so they never share a name with the global's own aggregated ``slo:`` series.
+LEAF_LEVEL = "slo_cluster"
+
+
+def leaf_metric(metric: str) -> str:
+    """The leaf's name for one of our recorded metrics (``slo:bad_events:increase`` → ``slo_cluster:...``)."""
+    level, _, rest = metric.partition(":")
+    assert level == "slo", metric
+    return f"{LEAF_LEVEL}:{rest}"
+
+
+#: One series per leaf, evaluated every fast interval: the global tells a lost leaf by its absence.
+METRIC_LEAF_HEARTBEAT = f"{LEAF_LEVEL}:leaf_heartbeat:timestamp"
+#: In the global tier: one series per expected cluster whose leaf's heartbeat is absent.
+METRIC_LEAF_MISSING = "slo:leaf_missing:bool"
+ALERT_LEAF_MISSING = "SLOLeafMissing"
+LEAF_GROUP = "sloengine:leaf"
+LEAVES_GROUP = "sloengine:leaves"
+LEAF_FILE_STEM = "_leaf"
+LEAVES_FILE_STEM = "_leaves"
+#: The global's scrape configuration for federating the leaves (a snippet to merge into prometheus.yml).
+FEDERATION_FILE = f"{GLOBAL_DIR}/federation.yml"
+FEDERATION_JOB = "sloengine-federate"
+DEFAULT_CLUSTER_LABEL = "cluster"
+
+
+def split_group_name(service: str, slo: str, tier: str, speed: str) -> str:
+    """A tier's rule group of one SLO (``tier``: ``leaf`` or ``global``)."""
+    return f"sloengine:{service}:{slo}:{tier}-{speed}"
