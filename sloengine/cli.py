@@ -327,9 +327,11 @@ def generate(paths: tuple[Path, ...], out: Path, fmt: str, tenant: str | None, p
     OUT/tests/<service>.test.yml (run `promtool test rules OUT/tests/*.yml`),
     OUT/dashboards/*.json with Grafana provisioning under
     OUT/dashboards/provisioning/, and OUT/alertmanager/ (configuration and
-    `amtool config routes test` cases). Files are replaced atomically;
-    generated files for services that are gone are removed. Nothing is
-    written when a spec has an error.
+    `amtool config routes test` cases). With --split leaf,global, also
+    OUT/split/leaf/ (for each cluster's Prometheus) and OUT/split/global/ (for
+    a Prometheus federating them, with federation.yml). Files are replaced
+    atomically; generated files for services that are gone are removed.
+    Nothing is written when a spec has an error.
     """
     topology = _topology(split, clusters, cluster_label, federation_interval)
     catalog = _load_clean(paths)

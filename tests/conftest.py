@@ -21,6 +21,7 @@ PEERS = SHARED / "peers"
 #: and the suite ends when its short tests do. Only the order changes; a file missing here runs after these.
 START_FIRST = (
     "integration/test_sla_alerts_live.py",   # waits for a 5-minute group: its idle minutes overlap the rest
+    "integration/test_two_tier.py",          # three Prometheus, waits for 5-minute groups and a page
     "test_generate_atomic.py",
     "integration/test_rules_accuracy.py",
     "test_hostile_fuzz.py",

@@ -157,8 +157,10 @@ def test_global_sums_clusters_and_a_lost_leaf_leaves_no_sli_but_a_page(shop: Pat
             {"series": f'http_requests_total{{job="shop",code="200",cluster="{cluster}"}}', "values": f"0+{good}x120"},
             {"series": f'http_requests_total{{job="shop",code="500",cluster="{cluster}"}}', "values": f"0+{bad}x120"},
         ]
-    series += [{"series": f'{c.METRIC_LEAF_HEARTBEAT}{{cluster="eu-1"}}', "values": "1x120"},
-               {"series": f'{c.METRIC_LEAF_HEARTBEAT}{{cluster="us-1"}}', "values": "1x60 stale"}]
+    # The leaves' clocks (a heartbeat is the time its leaf recorded it); us-1's leaf stops at 60m and its last
+    # heartbeat stays visible (federated samples get no staleness markers) until it is too old.
+    series += [{"series": f'{c.METRIC_LEAF_HEARTBEAT}{{cluster="eu-1"}}', "values": "0+60x120"},
+               {"series": f'{c.METRIC_LEAF_HEARTBEAT}{{cluster="us-1"}}', "values": "0+60x60"}]
     summed = '{service="shop",slo="availability",window_source="raw",window="5m"}'
     test = {
         "rule_files": [str(tmp_path / c.LEAF_DIR / "shop.rules.yml"), str(tmp_path / c.GLOBAL_DIR / "shop.rules.yml"),
@@ -195,6 +197,10 @@ def test_global_sums_clusters_and_a_lost_leaf_leaves_no_sli_but_a_page(shop: Pat
                                   'per-cluster",window_source="raw",window="5m"}', "value": 0.01},
                                  {"labels": c.METRIC_ERROR_RATIO + '{cluster="us-1",service="shop",slo="availability-'
                                   'per-cluster",window_source="raw",window="5m"}', "value": 0.01}]},
+                # Four minutes after its last heartbeat, within the lookback that hides a lost federated leaf.
+                {"expr": c.METRIC_LEAF_MISSING, "eval_time": "64m",
+                 "exp_samples": [{"labels": c.METRIC_LEAF_MISSING + '{cluster="us-1"}', "value": 1}]},
+                {"expr": c.METRIC_LEAF_MISSING, "eval_time": "61m", "exp_samples": []},
                 {"expr": c.METRIC_LEAF_MISSING, "eval_time": "90m",
                  "exp_samples": [{"labels": c.METRIC_LEAF_MISSING + '{cluster="us-1"}', "value": 1}]},
             ],
@@ -204,9 +210,10 @@ def test_global_sums_clusters_and_a_lost_leaf_leaves_no_sli_but_a_page(shop: Pat
                     "exp_labels": {"cluster": "us-1", c.LABEL_SEVERITY: "page", c.LABEL_OWN_SEVERITY: "page"},
                     "exp_annotations": {
                         "summary": "leaf Prometheus of cluster us-1 is missing from the global tier",
-                        "description": "The global tier has had no heartbeat from the leaf Prometheus of cluster us-1 "
-                                       "for a minute (down, or federation cannot reach it). SLIs summed over clusters "
-                                       "have no data until it is back; SLIs kept per cluster go on for the others."},
+                        "description": "The global tier has had no fresh heartbeat from the leaf Prometheus of "
+                                       "cluster us-1 for 180s (down, federation cannot reach it, or its clock is off). "
+                                       "SLIs summed over clusters have no data until it is back; SLIs kept per "
+                                       "cluster go on for the others."},
                 }]},
             ],
         }],

@@ -315,11 +315,25 @@ def global_groups(slo: SLO, service: Service, topology: Topology,
     )
 
 
+def heartbeat_limit_seconds(topology: Topology, intervals: Intervals = Intervals()) -> int:
+    """How old a leaf's latest heartbeat may be before the leaf counts as missing: twice what a healthy one is at
+    most (the leaf's evaluation interval plus a federation interval)."""
+    return 2 * (intervals.fast_seconds + topology.federation_interval_seconds)
+
+
 def leaves_group(topology: Topology, intervals: Intervals = Intervals()) -> RuleGroup:
-    """The global's watch on its leaves: a series and a page per expected cluster whose heartbeat is absent."""
-    absent = " or ".join(
-        f"absent({c.METRIC_LEAF_HEARTBEAT}{label_matchers(((topology.cluster_label, cluster),))})"
-        for cluster in topology.clusters)
+    """The global's watch on its leaves: a series and a page per expected cluster whose heartbeat is absent or old.
+
+    Federated samples carry their leaf's timestamps, and Prometheus writes no staleness markers for samples with
+    timestamps: a lost leaf's series stay visible for the 5-minute lookback. So the heartbeat records the leaf's
+    clock, and a leaf is missing as soon as its latest heartbeat is older than :func:`heartbeat_limit_seconds`
+    (or there is none)."""
+    limit = heartbeat_limit_seconds(topology, intervals)
+    parts = []
+    for cluster in topology.clusters:
+        beat = c.METRIC_LEAF_HEARTBEAT + label_matchers(((topology.cluster_label, cluster),))
+        parts.append(f"(0 * (max by ({topology.cluster_label}) ({beat}) < time() - {limit}) + 1) or absent({beat})")
+    absent = " or ".join(parts)
     label = topology.cluster_label
     return RuleGroup(c.LEAVES_GROUP, intervals.fast_seconds, (
         RecordingRule(c.METRIC_LEAF_MISSING, checked(absent)),
@@ -329,8 +343,9 @@ def leaves_group(topology: Topology, intervals: Intervals = Intervals()) -> Rule
             for_seconds=60,
             labels=((c.LABEL_SEVERITY, AlertSeverity.PAGE.value), (c.LABEL_OWN_SEVERITY, AlertSeverity.PAGE.value)),
             annotations=(
-                ("description", f"The global tier has had no heartbeat from the leaf Prometheus of {label} "
-                                f"{{{{ $labels.{label} }}}} for a minute (down, or federation cannot reach it). SLIs "
+                ("description", f"The global tier has had no fresh heartbeat from the leaf Prometheus of {label} "
+                                f"{{{{ $labels.{label} }}}} for {limit + 60}s (down, federation cannot reach it, "
+                                "or its clock is off). SLIs "
                                 "summed over clusters have no data until it is back; SLIs kept per cluster go on "
                                 "for the others."),
                 ("summary", f"leaf Prometheus of {label} {{{{ $labels.{label} }}}} is missing from the global tier"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 
 PROMTOOL = "promtool"
 
@@ -28,11 +29,12 @@ def find_binary(*names: str) -> str:
                     "(make test and make demo do this)")
 
 
-def promtool(*args: str, timeout: float = 1800, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run promtool (in ``env`` when given, else this environment); raise :class:`ToolError` with its output
-    when it fails."""
+def promtool(*args: str, timeout: float = 1800, env: Mapping[str, str] | None = None,
+             cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run promtool (in ``env`` when given, else this environment; in ``cwd``); raise :class:`ToolError` with its
+    output when it fails."""
     binary = find_binary(PROMTOOL)
-    done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    done = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
     if done.returncode != 0:
         raise ToolError(f"promtool {' '.join(args[:3])} failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
                         f"{done.stderr[-3000:]}")

@@ -139,11 +139,15 @@ def backfill(catalog: Catalog, prometheus: ConnectionConfig | str, start: int, e
     if groups:
         with Relay(config) as relay:
             try:
+                # promtool places a group's evaluations at a phase hashed from its name and the rules file's path
+                # as given: a path that is the same in every run gives every run the same tiles (a leaf's copy and
+                # the global tier's copy of its history must be the same tiles, or their seams overlap).
                 promtool("tsdb", "create-blocks-from", f"--max-block-duration={_block_hours(slos)}h",
                          "rules", "--quiet",
                          f"--url={relay.url}", f"--start={start}", f"--end={end}",
-                         f"--output-dir={blocks}", f"--eval-interval={format_duration(c.TILE_SECONDS)}",
-                         str(rules_file), timeout=BACKFILL_TIMEOUT_SECONDS, env=relay.environment())
+                         f"--output-dir={blocks.resolve()}", f"--eval-interval={format_duration(c.TILE_SECONDS)}",
+                         rules_file.name, timeout=BACKFILL_TIMEOUT_SECONDS, env=relay.environment(),
+                         cwd=rules_file.parent)
             except ToolError as exc:
                 if relay.failures:
                     raise ToolError(f"cannot read Prometheus: {relay.failures[0]}") from None

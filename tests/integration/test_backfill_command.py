@@ -220,3 +220,36 @@ def test_backfill_without_any_prometheus_url_says_how_to_give_one(tmp_path, monk
     outcome = CliRunner().invoke(main, ["backfill", str(spec), "--since", "2h", "--out", str(tmp_path / "bf")])
     assert outcome.exit_code == 1
     assert "no Prometheus URL: pass --prometheus URL" in outcome.output
+
+
+def _dumped(blocks: Path) -> set[tuple[str, str, str]]:
+    """(series, value, timestamp) of every sample in a directory of blocks, by ``promtool tsdb dump``."""
+    (blocks / "wal").mkdir(exist_ok=True)   # promtool opens the directory as a TSDB, which has one
+    done = subprocess.run(["promtool", "tsdb", "dump", str(blocks)], capture_output=True, text=True, check=True)
+    return {tuple(line.rsplit(" ", 2)) for line in done.stdout.splitlines() if line.strip()}  # type: ignore[misc]
+
+
+def test_a_leafs_copy_and_the_global_tiers_copy_are_the_same_tiles(tmp_path):
+    """Two runs into different directories evaluate at the same instants (promtool hashes the rules file's path
+    into the evaluations' phase; a different phase would overlap the seams of the two copies), and --label adds
+    the cluster to every series of the global's copy, and nothing else."""
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(SPEC)
+    step, hours = 60, 8
+    end = int(time.time()) // step * step
+    n = hours * 60 + 1
+    rng = np.random.default_rng(5)
+    data = tmp_path / "data"
+    write_blocks(openmetrics([Counter("shop_requests_total", (("code", "200"),), rng.poisson(99.0, n).astype(float)),
+                              Counter("shop_requests_total", (("code", "500"),), rng.poisson(1.0, n).astype(float))],
+                             end - hours * 3600, step), tmp_path, data)
+    with prometheus(tmp_path / "raw", data_dir=data) as prom:
+        for out, extra in (("leaf", []), ("elsewhere/global", ["--label", "cluster=eu-1"])):
+            outcome = CliRunner().invoke(main, ["backfill", str(spec), "--prometheus", prom.url, "--since", "6h",
+                                                "--until", str(end), "--tier", "leaf", *extra,
+                                                "--out", str(tmp_path / out)])
+            assert outcome.exit_code == 0, outcome.output
+    leaf = _dumped(tmp_path / "leaf" / "blocks")
+    top = _dumped(tmp_path / "elsewhere" / "global" / "blocks")
+    assert leaf and all(f"__name__=\"{c.LEAF_LEVEL}:" in series for series, _, _ in leaf)
+    assert {(series.replace('cluster="eu-1", ', ""), value, at) for series, value, at in top} == leaf
