@@ -257,3 +257,22 @@ def test_a_wrong_topology_is_a_usage_error_that_says_how(args: list[str], messag
 def test_topology_refuses_what_federation_cannot_tell_apart() -> None:
     with pytest.raises(TopologyError):
         Topology(())
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed")
+def test_every_peer_file_that_validates_splits_into_rules_promtool_accepts(peers_dir: Path, tmp_path: Path) -> None:
+    """Sloth's, Pyrra's and OpenSLO's public examples, each as a user would bring it: one promtool run for all."""
+    rules: list[str] = []
+    for index, path in enumerate(sorted(p for p in peers_dir.rglob("*") if p.suffix in (".yaml", ".yml"))):
+        result = load([path])
+        if not result.ok or not result.catalog.slos:
+            continue
+        for relative, text in split_files(result.catalog, TOPOLOGY).items():
+            target = tmp_path / str(index) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            if relative.endswith(".rules.yml"):
+                rules.append(str(target))
+    assert len(rules) > 50
+    done = subprocess.run([PROMTOOL, "check", "rules", *rules], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -15,11 +15,13 @@ Why the long windows stay exact: federation passes each sample on with its own t
 stores a re-scraped sample (same timestamp, same value) once, so every tile a leaf records is in the global
 once, at the instant the leaf recorded it; a window is the sum of the tiles in it per cluster, summed over
 clusters. A tile that has not been federated yet is counted at the next evaluation, never lost. Tiles a leaf
-recorded while the global could not reach it are not federated (federation reads the latest sample only):
-backfill them (``sloengine backfill --tier leaf --label cluster=…`` against the leaf, blocks into the global).
+recorded while the global could not reach it are not federated afterwards (federation reads the latest sample
+only): the global pages the missing leaf meanwhile, and its long windows lack that span. History before the
+topology existed comes from ``sloengine backfill --tier leaf`` (the leaf's copy, and with ``--label cluster=…``
+the global's: the same tiles).
 
 A lost leaf is never read as a healthy one: the global knows the clusters to expect, records
-``slo:leaf_missing:bool`` for each whose heartbeat is absent, and pages ``SLOLeafMissing``. While a leaf is
+``slo:leaf_missing:bool`` for each whose heartbeat is absent or old, and pages ``SLOLeafMissing``. While a leaf is
 missing, an SLI summed over clusters has no data (its burn rates and budgets go absent, ``SLONoData`` follows):
 a sum without one cluster's events is not the SLI. An SLI that keeps the cluster (``group_by`` names the
 cluster label) goes on for the clusters that report.

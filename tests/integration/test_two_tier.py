@@ -222,11 +222,17 @@ def _slow_evaluations(top, found: dict[str, float]) -> dict[str, float]:
 
 
 def _exact(leaf, top, at: float, name: str, slo: str = "availability") -> tuple[float, float]:
-    """Requests and failures of cluster ``name`` over the tiles the global holds at ``at``: from the held
-    counter value where the first backfilled tile began to where the last tile ended, from the leaf's samples."""
-    ends = {q: v for q in ("min", "max") for _, v in _value(
-        top, f'{q}_over_time({c.leaf_metric(c.METRIC_TILE_END)}{{slo="{slo}",cluster="{name}"}}[4h])', at)}
-    first_start, last_end = ends["min"] - c.TILE_SECONDS, ends["max"]
+    """Requests and failures of cluster ``name`` over the tiles the global held at ``at``: from the held counter
+    value where the first backfilled tile began to where the last tile federated by then ended, read from the
+    leaf's samples. (A federated tile keeps its leaf's timestamp but arrives at the next federation scrape, so
+    whether the global had it at ``at`` is told by the scrapes, not by its timestamp.)"""
+    scrapes = [float(t) for series in top.query(
+        f'up{{job="{c.FEDERATION_JOB}",instance="{leaf.url.removeprefix("http://")}"}}[4h]', at)
+        for t, _ in series["values"]]
+    ends = [(float(t), float(v)) for series in top.query(
+        f'{c.leaf_metric(c.METRIC_TILE_END)}{{slo="{slo}",cluster="{name}"}}[4h]', at) for t, v in series["values"]]
+    held_by_then = [end for t, end in ends if t <= max(scrapes, default=0.0)]
+    first_start, last_end = min(end for _, end in ends) - c.TILE_SECONDS, max(held_by_then)
     samples, bad = _raw(leaf, at), _raw_bad(leaf, at)
     return (_held(samples, last_end) - _held(samples, first_start),
             _held(bad, last_end) - _held(bad, first_start))
