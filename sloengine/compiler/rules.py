@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..model import conventions as c
 from ..model.calendars import MAX_PERIOD_SECONDS, last_change_exprs, offset_expr
@@ -103,8 +104,15 @@ def slo_labels(slo: SLO) -> Labels:
 
 def series(metric: str, slo: SLO, window: str | None = None) -> str:
     """Selector for one of our recorded series of ``slo`` (label values escaped)."""
-    pairs = slo_labels(slo) + (((c.LABEL_WINDOW, window),) if window is not None else ())
-    return metric + label_matchers(pairs)
+    return metric + _slo_matchers(slo.service, slo.name, window)
+
+
+@lru_cache(maxsize=16384)
+def _slo_matchers(service: str, name: str, window: str | None) -> str:
+    """``{service="...",slo="..."[,window="..."]}``: compiling one SLO asks for the same few dozen times, and a
+    key of three strings hashes faster than the nested label pairs :func:`.queries.label_matchers` caches on."""
+    pairs = ((c.LABEL_SERVICE, service), (c.LABEL_SLO, name))
+    return label_matchers(pairs + (((c.LABEL_WINDOW, window),) if window is not None else ()))
 
 
 def window_name(seconds: int) -> str:
@@ -151,9 +159,14 @@ def fast_raw_windows(slo: SLO) -> tuple[int, ...]:
 
 def windows_selector(metric: str, slo: SLO, windows: tuple[str, ...]) -> str:
     """Our recorded ``metric`` of ``slo`` for exactly these windows (one regex matcher)."""
+    return metric + _windows_matchers(slo.service, slo.name, windows)
+
+
+@lru_cache(maxsize=16384)
+def _windows_matchers(service: str, name: str, windows: tuple[str, ...]) -> str:
+    """The matchers of :func:`windows_selector` (each SLO's error ratios, burn rates and budget read the same)."""
     alternatives = "|".join(re.escape(w) for w in windows)
-    pairs = label_matchers(slo_labels(slo))[:-1] + f",{c.LABEL_WINDOW}=~{quote(alternatives)}}}"
-    return metric + pairs
+    return _slo_matchers(service, name, None)[:-1] + f",{c.LABEL_WINDOW}=~{quote(alternatives)}}}"
 
 
 def _per_window(parts: list[tuple[str, str]]) -> str:
@@ -357,7 +370,7 @@ def _ticket_labels(slo: SLO, service: Service, *own: tuple[str, str]) -> Labels:
 def _merge(*layers: Labels) -> Labels:
     merged: dict[str, str] = {}
     for layer in layers:
-        merged.update(dict(layer))
+        merged.update(layer)
     return tuple(sorted(merged.items()))
 
 
