@@ -170,11 +170,13 @@ def parse(query: str) -> object:
         raise PromQLError(f"PromQL does not parse: {str(exc).strip()}") from None
 
 
+@lru_cache(maxsize=4096)
 def parse_selector(text: str) -> Selector:
     """Parse ``metric{label="value",...}`` into a :class:`Selector`.
 
     Anything but a bare vector selector (functions, ranges, offsets, ``@``) is
-    refused: we build the functions around it ourselves.
+    refused: we build the functions around it ourselves. Cached (selectors are immutable): a spec's selector
+    is parsed when its field is checked and again when the model is built from it.
     """
     expr = parse(text)
     if not isinstance(expr, promql_parser.VectorSelector):
