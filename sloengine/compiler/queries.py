@@ -56,6 +56,7 @@ def label_matchers(pairs: tuple[tuple[str, str], ...]) -> str:
     return "{" + ",".join(f"{k}={quote(v)}" for k, v in pairs) + "}"
 
 
+@lru_cache(maxsize=1024)
 def half_open(window: str) -> str:
     """``window`` less a millisecond, so a range holds the samples of ``(t-w, t]`` only.
 
