@@ -159,14 +159,15 @@ def fast_raw_windows(slo: SLO) -> tuple[int, ...]:
 
 def windows_selector(metric: str, slo: SLO, windows: tuple[str, ...]) -> str:
     """Our recorded ``metric`` of ``slo`` for exactly these windows (one regex matcher)."""
-    return metric + _windows_matchers(slo.service, slo.name, windows)
+    return metric + _slo_matchers_head(slo.service, slo.name) + _windows_matcher(windows)
 
 
-@lru_cache(maxsize=16384)
-def _windows_matchers(service: str, name: str, windows: tuple[str, ...]) -> str:
-    """The matchers of :func:`windows_selector` (each SLO's error ratios, burn rates and budget read the same)."""
+@lru_cache(maxsize=4096)
+def _windows_matcher(windows: tuple[str, ...]) -> str:
+    """``,window=~"5m|30m|1h"}``: the end of :func:`windows_selector`, shared by the many SLOs whose windows
+    are the same."""
     alternatives = "|".join(re.escape(w) for w in windows)
-    return _slo_matchers_head(service, name) + f",{c.LABEL_WINDOW}=~{quote(alternatives)}}}"
+    return f",{c.LABEL_WINDOW}=~{quote(alternatives)}}}"
 
 
 def _per_window(parts: list[tuple[str, str]]) -> str:
