@@ -114,6 +114,11 @@ class _Converter:
         #: The mappings and lists being converted (an alias back to one of them would never end).
         self._open: set[int] = set()
 
+    def close(self) -> None:
+        """Let the constructor go by reference counting: a PyYAML loader refers to itself (its parser state is
+        a bound method), and left to the cyclic collector, one per document would wait for a full pass."""
+        self._constructor.dispose()
+
     def _limit(self, node: yaml.Node, path: KeyPath, message: str, hint: str) -> _Limit:
         return _Limit(Diagnostic(Level.ERROR, _position(self.file, node.start_mark), _render(path), message, hint))
 
@@ -286,6 +291,8 @@ def load_text(text: str, file: str) -> list[Document]:
             errors.append(Diagnostic(Level.ERROR, _position(file, mark) if mark else Position(file), "",
                                      f"YAML error: {getattr(exc, 'problem', exc)}", ""))
             continue
+        finally:
+            conv.close()
         errors.extend(conv.errors)
         documents.append(Document(file, index, data, conv.values, conv.keys))
     if errors:
