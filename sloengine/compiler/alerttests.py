@@ -65,7 +65,7 @@ from .promtool_semantics import (
     enough,
 )
 from .queries import number
-from .rulefiles import HEADER, dump
+from .rulefiles import HEADER, UnsupportedLayout, dump, scalar_texts
 from .rules import AlertingRule, RuleGroup, alert_name, compile_slo, fast_raw_windows, is_raw_window
 
 #: Events per scrape interval of steady traffic (10 per second).
@@ -1655,10 +1655,14 @@ def _learn(values: Iterable[str]) -> None:
     fits = [v for v in new if len(v) <= _LONGEST]
     for value in new:
         _SCALARS[value] = None  # until written below (too long: dump lays the document out)
-    lines = dump(fits).split("\n")[:-1] if fits else []
-    if len(lines) == len(fits) and all(line.startswith("- ") for line in lines):
-        for value, line in zip(fits, lines):
-            _SCALARS[value] = line[2:]
+    try:
+        # What dump(fits) writes after each "- ", all strings quoted at once (see scalar_texts).
+        texts = scalar_texts(fits)
+    except UnsupportedLayout:
+        pass
+    else:
+        for value, text in zip(fits, texts, strict=True):
+            _SCALARS[value] = text
         return
     for value in fits:  # some string takes more than a line: each on its own
         text = dump([value])

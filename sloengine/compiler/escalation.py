@@ -133,10 +133,10 @@ def _alert_labels(rule: AlertingRule) -> dict[str, str]:
 def alerts_of(groups: Sequence[RuleGroup]) -> _Alerts:
     """The alerts an SLO's compiled rule groups raise, as Alertmanager will see their labels."""
     rules = [r for group in groups for r in group.rules if isinstance(r, AlertingRule)]
-    pages = [_alert_labels(r) for r in rules
-             if r.alert != c.ALERT_ESCALATION and dict(r.labels).get(c.LABEL_ESCALATION_LEVEL) == FIRST_LEVEL]
-    others = [_alert_labels(r) for r in rules
-              if r.alert != c.ALERT_ESCALATION and c.LABEL_ESCALATION_LEVEL not in dict(r.labels)]
+    # Each alert's escalation level, read once: a page carries the first level, other alerts none.
+    levels = [(r, dict(r.labels).get(c.LABEL_ESCALATION_LEVEL)) for r in rules if r.alert != c.ALERT_ESCALATION]
+    pages = [_alert_labels(r) for r, level in levels if level == FIRST_LEVEL]
+    others = [_alert_labels(r) for r, level in levels if level is None]
     escalations = []
     if pages:
         # An escalation keeps the page's labels but those telling its conditions apart.

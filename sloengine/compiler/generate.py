@@ -191,6 +191,7 @@ def _compile_share(job: _Job, early: Any) -> tuple[dict[str, Any], AlertmanagerS
     alerts: dict[str, Any] = {}
     done: list[tuple[Service, tuple[SLO, ...]]] = []
     files: list[tuple[str, str | Placed | Future[Placed]]] = []
+    made: set[Path] = set()  # the directories this worker's writing thread has made (see place)
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sloengine-worker-writer") as pool:
             for index in job.claims:
@@ -198,7 +199,7 @@ def _compile_share(job: _Job, early: Any) -> tuple[dict[str, Any], AlertmanagerS
                 if piece is None:
                     for path, text in agreement_files(job.catalog, job.fmt, job.intervals, job.rulers):
                         files.append((path, text if job.stage_in is None else pool.submit(place, job.stage_in,
-                                                                                        path, text)))
+                                                                                        path, text, made)))
                     continue
                 for service, slos in piece:
                     compiled = compile_service(service, slos, job.intervals,
@@ -208,7 +209,7 @@ def _compile_share(job: _Job, early: Any) -> tuple[dict[str, Any], AlertmanagerS
                     for path, text in service_files(service, compiled, fmt=job.fmt, dashboards=job.dashboards,
                                                     calendars=job.calendars, rulers=job.rulers):
                         files.append((path, text if job.stage_in is None else pool.submit(place, job.stage_in,
-                                                                                        path, text)))
+                                                                                        path, text, made)))
         out = [(path, item.result() if isinstance(item, Future) else item) for path, item in files]
     except BaseException:
         for _, item in files:

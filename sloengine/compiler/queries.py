@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from ..model import conventions as c
 from ..model.durations import format_duration, parse_duration
@@ -56,6 +56,7 @@ def label_matchers(pairs: tuple[tuple[str, str], ...]) -> str:
     return "{" + ",".join(f"{k}={quote(v)}" for k, v in pairs) + "}"
 
 
+@lru_cache(maxsize=1024)
 def half_open(window: str) -> str:
     """``window`` less a millisecond, so a range holds the samples of ``(t-w, t]`` only.
 
@@ -203,9 +204,9 @@ class EventQueries:
             return checked(f"{total} - {sample_slots('sum_over_time', sli.gauge, self.group_by, since, mask)}")
         return self.bad(format_duration(c.TILE_SECONDS), total)
 
-    @property
+    @cached_property
     def bucket(self) -> Selector:
-        """A latency SLI's bucket at its threshold (every spelling of ``le``)."""
+        """A latency SLI's bucket at its threshold (every spelling of ``le``); made once per queries object."""
         assert isinstance(self.sli, LatencySLI)
         return self.sli.bucket.with_matchers(le_matcher(self.sli.threshold_seconds))
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..model import conventions as c
 from ..model.calendars import MAX_PERIOD_SECONDS, last_change_exprs, offset_expr
@@ -55,7 +56,7 @@ from ..model.slo import (
     RollingWindow,
     Service,
 )
-from ..model.templates import literal
+from ..model.templates import OPEN, literal
 from .queries import EventQueries, checked, half_open, label_matchers, number, summed
 
 
@@ -103,8 +104,15 @@ def slo_labels(slo: SLO) -> Labels:
 
 def series(metric: str, slo: SLO, window: str | None = None) -> str:
     """Selector for one of our recorded series of ``slo`` (label values escaped)."""
-    pairs = slo_labels(slo) + (((c.LABEL_WINDOW, window),) if window is not None else ())
-    return metric + label_matchers(pairs)
+    head = _slo_matchers_head(slo.service, slo.name)
+    return f"{metric}{head}}}" if window is None else f"{metric}{head},{c.LABEL_WINDOW}={quote(window)}}}"
+
+
+@lru_cache(maxsize=4096)
+def _slo_matchers_head(service: str, name: str) -> str:
+    """``{service="...",slo="..."`` (unclosed): compiling one SLO names its series a few dozen times, and a key
+    of two strings hashes faster than the nested label pairs :func:`.queries.label_matchers` caches on."""
+    return label_matchers(((c.LABEL_SERVICE, service), (c.LABEL_SLO, name)))[:-1]
 
 
 def window_name(seconds: int) -> str:
@@ -151,9 +159,15 @@ def fast_raw_windows(slo: SLO) -> tuple[int, ...]:
 
 def windows_selector(metric: str, slo: SLO, windows: tuple[str, ...]) -> str:
     """Our recorded ``metric`` of ``slo`` for exactly these windows (one regex matcher)."""
+    return metric + _slo_matchers_head(slo.service, slo.name) + _windows_matcher(windows)
+
+
+@lru_cache(maxsize=4096)
+def _windows_matcher(windows: tuple[str, ...]) -> str:
+    """``,window=~"5m|30m|1h"}``: the end of :func:`windows_selector`, shared by the many SLOs whose windows
+    are the same."""
     alternatives = "|".join(re.escape(w) for w in windows)
-    pairs = label_matchers(slo_labels(slo))[:-1] + f",{c.LABEL_WINDOW}=~{quote(alternatives)}}}"
-    return metric + pairs
+    return f",{c.LABEL_WINDOW}=~{quote(alternatives)}}}"
 
 
 def _per_window(parts: list[tuple[str, str]]) -> str:
@@ -357,26 +371,47 @@ def _ticket_labels(slo: SLO, service: Service, *own: tuple[str, str]) -> Labels:
 def _merge(*layers: Labels) -> Labels:
     merged: dict[str, str] = {}
     for layer in layers:
-        merged.update(dict(layer))
+        merged.update(layer)
     return tuple(sorted(merged.items()))
 
 
 def _user(slo: SLO, layer: Labels) -> Labels:
     """A spec's alert labels or annotations as Prometheus must be given them: literal text (``{{`` printed as
     ``{{``) unless the spec opted into templates."""
-    return layer if slo.alerting.templates else tuple((key, literal(value)) for key, value in layer)
+    return layer if slo.alerting.templates else _literal(layer)
 
 
 def _literal(layer: Labels) -> Labels:
-    """Labels or annotations sloengine writes from spec text (names, team, descriptions, spec labels): literal."""
-    return tuple((key, literal(value)) for key, value in layer)
+    """Labels or annotations sloengine writes from spec text (names, team, descriptions, spec labels): literal.
+    Text without ``{{`` is its own literal, so the layer is itself unless some value has one (the usual case,
+    found without building a new layer: every rule's labels pass here)."""
+    for _, value in layer:
+        if OPEN in value:
+            return tuple((key, literal(value)) for key, value in layer)
+    return layer
 
 
 def alert_name(slo: SLO) -> str:
     return slo.alerting.name or c.ALERT_BURN
 
 
-def _burn_alert(slo: SLO, service: Service, cond: BurnRateAlert) -> AlertingRule:
+def _severity_layers(slo: SLO, service: Service, severity: AlertSeverity) -> tuple[Labels, Labels]:
+    """The labels under a burn alert's own (the ``severity`` and ``team`` defaults, the spec's labels, the user's
+    alert labels and those of the severity) and the user's annotations over the generated ones, each merged:
+    the same for all of an SLO's conditions of one severity, so merged once for them."""
+    page = severity is AlertSeverity.PAGE
+    # The user's labels may override severity and team, never the labels routing and the alert tests key on.
+    defaults: Labels = ((c.LABEL_SEVERITY, severity.value),) + (
+        ((c.LABEL_TEAM, service.team),) if service.team else ())
+    labels = _merge(_literal(defaults), _literal(spec_labels(slo, service)), _user(slo, slo.alerting.labels),
+                    _user(slo, slo.alerting.page_labels if page else slo.alerting.ticket_labels))
+    annotations = _merge(_user(slo, slo.alerting.annotations),
+                         _user(slo, slo.alerting.page_annotations if page else slo.alerting.ticket_annotations))
+    return labels, annotations
+
+
+def _burn_alert(slo: SLO, cond: BurnRateAlert, layers: tuple[Labels, Labels]) -> AlertingRule:
+    """The alert of one burn-rate condition; ``layers`` are :func:`_severity_layers` of its severity."""
     long_w, short_w = window_name(cond.long_seconds), window_name(cond.short_seconds)
     factor = number(cond.burn_factor)
     ours = f"{c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}"
@@ -388,9 +423,6 @@ def _burn_alert(slo: SLO, service: Service, cond: BurnRateAlert) -> AlertingRule
         expr += (f" and ignoring ({ours}) "
                  f"({series(c.METRIC_TOTAL, slo, long_w)} >= {slo.alerting.min_events})")
     page = cond.severity is AlertSeverity.PAGE
-    # The user's labels may override severity and team, never the labels routing and the alert tests key on.
-    defaults: Labels = ((c.LABEL_SEVERITY, cond.severity.value),) + (
-        ((c.LABEL_TEAM, service.team),) if service.team else ())
     own: Labels = slo_labels(slo) + (
         (c.LABEL_OWN_SEVERITY, cond.severity.value),
         (c.LABEL_LONG_WINDOW, long_w),
@@ -406,11 +438,8 @@ def _burn_alert(slo: SLO, service: Service, cond: BurnRateAlert) -> AlertingRule
         alert=alert_name(slo),
         expr=checked(expr),
         for_seconds=cond.for_seconds,
-        labels=_merge(_literal(defaults), _literal(spec_labels(slo, service)), _user(slo, slo.alerting.labels),
-                      _user(slo, slo.alerting.page_labels if page else slo.alerting.ticket_labels), _literal(own)),
-        annotations=_merge(_literal((("description", description), ("summary", summary))),
-                           _user(slo, slo.alerting.annotations),
-                           _user(slo, slo.alerting.page_annotations if page else slo.alerting.ticket_annotations)),
+        labels=_merge(layers[0], _literal(own)),
+        annotations=_merge(_literal((("description", description), ("summary", summary))), layers[1]),
     )
 
 
@@ -581,8 +610,12 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals(), 
     slow.extend(_static_rules(slo, service))
     # Pages need the 30s group; tickets, budget exhaustion and missing data can wait for the slow one.
     if slo.alerting.enabled:
+        layers: dict[AlertSeverity, tuple[Labels, Labels]] = {}
         for cond in slo.alerting.conditions:
-            (fast if cond.severity is AlertSeverity.PAGE else slow).append(_burn_alert(slo, service, cond))
+            found = layers.get(cond.severity)
+            if found is None:
+                found = layers[cond.severity] = _severity_layers(slo, service, cond.severity)
+            (fast if cond.severity is AlertSeverity.PAGE else slow).append(_burn_alert(slo, cond, found))
         fast.extend(escalation_alerts(slo))
         slow.append(_exhausted_alert(slo, service))
     slow.append(_no_data_alert(slo, service))

@@ -119,14 +119,19 @@ class Placed:
         return self.size
 
 
-def place(root: Path, relative: str, text: str) -> Placed:
+def place(root: Path, relative: str, text: str, made: set[Path] | None = None) -> Placed:
     """``text`` written to ``root / relative`` itself (``root`` is a :class:`Generation`'s private directory,
-    which no reader sees until it is swapped in)."""
+    which no reader sees until it is swapped in). ``made``: the directories this writer has made (it adds
+    those it makes), so that each is made once rather than asked for again with every file it holds."""
     target = Path(root) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
+    parent = target.parent
+    if made is None or parent not in made:
+        parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(parent)
     with open(target, "wb") as handle:
         handle.write(text.encode("utf-8"))
-    os.chmod(target, FILE_MODE)
+        os.fchmod(handle.fileno(), FILE_MODE)
     return Placed(target, len(text))
 
 
@@ -165,11 +170,12 @@ class Generation:
         """Write ``files`` (a mapping, or a stream whose :class:`Placed` entries a worker already wrote to
         :attr:`path`) into the new generation; writing overlaps the producer on a thread."""
         items = sorted(files.items()) if isinstance(files, Mapping) else files
+        made: set[Path] = set()  # only the writing thread reads and adds to it
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sloengine-writer") as pool:
             pending: list[Future[Placed]] = []
             for relative, text in items:
                 if not isinstance(text, Placed):
-                    pending.append(pool.submit(place, self.path, relative, text))
+                    pending.append(pool.submit(place, self.path, relative, text, made))
                 self._written.append(relative)
             for future in pending:
                 future.result()

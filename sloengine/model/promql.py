@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import promql_parser
 
@@ -62,7 +62,16 @@ class Selector:
                 _check_regex(m.value)
 
     def render(self, extra: tuple[Matcher, ...] = ()) -> str:
+        if not extra:
+            return self.text
         matchers = ",".join(m.render() for m in self.matchers + extra)
+        return f"{self.metric}{{{matchers}}}" if matchers else self.metric
+
+    @cached_property
+    def text(self) -> str:
+        """The selector as PromQL. Kept once made: compiling an SLO writes its selectors into dozens of
+        expressions (a property cache lives in the instance's ``__dict__``, beside the frozen fields)."""
+        matchers = ",".join(m.render() for m in self.matchers)
         return f"{self.metric}{{{matchers}}}" if matchers else self.metric
 
     def with_metric(self, metric: str) -> Selector:
@@ -117,6 +126,7 @@ def le_spellings(threshold: float) -> tuple[str, ...]:
     return tuple(sorted(spellings))
 
 
+@lru_cache(maxsize=1024)
 def le_matcher(threshold: float) -> Matcher:
     alternatives = "|".join(re.escape(s) for s in le_spellings(threshold))
     return Matcher("le", MatchOp.RE, alternatives)
@@ -160,11 +170,13 @@ def parse(query: str) -> object:
         raise PromQLError(f"PromQL does not parse: {str(exc).strip()}") from None
 
 
+@lru_cache(maxsize=4096)
 def parse_selector(text: str) -> Selector:
     """Parse ``metric{label="value",...}`` into a :class:`Selector`.
 
     Anything but a bare vector selector (functions, ranges, offsets, ``@``) is
-    refused: we build the functions around it ourselves.
+    refused: we build the functions around it ourselves. Cached (selectors are immutable): a spec's selector
+    is parsed when its field is checked and again when the model is built from it.
     """
     expr = parse(text)
     if not isinstance(expr, promql_parser.VectorSelector):

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 
 from .diagnostics import Position
 from .durations import format_duration
@@ -82,11 +83,13 @@ class LatencySLI:
         if not self.threshold_seconds > 0:
             raise ValueError("a latency threshold must be positive")
 
-    @property
+    # Cached (in the instance's ``__dict__``, beside the frozen fields): the compiler reads them many times per
+    # SLO, and a new Selector each time would be checked and rendered again.
+    @cached_property
     def bucket(self) -> Selector:
         return self.histogram.with_metric(self.histogram.metric + "_bucket")
 
-    @property
+    @cached_property
     def count(self) -> Selector:
         return self.histogram.with_metric(self.histogram.metric + "_count")
 

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 
 from ..model import conventions
 from ..model.calendars import is_time_zone
@@ -332,6 +333,7 @@ def _condition_label(cond: BurnRateAlert) -> str:
     return f"{cond.severity.value} {cond.burn_factor:g}x"
 
 
+@cache
 def _shortest_sound_window() -> int:
     """The shortest common rolling window whose scaled default conditions neither coincide nor degenerate."""
     for seconds in (3600 * h for h in (1, 2, 3, 6, 12, 24, 48, 72, 96, 168, 336, 672, 720)):
@@ -349,6 +351,13 @@ def _collapsed_conditions(slo: SLO) -> list[Diagnostic]:
     if not slo.alerting.enabled:
         return []
     conditions = slo.alerting.conditions
+    by_windows: dict[tuple[int, int], list[BurnRateAlert]] = {}
+    for cond in conditions:
+        by_windows.setdefault((cond.long_seconds, cond.short_seconds), []).append(cond)
+    collapsed = [same for same in by_windows.values() if len(same) > 1]
+    late = [cond for cond in conditions if cond.budget_percent >= 100 and cond.burn_factor * slo.error_budget <= 1]
+    if not collapsed and not late:
+        return []  # the usual case, found before any message is worded
     period = slo.window.nominal_seconds
     scaled = set(conditions) <= set(default_conditions(period))
     if scaled:
@@ -359,26 +368,21 @@ def _collapsed_conditions(slo: SLO) -> list[Diagnostic]:
     where, field = _where(slo), f"{slo.id}: alerting.conditions"
     origin = f"the default conditions scaled to the {slo.window.name} window" if scaled else "conditions"
     out: list[Diagnostic] = []
-    by_windows: dict[tuple[int, int], list[BurnRateAlert]] = {}
-    for cond in conditions:
-        by_windows.setdefault((cond.long_seconds, cond.short_seconds), []).append(cond)
-    for same in by_windows.values():
-        if len(same) > 1:
-            names = ", ".join(_condition_label(c) for c in same)
-            out.append(Diagnostic(
-                Level.WARNING, where, field,
-                f"{origin} collapse: {names} all use the windows {format_duration(same[0].long_seconds)}/"
-                f"{format_duration(same[0].short_seconds)}: the lowest factor fires whenever a higher one does, and "
-                "no slower burn is watched over a longer window, which is what the other conditions are for", fix))
-    for cond in conditions:
-        if cond.budget_percent >= 100 and cond.burn_factor * slo.error_budget <= 1:
-            out.append(Diagnostic(
-                Level.WARNING, where, field,
-                f"{origin}: {_condition_label(cond)} over {format_duration(cond.long_seconds)}/"
-                f"{format_duration(cond.short_seconds)} fires only after {cond.budget_percent:g}% of the error "
-                "budget has burned within its long window, when the SLO is already breached",
-                fix if scaled else "lower its factor so it fires on less than the whole budget "
-                                   f"(below {100 * cond.burn_factor / cond.budget_percent:.3g})"))
+    for same in collapsed:
+        names = ", ".join(_condition_label(c) for c in same)
+        out.append(Diagnostic(
+            Level.WARNING, where, field,
+            f"{origin} collapse: {names} all use the windows {format_duration(same[0].long_seconds)}/"
+            f"{format_duration(same[0].short_seconds)}: the lowest factor fires whenever a higher one does, and "
+            "no slower burn is watched over a longer window, which is what the other conditions are for", fix))
+    for cond in late:
+        out.append(Diagnostic(
+            Level.WARNING, where, field,
+            f"{origin}: {_condition_label(cond)} over {format_duration(cond.long_seconds)}/"
+            f"{format_duration(cond.short_seconds)} fires only after {cond.budget_percent:g}% of the error "
+            "budget has burned within its long window, when the SLO is already breached",
+            fix if scaled else "lower its factor so it fires on less than the whole budget "
+                               f"(below {100 * cond.burn_factor / cond.budget_percent:.3g})"))
     return out
 
 

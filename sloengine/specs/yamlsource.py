@@ -114,6 +114,11 @@ class _Converter:
         #: The mappings and lists being converted (an alias back to one of them would never end).
         self._open: set[int] = set()
 
+    def close(self) -> None:
+        """Let the constructor go by reference counting: a PyYAML loader refers to itself (its parser state is
+        a bound method), and left to the cyclic collector, one per document would wait for a full pass."""
+        self._constructor.dispose()
+
     def _limit(self, node: yaml.Node, path: KeyPath, message: str, hint: str) -> _Limit:
         return _Limit(Diagnostic(Level.ERROR, _position(self.file, node.start_mark), _render(path), message, hint))
 
@@ -128,6 +133,8 @@ class _Converter:
         if self._budget < 0:
             raise self._limit(node, path, "aliases expand this document to too many values (a YAML alias bomb?)",
                               "use fewer aliases (*name), or write the values out")
+        if type(node) is yaml.ScalarNode and node.tag == _STR_TAG and len(node.value) <= MAX_STRING:
+            return node.value  # what scalar() returns for a string, without the call: most values are strings
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             if node.tag not in ALLOWED_TAGS:
                 raise self._unsupported_tag(node, path)
@@ -212,7 +219,32 @@ def _render(path: KeyPath) -> str:
 
 
 #: libyaml's parser when PyYAML was built with it: the same nodes and marks, several times faster.
-_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PARSER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: Tags of plain scalars resolved so far (keys, names, numbers recur in every spec), bounded.
+_PLAIN_TAGS: dict[str, str] = {}
+_PLAIN_TAGS_MAX = 1 << 14
+_PLAIN_TAG_LONGEST = 64
+
+
+class _Composer(_PARSER):  # type: ignore[valid-type,misc]
+    """:data:`_PARSER` with the tag of each short plain scalar remembered. The parser asks the resolver (Python)
+    for every scalar, and a plain one is matched against the implicit resolvers' patterns: for a short value
+    seen before, the answer is the same (PyYAML's safe resolvers depend on the text alone)."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0] and len(value) <= _PLAIN_TAG_LONGEST \
+                and not self.yaml_path_resolvers:
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                if len(_PLAIN_TAGS) >= _PLAIN_TAGS_MAX:
+                    _PLAIN_TAGS.clear()
+                tag = _PLAIN_TAGS[value] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
+_COMPOSER = _Composer
 
 
 def load_text(text: str, file: str) -> list[Document]:
@@ -259,6 +291,8 @@ def load_text(text: str, file: str) -> list[Document]:
             errors.append(Diagnostic(Level.ERROR, _position(file, mark) if mark else Position(file), "",
                                      f"YAML error: {getattr(exc, 'problem', exc)}", ""))
             continue
+        finally:
+            conv.close()
         errors.extend(conv.errors)
         documents.append(Document(file, index, data, conv.values, conv.keys))
     if errors:
