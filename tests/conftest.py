@@ -22,6 +22,7 @@ PEERS = SHARED / "peers"
 START_FIRST = (
     "integration/test_sla_alerts_live.py",   # waits for a 5-minute group: its idle minutes overlap the rest
     "integration/test_two_tier.py",          # three Prometheus, waits for 5-minute groups and a page
+    "integration/test_two_tier_lost_leaf.py",  # three more, waits for a lost leaf's heartbeat to age
     "test_generate_atomic.py",
     "integration/test_rules_accuracy.py",
     "test_hostile_fuzz.py",

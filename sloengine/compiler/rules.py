@@ -553,6 +553,24 @@ RAW = "raw"
 TILES = "tiles"
 
 
+def budget_alerts(slo: SLO, service: Service) -> tuple[list[AlertingRule], list[AlertingRule]]:
+    """The SLO's burn-rate alerts, escalations and budget exhaustion, as (fast group's, slow group's): pages need
+    the 30s group; tickets and budget exhaustion can wait for the slow one. None with alerting off."""
+    fast: list[AlertingRule] = []
+    slow: list[AlertingRule] = []
+    if not slo.alerting.enabled:
+        return fast, slow
+    layers: dict[AlertSeverity, tuple[Labels, Labels]] = {}
+    for cond in slo.alerting.conditions:
+        found = layers.get(cond.severity)
+        if found is None:
+            found = layers[cond.severity] = _severity_layers(slo, service, cond.severity)
+        (fast if cond.severity is AlertSeverity.PAGE else slow).append(_burn_alert(slo, cond, found))
+    fast.extend(escalation_alerts(slo))
+    slow.append(_exhausted_alert(slo, service))
+    return fast, slow
+
+
 def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals(), *,
                 self_contained: bool = False) -> tuple[RuleGroup, RuleGroup]:
     """The fast and slow rule groups of one SLO.
@@ -608,16 +626,9 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals(), 
         budget_windows = tuple(w for w in budget_windows if w not in {u.value for u in CalendarUnit})
     slow.append(_budget_rule(slo, budget_windows))
     slow.extend(_static_rules(slo, service))
-    # Pages need the 30s group; tickets, budget exhaustion and missing data can wait for the slow one.
-    if slo.alerting.enabled:
-        layers: dict[AlertSeverity, tuple[Labels, Labels]] = {}
-        for cond in slo.alerting.conditions:
-            found = layers.get(cond.severity)
-            if found is None:
-                found = layers[cond.severity] = _severity_layers(slo, service, cond.severity)
-            (fast if cond.severity is AlertSeverity.PAGE else slow).append(_burn_alert(slo, cond, found))
-        fast.extend(escalation_alerts(slo))
-        slow.append(_exhausted_alert(slo, service))
+    pages, tickets = budget_alerts(slo, service)
+    fast.extend(pages)
+    slow.extend(tickets)
     slow.append(_no_data_alert(slo, service))
     missing = _bucket_missing_alert(slo, service)
     if missing is not None:

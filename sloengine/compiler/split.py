@@ -24,7 +24,7 @@ A lost leaf is never read as a healthy one: the global knows the clusters to exp
 ``slo:leaf_missing:bool`` for each whose heartbeat is absent or old, and pages ``SLOLeafMissing``. While a leaf is
 missing, an SLI summed over clusters has no data (its burn rates and budgets go absent, ``SLONoData`` follows):
 a sum without one cluster's events is not the SLI. An SLI that keeps the cluster (``group_by`` names the
-cluster label) goes on for the clusters that report.
+cluster label) goes on for the clusters that report, and has no data for the missing one.
 
 A raw error-ratio SLI (a ratio query, no counts) cannot be summed: the leaves record its ratio, and the global
 takes the worst cluster's.
@@ -53,16 +53,14 @@ from .rules import (
     RuleGroup,
     _bucket_missing_alert,
     _budget_rule,
-    _burn_alert,
-    _exhausted_alert,
     _literal,
     _per_window,
     _ratio_rules,
     _source_labels,
     _static_rules,
     _ticket_labels,
+    budget_alerts,
     compile_calendars,
-    escalation_alerts,
     fast_raw_windows,
     is_raw_window,
     period_to_date_sum,
@@ -221,10 +219,11 @@ def leaf_heartbeat_group(intervals: Intervals = Intervals()) -> RuleGroup:
 
 
 def _complete(expr: str, slo: SLO, topology: Topology) -> str:
-    """``expr`` only while every expected leaf reports, for an SLI summed over clusters."""
-    if _keeps_cluster(slo, topology):
-        return expr
-    return f"({expr}) unless on() {c.METRIC_LEAF_MISSING}"
+    """``expr`` only while every expected leaf reports, for an SLI summed over clusters; for one kept per cluster,
+    each cluster's only while its leaf reports (a lost leaf's federated samples stay visible for the lookback,
+    frozen: they get no staleness markers)."""
+    on = topology.cluster_label if _keeps_cluster(slo, topology) else ""
+    return f"({expr}) unless on({on}) {c.METRIC_LEAF_MISSING}"
 
 
 def _global_events(slo: SLO, topology: Topology, windows: tuple[str, ...], slow: bool) -> list[RecordingRule]:
@@ -305,11 +304,9 @@ def global_groups(slo: SLO, service: Service, topology: Topology,
         budget_windows = tuple(w for w in budget_windows if w not in {u.value for u in CalendarUnit})
     slow.append(_budget_rule(slo, budget_windows))
     slow.extend(_static_rules(slo, service))
-    if slo.alerting.enabled:
-        for cond in slo.alerting.conditions:
-            (fast if cond.severity is AlertSeverity.PAGE else slow).append(_burn_alert(slo, service, cond))
-        fast.extend(escalation_alerts(slo))
-        slow.append(_exhausted_alert(slo, service))
+    pages, tickets = budget_alerts(slo, service)
+    fast.extend(pages)
+    slow.extend(tickets)
     slow.append(_global_no_data(slo, service, queries.counts_events))
     return (
         RuleGroup(c.split_group_name(slo.service, slo.name, GLOBAL, "fast"), intervals.fast_seconds, tuple(fast)),
