@@ -184,8 +184,41 @@ def web_rows() -> list[Row]:
              "`python bench/web_render.py`")]
 
 
+def two_tier_rows() -> list[Row]:
+    """The largest two-tier run kept (a run at the tiny ``--quick`` size is never a result)."""
+    runs = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("two_tier-*.json"))]
+    runs = [r for r in runs if not r.get("quick")]
+    if not runs:
+        return []
+    r = max(runs, key=lambda run: run["slos"])
+    slos, note = r["slos"], _note(r)
+    command = f"`python bench/two_tier.py --slos {slos}`"
+    cpu, ratios, fed, accuracy = r["cpu"], r["ratios"], r["federation"], r["accuracy"]
+    single = cpu["single"]["cpu_ms_per_slo_per_second"]
+    where = f"{slos:,} SLOs, 2 clusters{note}"
+    rows: list[Row] = [
+        (f"Prometheus CPU per SLO per second, two tiers (both leaves + global) against one Prometheus ({where})",
+         f"{cpu['two_tier']['cpu_ms_per_slo_per_second']:.3f} ms", f"one Prometheus {single:.3f} ms",
+         _times(ratios["two_tier_over_single"]["cpu"]), command),
+        (f"Prometheus CPU per SLO per second, the global tier alone ({where})",
+         f"{cpu['global']['cpu_ms_per_slo_per_second']:.3f} ms", f"one Prometheus {single:.3f} ms",
+         _times(ratios["global_over_single"]["cpu"]), command),
+        (f"Federation, both leaves to the global, bytes per SLO per minute ({where}, "
+         f"{r['federation_interval_seconds']} s scrapes)",
+         f"{fed['bytes_per_slo_per_minute']['gzip']:,.0f} B gzip",
+         f"uncompressed {fed['bytes_per_slo_per_minute']['identity']:,.0f} B",
+         f"{fed['bytes_per_slo_per_minute']['gzip'] / fed['bytes_per_slo_per_minute']['identity']:.2f} of "
+         "uncompressed", command),
+        (f"30d error ratio vs exact count, two tiers (worst of {accuracy['global']['slos_checked']:,} SLOs{note})",
+         f"{accuracy['global']['max_relative_error']:.1e}",
+         f"one Prometheus {accuracy['single']['max_relative_error']:.1e}", "exact (both)", command),
+    ]
+    return rows
+
+
 def table() -> str:
-    rows = rule_cost_rows() + engine_rows() + exporter_rows() + detection_rows() + compile_rows() + web_rows()
+    rows = (rule_cost_rows() + engine_rows() + exporter_rows() + detection_rows() + compile_rows() + web_rows()
+            + two_tier_rows())
     lines = ["| measure | sloengine | peer or target | sloengine ÷ peer | command |", "|---|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in rows]
     return "\n".join(lines) + "\n"
