@@ -82,7 +82,9 @@ Rule = RecordingRule | AlertingRule
 @dataclass(frozen=True)
 class Intervals:
     """Evaluation intervals of the two groups. Tests shorten ``slow`` so they need not wait 5 minutes for
-    a first evaluation; tile sums are correct at any slow interval up to the tile length."""
+    a first evaluation; tile sums are correct at any slow interval up to the tile length (in two tiers, at least the
+    15-second grid: an evaluation that crosses no grid step records no tile, and federation passes on only current
+    samples)."""
 
     fast_seconds: int = c.FAST_INTERVAL_SECONDS
     slow_seconds: int = c.SLOW_INTERVAL_SECONDS
