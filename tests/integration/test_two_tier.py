@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
 from integration.two_tier_stack import FEDERATION, OBJECTIVE, SLOS, alerts, two_tiers, value
 from sloengine.compiler.promtool_semantics import EVAL_SECONDS
@@ -79,7 +80,9 @@ def _exact(leaf, top, at: float, name: str, slo: str = "availability") -> tuple[
         for t, _ in series["values"]]
     ends = [(float(t), float(v)) for series in top.query(
         f'{c.leaf_metric(c.METRIC_TILE_END)}{{slo="{slo}",cluster="{name}"}}[4h]', at) for t, v in series["values"]]
-    held_by_then = [end for t, end in ends if t <= max(scrapes, default=0.0)]
+    # Tiles from before the global started are the backfilled copy, there from the start.
+    started = _instant(requests.get(f"{top.url}/api/v1/status/runtimeinfo", timeout=30).json()["data"]["startTime"])
+    held_by_then = [end for t, end in ends if t <= max([*scrapes, started])]
     first_start, last_end = min(end for _, end in ends) - c.TILE_SECONDS, max(held_by_then)
     samples, bad = _raw(leaf, at), _raw_bad(leaf, at)
     return (_held(samples, last_end) - _held(samples, first_start),
