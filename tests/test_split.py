@@ -16,6 +16,7 @@ import promql_parser
 import pytest
 import yaml
 from click.testing import CliRunner
+from integration.two_tier_stack import SPEC
 
 from sloengine.cli import main
 from sloengine.compiler.split import Topology, TopologyError, split_files
@@ -27,27 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 PROMTOOL = shutil.which("promtool")
 TOPOLOGY = Topology(("eu-1", "us-1"))
 
-SPEC = """\
-apiVersion: sloengine/v1
-kind: ServiceLevels
-service: {name: shop, team: shop}
-slos:
-  - name: availability
-    objective: 99.9
-    window: 30d
-    sli:
-      ratio:
-        bad: 'http_requests_total{job="shop",code=~"5.."}'
-        total: 'http_requests_total{job="shop"}'
-  - name: availability-per-cluster
-    objective: 99.9
-    window: 30d
-    sli:
-      ratio:
-        bad: 'http_requests_total{job="shop",code=~"5.."}'
-        total: 'http_requests_total{job="shop"}'
-        group_by: [cluster]
-"""
 
 
 def _selectors(node: object) -> list[str]:
@@ -75,7 +55,7 @@ def _rules(files: dict[str, str], directory: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory) -> Path:
-    """A directory with SPEC: one SLO summed over clusters, one kept per cluster."""
+    """A directory with the two-tier tests' SPEC: one SLO summed over clusters, one kept per cluster."""
     directory = tmp_path_factory.mktemp("split-spec")
     (directory / "shop.yaml").write_text(SPEC)
     return directory

@@ -156,6 +156,30 @@ def fast_raw_windows(slo: SLO) -> tuple[int, ...]:
     return tuple(s for s in raw if s in pages)
 
 
+@dataclass(frozen=True)
+class WindowPlan:
+    """Which group counts each of an SLO's windows, and how (every compile of an SLO, single or in tiers, reads
+    this one plan): raw windows a page reads (fast group), raw windows only tickets read (slow group, every 5
+    minutes: the same exact count), and windows summed from tiles."""
+
+    fast_raw: tuple[str, ...]
+    slow_raw: tuple[str, ...]
+    long_seconds: tuple[int, ...]
+
+    @property
+    def long(self) -> tuple[str, ...]:
+        return tuple(window_name(s) for s in self.long_seconds)
+
+
+def window_plan(slo: SLO) -> WindowPlan:
+    """The SLO's :class:`WindowPlan`."""
+    fast = fast_raw_windows(slo)
+    rolling = rolling_windows(slo)
+    return WindowPlan(tuple(window_name(s) for s in fast),
+                      tuple(window_name(s) for s in rolling if is_raw_window(s) and s not in fast),
+                      tuple(s for s in rolling if not is_raw_window(s)))
+
+
 # ---- recording rules ----------------------------------------------------------------------------
 
 
@@ -585,12 +609,8 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals(), 
     queries = EventQueries(slo.sli)
     fast: list[Rule] = []
     slow: list[Rule] = []
-    fast_seconds = fast_raw_windows(slo)
-    raw_windows = tuple(window_name(s) for s in fast_seconds)
-    # Raw windows only tickets read: counted from the raw counters too, but in the slow group.
-    slow_raw = tuple(window_name(s) for s in rolling_windows(slo) if is_raw_window(s) and s not in fast_seconds)
-    long_seconds = tuple(s for s in rolling_windows(slo) if not is_raw_window(s))
-    long_windows = tuple(window_name(s) for s in long_seconds)
+    plan = window_plan(slo)
+    raw_windows, slow_raw, long_seconds, long_windows = plan.fast_raw, plan.slow_raw, plan.long_seconds, plan.long
     budget_windows = slo_window_names(slo)
     if queries.counts_events:
         # The tiles read where the previous one ended, then record where they end: in this order.

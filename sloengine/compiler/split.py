@@ -61,14 +61,13 @@ from .rules import (
     _ticket_labels,
     budget_alerts,
     compile_calendars,
-    fast_raw_windows,
-    is_raw_window,
     period_to_date_sum,
     rolling_windows,
     series,
     slo_labels,
     slo_window_names,
     window_name,
+    window_plan,
 )
 
 LEAF = "leaf"
@@ -180,10 +179,8 @@ def leaf_groups(slo: SLO, service: Service, topology: Topology,
     queries = _leaf_sli(slo, topology.cluster_label)
     fast: list[Rule] = []
     slow: list[Rule] = []
-    fast_seconds = fast_raw_windows(slo)
-    raw_windows = tuple(window_name(s) for s in fast_seconds)
-    slow_raw = tuple(window_name(s) for s in rolling_windows(slo) if is_raw_window(s) and s not in fast_seconds)
-    long_windows = tuple(window_name(s) for s in rolling_windows(slo) if not is_raw_window(s))
+    plan = window_plan(slo)
+    raw_windows, slow_raw, long_windows = plan.fast_raw, plan.slow_raw, plan.long
     if queries.counts_events:
         since = _leaf_previous_tile_end(slo)
         tile_total = c.leaf_metric(c.METRIC_TILE_TOTAL)
@@ -274,11 +271,8 @@ def global_groups(slo: SLO, service: Service, topology: Topology,
     queries = EventQueries(slo.sli)
     fast: list[Rule] = []
     slow: list[Rule] = []
-    fast_seconds = fast_raw_windows(slo)
-    raw_windows = tuple(window_name(s) for s in fast_seconds)
-    slow_raw = tuple(window_name(s) for s in rolling_windows(slo) if is_raw_window(s) and s not in fast_seconds)
-    long_seconds = tuple(s for s in rolling_windows(slo) if not is_raw_window(s))
-    long_windows = tuple(window_name(s) for s in long_seconds)
+    plan = window_plan(slo)
+    raw_windows, slow_raw, long_seconds, long_windows = plan.fast_raw, plan.slow_raw, plan.long_seconds, plan.long
     budget_windows = slo_window_names(slo)
     if queries.counts_events:
         if raw_windows:
