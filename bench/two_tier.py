@@ -37,13 +37,11 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +57,7 @@ from sloengine.compiler.generate import write_catalog  # noqa: E402
 from sloengine.compiler.rules import Intervals  # noqa: E402
 from sloengine.compiler.split import Topology  # noqa: E402
 from sloengine.compiler.tools import promtool  # noqa: E402
-from sloengine.devstack.stack import Prometheus, prometheus  # noqa: E402
+from sloengine.devstack.stack import Prometheus, TextExporter, prometheus  # noqa: E402
 from sloengine.model import conventions as c  # noqa: E402
 from sloengine.specs.loader import load  # noqa: E402
 
@@ -205,23 +203,8 @@ class Exporter:
         names = [service_name(i) for i in range(traffic.n)]
         self.good_prefix = [f'{COUNTER}{{code="200",job="{s}"}} ' for s in names]
         self.bad_prefix = [f'{COUNTER}{{code="500",job="{s}"}} ' for s in names]
-        exporter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                body = exporter.body(time.time()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = TextExporter(self.body)
+        self.address = self.server.address
 
     def body(self, now: float) -> str:
         t = self.traffic
@@ -236,7 +219,7 @@ class Exporter:
         return "".join(lines)
 
     def close(self) -> None:
-        self.server.shutdown()
+        self.server.close()
 
 
 # ---- history as TSDB blocks --------------------------------------------------------------------------------

@@ -18,11 +18,13 @@ import os
 import resource
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -258,6 +260,32 @@ def prometheus(workdir: Path, *, rule_files: Sequence[Path] = (), scrape_configs
         yield Prometheus(f"{scheme}://127.0.0.1:{port}", data_dir, config, log, process)
     finally:
         stop(process)
+
+
+class TextExporter:
+    """Prometheus text exposition served on 127.0.0.1 (a free port) from ``body(now)`` at each scrape: the
+    synthetic counters a test or benchmark scrapes live, valued at the scrape's instant."""
+
+    def __init__(self, body: Callable[[float], str]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                text = body(time.time()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="sloengine-text-exporter").start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 # ---- Alertmanager -------------------------------------------------------------------------------

@@ -10,11 +10,9 @@ it is, into the global with its cluster label).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ import yaml
 from click.testing import CliRunner
 
 from sloengine.cli import main
-from sloengine.devstack.stack import prometheus
+from sloengine.devstack.stack import TextExporter, prometheus
 from sloengine.devstack.synthetic import Counter, openmetrics, write_blocks
 from sloengine.engine.backfill import install_blocks
 
@@ -67,25 +65,13 @@ class Cluster:
         self.cum_total = np.cumsum(totals)
         self.cum_base_bad = np.cumsum(rng.binomial(totals, BASE_ERRORS))
         self.outage: int | None = None
-        cluster = self
+        self.server = TextExporter(self.exposition)
+        self.address = self.server.address
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                total, bad = cluster.counts(time.time())
-                body = (f"# TYPE http_requests_total counter\nhttp_requests_total{{code=\"200\"}} {total - bad}\n"
-                        f"http_requests_total{{code=\"500\"}} {bad}\n").encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def exposition(self, now: float) -> str:
+        total, bad = self.counts(now)
+        return (f"# TYPE http_requests_total counter\nhttp_requests_total{{code=\"200\"}} {total - bad}\n"
+                f"http_requests_total{{code=\"500\"}} {bad}\n")
 
     def counts(self, at: float) -> tuple[int, int]:
         """Requests and failures counted up to the second ``at`` falls in."""
@@ -108,7 +94,7 @@ class Cluster:
         return openmetrics(series, int(times[0]), self.scrape)
 
     def close(self) -> None:
-        self.server.shutdown()
+        self.server.close()
 
 
 def invoke(*args: str) -> str:
