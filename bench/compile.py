@@ -9,9 +9,11 @@ several zones, alert options, escalation and agreements) and **uniform** (N/5 co
 with only names changed: what a compiler that folds repeated shapes would be fastest on; kept for comparison).
 Each row times, in this process: loading and validating the specs, compiling the rules, the promtool alert
 tests, the dashboards and the Alertmanager configuration, and writing all files. Peak memory is the process's
-maximum resident set size (plus the forked worker's). Targets: at most 10 s and 1 GiB for 10,000 SLOs on 2
-cores. The output goes under ``$TMPDIR`` (the result records its filesystem type): on a disk, creating ~6,000
-files is part of the cost (``TMPDIR=/dev/shm`` measures the compile without it).
+maximum resident set size (plus the forked worker's). CPU seconds (user and system, both processes) and the
+host's steal share during the run (``/proc/stat``) say how much of a slow run was the host. Targets: at most
+10 s and 1 GiB for 10,000 SLOs on 2 cores. The output goes under ``$TMPDIR`` (the result records its
+filesystem type): on a disk, creating ~6,000 files is part of the cost (``TMPDIR=/dev/shm`` measures the
+compile without it).
 """
 
 from __future__ import annotations
@@ -118,11 +120,28 @@ def filesystem(path: Path) -> str:
     return kind
 
 
+def host_ticks() -> tuple[int, int]:
+    """(steal, all) clock ticks of the host's CPUs so far (``/proc/stat``): on a VM, the share of time the
+    hypervisor gave our vCPUs to others. A run on a host that steals is slower for reasons no code change
+    reaches, so each result says how much was stolen while it ran."""
+    with open("/proc/stat", encoding="utf-8") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def cpu_seconds() -> dict[str, float]:
+    """User and system CPU seconds of this process and its finished children (the forked workers)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"user": me.ru_utime + children.ru_utime, "system": me.ru_stime + children.ru_stime}
+
+
 def run(slos: int, work: Path, catalogue: str = "varied") -> dict:
     specs = work / "specs"
     specs.mkdir()
     count = CATALOGUES[catalogue](slos, specs)
     timings = {}
+    load_average = os.getloadavg()[0]
+    cpu_before, ticks_before = cpu_seconds(), host_ticks()
     started = time.perf_counter()
     result = load([specs])
     timings["load_validate"] = time.perf_counter() - started
@@ -134,6 +153,8 @@ def run(slos: int, work: Path, catalogue: str = "varied") -> dict:
     written, _ = write_catalog(work / "out", result.catalog)
     timings["compile_and_write"] = time.perf_counter() - mark
     total = time.perf_counter() - started
+    cpu_after, ticks_after = cpu_seconds(), host_ticks()
+    stolen, ticks = (after - before for after, before in zip(ticks_after, ticks_before))
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Large catalogues use a forked worker (sloengine.model.parallel); its peak counts too. The sum is an upper
     # bound: pages the two processes share after the fork are counted twice.
@@ -151,6 +172,8 @@ def run(slos: int, work: Path, catalogue: str = "varied") -> dict:
         "peak_rss_mib": round(peak_kib / 1024, 1),
         "peak_rss_worker_mib": round(child_kib / 1024, 1),
         "peak_rss_total_mib": round((peak_kib + child_kib) / 1024, 1),
+        "cpu_seconds": {k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_after},
+        "host": {"steal_share": round(stolen / ticks, 4) if ticks else 0.0, "load_average_1m_at_start": load_average},
         "cpus": len(os.sched_getaffinity(0)),
         "filesystem": filesystem(work),
         "targets": {"seconds": 10, "peak_rss_mib": 1024},
@@ -160,9 +183,11 @@ def run(slos: int, work: Path, catalogue: str = "varied") -> dict:
 def _row(result: dict) -> str:
     s = result["seconds"]
     runs = result.get("total_seconds_of_runs", [s["total"]])
+    cpu = result.get("cpu_seconds", {})
     return (f"| {result['catalogue']} | {result['slos']} | {len(runs)} | {s['load_validate']} | "
             f"{s['compile_and_write']} | {s['total']} | {min(runs)}-{max(runs)} | {result['peak_rss_total_mib']} "
-            f"({result['peak_rss_mib']} + {result['peak_rss_worker_mib']}) |")
+            f"({result['peak_rss_mib']} + {result['peak_rss_worker_mib']}) | {cpu.get('user', '')} + "
+            f"{cpu.get('system', '')} | {result.get('host', {}).get('steal_share', 0):.1%} |")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__.split("\n\n")[0])
@@ -197,7 +222,8 @@ def main(slos: int, catalogue: str, runs: int, quick: bool, out: Path, as_json: 
     count = results["varied"]["slos"]
     (out / f"compile-{count}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print("| catalogue | SLOs | runs | load+validate s | compile+write s | total s (median) | total s (min-max) "
-          "| peak MiB (main + worker) |\n|---|---|---|---|---|---|---|---|")
+          "| peak MiB (main + worker) | CPU s (user + system) | host steal |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
     for result in results.values():
         print(_row(result))
 
