@@ -693,12 +693,15 @@ class _Outline:
     #: out each list once.
     alert_sets: tuple[tuple[tuple[AlertId, ...], bool], ...] = field(init=False, repr=False)
     members: tuple[int, ...] = field(init=False, repr=False)
+    #: The instant of each check.
+    instants: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[tuple[tuple[AlertId, ...], bool], int] = {}
         members = tuple(index.setdefault((check.alerts, check.merged), len(index)) for check in self.checks)
         object.__setattr__(self, "alert_sets", tuple(index))
         object.__setattr__(self, "members", members)
+        object.__setattr__(self, "instants", tuple(check.at for check in self.checks))
 
     def values(self, roles: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
         """Each input stream's values, for streams of these roles in each group (SLOs sharing the outline
@@ -1363,10 +1366,9 @@ class _Subject:
             if printed is None:
                 # The rule's values are templates that print literal text (problem() refused any other kind):
                 # promtool compares what they print. The rule's pairs are sorted; printing keeps their keys.
-                own = {c.LABEL_SERVICE: r.slo.service, c.LABEL_SLO: r.slo.name,
-                       **{k: _printed(v) for k, v in r.rule.labels}}
+                own = {c.LABEL_SERVICE: r.slo.service, c.LABEL_SLO: r.slo.name, **dict(_printed_all(r.rule.labels))}
                 own.pop("alertname", None)
-                annotations = tuple((k, _printed(v)) for k, v in r.rule.annotations)
+                annotations = _printed_all(r.rule.annotations)
                 printed = self._printed[index] = (own, tuple(sorted(own.items())), annotations)
             own, own_sorted, annotations = printed
             group = self.group_labels[ident[1]]
@@ -1421,7 +1423,8 @@ class _Subject:
             self._selectors = [_selector(s.metric, s.labels) for s in self.streams]
         return _Written(f"{self.slo.id}: {outline.title}",
                         tuple((self._selectors[i], values[i]) for i in self.order(len(values))),
-                        tuple(self.checks(outline)), self.alertname)
+                        tuple(self.alerts(ids, merged) for ids, merged in outline.alert_sets),
+                        outline.instants, outline.members, self.alertname)
 
 
 # ---- the compiled alerting rules ---------------------------------------------------------------
@@ -1432,25 +1435,30 @@ def burn_rules(slo: SLO, groups: Sequence[RuleGroup]) -> tuple[BurnRule, ...]:
     if not slo.alerting.enabled:
         return ()
     name = alert_name(slo)
-    # Each burn alert's rule with its (long window, short window, own severity) labels.
-    found: list[tuple[AlertingRule, int, tuple[str | None, str | None, str | None]]] = []
+    # Each burn alert's rules (with their group's rank) by their (long window, short window, own severity)
+    # labels, in compile order: each condition takes the first left of its key (one look-up, not a scan).
+    found: dict[tuple[str | None, str | None, str | None], list[tuple[AlertingRule, int]]] = {}
     for rank, group in enumerate(groups):
         for r in group.rules:
             if isinstance(r, AlertingRule) and r.alert == name:
                 labels = dict(r.labels)
                 if c.LABEL_LONG_WINDOW in labels:
-                    found.append((r, rank, (labels[c.LABEL_LONG_WINDOW], labels.get(c.LABEL_SHORT_WINDOW),
-                                            labels.get(c.LABEL_OWN_SEVERITY))))
+                    key = (labels[c.LABEL_LONG_WINDOW], labels.get(c.LABEL_SHORT_WINDOW),
+                           labels.get(c.LABEL_OWN_SEVERITY))
+                    found.setdefault(key, []).append((r, rank))
     out: list[BurnRule] = []
     for cond in slo.alerting.conditions:
-        key = (format_duration(cond.long_seconds), format_duration(cond.short_seconds), cond.severity.value)
-        match = next((i for i, (_, _, labels) in enumerate(found) if labels == key), None)
-        if match is None:
+        matches = found.get((_duration(cond.long_seconds), _duration(cond.short_seconds), cond.severity.value))
+        if not matches:
             raise AssertionError(
                 f"{slo.id}: no compiled alerting rule for the {cond.name} {cond.severity.value} condition")
-        rule, rank, _ = found.pop(match)
+        rule, rank = matches.pop(0)
         out.append(BurnRule(slo, cond, rule, rank))
     return tuple(out)
+
+
+#: :func:`.durations.format_duration` of the few windows conditions read, each spelled once.
+_duration = lru_cache(maxsize=1024)(format_duration)
 
 
 def _series_metrics(slo: SLO) -> set[str]:
@@ -1565,18 +1573,36 @@ def plan(slo: SLO, service: Service, *, peers: Sequence[SLO] = (), le_spelling: 
 
 @dataclass(frozen=True, slots=True)
 class _Written:
-    """What a test file writes of one scenario: its title, input series (selector, values), checks (instant,
-    expected alerts) and alertname."""
+    """What a test file writes of one scenario: its title, input series (selector, values), checks and
+    alertname. The checks are their instants and, for each, which of the scenario's distinct lists of
+    expected alerts it expects (checks alike share a list: the file lays out each once, see _laid_out)."""
 
     title: str
     series: tuple[tuple[str, str], ...]
-    checks: tuple[tuple[int, tuple[Firing, ...]], ...]
+    lists: tuple[tuple[Firing, ...], ...]
+    instants: tuple[int, ...]
+    members: tuple[int, ...]
     alertname: str
+
+    @property
+    def checks(self) -> list[tuple[int, tuple[Firing, ...]]]:
+        """Each check (instant, alerts expected)."""
+        return [(at, self.lists[member]) for at, member in zip(self.instants, self.members)]
 
 
 def _written(scenario: Scenario, alertname: str) -> _Written:
-    return _Written(scenario.title, tuple((s.selector(), s.values_text()) for s in scenario.series),
-                    tuple((check.at, check.alerts) for check in scenario.checks), alertname)
+    # The distinct lists by identity: a plan's checks alike share theirs (see _Subject.alerts).
+    index: dict[int, int] = {}
+    lists: list[tuple[Firing, ...]] = []
+    members: list[int] = []
+    for check in scenario.checks:
+        found = index.get(id(check.alerts))
+        if found is None:
+            found = index[id(check.alerts)] = len(lists)
+            lists.append(check.alerts)
+        members.append(found)
+    return _Written(scenario.title, tuple((s.selector(), s.values_text()) for s in scenario.series), tuple(lists),
+                    tuple(check.at for check in scenario.checks), tuple(members), alertname)
 
 
 def promtool_case(scenario: Scenario, alertname: str) -> dict[str, Any]:
@@ -1605,6 +1631,14 @@ def _printed(value: str) -> str:
     printed = expand_literal(value)
     assert printed is not None, "a templated value reached an expected alert"
     return printed
+
+
+def _printed_all(pairs: LabelPairs) -> LabelPairs:
+    """:func:`_printed` of each value of ``pairs``: the values themselves unless one holds ``{{`` (spec text
+    seldom does, and asking each value costs more than looking at them all at once)."""
+    if "{{" not in "\0".join([v for _, v in pairs]):
+        return pairs
+    return tuple((k, _printed(v)) for k, v in pairs)
 
 
 def _expected(alert: Firing) -> dict[str, Any]:
@@ -1653,16 +1687,15 @@ def _learn(values: Iterable[str]) -> None:
     if not new:
         return
     fits = [v for v in new if len(v) <= _LONGEST]
-    for value in new:
-        _SCALARS[value] = None  # until written below (too long: dump lays the document out)
+    if len(fits) < len(new):
+        _SCALARS.update(dict.fromkeys(new))  # too long for the fits below: dump lays the document out
     try:
         # What dump(fits) writes after each "- ", all strings quoted at once (see scalar_texts).
         texts = scalar_texts(fits)
     except UnsupportedLayout:
         pass
     else:
-        for value, text in zip(fits, texts, strict=True):
-            _SCALARS[value] = text
+        _SCALARS.update(zip(fits, texts, strict=True))
         return
     for value in fits:  # some string takes more than a line: each on its own
         text = dump([value])
@@ -1683,9 +1716,10 @@ class _Multiline(Exception):
 
 
 @lru_cache(maxsize=1 << 12)
-def _check_head(at: int, alertname: str) -> str:
-    """A check's first lines in :func:`promtool_text`, ``alertname`` as laid out."""
-    return f"  - eval_time: {_one(_clock(at))}\n    alertname: {alertname}\n"
+def _check_heads(instants: tuple[int, ...], alertname: str) -> tuple[str, ...]:
+    """The first lines of checks at ``instants`` in :func:`promtool_text`, ``alertname`` as laid out (the
+    scenarios of SLOs alike check at the same instants)."""
+    return tuple(f"  - eval_time: {_one(_clock(at))}\n    alertname: {alertname}\n" for at in instants)
 
 
 def _one(value: str) -> str:
@@ -1706,27 +1740,34 @@ def _label_line(pair: tuple[str, str]) -> str | None:
     return line
 
 
-def _expected_lines(alert: Firing) -> tuple[list[str | None], list[str | None] | None]:
-    """The lines of an ``exp_alerts`` entry's labels and annotations met before (None for the others)."""
+def _mapping_lines(pairs: LabelPairs) -> list[str]:
+    """The lines of an ``exp_labels`` or ``exp_annotations`` mapping, each (key, value) laid out once."""
     lines = _LINES
-    if len(lines) > _SCALARS_LIMIT:
-        lines.clear()
-    return ([lines.get(pair) for pair in dict(alert.labels).items()],
-            [lines.get(pair) for pair in dict(alert.annotations).items()] if alert.annotations else None)
+    found = [lines.get(pair) or _label_line(pair) for pair in dict(pairs).items()]
+    if None in found:
+        raise _Multiline(pairs)
+    return found  # type: ignore[return-value]
 
 
-def _expected_text(alert: Firing, labels: list[str | None], annotations: list[str | None] | None) -> str:
-    """One ``exp_alerts`` entry of :func:`promtool_text`, from :func:`_expected_lines`."""
-    def filled(found: list[str | None], pairs: LabelPairs) -> list[str]:
-        if None in found:
-            found = [line if line is not None else _label_line(pair) for line, pair in zip(found, dict(pairs).items())]
-            if None in found:
-                raise _Multiline(pairs)
-        return found  # type: ignore[return-value]
-    text = ["    - exp_labels:\n", *filled(labels, alert.labels)] if labels else ["    - exp_labels: {}\n"]
-    if annotations is not None:
-        text += ["      exp_annotations:\n", *filled(annotations, alert.annotations)]
+def _expected_text(alert: Firing) -> str:
+    """One ``exp_alerts`` entry of :func:`promtool_text` (its values learnt, see _laid_out)."""
+    text = ["    - exp_labels:\n", *_mapping_lines(alert.labels)] if alert.labels else ["    - exp_labels: {}\n"]
+    if alert.annotations:
+        text += ["      exp_annotations:\n", *_mapping_lines(alert.annotations)]
     return "".join(text)
+
+
+def _alerts_text(alerts: tuple[Firing, ...], expected: dict[int, str]) -> str:
+    """A check's ``exp_alerts``, each alert laid out once per file (``expected``, by identity)."""
+    if not alerts:
+        return "    exp_alerts: []\n"
+    texts = ["    exp_alerts:\n"]
+    for alert in alerts:
+        text = expected.get(id(alert))
+        if text is None:
+            text = expected[id(alert)] = _expected_text(alert)
+        texts.append(text)
+    return "".join(texts)
 
 
 def _items(key: str, items: Sequence[str], indent: str = "") -> list[str]:
@@ -1756,57 +1797,49 @@ def _file_text(rule_files: Sequence[str], cases: Sequence[_Written], group_order
 
 
 def _laid_out(rule_files: Sequence[str], cases: Sequence[_Written], group_order: Sequence[str]) -> str:
-    # Every string of the file, asked of dump at once; of the alerts', the values of lines not met before.
+    # Every string of the file, asked of dump at once, with the values of the expected alerts' labels and
+    # annotations (those met before cost a look-up). Lists of alerts and alerts are known by identity: a
+    # plan's checks alike share their list (see _Subject.alerts), hashing alerts costs more than laying them
+    # out, and ``cases`` holds every one while this runs, so no identity is reused.
     strings = [*rule_files, *group_order, format_duration(EVAL_SECONDS), format_duration(SCRAPE_SECONDS)]
-    # The lines met before of each alert's labels and annotations, by its identity (see below).
-    lines: dict[int, tuple[Firing, list[str | None], list[str | None] | None]] = {}
-    seen: set[int] = set()
+    if len(_LINES) > _SCALARS_LIMIT:
+        _LINES.clear()
+    lists: set[int] = set()
+    alerts_met: set[int] = set()
     for case in cases:
         strings += (case.title, case.alertname, *(text for pair in case.series for text in pair))
-        for _, alerts in case.checks:
-            if id(alerts) in seen:
+        for alerts in case.lists:
+            if id(alerts) in lists:
                 continue
-            seen.add(id(alerts))
+            lists.add(id(alerts))
             for alert in alerts:
-                if id(alert) not in lines:
-                    found = _expected_lines(alert)
-                    lines[id(alert)] = (alert, *found)
-                    for known, pairs in zip(found, (alert.labels, alert.annotations)):
-                        if known is not None and None in known:
-                            strings += (value for line, (_, value) in zip(known, dict(pairs).items())
-                                        if line is None)
+                if id(alert) not in alerts_met:
+                    alerts_met.add(id(alert))
+                    strings += [value for _, value in alert.labels]
+                    strings += [value for _, value in alert.annotations]
     _learn(strings)
     out = _items("rule_files", [f"- {_one(f)}\n" for f in rule_files])
     out.append(f"evaluation_interval: {_one(format_duration(EVAL_SECONDS))}\n")
     if group_order:
         out += _items("group_eval_order", [f"- {_one(g)}\n" for g in group_order])
     interval = _one(format_duration(SCRAPE_SECONDS))
-    # The texts of alerts and of checks' alert lists, by the identity of the alert or list (a plan's checks
-    # alike share their list, see _Subject.alerts; hashing alerts costs more than laying them out): each
-    # entry keeps its object, so an identity cannot be reused while the entry lives.
-    expected: dict[int, tuple[Firing, str]] = {}
-    lists: dict[int, tuple[tuple[Firing, ...], str]] = {}
+    # The texts of alerts and of alert lists, by identity.
+    expected: dict[int, str] = {}
+    listed: dict[int, str] = {}
     tests: list[str] = []
     for case in cases:
         tests.append(f"- name: {_one(case.title)}\n  interval: {interval}\n")
         tests += _items("input_series", [f"  - series: {_one(selector)}\n    values: {_one(values)}\n"
                                          for selector, values in case.series], "  ")
-        name = _one(case.alertname)
-        checks = []
-        for at, alerts in case.checks:
-            checks.append(_check_head(at, name))
-            listed = lists.get(id(alerts))
-            if listed is None:
-                texts = ["    exp_alerts:\n"] if alerts else ["    exp_alerts: []\n"]
-                for alert in alerts:
-                    rendered = expected.get(id(alert))
-                    if rendered is None:
-                        _, labels, annotations = lines[id(alert)]
-                        rendered = expected[id(alert)] = (alert, _expected_text(alert, labels, annotations))
-                    texts.append(rendered[1])
-                listed = lists[id(alerts)] = (alerts, "".join(texts))
-            checks.append(listed[1])
-        tests += _items("alert_rule_test", checks, "  ")
+        texts = []
+        for alerts in case.lists:
+            text = listed.get(id(alerts))
+            if text is None:
+                text = listed[id(alerts)] = _alerts_text(alerts, expected)
+            texts.append(text)
+        heads = _check_heads(case.instants, _one(case.alertname))
+        tests += _items("alert_rule_test", [part for head, member in zip(heads, case.members)
+                                            for part in (head, texts[member])], "  ")
     out += _items("tests", tests)
     return "".join(out)
 
