@@ -33,7 +33,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from ..model import conventions as c
 from ..model.durations import format_duration
@@ -324,8 +325,11 @@ AlertId = tuple[int, int]
 Counted = tuple[int, bool, bool] | str
 
 
-@dataclass(frozen=True, slots=True)
-class _Owner:
+# _Owner, _Burn and _Problem are named tuples: a problem is the key of every SLO's look-up of its shared
+# solution (:func:`_solve`), and a tuple hashes and compares its items without a Python call per item.
+
+
+class _Owner(NamedTuple):
     """An SLO whose alerts take part in a case (the SLO under test or a peer sharing its alert name), as
     far as its alerts' outcome depends on it."""
 
@@ -338,8 +342,7 @@ class _Owner:
     view: tuple[Counted, ...] | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Burn:
+class _Burn(NamedTuple):
     """A burn rule in numbers: its owner (an index into :attr:`_Problem.owners`) and condition, and whether it
     reads its long and its short window as of the previous evaluation (a window its SLO's slow group records,
     read by a rule of the fast group)."""
@@ -350,8 +353,7 @@ class _Burn:
     short_late: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Problem:
+class _Problem(NamedTuple):
     """Everything an SLO's scenarios depend on: the key under which SLOs alike share them."""
 
     #: The SLO under test first, then the peers whose alerts share its alert name.
@@ -1157,9 +1159,8 @@ def _solve(problem: _Problem) -> tuple[tuple[_Outline, ...], tuple[str, ...]]:
     return tuple(scenarios), tuple(skipped)
 
 
-def _alert_order(alert: Firing) -> tuple[LabelPairs, LabelPairs]:
-    """The order of a check's alerts."""
-    return alert.labels, alert.annotations
+#: The order of a check's alerts: by labels, then annotations (a getter, not a Python call per alert sorted).
+_alert_order = attrgetter("labels", "annotations")
 
 
 #: Lifecycle cases by their problem with the SLO under test's min_events guard off (and what its traffic

@@ -217,19 +217,33 @@ def matcher_holds(m: Matcher, value: str) -> bool:
 
 def selector_matches(selector: Selector, metric: str, labels: Mapping[str, str]) -> bool:
     """Whether a series is selected (a missing label reads as the empty string, as in Prometheus)."""
-    return metric == selector.metric and all(matcher_holds(m, labels.get(m.label, "")) for m in selector.matchers)
+    if metric != selector.metric:
+        return False
+    for m in selector.matchers:
+        # Equality first, without a call: it is most matchers (every solved series is checked this way).
+        if m.op is MatchOp.EQ:
+            if labels.get(m.label, "") != m.value:
+                return False
+        elif not matcher_holds(m, labels.get(m.label, "")):
+            return False
+    return True
 
 
 _NEGATED = {MatchOp.EQ: MatchOp.NE, MatchOp.NE: MatchOp.EQ, MatchOp.RE: MatchOp.NRE, MatchOp.NRE: MatchOp.RE}
-#: Matchers that compare values (the others read regular expressions).
-_PLAIN_OPS = frozenset((MatchOp.EQ, MatchOp.NE))
+#: Matchers that compare values (the others read regular expressions). A tuple: looking an enum member up in
+#: a set hashes it in Python, a tuple compares identities.
+_PLAIN_OPS = (MatchOp.EQ, MatchOp.NE)
 #: Label values tried first for a label that must merely avoid a value ("200" for ``code!~"5.."``).
 PLAIN_VALUES = ("200", "ok", "0", "x", "a", "1", "b", "500", "true", "none")
 
 
 def label_value(constraints: Sequence[Matcher], prefer: Sequence[str] = ()) -> str | None:
     """A value satisfying every matcher (all on one label); ``""`` (label absent) only as a last resort."""
+    if len(constraints) == 1 and constraints[0].op is MatchOp.EQ:
+        return constraints[0].value  # most labels of a selector: what the general case below would find
     equal = next((m.value for m in constraints if m.op is MatchOp.EQ), None)
+    if equal is not None and all(m.op is MatchOp.EQ and m.value == equal for m in constraints):
+        return equal  # the same label of two selectors alike (bad and total events): as below, sooner
     if equal is not None and all(m.op in _PLAIN_OPS or compile_regex(m.value) is not None for m in constraints):
         # Only the equality's value can satisfy every matcher, and every matcher can be evaluated (none
         # raises on a value the search below would try first): the search would end there or find nothing.
