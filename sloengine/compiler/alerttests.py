@@ -1247,9 +1247,8 @@ class _Subject:
             return first
         # "{{" in any value (joined by a character that cannot pair braces across two values): fine when it only
         # prints literal text, as spec text does unless the spec opted into templates.
-        if "{{" in "\0".join(v for b in self.burns for pairs in (b.rule.annotations, b.rule.labels) for _, v in pairs) \
-                and any(expand_literal(v) is None for b in self.burns
-                        for pairs in (b.rule.annotations, b.rule.labels) for _, v in pairs):
+        values = [v for b in self.burns for pairs in (b.rule.annotations, b.rule.labels) for _, v in pairs]
+        if "{{" in "\0".join(values) and any(expand_literal(v) is None for v in values):
             return "the alert's labels or annotations are templates, which the expected alerts cannot spell"
         return None
 
@@ -1367,9 +1366,9 @@ class _Subject:
             if printed is None:
                 # The rule's values are templates that print literal text (problem() refused any other kind):
                 # promtool compares what they print. The rule's pairs are sorted; printing keeps their keys.
-                own = {c.LABEL_SERVICE: r.slo.service, c.LABEL_SLO: r.slo.name, **dict(_printed_all(r.rule.labels))}
+                rule_labels, annotations = _printed_rule(r.rule)
+                own = {c.LABEL_SERVICE: r.slo.service, c.LABEL_SLO: r.slo.name, **dict(rule_labels)}
                 own.pop("alertname", None)
-                annotations = _printed_all(r.rule.annotations)
                 printed = self._printed[index] = (own, tuple(sorted(own.items())), annotations)
             own, own_sorted, annotations = printed
             group = self.group_labels[ident[1]]
@@ -1634,12 +1633,12 @@ def _printed(value: str) -> str:
     return printed
 
 
-def _printed_all(pairs: LabelPairs) -> LabelPairs:
-    """:func:`_printed` of each value of ``pairs``: the values themselves unless one holds ``{{`` (spec text
-    seldom does, and asking each value costs more than looking at them all at once)."""
-    if "{{" not in "\0".join([v for _, v in pairs]):
-        return pairs
-    return tuple((k, _printed(v)) for k, v in pairs)
+def _printed_rule(rule: AlertingRule) -> tuple[LabelPairs, LabelPairs]:
+    """:func:`_printed` of each value of a rule's labels and annotations: the values themselves unless one
+    holds ``{{`` (spec text seldom does, and asking each value costs more than looking at them all at once)."""
+    if "{{" not in "\0".join([v for pairs in (rule.labels, rule.annotations) for _, v in pairs]):
+        return rule.labels, rule.annotations
+    return tuple((k, _printed(v)) for k, v in rule.labels), tuple((k, _printed(v)) for k, v in rule.annotations)
 
 
 def _expected(alert: Firing) -> dict[str, Any]:
