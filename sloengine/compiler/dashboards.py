@@ -415,11 +415,12 @@ class Board:
     between: str
     after: Text
 
-    def render(self, values: Mapping[Hole, Json], drafts: Sequence[Draft]) -> str:
+    def render(self, values: Mapping[Hole, Json], drafts: Sequence[Draft], end: str = "") -> str:
         """The dashboard's text, its holes filled from ``values``, with the panels placed as the SDK's dashboard
         builder places them (``with_panel`` fills the grid left to right, a full line moves down by its tallest
         panel, ``with_row`` starts a new line under it), numbered 1, 2, ... in layout order (Grafana needs ids
-        unique; stable ids keep the JSON stable). There is always a panel (the status table)."""
+        unique; stable ids keep the JSON stable). There is always a panel (the status table). ``end`` follows
+        the JSON (a file's final newline): added here, it costs no copy of the whole text."""
         assert drafts, "a dashboard without panels"
         parts: list[str | None] = [""]
         scalars: list[Json] = []
@@ -441,6 +442,7 @@ class Board:
                     x, y, tallest = 0, y + tallest, 0
             shape.text.add({**draft.values, ID: panel_id, X: place_x, Y: place_y}, parts, scalars)
         self.after.add(values, parts, scalars)
+        parts[-1] = (parts[-1] or "") + end
         return _joined(parts, scalars)
 
 
@@ -474,7 +476,7 @@ def _variable_scope() -> TableScope:
     return TableScope(f"{c.LABEL_SERVICE}=~{quote('$' + VAR_SERVICE)}", f"{c.LABEL_SLO}=~{quote('$' + VAR_SLO)}")
 
 
-def _slo_window(metric: str, catalog: Catalog, scope: TableScope) -> str:
+def _slo_window(metric: str, views: Sequence[SloView], scope: TableScope) -> str:
     """``metric`` over each SLO's own window, for all SLOs in one query.
 
     ``slo:info`` carries the window's name, so ``and on(service, slo, window)``
@@ -486,45 +488,50 @@ def _slo_window(metric: str, catalog: Catalog, scope: TableScope) -> str:
     """
     key = _by(SLO_KEY + (c.LABEL_WINDOW,))
     expr = f"{scope.of(metric)} and on({key}) {scope.of(c.METRIC_INFO)}"
-    for slo in catalog.slos:
+    for view in views:
+        slo = view.slo
         # A rolling SLO's budget window is its own; only a calendar one's can differ.
-        if isinstance(slo.window, CalendarWindow) and (window := budget_window(slo)) != slo.window.name:
+        if isinstance(slo.window, CalendarWindow) and (window := view.window) != slo.window.name:
             expr += (f" or ({series(metric, slo, window)} and on({_by(SLO_KEY)}) "
                      f"{scope.of(c.METRIC_INFO)})")
     return expr
 
 
-def _current_burn(catalog: Catalog, scope: TableScope) -> str:
+def _current_burn(views: Sequence[SloView], scope: TableScope) -> str:
     """Burn rate over :data:`CURRENT_BURN_WINDOW`; an SLO that records no such window uses its nearest one."""
     expr = scope.of(c.METRIC_BURN_RATE, f"{c.LABEL_WINDOW}={quote(CURRENT_BURN_WINDOW)}")
-    for slo in catalog.slos:
-        windows = rolling_windows(slo)
+    for view in views:
+        windows = view.windows
         if CURRENT_BURN_WINDOW_SECONDS not in windows:
             window = format_duration(int(nearest(windows, CURRENT_BURN_WINDOW_SECONDS)))
-            expr += (f" or ({series(c.METRIC_BURN_RATE, slo, window)} and on({_by(SLO_KEY)}) "
+            expr += (f" or ({view.series(c.METRIC_BURN_RATE, window)} and on({_by(SLO_KEY)}) "
                      f"{scope.of(c.METRIC_INFO)})")
     return expr
 
 
-def _alert_names(catalog: Catalog) -> str:
-    return _regex_alternatives([alert_name(s) for s in catalog.slos] + [c.ALERT_EXHAUSTED, c.ALERT_NO_DATA])
+def _alert_names(views: Sequence[SloView]) -> str:
+    return _regex_alternatives([alert_name(v.slo) for v in views] + [c.ALERT_EXHAUSTED, c.ALERT_NO_DATA])
 
 
-def _firing(catalog: Catalog, scope: TableScope, *extra: str) -> str:
-    return scope.of(ALERTS_METRIC, f"{LABEL_ALERTNAME}=~{quote(_alert_names(catalog))}",
+def _firing(views: Sequence[SloView], scope: TableScope, *extra: str) -> str:
+    return scope.of(ALERTS_METRIC, f"{LABEL_ALERTNAME}=~{quote(_alert_names(views))}",
                     f"{LABEL_ALERTSTATE}={quote(FIRING)}", *extra)
 
 
-def _burning(catalog: Catalog, scope: TableScope) -> str:
+#: The states of an alert whose condition holds.
+_HOLDING_STATES = _regex_alternatives([PENDING, FIRING])
+
+
+def _burning(views: Sequence[SloView], scope: TableScope) -> str:
     """Burn-rate alerts whose condition holds, pending or firing: `report`'s "burning" is the condition itself
     (the two windows' burn rates), with no ``for`` to wait out."""
-    names = _regex_alternatives([alert_name(s) for s in catalog.slos])
+    names = _regex_alternatives([alert_name(v.slo) for v in views])
     return scope.of(ALERTS_METRIC, f"{LABEL_ALERTNAME}=~{quote(names)}",
-                    f"{LABEL_ALERTSTATE}=~{quote(_regex_alternatives([PENDING, FIRING]))}",
+                    f"{LABEL_ALERTSTATE}=~{quote(_HOLDING_STATES)}",
                     f"{c.LABEL_LONG_WINDOW}!={quote('')}")  # burn-rate alerts carry their windows; others do not
 
 
-def _projected_budget_remaining(catalog: Catalog, scope: TableScope) -> str | None:
+def _projected_budget_remaining(views: Sequence[SloView], scope: TableScope) -> str | None:
     """Budget left at the end of the calendar period if the last day's rates go on, the worst group's per SLO:
     `report`'s projection (:func:`sloengine.engine.figures._period`), the same arithmetic on the recorded series.
 
@@ -539,9 +546,10 @@ def _projected_budget_remaining(catalog: Catalog, scope: TableScope) -> str | No
     by = _by(SLO_KEY)
     ours = f"{c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}"
     kinds: dict[tuple[str, str, int], list[SLO]] = {}
-    for slo in catalog.slos:
-        if isinstance(slo.window, CalendarWindow) and budget_window(slo) == slo.window.name:
-            recent = int(nearest(rolling_windows(slo), PROJECTION_WINDOW_SECONDS))
+    for view in views:
+        slo = view.slo
+        if isinstance(slo.window, CalendarWindow) and view.window == slo.window.name:
+            recent = int(nearest(view.windows, PROJECTION_WINDOW_SECONDS))
             kinds.setdefault((slo.window.unit.value, slo.window.timezone, recent), []).append(slo)
     units = Counter(unit for unit, _, _ in kinds)
     parts = []
@@ -569,15 +577,24 @@ def _members(slos: Sequence[SLO]) -> str:
                        f"{c.LABEL_SLO}=~{quote(_regex_alternatives(names[service]))}}}" for service in sorted(names))
 
 
+def _views(catalog: Catalog) -> list[SloView]:
+    return [SloView.of(slo) for slo in catalog.slos]
+
+
 def status_series(catalog: Catalog, scope: TableScope) -> Series:
     """What the status rule reads, for the SLOs of a table (grouped SLIs reduced to their worst group)."""
+    return _status_series(_views(catalog), scope)
+
+
+def _status_series(views: Sequence[SloView], scope: TableScope) -> Series:
+    """:func:`status_series` of the SLOs' views (worked out once for the table and the SLOs' panels)."""
     by = _by(SLO_KEY)
     return Series(
         slos=scope.of(c.METRIC_INFO),
-        sli=_slo_window(c.METRIC_ERROR_RATIO, catalog, scope),
-        budget_remaining=f"min by ({by}) ({_slo_window(c.METRIC_BUDGET_REMAINING, catalog, scope)})",
-        burning=_burning(catalog, scope),
-        projected_budget_remaining=_projected_budget_remaining(catalog, scope),
+        sli=_slo_window(c.METRIC_ERROR_RATIO, views, scope),
+        budget_remaining=f"min by ({by}) ({_slo_window(c.METRIC_BUDGET_REMAINING, views, scope)})",
+        burning=_burning(views, scope),
+        projected_budget_remaining=_projected_budget_remaining(views, scope),
     )
 
 
@@ -588,6 +605,15 @@ def status_description(catalog: Catalog, scope: TableScope) -> str:
 
 
 def _status_description(statuses: Series) -> str:
+    return _rule_description(statuses.projected_budget_remaining is not None)
+
+
+@lru_cache(maxsize=2)
+def _rule_description(projected: bool) -> str:
+    """The words of :func:`_status_description`: which cases a table can meet depends only on whether it has a
+    projection, so each of the two texts is made once rather than once per service."""
+    statuses = Series(slos="slos", sli="sli", budget_remaining="budget", burning="burning",
+                      projected_budget_remaining="projected" if projected else None)
     shown = {status: STATUS_TEXT[code][0] for status, code in STATUS_CODES.items()}
     names = {status: text if text.isupper() else text.lower() for status, text in shown.items()}
     cases = [case for case in RULE if condition(case, statuses, _by(SLO_KEY)) is not None]
@@ -609,10 +635,14 @@ def status_columns(catalog: Catalog, scope: TableScope) -> tuple[Column, ...]:
     group, so the queries share the labels ``service, slo`` and the table's
     merge joins them into one row per SLO.
     """
-    return _status_columns(catalog, scope, status_series(catalog, scope))
+    views = _views(catalog)
+    return _status_columns(views, scope, _status_series(views, scope), _firing(views, scope))
 
 
-def _status_columns(catalog: Catalog, scope: TableScope, statuses: Series) -> tuple[Column, ...]:
+def _status_columns(views: Sequence[SloView], scope: TableScope, statuses: Series,
+                    firing: str) -> tuple[Column, ...]:
+    """:func:`status_columns`; ``firing`` is :func:`_firing` of the SLOs (which the dashboard's annotation
+    shows too)."""
     by = _by(SLO_KEY)
     err, budget = statuses.sli, statuses.budget_remaining
     every = f"group by ({by}) ({scope.of(c.METRIC_INFO)})"
@@ -621,8 +651,8 @@ def _status_columns(catalog: Catalog, scope: TableScope, statuses: Series) -> tu
         Column("Objective", f"max by ({by}) ({scope.of(c.METRIC_OBJECTIVE)})", "percentunit", 3),
         Column("SLI", f"1 - max by ({by}) ({err})", "percentunit", 3),
         Column("Budget remaining", budget, "percentunit", 1),
-        Column(f"Burn rate ({CURRENT_BURN_WINDOW})", f"max by ({by}) ({_current_burn(catalog, scope)})", "x", 2),
-        Column("Firing alerts", f"count by ({by}) ({_firing(catalog, scope)}) or on({by}) {STATUS_OK} * {every}",
+        Column(f"Burn rate ({CURRENT_BURN_WINDOW})", f"max by ({by}) ({_current_burn(views, scope)})", "x", 2),
+        Column("Firing alerts", f"count by ({by}) ({firing}) or on({by}) {STATUS_OK} * {every}",
                "none", 0),
     )
 
@@ -650,11 +680,14 @@ def _links_ok(catalog: Catalog) -> bool:
     return all(service_uid(s) == UID_PREFIX + s for s in {slo.service for slo in catalog.slos})
 
 
-def status_table(catalog: Catalog, scope: TableScope, title: str, height: int) -> Draft:
+def status_table(catalog: Catalog, scope: TableScope, title: str, height: int,
+                 views: Sequence[SloView] | None = None, firing: str | None = None) -> Draft:
     """Every SLO in ``scope`` with its objective, SLI and budget over its window, burn rate, firing alerts and
-    status; sorted worst first (click a header to re-sort), the status and budget cells coloured."""
-    statuses = status_series(catalog, scope)
-    columns = _status_columns(catalog, scope, statuses)
+    status; sorted worst first (click a header to re-sort), the status and budget cells coloured. ``views`` (of
+    the catalogue's SLOs) and ``firing`` (:func:`_firing` of them), when the caller has them already."""
+    views = _views(catalog) if views is None else views
+    statuses = _status_series(views, scope)
+    columns = _status_columns(views, scope, statuses, _firing(views, scope) if firing is None else firing)
     values: dict[Hole, Json] = {
         TITLE: title,
         DESCRIPTION: "Instant values over each SLO's own window; grouped SLIs show their worst group. "
@@ -1097,9 +1130,10 @@ def _latency_shape(target: float) -> Shape:
         .with_target(_target(EXPRS[1], ref(), legend=LEGENDS[1])))
 
 
-def slo_panels(slo: SLO) -> list[Draft]:
-    """The panels of one SLO's row, in reading order: state, burn, then traffic."""
-    view = SloView.of(slo)
+def slo_panels(slo: SLO, view: SloView | None = None) -> list[Draft]:
+    """The panels of one SLO's row, in reading order: state, burn, then traffic (``view``: the SLO's, when the
+    caller has it already)."""
+    view = SloView.of(slo) if view is None else view
     extras = []
     if isinstance(slo.window, CalendarWindow) and view.counts:
         extras.append(period_to_date_panel(view))
@@ -1173,11 +1207,14 @@ def _overview_board() -> Board:
         .annotation(_alerts_annotation(ANNOTATION)))
 
 
-def overview_dashboard(catalog: Catalog) -> str:
-    """Every SLO in one table (filtered by the service and SLO variables), worst status first: the JSON text."""
+def overview_dashboard(catalog: Catalog, end: str = "") -> str:
+    """Every SLO in one table (filtered by the service and SLO variables), worst status first: the JSON text
+    (followed by ``end``)."""
     scope = _variable_scope()
-    table = status_table(catalog, scope, "Service level objectives", _table_height(len(catalog.slos)))
-    return _overview_board().render({ANNOTATION: _firing(catalog, scope)}, [table])
+    views = _views(catalog)
+    firing = _firing(views, scope)
+    table = status_table(catalog, scope, "Service level objectives", _table_height(len(catalog.slos)), views, firing)
+    return _overview_board().render({ANNOTATION: firing}, [table], end)
 
 
 def _service_timezone(slos: Sequence[SLO]) -> str:
@@ -1196,19 +1233,22 @@ def _service_board() -> Board:
         .annotation(_alerts_annotation(ANNOTATION)))
 
 
-def service_dashboard(catalog: Catalog, service: str) -> str:
+def service_dashboard(catalog: Catalog, service: str, end: str = "") -> str:
     """One service: its status table, then a row per SLO with the SLI, burn-down, burn rates and traffic (the
-    JSON text)."""
+    JSON text, followed by ``end``)."""
     slos = [s for s in catalog.slos if s.service == service]
     info = catalog.service(service)
     scope = TableScope(f"{c.LABEL_SERVICE}={quote(service)}", f"{c.LABEL_SLO}=~{quote('$' + VAR_SLO)}")
     sub = Catalog(services=tuple(s for s in catalog.services if s.name == service), slos=tuple(slos))
     about = (info.description + " " if info and info.description else "") + (
         f"Team {info.team}. " if info and info.team else "")
-    drafts = [status_table(sub, scope, f"{service}: service level objectives", _table_height(len(slos)))]
-    for slo in slos:
-        drafts.append(row(slo))
-        drafts.extend(slo_panels(slo))
+    views = _views(sub)
+    firing = _firing(views, scope)
+    drafts = [status_table(sub, scope, f"{service}: service level objectives", _table_height(len(slos)), views,
+                           firing)]
+    for view in views:
+        drafts.append(row(view.slo))
+        drafts.extend(slo_panels(view.slo, view))
     return _service_board().render({
         TITLE: f"SLOs: {service}",
         TIMEZONE: _service_timezone(slos),
@@ -1216,8 +1256,8 @@ def service_dashboard(catalog: Catalog, service: str) -> str:
         DESCRIPTION: f"{about}Generated by sloengine from the SLO specs; do not edit: change the specs and "
                      "regenerate.",
         QUERY: _label_values(f"{c.METRIC_INFO}{{{c.LABEL_SERVICE}={quote(service)}}}", c.LABEL_SLO),
-        ANNOTATION: _firing(sub, scope),
-    }, drafts)
+        ANNOTATION: firing,
+    }, drafts, end)
 
 
 # ---- files ------------------------------------------------------------------------------------
@@ -1302,13 +1342,13 @@ def dashboards(catalog: Catalog) -> dict[str, dash_m.Dashboard]:
 
 def render_service_dashboard(catalog: Catalog, service: str) -> dict[str, str]:
     """One service's dashboard as text, by path."""
-    return {dashboard_path(service_uid(service)): service_dashboard(catalog, service) + "\n"}
+    return {dashboard_path(service_uid(service)): service_dashboard(catalog, service, "\n")}
 
 
 def render_shared_dashboards(catalog: Catalog) -> dict[str, str]:
     """What is not per service: the overview and the provisioning files."""
     return {
-        dashboard_path(OVERVIEW_UID): overview_dashboard(catalog) + "\n",
+        dashboard_path(OVERVIEW_UID): overview_dashboard(catalog, "\n"),
         f"{PROVISIONING_DIR}/dashboards.yaml": provisioning_dashboards(),
         f"{PROVISIONING_DIR}/datasources.yaml": provisioning_datasources(),
     }
