@@ -384,14 +384,37 @@ def _static_rules(slo: SLO, service: Service) -> list[RecordingRule]:
 # ---- alerting rules -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AlertLayers:
+    """What every alert of one SLO is labelled and annotated from, each layer made literal (or left a template)
+    once: an SLO has half a dozen alerts, and each merged the same spec labels and user layers anew."""
+
+    #: ``team`` when the service has one (a default a spec's alert labels may override).
+    team: Labels
+    #: The service's and SLO's ``labels:`` (:func:`spec_labels`), literal.
+    spec: Labels
+    #: The spec's alert labels and annotations (:func:`_user`).
+    labels: Labels
+    annotations: Labels
+    #: ``service`` and ``slo``, literal: sloengine's own, over everything.
+    mine: Labels
+
+    @classmethod
+    def of(cls, slo: SLO, service: Service) -> AlertLayers:
+        return cls(((c.LABEL_TEAM, service.team),) if service.team else (), _literal(spec_labels(slo, service)),
+                   _user(slo, slo.alerting.labels), _user(slo, slo.alerting.annotations), _literal(slo_labels(slo)))
+
+    def ticket_labels(self, *own: tuple[str, str]) -> Labels:
+        """:func:`_ticket_labels`."""
+        defaults = ((c.LABEL_SEVERITY, AlertSeverity.TICKET.value),) + self.team
+        return _merge(_literal(defaults), self.spec, self.labels,
+                      self.mine + ((c.LABEL_OWN_SEVERITY, AlertSeverity.TICKET.value),) + _literal(own))
+
+
 def _ticket_labels(slo: SLO, service: Service, *own: tuple[str, str]) -> Labels:
     """Labels of the budget-exhausted and no-data alerts: ``severity`` and ``team`` by default, the spec's
     alert labels over them, and sloengine's own labels over everything."""
-    defaults: Labels = ((c.LABEL_SEVERITY, AlertSeverity.TICKET.value),) + (
-        ((c.LABEL_TEAM, service.team),) if service.team else ())
-    mine = slo_labels(slo) + ((c.LABEL_OWN_SEVERITY, AlertSeverity.TICKET.value),) + tuple(own)
-    return _merge(_literal(defaults), _literal(spec_labels(slo, service)), _user(slo, slo.alerting.labels),
-                  _literal(mine))
+    return AlertLayers.of(slo, service).ticket_labels(*own)
 
 
 def _merge(*layers: Labels) -> Labels:
@@ -421,22 +444,50 @@ def alert_name(slo: SLO) -> str:
     return slo.alerting.name or c.ALERT_BURN
 
 
-def _severity_layers(slo: SLO, service: Service, severity: AlertSeverity) -> tuple[Labels, Labels]:
+#: The labels of a burn alert that differ between the conditions of one severity: the rest are the same.
+_CONDITION_KEYS = (c.LABEL_LONG_WINDOW, c.LABEL_SHORT_WINDOW, c.LABEL_BURN_FACTOR)
+
+
+@dataclass(frozen=True)
+class SeverityLayers:
+    """The labels and annotations of an SLO's burn alerts of one severity, merged once for all its conditions:
+    ``labels`` sorted, with an empty value at ``slots`` for each of :data:`_CONDITION_KEYS` (the condition's
+    windows and factor, filled in per alert: the keys, and so their places, are the same for every condition);
+    ``annotations`` the user's, over the generated ones."""
+
+    labels: Labels
+    slots: tuple[int, int, int]
+    annotations: Labels
+
+    def condition_labels(self, values: tuple[str, str, str]) -> Labels:
+        labels = list(self.labels)
+        for slot, key, value in zip(self.slots, _CONDITION_KEYS, values):
+            labels[slot] = (key, value)
+        return tuple(labels)
+
+
+def _severity_layers(slo: SLO, service: Service, severity: AlertSeverity,
+                     layers: AlertLayers | None = None) -> SeverityLayers:
     """The labels under a burn alert's own (the ``severity`` and ``team`` defaults, the spec's labels, the user's
-    alert labels and those of the severity) and the user's annotations over the generated ones, each merged:
-    the same for all of an SLO's conditions of one severity, so merged once for them."""
+    alert labels and those of the severity) with sloengine's own over them, and the user's annotations over the
+    generated ones, each merged: the same for all of an SLO's conditions of one severity, so merged once for
+    them (``layers``: the SLO's, when the caller has them)."""
+    layers = AlertLayers.of(slo, service) if layers is None else layers
     page = severity is AlertSeverity.PAGE
     # The user's labels may override severity and team, never the labels routing and the alert tests key on.
-    defaults: Labels = ((c.LABEL_SEVERITY, severity.value),) + (
-        ((c.LABEL_TEAM, service.team),) if service.team else ())
-    labels = _merge(_literal(defaults), _literal(spec_labels(slo, service)), _user(slo, slo.alerting.labels),
-                    _user(slo, slo.alerting.page_labels if page else slo.alerting.ticket_labels))
-    annotations = _merge(_user(slo, slo.alerting.annotations),
+    defaults: Labels = ((c.LABEL_SEVERITY, severity.value),) + layers.team
+    own = layers.mine + ((c.LABEL_OWN_SEVERITY, severity.value),) + tuple((key, "") for key in _CONDITION_KEYS) + (
+        ((c.LABEL_ESCALATION_LEVEL, FIRST_LEVEL),) if page else ())
+    labels = _merge(_literal(defaults), layers.spec, layers.labels,
+                    _user(slo, slo.alerting.page_labels if page else slo.alerting.ticket_labels), own)
+    keys = [key for key, _ in labels]
+    slots = (keys.index(_CONDITION_KEYS[0]), keys.index(_CONDITION_KEYS[1]), keys.index(_CONDITION_KEYS[2]))
+    annotations = _merge(layers.annotations,
                          _user(slo, slo.alerting.page_annotations if page else slo.alerting.ticket_annotations))
-    return labels, annotations
+    return SeverityLayers(labels, slots, annotations)
 
 
-def _burn_alert(slo: SLO, cond: BurnRateAlert, layers: tuple[Labels, Labels]) -> AlertingRule:
+def _burn_alert(slo: SLO, cond: BurnRateAlert, layers: SeverityLayers) -> AlertingRule:
     """The alert of one burn-rate condition; ``layers`` are :func:`_severity_layers` of its severity."""
     long_w, short_w = window_name(cond.long_seconds), window_name(cond.short_seconds)
     factor = number(cond.burn_factor)
@@ -448,13 +499,6 @@ def _burn_alert(slo: SLO, cond: BurnRateAlert, layers: tuple[Labels, Labels]) ->
     if slo.alerting.min_events:
         expr += (f" and ignoring ({ours}) "
                  f"({series(c.METRIC_TOTAL, slo, long_w)} >= {slo.alerting.min_events})")
-    page = cond.severity is AlertSeverity.PAGE
-    own: Labels = slo_labels(slo) + (
-        (c.LABEL_OWN_SEVERITY, cond.severity.value),
-        (c.LABEL_LONG_WINDOW, long_w),
-        (c.LABEL_SHORT_WINDOW, short_w),
-        (c.LABEL_BURN_FACTOR, factor),
-    ) + (((c.LABEL_ESCALATION_LEVEL, FIRST_LEVEL),) if page else ())
     summary = (f"{slo.id} is burning its error budget {factor}x too fast "
                f"({long_w} and {short_w} windows)")
     description = (f"{slo.description + ' ' if slo.description else ''}Objective {number(slo.objective)}% over "
@@ -464,9 +508,16 @@ def _burn_alert(slo: SLO, cond: BurnRateAlert, layers: tuple[Labels, Labels]) ->
         alert=alert_name(slo),
         expr=checked(expr),
         for_seconds=cond.for_seconds,
-        labels=_merge(layers[0], _literal(own)),
-        annotations=_merge(_literal((("description", description), ("summary", summary))), layers[1]),
+        labels=layers.condition_labels((long_w, short_w, factor)),
+        annotations=_annotations(_literal((("description", description), ("summary", summary))), layers.annotations),
     )
+
+
+def _annotations(generated: Labels, user: Labels) -> Labels:
+    """The user's annotations over the generated ones (sorted): without any, the generated ones as they are."""
+    if not user and all(generated[i][0] < generated[i + 1][0] for i in range(len(generated) - 1)):
+        return generated
+    return _merge(generated, user)
 
 
 #: The level a page itself carries: the on-call, notified at once.
@@ -476,7 +527,7 @@ FIRST_LEVEL = c.ESCALATION_LEVELS[0]
 CONDITION_LABELS = ("alertname", "alertstate", c.LABEL_LONG_WINDOW, c.LABEL_SHORT_WINDOW, c.LABEL_BURN_FACTOR)
 
 
-def escalation_alerts(slo: SLO) -> list[AlertingRule]:
+def escalation_alerts(slo: SLO, layers: AlertLayers | None = None) -> list[AlertingRule]:
     """One alert per level beyond L1: the SLO's page has been firing for the level's delay.
 
     Alertmanager has no acknowledgement, so "unresolved for 30 minutes" is
@@ -484,7 +535,7 @@ def escalation_alerts(slo: SLO) -> list[AlertingRule]:
     page's conditions keeps it going (they are merged, so the escalation does
     not restart when the 1h condition hands over to the 6h one); the page's
     labels (team, severity, the SLI's groups, the user's page labels) carry
-    over, and ``escalation_level`` names the level to route to.
+    over, and ``escalation_level`` names the level to route to. ``layers``: the SLO's, when the caller has them.
     """
     policy = slo.escalation
     if policy is None or not policy.escalations or not slo.alerting.enabled:
@@ -495,6 +546,9 @@ def escalation_alerts(slo: SLO) -> list[AlertingRule]:
         ("alertname", alert_name(slo)), ("alertstate", "firing"), *slo_labels(slo),
         (c.LABEL_ESCALATION_LEVEL, FIRST_LEVEL)))
     expr = f"max without ({', '.join(CONDITION_LABELS)}) ({firing})"
+    mine = _literal(slo_labels(slo)) if layers is None else layers.mine
+    user = _merge(_user(slo, slo.alerting.annotations) if layers is None else layers.annotations,
+                  _user(slo, slo.alerting.page_annotations))
     out = []
     for level in policy.escalations:
         waited = window_name(level.after_seconds) if level.after_seconds else "0s"
@@ -504,17 +558,16 @@ def escalation_alerts(slo: SLO) -> list[AlertingRule]:
             alert=c.ALERT_ESCALATION,
             expr=checked(expr),
             for_seconds=level.after_seconds,
-            labels=_literal(_merge(slo_labels(slo), ((c.LABEL_ESCALATION_LEVEL, level.level),))),
-            annotations=_merge(_user(slo, slo.alerting.annotations), _user(slo, slo.alerting.page_annotations),
-                               _literal((("description", f"The page {alert_name(slo)} of {slo.id} is still firing "
-                                                         f"after {waited}; {level.level} ({level.receiver}) is now "
-                                                         "notified."),
-                                         ("summary", summary)))),
+            labels=_merge(mine, _literal(((c.LABEL_ESCALATION_LEVEL, level.level),))),
+            annotations=_merge(user, _literal((("description", f"The page {alert_name(slo)} of {slo.id} is still "
+                                                               f"firing after {waited}; {level.level} "
+                                                               f"({level.receiver}) is now notified."),
+                                               ("summary", summary)))),
         ))
     return out
 
 
-def _exhausted_alert(slo: SLO, service: Service) -> AlertingRule:
+def _exhausted_alert(slo: SLO, service: Service, layers: AlertLayers | None = None) -> AlertingRule:
     window = slo_window_names(slo)[0]
     expr = (f"max without ({c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}) "
             f"({series(c.METRIC_BUDGET_REMAINING, slo, window)} <= 0)")
@@ -522,12 +575,12 @@ def _exhausted_alert(slo: SLO, service: Service) -> AlertingRule:
         alert=c.ALERT_EXHAUSTED,
         expr=checked(expr),
         for_seconds=c.SLOW_INTERVAL_SECONDS,
-        labels=_ticket_labels(slo, service, (c.LABEL_WINDOW, window)),
+        labels=(AlertLayers.of(slo, service) if layers is None else layers).ticket_labels((c.LABEL_WINDOW, window)),
         annotations=_literal((("summary", f"{slo.id} has spent its whole error budget over {window}"),)),
     )
 
 
-def _no_data_alert(slo: SLO, service: Service) -> AlertingRule:
+def _no_data_alert(slo: SLO, service: Service, layers: AlertLayers | None = None) -> AlertingRule:
     presence = EventQueries(slo.sli).presence()
     if presence is None:
         shortest = window_name(rolling_windows(slo)[0])
@@ -538,13 +591,13 @@ def _no_data_alert(slo: SLO, service: Service) -> AlertingRule:
         alert=c.ALERT_NO_DATA,
         expr=checked(expr),
         for_seconds=5 * 60,
-        labels=_ticket_labels(slo, service),
+        labels=(AlertLayers.of(slo, service) if layers is None else layers).ticket_labels(),
         annotations=_literal((("summary", f"{slo.id} has no SLI data: its series are absent, so its availability "
                                           "is unknown"),)),
     )
 
 
-def _bucket_missing_alert(slo: SLO, service: Service) -> AlertingRule | None:
+def _bucket_missing_alert(slo: SLO, service: Service, layers: AlertLayers | None = None) -> AlertingRule | None:
     """A latency SLI whose histogram is there but has no bucket at the threshold: tell someone why it has no data.
 
     A threshold that is not a bucket boundary (0.45 on 0.25/0.5 buckets, or 500
@@ -562,7 +615,7 @@ def _bucket_missing_alert(slo: SLO, service: Service) -> AlertingRule | None:
         alert=c.ALERT_BUCKET_MISSING,
         expr=checked(f"{histogram} unless {bucket}"),
         for_seconds=10 * 60,
-        labels=_ticket_labels(slo, service),
+        labels=(AlertLayers.of(slo, service) if layers is None else layers).ticket_labels(),
         annotations=_literal((
             ("description", f"{sli.bucket.metric} has no series with le={threshold} (any spelling), so the SLI "
                             f"cannot count requests within {threshold}s and reports no data. The threshold must "
@@ -579,21 +632,27 @@ RAW = "raw"
 TILES = "tiles"
 
 
-def budget_alerts(slo: SLO, service: Service) -> tuple[list[AlertingRule], list[AlertingRule]]:
+def budget_alerts(slo: SLO, service: Service,
+                  layers: AlertLayers | None = None) -> tuple[list[AlertingRule], list[AlertingRule]]:
     """The SLO's burn-rate alerts, escalations and budget exhaustion, as (fast group's, slow group's): pages need
-    the 30s group; tickets and budget exhaustion can wait for the slow one. None with alerting off."""
+    the 30s group; tickets and budget exhaustion can wait for the slow one. None with alerting off. ``layers``:
+    the SLO's, when the caller has them."""
     fast: list[AlertingRule] = []
     slow: list[AlertingRule] = []
     if not slo.alerting.enabled:
         return fast, slow
-    layers: dict[AlertSeverity, tuple[Labels, Labels]] = {}
+    layers = AlertLayers.of(slo, service) if layers is None else layers
+    page: SeverityLayers | None = None
+    ticket: SeverityLayers | None = None
     for cond in slo.alerting.conditions:
-        found = layers.get(cond.severity)
-        if found is None:
-            found = layers[cond.severity] = _severity_layers(slo, service, cond.severity)
-        (fast if cond.severity is AlertSeverity.PAGE else slow).append(_burn_alert(slo, cond, found))
-    fast.extend(escalation_alerts(slo))
-    slow.append(_exhausted_alert(slo, service))
+        if cond.severity is AlertSeverity.PAGE:
+            page = page or _severity_layers(slo, service, cond.severity, layers)
+            fast.append(_burn_alert(slo, cond, page))
+        else:
+            ticket = ticket or _severity_layers(slo, service, cond.severity, layers)
+            slow.append(_burn_alert(slo, cond, ticket))
+    fast.extend(escalation_alerts(slo, layers))
+    slow.append(_exhausted_alert(slo, service, layers))
     return fast, slow
 
 
@@ -648,11 +707,12 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals(), 
         budget_windows = tuple(w for w in budget_windows if w not in {u.value for u in CalendarUnit})
     slow.append(_budget_rule(slo, budget_windows))
     slow.extend(_static_rules(slo, service))
-    pages, tickets = budget_alerts(slo, service)
+    layers = AlertLayers.of(slo, service)
+    pages, tickets = budget_alerts(slo, service, layers)
     fast.extend(pages)
     slow.extend(tickets)
-    slow.append(_no_data_alert(slo, service))
-    missing = _bucket_missing_alert(slo, service)
+    slow.append(_no_data_alert(slo, service, layers))
+    missing = _bucket_missing_alert(slo, service, layers)
     if missing is not None:
         slow.append(missing)
     return (
