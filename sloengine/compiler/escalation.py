@@ -321,7 +321,10 @@ def _inhibit_rule(slo: SLO) -> dict[str, Any]:
 # ---- agreements' breach-risk alerts ----------------------------------------------------------------
 
 
-def _notified(catalog: Catalog) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+Notified = list[tuple[str, str, tuple[tuple[str, str], ...]]]
+
+
+def _notified(catalog: Catalog) -> Notified:
     """(agreement, its notify receiver, the labels of each of its alerts for one covered SLO) for every agreement
     with rules and a ``notify:``, by name."""
     out = []
@@ -344,18 +347,20 @@ def _agreement_route(name: str, receiver: str) -> dict[str, Any]:
             "receiver": receiver}
 
 
-def agreement_routes(catalog: Catalog) -> list[dict[str, Any]]:
-    seen = {(name, receiver) for name, receiver, _ in _notified(catalog)}
+def agreement_routes(catalog: Catalog, notified: Notified | None = None) -> list[dict[str, Any]]:
+    """``notified``: :func:`_notified` of the catalogue, when the caller has it (finding the agreements' SLOs
+    costs a pass over the catalogue)."""
+    seen = {(name, receiver) for name, receiver, _ in (_notified(catalog) if notified is None else notified)}
     return [_agreement_route(name, receiver) for name, receiver in sorted(seen)]
 
 
-def agreement_cases(catalog: Catalog) -> list[RouteCase]:
+def agreement_cases(catalog: Catalog, notified: Notified | None = None) -> list[RouteCase]:
     return [RouteCase(f"agreement {name}: {_describe(dict(labels))}", labels, (receiver,))
-            for name, receiver, labels in _notified(catalog)]
+            for name, receiver, labels in (_notified(catalog) if notified is None else notified)]
 
 
-def _agreement_receivers(catalog: Catalog) -> set[str]:
-    return {receiver for _, receiver, _ in _notified(catalog)}
+def _agreement_receivers(catalog: Catalog, notified: Notified | None = None) -> set[str]:
+    return {receiver for _, receiver, _ in (_notified(catalog) if notified is None else notified)}
 
 
 def alertmanager_config(catalog: Catalog, options: AlertmanagerOptions = AlertmanagerOptions(),
@@ -669,8 +674,9 @@ def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[Alert
         else:
             loose.append(route)
     inhibit = [text for text in inhibits if text]
+    notified = _notified(catalog)  # once for the agreements' routes, receivers and cases
     routes = ["  - matchers:\n" + "".join(f"    - {scalar_text(m)}\n" for m in route["matchers"])
-              + f"    receiver: {scalar_text(route['receiver'])}\n" for route in agreement_routes(catalog)]
+              + f"    receiver: {scalar_text(route['receiver'])}\n" for route in agreement_routes(catalog, notified)]
     routes.extend(loose)
     for team, children in sorted(by_team.items()):
         routes.append(f"  - matchers:\n    - {scalar_text(matcher(c.LABEL_TEAM, team))}\n"
@@ -684,7 +690,7 @@ def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[Alert
         intervals[name] = text
 
     defined = {r.name: r for r in catalog.receivers}
-    named = frozenset().union(*(share.receivers for share in shares)) | _agreement_receivers(catalog)
+    named = frozenset().union(*(share.receivers for share in shares)) | _agreement_receivers(catalog, notified)
     missing = sorted(named - set(defined))
     receivers = [{"name": c.DEFAULT_RECEIVER}]
     receivers += [{"name": name, **(defined[name].config if name in defined else {})}
@@ -714,7 +720,7 @@ def _join(catalog: Catalog, options: AlertmanagerOptions, shares: Sequence[Alert
         c.ALERTMANAGER_CONFIG_FILE: "".join(out),
         c.ALERTMANAGER_ROUTE_TESTS_FILE: _ROUTE_CASES_HEADER + ("".join(
             [*cases, *(_case_text(scalar_text(case.name), case.labels, case.receivers[0])
-                       for case in agreement_cases(catalog))]) or dump([])),
+                       for case in agreement_cases(catalog, notified))]) or dump([])),
     }
 
 
