@@ -141,14 +141,15 @@ def is_raw_window(seconds: int) -> bool:
     return seconds <= c.RAW_WINDOW_MAX_SECONDS
 
 
-def fast_raw_windows(slo: SLO) -> tuple[int, ...]:
-    """Raw windows counted every 30s in the fast group: those a page reads.
+def fast_raw_windows(slo: SLO, rolling: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """Raw windows counted every 30s in the fast group: those a page reads (``rolling``: the SLO's
+    :func:`rolling_windows`, when the caller has them).
 
     The others (read only by tickets, which the slow group evaluates) are
     counted in the slow group. Without pages (or with alerting off) every raw
     window stays in the fast group, as before.
     """
-    raw = tuple(s for s in rolling_windows(slo) if is_raw_window(s))
+    raw = tuple(s for s in (rolling_windows(slo) if rolling is None else rolling) if is_raw_window(s))
     pages = {s for cond in slo.alerting.conditions if cond.severity is AlertSeverity.PAGE
              for s in (cond.long_seconds, cond.short_seconds)}
     if not slo.alerting.enabled or not pages:
@@ -173,8 +174,8 @@ class WindowPlan:
 
 def window_plan(slo: SLO) -> WindowPlan:
     """The SLO's :class:`WindowPlan`."""
-    fast = fast_raw_windows(slo)
     rolling = rolling_windows(slo)
+    fast = fast_raw_windows(slo, rolling)
     return WindowPlan(tuple(window_name(s) for s in fast),
                       tuple(window_name(s) for s in rolling if is_raw_window(s) and s not in fast),
                       tuple(s for s in rolling if not is_raw_window(s)))
@@ -367,8 +368,10 @@ def spec_labels(slo: SLO, service: Service) -> Labels:
     return _merge(service.labels if service.name == slo.service else (), slo.labels)
 
 
-def _static_rules(slo: SLO, service: Service) -> list[RecordingRule]:
-    info = _merge(spec_labels(slo, service), slo_labels(slo), (
+def _static_rules(slo: SLO, service: Service, spec: Labels | None = None) -> list[RecordingRule]:
+    """The SLO's objective, error budget and ``slo:info`` (``spec``: :func:`spec_labels`, when the caller has
+    them)."""
+    info = _merge(spec_labels(slo, service) if spec is None else spec, slo_labels(slo), (
         (c.LABEL_OBJECTIVE, number(slo.objective)),
         (c.LABEL_SLI_KIND, slo.sli.kind.value),
         (c.LABEL_WINDOW, slo.window.name),
@@ -400,8 +403,10 @@ class AlertLayers:
     mine: Labels
 
     @classmethod
-    def of(cls, slo: SLO, service: Service) -> AlertLayers:
-        return cls(((c.LABEL_TEAM, service.team),) if service.team else (), _literal(spec_labels(slo, service)),
+    def of(cls, slo: SLO, service: Service, spec: Labels | None = None) -> AlertLayers:
+        """``spec``: :func:`spec_labels`, when the caller has them."""
+        return cls(((c.LABEL_TEAM, service.team),) if service.team else (),
+                   _literal(spec_labels(slo, service) if spec is None else spec),
                    _user(slo, slo.alerting.labels), _user(slo, slo.alerting.annotations), _literal(slo_labels(slo)))
 
     def ticket_labels(self, *own: tuple[str, str]) -> Labels:
@@ -446,6 +451,8 @@ def alert_name(slo: SLO) -> str:
 
 #: The labels of a burn alert that differ between the conditions of one severity: the rest are the same.
 _CONDITION_KEYS = (c.LABEL_LONG_WINDOW, c.LABEL_SHORT_WINDOW, c.LABEL_BURN_FACTOR)
+#: Their places in a severity's labels, to be filled in per condition.
+_CONDITION_PLACES: Labels = tuple((key, "") for key in _CONDITION_KEYS)
 
 
 @dataclass(frozen=True)
@@ -474,9 +481,10 @@ def _severity_layers(slo: SLO, service: Service, severity: AlertSeverity,
     them (``layers``: the SLO's, when the caller has them)."""
     layers = AlertLayers.of(slo, service) if layers is None else layers
     page = severity is AlertSeverity.PAGE
+    name = severity.value
     # The user's labels may override severity and team, never the labels routing and the alert tests key on.
-    defaults: Labels = ((c.LABEL_SEVERITY, severity.value),) + layers.team
-    own = layers.mine + ((c.LABEL_OWN_SEVERITY, severity.value),) + tuple((key, "") for key in _CONDITION_KEYS) + (
+    defaults: Labels = ((c.LABEL_SEVERITY, name),) + layers.team
+    own = layers.mine + ((c.LABEL_OWN_SEVERITY, name),) + _CONDITION_PLACES + (
         ((c.LABEL_ESCALATION_LEVEL, FIRST_LEVEL),) if page else ())
     labels = _merge(_literal(defaults), layers.spec, layers.labels,
                     _user(slo, slo.alerting.page_labels if page else slo.alerting.ticket_labels), own)
@@ -487,28 +495,58 @@ def _severity_layers(slo: SLO, service: Service, severity: AlertSeverity,
     return SeverityLayers(labels, slots, annotations)
 
 
-def _burn_alert(slo: SLO, cond: BurnRateAlert, layers: SeverityLayers) -> AlertingRule:
-    """The alert of one burn-rate condition; ``layers`` are :func:`_severity_layers` of its severity."""
+@dataclass(frozen=True)
+class _ConditionWords:
+    """What a burn alert says of its condition: the same in every SLO with that condition (a catalogue has few),
+    so worked out once per condition rather than once per alert."""
+
+    long: str
+    short: str
+    factor: str
+    #: The ends of the summary and description (after the SLO's id, and after its objective).
+    summary: str
+    description: str
+
+
+@lru_cache(maxsize=4096)
+def _condition_words(cond: BurnRateAlert) -> _ConditionWords:
     long_w, short_w = window_name(cond.long_seconds), window_name(cond.short_seconds)
     factor = number(cond.burn_factor)
-    ours = f"{c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}"
+    return _ConditionWords(
+        long_w, short_w, factor,
+        f" is burning its error budget {factor}x too fast ({long_w} and {short_w} windows)",
+        f"; at this burn rate {cond.budget_percent:.3g}% of the error budget is spent within {long_w}.")
+
+
+def _objective_words(slo: SLO) -> str:
+    """The start of a burn alert's description: the SLO's own, and its objective and window."""
+    return (f"{slo.description + ' ' if slo.description else ''}Objective {number(slo.objective)}% over "
+            f"{slo.window.name}")
+
+
+#: Our labels that tell an SLO's recorded windows apart, which a burn alert drops.
+_OURS = f"{c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}"
+
+
+def _burn_alert(slo: SLO, cond: BurnRateAlert, layers: SeverityLayers, objective: str | None = None) -> AlertingRule:
+    """The alert of one burn-rate condition; ``layers`` are :func:`_severity_layers` of its severity,
+    ``objective`` :func:`_objective_words` of the SLO (when the caller has them)."""
+    words = _condition_words(cond)
+    factor = words.factor
     expr = (
-        f"max without ({ours}) ({series(c.METRIC_BURN_RATE, slo, long_w)} > {factor})"
-        f" and ignoring ({ours}) ({series(c.METRIC_BURN_RATE, slo, short_w)} > {factor})"
+        f"max without ({_OURS}) ({series(c.METRIC_BURN_RATE, slo, words.long)} > {factor})"
+        f" and ignoring ({_OURS}) ({series(c.METRIC_BURN_RATE, slo, words.short)} > {factor})"
     )
     if slo.alerting.min_events:
-        expr += (f" and ignoring ({ours}) "
-                 f"({series(c.METRIC_TOTAL, slo, long_w)} >= {slo.alerting.min_events})")
-    summary = (f"{slo.id} is burning its error budget {factor}x too fast "
-               f"({long_w} and {short_w} windows)")
-    description = (f"{slo.description + ' ' if slo.description else ''}Objective {number(slo.objective)}% over "
-                   f"{slo.window.name}; at this burn rate {cond.budget_percent:.3g}% of the error budget "
-                   f"is spent within {long_w}.")
+        expr += (f" and ignoring ({_OURS}) "
+                 f"({series(c.METRIC_TOTAL, slo, words.long)} >= {slo.alerting.min_events})")
+    summary = f"{slo.id}{words.summary}"
+    description = f"{_objective_words(slo) if objective is None else objective}{words.description}"
     return AlertingRule(
         alert=alert_name(slo),
         expr=checked(expr),
         for_seconds=cond.for_seconds,
-        labels=layers.condition_labels((long_w, short_w, factor)),
+        labels=layers.condition_labels((words.long, words.short, factor)),
         annotations=_annotations(_literal((("description", description), ("summary", summary))), layers.annotations),
     )
 
@@ -580,8 +618,9 @@ def _exhausted_alert(slo: SLO, service: Service, layers: AlertLayers | None = No
     )
 
 
-def _no_data_alert(slo: SLO, service: Service, layers: AlertLayers | None = None) -> AlertingRule:
-    presence = EventQueries(slo.sli).presence()
+def _no_data_alert(slo: SLO, service: Service, layers: AlertLayers | None = None,
+                   queries: EventQueries | None = None) -> AlertingRule:
+    presence = (EventQueries(slo.sli) if queries is None else queries).presence()
     if presence is None:
         shortest = window_name(rolling_windows(slo)[0])
         expr = f"absent_over_time({series(c.METRIC_ERROR_RATIO, slo, shortest)}[15m])"
@@ -597,19 +636,21 @@ def _no_data_alert(slo: SLO, service: Service, layers: AlertLayers | None = None
     )
 
 
-def _bucket_missing_alert(slo: SLO, service: Service, layers: AlertLayers | None = None) -> AlertingRule | None:
+def _bucket_missing_alert(slo: SLO, service: Service, layers: AlertLayers | None = None,
+                          queries: EventQueries | None = None) -> AlertingRule | None:
     """A latency SLI whose histogram is there but has no bucket at the threshold: tell someone why it has no data.
 
     A threshold that is not a bucket boundary (0.45 on 0.25/0.5 buckets, or 500
     meaning milliseconds) matches no ``le`` series; the rules then record no bad
-    events rather than counting every request as slow.
+    events rather than counting every request as slow. ``layers`` and ``queries``: the SLO's, when the caller
+    has them (a new :class:`EventQueries` would make its bucket selector again).
     """
     sli = slo.sli
     if not isinstance(sli, LatencySLI):
         return None
     group_by = tuple(sli.group_by)
     histogram = summed(sli.count.render(), group_by, "count")
-    bucket = summed(EventQueries(sli).bucket.render(), group_by, "count")
+    bucket = summed((EventQueries(sli) if queries is None else queries).bucket.render(), group_by, "count")
     threshold = number(sli.threshold_seconds)
     return AlertingRule(
         alert=c.ALERT_BUCKET_MISSING,
@@ -642,15 +683,16 @@ def budget_alerts(slo: SLO, service: Service,
     if not slo.alerting.enabled:
         return fast, slow
     layers = AlertLayers.of(slo, service) if layers is None else layers
+    objective = _objective_words(slo)
     page: SeverityLayers | None = None
     ticket: SeverityLayers | None = None
     for cond in slo.alerting.conditions:
         if cond.severity is AlertSeverity.PAGE:
             page = page or _severity_layers(slo, service, cond.severity, layers)
-            fast.append(_burn_alert(slo, cond, page))
+            fast.append(_burn_alert(slo, cond, page, objective))
         else:
             ticket = ticket or _severity_layers(slo, service, cond.severity, layers)
-            slow.append(_burn_alert(slo, cond, ticket))
+            slow.append(_burn_alert(slo, cond, ticket, objective))
     fast.extend(escalation_alerts(slo, layers))
     slow.append(_exhausted_alert(slo, service, layers))
     return fast, slow
@@ -706,13 +748,14 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals(), 
                                      [(w, queries.error_ratio(w)) for w in slow_raw + long_windows]))
         budget_windows = tuple(w for w in budget_windows if w not in {u.value for u in CalendarUnit})
     slow.append(_budget_rule(slo, budget_windows))
-    slow.extend(_static_rules(slo, service))
-    layers = AlertLayers.of(slo, service)
+    spec = spec_labels(slo, service)
+    slow.extend(_static_rules(slo, service, spec))
+    layers = AlertLayers.of(slo, service, spec)
     pages, tickets = budget_alerts(slo, service, layers)
     fast.extend(pages)
     slow.extend(tickets)
-    slow.append(_no_data_alert(slo, service, layers))
-    missing = _bucket_missing_alert(slo, service, layers)
+    slow.append(_no_data_alert(slo, service, layers, queries))
+    missing = _bucket_missing_alert(slo, service, layers, queries)
     if missing is not None:
         slow.append(missing)
     return (
