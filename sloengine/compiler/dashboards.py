@@ -66,7 +66,7 @@ from .rules import (
     period_start_series,
     rolling_windows,
     series,
-    slo_labels,
+    slo_matchers_head,
     slo_window_names,
 )
 from .status import (
@@ -551,10 +551,12 @@ def _projected_budget_remaining(views: Sequence[SloView], scope: TableScope) -> 
         if isinstance(slo.window, CalendarWindow) and view.window == slo.window.name:
             recent = int(nearest(view.windows, PROJECTION_WINDOW_SECONDS))
             kinds.setdefault((slo.window.unit.value, slo.window.timezone, recent), []).append(slo)
+    if not kinds:
+        return None
     units = Counter(unit for unit, _, _ in kinds)
     parts = []
     for (unit, tz, recent), members in sorted(kinds.items()):
-        left = f"scalar(clamp_min({period_end_series(CalendarUnit(unit), tz)} - time(), 0))"
+        left = f"scalar(clamp_min({period_end_series(_UNITS[unit], tz)} - time(), 0))"
         bad, total = (f"{scope.of(metric, f'{c.LABEL_WINDOW}={quote(unit)}')} + ignoring({ours}) "
                       f"{scope.of(metric, f'{c.LABEL_WINDOW}={quote(format_duration(recent))}')} / {recent} * {left}"
                       for metric in (c.METRIC_BAD, c.METRIC_TOTAL))
@@ -566,6 +568,10 @@ def _projected_budget_remaining(views: Sequence[SloView], scope: TableScope) -> 
     if not parts:
         return None
     return f"min by ({by}) ({' or '.join(parts)})"
+
+
+#: Calendar units by name.
+_UNITS = {unit.value: unit for unit in CalendarUnit}
 
 
 def _members(slos: Sequence[SLO]) -> str:
@@ -669,8 +675,13 @@ CALENDAR_WINDOW_NAMES = frozenset(unit.value for unit in CalendarUnit)
 def budget_window(slo: SLO) -> str:
     """The window an SLO's budget is recorded for: its own (``28d``; ``month``, the period so far), or for a
     calendar SLO without event counts (a raw error ratio has no period-to-date) the rolling equivalent."""
+    return _budget_window(slo, EventQueries(slo.sli).counts_events)
+
+
+def _budget_window(slo: SLO, counts: bool) -> str:
+    """:func:`budget_window` of an SLO whose SLI counts events or not (``counts``)."""
     names = slo_window_names(slo)
-    if EventQueries(slo.sli).counts_events:
+    if counts:
         return names[0]
     return next(w for w in names if w not in CALENDAR_WINDOW_NAMES)
 
@@ -783,8 +794,9 @@ class SloView:
 
     @classmethod
     def of(cls, slo: SLO) -> SloView:
-        return cls(slo, label_matchers(slo_labels(slo))[:-1], _legend_prefix(slo), EventQueries(slo.sli).counts_events,
-                   rolling_windows(slo), budget_window(slo))
+        counts = EventQueries(slo.sli).counts_events
+        return cls(slo, slo_matchers_head(slo.service, slo.name), _legend_prefix(slo), counts, rolling_windows(slo),
+                   _budget_window(slo, counts))
 
     def series(self, metric: str, window: str | None = None) -> str:
         """:func:`series` of this SLO (the same text, without escaping its labels again)."""
@@ -986,6 +998,14 @@ def _condition_text(cond: BurnRateAlert) -> _ConditionText:
         f"when both exceed {factor} ({cond.budget_percent:.3g}% of the budget in {long_w}).")
 
 
+@lru_cache(maxsize=SHAPES_CACHED)
+def _condition_panel(cond: BurnRateAlert, width: int) -> tuple[Shape, _ConditionText]:
+    """A condition's panel shape at this width, and its words: one look-up per panel (a catalogue has few
+    distinct conditions)."""
+    colour = "red" if cond.severity is AlertSeverity.PAGE else "orange"
+    return _burn_rate_shape(width, cond.burn_factor, colour), _condition_text(cond)
+
+
 def burn_rate_panels(view: SloView) -> list[Draft]:
     """One panel per alert condition: the burn rate over its long and short windows against its burn factor
     (the dashed threshold line); the alert fires when both lines are above it (and ``for`` has passed)."""
@@ -994,9 +1014,8 @@ def burn_rate_panels(view: SloView) -> list[Draft]:
     prefix = view.prefix
     panels = []
     for cond in conditions:
-        text = _condition_text(cond)
-        colour = "red" if cond.severity is AlertSeverity.PAGE else "orange"
-        panels.append(Draft(_burn_rate_shape(width, cond.burn_factor, colour), {
+        shape, text = _condition_panel(cond, width)
+        panels.append(Draft(shape, {
             TITLE: text.title,
             DESCRIPTION: text.description,
             EXPRS[0]: view.series(c.METRIC_BURN_RATE, text.long_window),

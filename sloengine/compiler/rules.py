@@ -106,12 +106,12 @@ def slo_labels(slo: SLO) -> Labels:
 
 def series(metric: str, slo: SLO, window: str | None = None) -> str:
     """Selector for one of our recorded series of ``slo`` (label values escaped)."""
-    head = _slo_matchers_head(slo.service, slo.name)
+    head = slo_matchers_head(slo.service, slo.name)
     return f"{metric}{head}}}" if window is None else f"{metric}{head},{c.LABEL_WINDOW}={quote(window)}}}"
 
 
 @lru_cache(maxsize=4096)
-def _slo_matchers_head(service: str, name: str) -> str:
+def slo_matchers_head(service: str, name: str) -> str:
     """``{service="...",slo="..."`` (unclosed): compiling one SLO names its series a few dozen times, and a key
     of two strings hashes faster than the nested label pairs :func:`.queries.label_matchers` caches on."""
     return label_matchers(((c.LABEL_SERVICE, service), (c.LABEL_SLO, name)))[:-1]
@@ -186,7 +186,7 @@ def window_plan(slo: SLO) -> WindowPlan:
 
 def windows_selector(metric: str, slo: SLO, windows: tuple[str, ...]) -> str:
     """Our recorded ``metric`` of ``slo`` for exactly these windows (one regex matcher)."""
-    return metric + _slo_matchers_head(slo.service, slo.name) + _windows_matcher(windows)
+    return metric + slo_matchers_head(slo.service, slo.name) + _windows_matcher(windows)
 
 
 @lru_cache(maxsize=4096)
