@@ -466,10 +466,12 @@ class SeverityLayers:
     slots: tuple[int, int, int]
     annotations: Labels
 
-    def condition_labels(self, values: tuple[str, str, str]) -> Labels:
+    def condition_labels(self, long_window: str, short_window: str, factor: str) -> Labels:
         labels = list(self.labels)
-        for slot, key, value in zip(self.slots, _CONDITION_KEYS, values):
-            labels[slot] = (key, value)
+        at_long, at_short, at_factor = self.slots
+        labels[at_long] = (c.LABEL_LONG_WINDOW, long_window)
+        labels[at_short] = (c.LABEL_SHORT_WINDOW, short_window)
+        labels[at_factor] = (c.LABEL_BURN_FACTOR, factor)
         return tuple(labels)
 
 
@@ -542,20 +544,15 @@ def _burn_alert(slo: SLO, cond: BurnRateAlert, layers: SeverityLayers, objective
                  f"({series(c.METRIC_TOTAL, slo, words.long)} >= {slo.alerting.min_events})")
     summary = f"{slo.id}{words.summary}"
     description = f"{_objective_words(slo) if objective is None else objective}{words.description}"
+    generated = _literal((("description", description), ("summary", summary)))
     return AlertingRule(
         alert=alert_name(slo),
         expr=checked(expr),
         for_seconds=cond.for_seconds,
-        labels=layers.condition_labels((words.long, words.short, factor)),
-        annotations=_annotations(_literal((("description", description), ("summary", summary))), layers.annotations),
+        labels=layers.condition_labels(words.long, words.short, factor),
+        # The user's annotations over the generated ones (already sorted: without any, they are the result).
+        annotations=_merge(generated, layers.annotations) if layers.annotations else generated,
     )
-
-
-def _annotations(generated: Labels, user: Labels) -> Labels:
-    """The user's annotations over the generated ones (sorted): without any, the generated ones as they are."""
-    if not user and all(generated[i][0] < generated[i + 1][0] for i in range(len(generated) - 1)):
-        return generated
-    return _merge(generated, user)
 
 
 #: The level a page itself carries: the on-call, notified at once.
