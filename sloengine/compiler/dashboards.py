@@ -503,10 +503,16 @@ def _current_burn(views: Sequence[SloView], scope: TableScope) -> str:
     for view in views:
         windows = view.windows
         if CURRENT_BURN_WINDOW_SECONDS not in windows:
-            window = format_duration(int(nearest(windows, CURRENT_BURN_WINDOW_SECONDS)))
+            window = format_duration(_nearest_window(windows, CURRENT_BURN_WINDOW_SECONDS))
             expr += (f" or ({view.series(c.METRIC_BURN_RATE, window)} and on({_by(SLO_KEY)}) "
                      f"{scope.of(c.METRIC_INFO)})")
     return expr
+
+
+@lru_cache(maxsize=SHAPES_CACHED)
+def _nearest_window(windows: tuple[int, ...], target: int) -> int:
+    """:func:`.status.nearest`, remembered: a catalogue's SLOs share a few sets of windows."""
+    return int(nearest(windows, target))
 
 
 def _alert_names(views: Sequence[SloView]) -> str:
@@ -549,7 +555,7 @@ def _projected_budget_remaining(views: Sequence[SloView], scope: TableScope) -> 
     for view in views:
         slo = view.slo
         if isinstance(slo.window, CalendarWindow) and view.window == slo.window.name:
-            recent = int(nearest(view.windows, PROJECTION_WINDOW_SECONDS))
+            recent = _nearest_window(view.windows, PROJECTION_WINDOW_SECONDS)
             kinds.setdefault((slo.window.unit.value, slo.window.timezone, recent), []).append(slo)
     if not kinds:
         return None

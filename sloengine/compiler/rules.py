@@ -560,6 +560,7 @@ FIRST_LEVEL = c.ESCALATION_LEVELS[0]
 
 #: Labels of a page's ALERTS series that tell its conditions apart; an escalation is one per SLO (and group).
 CONDITION_LABELS = ("alertname", "alertstate", c.LABEL_LONG_WINDOW, c.LABEL_SHORT_WINDOW, c.LABEL_BURN_FACTOR)
+_CONDITION_LABELS_TEXT = ", ".join(CONDITION_LABELS)
 
 
 def escalation_alerts(slo: SLO, layers: AlertLayers | None = None) -> list[AlertingRule]:
@@ -577,10 +578,10 @@ def escalation_alerts(slo: SLO, layers: AlertLayers | None = None) -> list[Alert
         return []
     if not any(cond.severity is AlertSeverity.PAGE for cond in slo.alerting.conditions):
         return []
-    firing = "ALERTS" + label_matchers((
-        ("alertname", alert_name(slo)), ("alertstate", "firing"), *slo_labels(slo),
-        (c.LABEL_ESCALATION_LEVEL, FIRST_LEVEL)))
-    expr = f"max without ({', '.join(CONDITION_LABELS)}) ({firing})"
+    # label_matchers of (alertname, alertstate, service, slo, escalation_level), the SLO's part already made.
+    firing = (f"ALERTS{{alertname={quote(alert_name(slo))},alertstate=\"firing\","
+              f"{slo_matchers_head(slo.service, slo.name)[1:]},{c.LABEL_ESCALATION_LEVEL}={quote(FIRST_LEVEL)}}}")
+    expr = f"max without ({_CONDITION_LABELS_TEXT}) ({firing})"
     mine = _literal(slo_labels(slo)) if layers is None else layers.mine
     user = _merge(_user(slo, slo.alerting.annotations) if layers is None else layers.annotations,
                   _user(slo, slo.alerting.page_annotations))
@@ -589,15 +590,16 @@ def escalation_alerts(slo: SLO, layers: AlertLayers | None = None) -> list[Alert
         waited = window_name(level.after_seconds) if level.after_seconds else "0s"
         summary = (f"{slo.id} has been paging for {waited} without resolving: escalated to {level.level} "
                    f"({level.receiver})")
+        generated = _literal((("description", f"The page {alert_name(slo)} of {slo.id} is still firing after "
+                                              f"{waited}; {level.level} ({level.receiver}) is now notified."),
+                              ("summary", summary)))
         out.append(AlertingRule(
             alert=c.ALERT_ESCALATION,
             expr=checked(expr),
             for_seconds=level.after_seconds,
             labels=_merge(mine, _literal(((c.LABEL_ESCALATION_LEVEL, level.level),))),
-            annotations=_merge(user, _literal((("description", f"The page {alert_name(slo)} of {slo.id} is still "
-                                                               f"firing after {waited}; {level.level} "
-                                                               f"({level.receiver}) is now notified."),
-                                               ("summary", summary)))),
+            # The generated annotations over the user's (already sorted: without any of the user's, the result).
+            annotations=_merge(user, generated) if user else generated,
         ))
     return out
 
