@@ -361,9 +361,11 @@ def _encoded(scalars: list[Json]) -> list[str]:
     (a string's line breaks are escaped, so none is cut)."""
     if not scalars:
         return []
-    lines = orjson.dumps(scalars, option=orjson.OPT_INDENT_2).decode("utf-8")[len("[\n  "):-len("\n]")]
-    encoded = lines.split(",\n  ")
+    encoded = orjson.dumps(scalars, option=orjson.OPT_INDENT_2).decode("utf-8").split(",\n  ")
     assert len(encoded) == len(scalars), "a hole was given something other than a scalar"
+    # The list's brackets are cut from its first and last lines (not from the whole text: a copy of all of it).
+    encoded[0] = encoded[0][len("[\n  "):]
+    encoded[-1] = encoded[-1][:-len("\n]")]
     return encoded
 
 
@@ -382,6 +384,23 @@ class Shape:
     height: int
     #: A row header: it starts a new line of the grid (Grafana's row, the SDK's ``with_row``).
     row: bool = False
+    #: The holes other than the id and position (those the panel's own values fill).
+    own: tuple[Hole, ...] = ()
+    #: Where the id, x and y holes are among all the holes (in that order): (place, 0 for id, 1 for x, 2 for y),
+    #: first place first.
+    places: tuple[tuple[int, int], ...] = ()
+
+    def add(self, values: Mapping[Hole, Json], place: tuple[int, int, int], parts: list[str | None],
+            scalars: list[Json]) -> None:
+        """:meth:`Text.add` of the panel with its ``values`` and its (id, x, y) ``place`` put where their holes
+        are, rather than into a copy of the values (once for each of thousands of panels)."""
+        text = self.text
+        parts[-1] = (parts[-1] or "") + text.first
+        start = len(scalars)
+        scalars.extend(map(values.__getitem__, self.own))
+        for at, which in self.places:
+            scalars.insert(start + at, place[which])
+        parts.extend(text.slots)
 
 
 def _shape(builder: dash_b.Row | ts_b.Panel | stat_b.Panel | table_b.Panel) -> Shape:
@@ -396,7 +415,12 @@ def _shape(builder: dash_b.Row | ts_b.Panel | stat_b.Panel | table_b.Panel) -> S
         model.grid_pos.x, model.grid_pos.y = X, Y
         row = False
     model.id_val = ID
-    return Shape(Text.of(plain(model), PANEL_INDENT), model.grid_pos.w, model.grid_pos.h, row)
+    text = Text.of(plain(model), PANEL_INDENT)
+    placed = (ID, X, Y)
+    # First place first, so that inserting each value (Shape.add) leaves the later places where they belong.
+    places = tuple(sorted((text.holes.index(hole), which) for which, hole in enumerate(placed)))
+    return Shape(text, model.grid_pos.w, model.grid_pos.h, row,
+                 tuple(hole for hole in text.holes if hole not in placed), places)
 
 
 @dataclass(frozen=True)
@@ -440,7 +464,7 @@ class Board:
                 tallest = max(tallest, shape.height)
                 if x >= GRID_WIDTH:
                     x, y, tallest = 0, y + tallest, 0
-            shape.text.add({**draft.values, ID: panel_id, X: place_x, Y: place_y}, parts, scalars)
+            shape.add(draft.values, (panel_id, place_x, place_y), parts, scalars)
         self.after.add(values, parts, scalars)
         parts[-1] = (parts[-1] or "") + end
         return _joined(parts, scalars)
