@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import click
 import orjson
@@ -423,9 +423,9 @@ def _shape(builder: dash_b.Row | ts_b.Panel | stat_b.Panel | table_b.Panel) -> S
                  tuple(hole for hole in text.holes if hole not in placed), places)
 
 
-@dataclass(frozen=True)
-class Draft:
-    """A panel to be placed: its shape and the values of its holes (its queries, a row's title)."""
+class Draft(NamedTuple):
+    """A panel to be placed: its shape and the values of its holes (its queries, a row's title). A named tuple:
+    a dashboard of thousands of SLOs makes tens of thousands, each made twice as fast as a frozen dataclass."""
 
     shape: Shape
     values: Mapping[Hole, Json]
