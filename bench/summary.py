@@ -160,13 +160,15 @@ def compile_rows() -> list[Row]:
         r = found.get(name)
         if r is None:
             continue
-        seconds, memory = r["seconds"]["total"], r.get("peak_rss_total_mib", r["peak_rss_mib"])
+        # Memory: the largest peak of the runs (the median run's is not a bound).
+        seconds = r["seconds"]["total"]
+        memory = r.get("peak_rss_total_mib_max", r.get("peak_rss_total_mib", r["peak_rss_mib"]))
         target = r["targets"]
         runs = r.get("total_seconds_of_runs", [seconds])
         where = f", output on {r['filesystem']}" if r.get("filesystem") else ""
         spread = f" (median of {len(runs)}: {min(runs):.1f}-{max(runs):.1f} s{where})" if len(runs) > 1 else ""
         rows.append((f"Compile {r['slos']:,} SLOs ({what}) to rules, alert tests, dashboards, Alertmanager "
-                     "(wall, peak RSS)", f"{seconds:.1f} s{spread}, {memory:,.0f} MiB",
+                     "(wall, largest peak RSS of the runs)", f"{seconds:.1f} s{spread}, {memory:,.0f} MiB",
                      f"target {target['seconds']} s, {target['peak_rss_mib']:,} MiB",
                      f"{seconds / target['seconds']:.2f}× of target time",
                      f"`python bench/compile.py --slos {r['slos']}`"))
