@@ -214,8 +214,8 @@ def main(slos: int, catalogue: str, runs: int, quick: bool, out: Path, as_json: 
         return
     results = {}
     # Every run's files stay until the last run is done. This machine's disk is ext4 without a journal, whose
-    # inode allocator passes over every inode deleted in the last minute (five more while its inode table block
-    # is unwritten), with a buffer look-up each: a run started right after deleting the previous run's 7,000
+    # inode allocator passes over every inode deleted in the last minute (the last six minutes while its inode
+    # table block is unwritten), with a buffer look-up each: a run started right after deleting the previous run's 7,000
     # files pays seconds of system time for the benchmark's own clean-up, which a user's `generate` does not.
     with tempfile.TemporaryDirectory(prefix="sloengine-compile-") as scratch:
         for name in CATALOGUES:
