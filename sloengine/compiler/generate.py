@@ -30,7 +30,7 @@ from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
 from .rulers import RulerOptions, gmp_file, mimir_file, thanos_file, vmalert_file, vmrule_file
 from .rules import Intervals, RuleGroup, compile_calendars, compile_slo
 from .split import Topology, split_files
-from .writer import Generation, Placed, place
+from .writer import Generation, Placed, Stage, place
 
 #: From this many SLOs on, a share of the services is compiled in a second process.
 PARALLEL_SLOS = 1000
@@ -82,13 +82,13 @@ class _Job:
     dashboards: bool
     calendars: bool
     rulers: RulerOptions
-    #: Where the worker writes its files (a Generation's directory; None: it hands back their text).
-    stage_in: Path | None = None
+    #: Where the worker writes its files (a Generation's stage; None: it hands back their text).
+    stage_in: Stage | None = None
 
 
 def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
                 intervals: Intervals = Intervals(), *, dashboards: bool = True,
-                stage_in: Path | None = None, rulers: RulerOptions = RulerOptions(),
+                stage_in: Stage | None = None, rulers: RulerOptions = RulerOptions(),
                 split: Topology | None = None) -> Iterator[tuple[str, str | Placed]]:
     """:func:`render` as a stream of (path, text), each service's files as soon as they are ready, so that
     writing them can overlap compiling the next.
@@ -97,7 +97,7 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
     (as the labels of its alerts) its Alertmanager routes. With many SLOs a forked worker compiles services
     too, each process taking the next group of services as it gets free; the worker hands back its SLOs'
     alerts and their part of the Alertmanager configuration, which is joined here. With ``stage_in`` (a
-    :class:`.writer.Generation`'s private directory) the worker writes its files there itself and hands back
+    :class:`.writer.Generation`'s stage) the worker writes its files there itself and hands back
     :class:`.writer.Placed` entries, so its output never passes through this process's memory. With ``split``
     the two tiers' files (:mod:`.split`) are added under ``split/``."""
     with paused_gc():
@@ -107,7 +107,7 @@ def render_iter(catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
 
 
 def _render_iter(catalog: Catalog, fmt: OutputFormat, intervals: Intervals, *, dashboards: bool,
-                 stage_in: Path | None, rulers: RulerOptions) -> Iterator[tuple[str, str | Placed]]:
+                 stage_in: Stage | None, rulers: RulerOptions) -> Iterator[tuple[str, str | Placed]]:
     services = _services(catalog)
     commitments = covered(catalog)
     calendar_group = compile_calendars(catalog, intervals, agreement_periods(catalog, commitments),
@@ -320,7 +320,7 @@ def stale_files(out: Path, keep: Collection[str]) -> list[Path]:
 
 def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str | Placed]]) -> tuple[list[Path], list[Path]]:
     """Replace ``out`` with a new generation holding ``files`` (a mapping, or a stream from :func:`render_iter`
-    whose staged entries went to :attr:`Generation.path`): the files of the new generation, our files an earlier
+    whose staged entries went to :attr:`Generation.stage`): the files of the new generation, our files an earlier
     run wrote and this one does not are dropped, anything else in ``out`` is kept; returns (written, removed)."""
     with Generation(out) as generation:
         generation.write(files)
@@ -334,6 +334,6 @@ def write_catalog(out: Path, catalog: Catalog, fmt: OutputFormat = OutputFormat.
     """What ``sloengine generate`` does: render everything for ``catalog`` and swap it into ``out`` as one
     generation (a forked worker writes its share of the files into the new generation itself)."""
     with Generation(out) as generation:
-        generation.write(render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=generation.path,
+        generation.write(render_iter(catalog, fmt, intervals, dashboards=dashboards, stage_in=generation.stage,
                                      rulers=rulers, split=split))
         return generation.commit(lambda path: generated_here(generation.out, path))

@@ -53,3 +53,6 @@ def test_compile_benchmark_runs_and_reports_time_and_memory(tmp_path):
     for result in results.values():
         assert {"rules", "tests", "dashboards", "alertmanager"} <= set(result["files_by_kind"])
         assert result["seconds"]["total"] > 0 and result["peak_rss_mib"] > 0
+        # Generating the same catalogue again into the same directory reuses every file.
+        again = result["regenerate_unchanged"]
+        assert again["files"] == sum(result["files_by_kind"].values()) and again["files_reused"] == again["files"]
