@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sloengine.compiler.generate import write, write_catalog
+from sloengine.compiler import writer
 from sloengine.compiler.writer import Generation
 from sloengine.specs.loader import load
 
@@ -175,3 +176,32 @@ def test_regenerating_reuses_unchanged_files_and_rewrites_the_ones_that_differ(t
     assert _manifest(out) == _manifest(fresh)
     assert all((out / name).stat().st_mode & 0o777 == 0o644 and not (out / name).is_symlink()
                for name in (edited, private, linked))
+
+
+def test_a_stalled_disk_holds_the_renderer_back_instead_of_piling_up_text(tmp_path, monkeypatch):
+    """While the writing thread cannot write, the renderer is not asked for more than a backlog of files."""
+    gate = threading.Event()
+    real_place = writer.place
+
+    def stalled(*args):
+        gate.wait(60)
+        return real_place(*args)
+
+    monkeypatch.setattr(writer, "place", stalled)
+    rendered = []
+
+    def files():
+        for i in range(writer.BACKLOG_FILES * 4):
+            rendered.append(i)
+            yield f"rules/{i:04d}.rules.yml", "groups: []\n"
+
+    with Generation(tmp_path / "out") as generation:
+        thread = threading.Thread(target=generation.write, args=(files(),))
+        thread.start()
+        thread.join(1.0)
+        held_back = len(rendered)
+        gate.set()
+        thread.join(60)
+        generation.commit(lambda _: False)
+    assert held_back <= writer.BACKLOG_FILES + 1
+    assert len(_manifest(tmp_path / "out")) == writer.BACKLOG_FILES * 4

@@ -30,7 +30,7 @@ from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
 from .rulers import RulerOptions, gmp_file, mimir_file, thanos_file, vmalert_file, vmrule_file
 from .rules import Intervals, RuleGroup, compile_calendars, compile_slo
 from .split import Topology, split_files
-from .writer import Generation, Placed, Stage, place
+from .writer import Backlog, Generation, Placed, Stage, place
 
 #: From this many SLOs on, a share of the services is compiled in a second process.
 PARALLEL_SLOS = 1000
@@ -194,12 +194,13 @@ def _compile_share(job: _Job, early: Any) -> tuple[dict[str, Any], AlertmanagerS
     made: set[Path] = set()  # the directories this worker's writing thread has made (see place)
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sloengine-worker-writer") as pool:
+            backlog = Backlog(pool)
             for index in job.claims:
                 piece = job.chunks[index]
                 if piece is None:
                     for path, text in agreement_files(job.catalog, job.fmt, job.intervals, job.rulers):
-                        files.append((path, text if job.stage_in is None else pool.submit(place, job.stage_in,
-                                                                                        path, text, made)))
+                        files.append((path, text if job.stage_in is None else backlog.submit(place, job.stage_in,
+                                                                                           path, text, made)))
                     continue
                 for service, slos in piece:
                     compiled = compile_service(service, slos, job.intervals,
@@ -208,8 +209,8 @@ def _compile_share(job: _Job, early: Any) -> tuple[dict[str, Any], AlertmanagerS
                     done.append((service, slos))
                     for path, text in service_files(service, compiled, fmt=job.fmt, dashboards=job.dashboards,
                                                     calendars=job.calendars, rulers=job.rulers):
-                        files.append((path, text if job.stage_in is None else pool.submit(place, job.stage_in,
-                                                                                        path, text, made)))
+                        files.append((path, text if job.stage_in is None else backlog.submit(place, job.stage_in,
+                                                                                           path, text, made)))
         out = [(path, item.result() if isinstance(item, Future) else item) for path, item in files]
     except BaseException:
         for _, item in files:

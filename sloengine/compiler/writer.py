@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 #: Generated files are read by Prometheus, Grafana and Alertmanager, often as other users (mkstemp makes 0600).
 FILE_MODE = 0o644
@@ -58,6 +58,29 @@ def _stage(target: Path, text: str) -> Path:
     return Path(tmp)
 
 
+#: Files handed to a writing thread and not yet written, at most: a slow disk then holds the renderer back
+#: instead of letting rendered text pile up in memory (64 files of a large catalogue are a few MB).
+BACKLOG_FILES = 64
+
+T = TypeVar("T")
+
+
+class Backlog:
+    """Work for one writing thread, submitted in order, with at most :data:`BACKLOG_FILES` items waiting."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._submitted: list[Future[Any]] = []
+
+    def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
+        if len(self._submitted) >= BACKLOG_FILES:
+            # One thread runs them in order: when this one is done, so is everything before it.
+            self._submitted[-BACKLOG_FILES].result()
+        future = self._pool.submit(function, *args)
+        self._submitted.append(future)
+        return future
+
+
 def write_tree(root: Path, files: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[Path]:
     """Write several files under ``root``: all are staged before any is replaced (each rename is atomic, the
     set is not: :class:`Generation` replaces a whole directory at once).
@@ -69,6 +92,7 @@ def write_tree(root: Path, files: Mapping[str, str] | Iterable[tuple[str, str]])
     items = sorted(files.items()) if isinstance(files, Mapping) else files
     staged: list[tuple[Future[Path], Path]] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sloengine-writer") as pool:
+        backlog = Backlog(pool)
         try:
             made: set[Path] = set()
             for relative, text in items:
@@ -76,7 +100,7 @@ def write_tree(root: Path, files: Mapping[str, str] | Iterable[tuple[str, str]])
                 if target.parent not in made:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     made.add(target.parent)
-                staged.append((pool.submit(_stage, target, text), target))
+                staged.append((backlog.submit(_stage, target, text), target))
             done = [(future.result(), target) for future, target in staged]
         except BaseException:
             for future, _ in staged:
@@ -208,10 +232,11 @@ class Generation:
         items = sorted(files.items()) if isinstance(files, Mapping) else files
         made: set[Path] = set()  # only the writing thread reads and adds to it
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sloengine-writer") as pool:
+            backlog = Backlog(pool)
             pending: list[Future[Placed]] = []
             for relative, text in items:
                 if not isinstance(text, Placed):
-                    pending.append(pool.submit(place, self.stage, relative, text, made))
+                    pending.append(backlog.submit(place, self.stage, relative, text, made))
                 self._written.append(relative)
             for future in pending:
                 future.result()
