@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sloengine.compiler.generate import write, write_catalog
 from sloengine.compiler import writer
+from sloengine.compiler.generate import write, write_catalog
 from sloengine.compiler.writer import Generation
 from sloengine.specs.loader import load
 
