@@ -101,8 +101,8 @@ def test_a_summed_sli_waits_for_every_leaf_and_a_kept_one_for_its_own(shop: Path
     global_rules = yaml.safe_load(files[f"{c.GLOBAL_DIR}/shop.rules.yml"])["groups"]
     events = {(g["name"].split(":")[2], r["record"]): r["expr"] for g in global_rules for r in g["rules"]
               if r.get("record") in (c.METRIC_TOTAL, c.METRIC_BAD)}
-    gate = {"availability": f"unless on() {c.METRIC_LEAF_MISSING}",
-            "availability-per-cluster": f"unless on(cluster) {c.METRIC_LEAF_MISSING}"}
+    gate = {"availability": f"and on() (max({c.METRIC_LEAF_MISSING}) == 0)",
+            "availability-per-cluster": f"and on(cluster) ({c.METRIC_LEAF_MISSING} == 0)"}
     assert events and all(expr.endswith(gate[slo]) for (slo, _), expr in events.items())
 
 
@@ -124,14 +124,9 @@ def test_promtool_accepts_every_split_file(catalogues, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed")
-def test_global_sums_clusters_and_a_lost_leaf_leaves_no_sli_but_a_page(shop: Path, tmp_path: Path) -> None:
-    """Leaf and global rules in one promtool run: the counters carry the cluster label federation would add.
-    Cluster eu-1 serves 3,000 requests a minute (30 failing), us-1 1,000 (10 failing); us-1's leaf stops at 60m."""
-    catalog = load_or_raise([shop])
-    for path, text in split_files(catalog, TOPOLOGY).items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
+def _two_clusters() -> list[dict]:
+    """Cluster eu-1 serves 3,000 requests a minute (30 failing), us-1 1,000 (10 failing), with the cluster label
+    federation would add; us-1's leaf stops at 60m."""
     series = []
     for cluster, good, bad in (("eu-1", 2970, 30), ("us-1", 990, 10)):
         series += [
@@ -140,8 +135,50 @@ def test_global_sums_clusters_and_a_lost_leaf_leaves_no_sli_but_a_page(shop: Pat
         ]
     # The leaves' clocks (a heartbeat is the time its leaf recorded it); us-1's leaf stops at 60m and its last
     # heartbeat stays visible (federated samples get no staleness markers) until it is too old.
-    series += [{"series": f'{c.METRIC_LEAF_HEARTBEAT}{{cluster="eu-1"}}', "values": "0+60x120"},
-               {"series": f'{c.METRIC_LEAF_HEARTBEAT}{{cluster="us-1"}}', "values": "0+60x60"}]
+    return series + [{"series": f'{c.METRIC_LEAF_HEARTBEAT}{{cluster="eu-1"}}', "values": "0+60x120"},
+                     {"series": f'{c.METRIC_LEAF_HEARTBEAT}{{cluster="us-1"}}', "values": "0+60x60"}]
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed")
+def test_a_global_that_has_not_watched_its_leaves_records_no_sli(shop: Path, tmp_path: Path) -> None:
+    """Without the global's watch on its leaves (its rules file not loaded; likewise just after a start, until the
+    watch first runs), nothing says every leaf reports: no SLI, summed or kept per cluster, rather than a sum over
+    the leaves that happened to be federated."""
+    catalog = load_or_raise([shop])
+    for path, text in split_files(catalog, TOPOLOGY).items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    rule_files = [tmp_path / c.LEAF_DIR / "shop.rules.yml", tmp_path / c.GLOBAL_DIR / "shop.rules.yml"]
+    test = {
+        "rule_files": [str(path) for path in rule_files],
+        "evaluation_interval": "30s",
+        "group_eval_order": [group["name"] for path in rule_files for group in _groups(path)],
+        "tests": [{
+            "interval": "1m",
+            "input_series": _two_clusters(),
+            "promql_expr_test": [
+                # The leaves recorded their windows: only the global's gate holds the SLI back.
+                {"expr": f'count({c.leaf_metric(c.METRIC_TOTAL)}{{slo="availability",window="5m"}})',
+                 "eval_time": "30m", "exp_samples": [{"labels": "{}", "value": 2}]},
+                {"expr": f'{c.METRIC_TOTAL}{{slo=~"availability.*"}}', "eval_time": "30m", "exp_samples": []},
+                {"expr": f'{c.METRIC_ERROR_RATIO}{{slo=~"availability.*"}}', "eval_time": "30m", "exp_samples": []},
+            ],
+        }],
+    }
+    path = tmp_path / "unwatched.test.yml"
+    path.write_text(yaml.safe_dump(test, sort_keys=False))
+    done = subprocess.run([PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed")
+def test_global_sums_clusters_and_a_lost_leaf_leaves_no_sli_but_a_page(shop: Path, tmp_path: Path) -> None:
+    """Leaf and global rules in one promtool run, on :func:`_two_clusters`' counters."""
+    catalog = load_or_raise([shop])
+    for path, text in split_files(catalog, TOPOLOGY).items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    series = _two_clusters()
     summed = '{service="shop",slo="availability",window_source="raw",window="5m"}'
     test = {
         "rule_files": [str(tmp_path / c.LEAF_DIR / "shop.rules.yml"), str(tmp_path / c.GLOBAL_DIR / "shop.rules.yml"),
@@ -178,10 +215,14 @@ def test_global_sums_clusters_and_a_lost_leaf_leaves_no_sli_but_a_page(shop: Pat
                                   'per-cluster",window_source="raw",window="5m"}', "value": 0.01}]},
                 # Four minutes after its last heartbeat, within the lookback that hides a lost federated leaf.
                 {"expr": c.METRIC_LEAF_MISSING, "eval_time": "64m",
-                 "exp_samples": [{"labels": c.METRIC_LEAF_MISSING + '{cluster="us-1"}', "value": 1}]},
-                {"expr": c.METRIC_LEAF_MISSING, "eval_time": "61m", "exp_samples": []},
+                 "exp_samples": [{"labels": c.METRIC_LEAF_MISSING + '{cluster="eu-1"}', "value": 0},
+                                 {"labels": c.METRIC_LEAF_MISSING + '{cluster="us-1"}', "value": 1}]},
+                {"expr": c.METRIC_LEAF_MISSING, "eval_time": "61m",
+                 "exp_samples": [{"labels": c.METRIC_LEAF_MISSING + '{cluster="eu-1"}', "value": 0},
+                                 {"labels": c.METRIC_LEAF_MISSING + '{cluster="us-1"}', "value": 0}]},
                 {"expr": c.METRIC_LEAF_MISSING, "eval_time": "90m",
-                 "exp_samples": [{"labels": c.METRIC_LEAF_MISSING + '{cluster="us-1"}', "value": 1}]},
+                 "exp_samples": [{"labels": c.METRIC_LEAF_MISSING + '{cluster="eu-1"}', "value": 0},
+                                 {"labels": c.METRIC_LEAF_MISSING + '{cluster="us-1"}', "value": 1}]},
             ],
             "alert_rule_test": [
                 {"alertname": c.ALERT_LEAF_MISSING, "eval_time": "30m", "exp_alerts": []},

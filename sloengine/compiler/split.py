@@ -21,10 +21,11 @@ topology existed comes from ``sloengine backfill --tier leaf`` (the leaf's copy,
 the global's: the same tiles).
 
 A lost leaf is never read as a healthy one: the global knows the clusters to expect, records
-``slo:leaf_missing:bool`` for each whose heartbeat is absent or old, and pages ``SLOLeafMissing``. While a leaf is
-missing, an SLI summed over clusters has no data (its burn rates and budgets go absent, ``SLONoData`` follows):
-a sum without one cluster's events is not the SLI. An SLI that keeps the cluster (``group_by`` names the
-cluster label) goes on for the clusters that report, and has no data for the missing one.
+``slo:leaf_missing:bool`` for each (1 while its heartbeat is absent or old, 0 while fresh), and pages
+``SLOLeafMissing``. An SLI summed over clusters has data only while every leaf is known to report: none while a
+leaf is missing (its burn rates and budgets go absent, ``SLONoData`` follows), and none before that series is
+first recorded, because a sum without one cluster's events is not the SLI. An SLI that keeps the cluster
+(``group_by`` names the cluster label) goes on for the clusters known to report, and has no data for the others.
 
 A raw error-ratio SLI (a ratio query, no counts) cannot be summed: the leaves record its ratio, and the global
 takes the worst cluster's.
@@ -218,9 +219,12 @@ def leaf_heartbeat_group(intervals: Intervals = Intervals()) -> RuleGroup:
 def _complete(expr: str, slo: SLO, topology: Topology) -> str:
     """``expr`` only while every expected leaf reports, for an SLI summed over clusters; for one kept per cluster,
     each cluster's only while its leaf reports (a lost leaf's federated samples stay visible for the lookback,
-    frozen: they get no staleness markers)."""
-    on = topology.cluster_label if _keeps_cluster(slo, topology) else ""
-    return f"({expr}) unless on({on}) {c.METRIC_LEAF_MISSING}"
+    frozen: they get no staleness markers). The gate asks for leaves known to report, not for leaves not known
+    to be missing: before the global's watch on its leaves has first run (just after a start or a reload), or
+    without its rules file, there is no data rather than a sum over whichever leaves were federated first."""
+    if _keeps_cluster(slo, topology):
+        return f"({expr}) and on({topology.cluster_label}) ({c.METRIC_LEAF_MISSING} == 0)"
+    return f"({expr}) and on() (max({c.METRIC_LEAF_MISSING}) == 0)"
 
 
 def _global_events(slo: SLO, topology: Topology, windows: tuple[str, ...], slow: bool) -> list[RecordingRule]:
@@ -315,7 +319,8 @@ def heartbeat_limit_seconds(topology: Topology, intervals: Intervals = Intervals
 
 
 def leaves_group(topology: Topology, intervals: Intervals = Intervals()) -> RuleGroup:
-    """The global's watch on its leaves: a series and a page per expected cluster whose heartbeat is absent or old.
+    """The global's watch on its leaves: a series per expected cluster, 1 while its heartbeat is absent or old and
+    0 while it is fresh, and a page per missing leaf.
 
     Federated samples carry their leaf's timestamps, and Prometheus writes no staleness markers for samples with
     timestamps: a lost leaf's series stay visible for the 5-minute lookback. So the heartbeat records the leaf's
@@ -325,14 +330,14 @@ def leaves_group(topology: Topology, intervals: Intervals = Intervals()) -> Rule
     parts = []
     for cluster in topology.clusters:
         beat = c.METRIC_LEAF_HEARTBEAT + label_matchers(((topology.cluster_label, cluster),))
-        parts.append(f"(0 * (max by ({topology.cluster_label}) ({beat}) < time() - {limit}) + 1) or absent({beat})")
-    absent = " or ".join(parts)
+        parts.append(f"(max by ({topology.cluster_label}) ({beat}) < bool time() - {limit}) or absent({beat})")
+    missing = " or ".join(parts)
     label = topology.cluster_label
     return RuleGroup(c.LEAVES_GROUP, intervals.fast_seconds, (
-        RecordingRule(c.METRIC_LEAF_MISSING, checked(absent)),
+        RecordingRule(c.METRIC_LEAF_MISSING, checked(missing)),
         AlertingRule(
             alert=c.ALERT_LEAF_MISSING,
-            expr=checked(c.METRIC_LEAF_MISSING),
+            expr=checked(f"{c.METRIC_LEAF_MISSING} == 1"),
             for_seconds=60,
             labels=((c.LABEL_SEVERITY, AlertSeverity.PAGE.value), (c.LABEL_OWN_SEVERITY, AlertSeverity.PAGE.value)),
             annotations=(

@@ -286,7 +286,7 @@ def leaf_metric(metric: str) -> str:
 
 #: One series per leaf, evaluated every fast interval: the global tells a lost leaf by its absence.
 METRIC_LEAF_HEARTBEAT = f"{LEAF_LEVEL}:leaf_heartbeat:timestamp"
-#: In the global tier: one series per expected cluster whose leaf's heartbeat is absent.
+#: In the global tier: one series per expected cluster, 1 while its leaf's heartbeat is absent or old, else 0.
 METRIC_LEAF_MISSING = "slo:leaf_missing:bool"
 ALERT_LEAF_MISSING = "SLOLeafMissing"
 LEAF_GROUP = "sloengine:leaf"
