@@ -146,7 +146,8 @@ def _inodes(out: Path) -> dict[str, int]:
 def test_regenerating_reuses_unchanged_files_and_rewrites_the_ones_that_differ(tmp_path, write_catalogue):
     """1,000 SLOs, so that the forked worker places part of the files. A second run over the same catalogue
     hard-links every file from the output it replaces; files a user changed in place, made private or
-    replaced by a symlink are written anew; the result always equals a generation into an empty directory."""
+    replaced by a symlink or a FIFO are written anew; the result always equals a generation into an empty
+    directory."""
     specs = tmp_path / "specs"
     specs.mkdir()
     write_catalogue(1000, specs, seed=11)
@@ -162,7 +163,7 @@ def test_regenerating_reuses_unchanged_files_and_rewrites_the_ones_that_differ(t
     assert _manifest(out) == _manifest(fresh)
 
     rules = sorted(name for name in first if name.startswith("rules/"))
-    edited, private, linked = rules[0], rules[1], rules[2]
+    edited, private, linked, fifo = rules[:4]
     with open(out / edited, "r+b") as handle:  # same size, other bytes: only a comparison can tell
         first_byte = handle.read(1)[0]
         handle.seek(0)
@@ -170,12 +171,14 @@ def test_regenerating_reuses_unchanged_files_and_rewrites_the_ones_that_differ(t
     os.chmod(out / private, 0o600)
     (out / linked).unlink()
     (out / linked).symlink_to(fresh / linked)
+    (out / fifo).unlink()
+    os.mkfifo(out / fifo)  # read without a writer, it would block
     write_catalog(out, catalog)
     again = _inodes(out)
-    assert {name for name in first if again[name] != first[name]} == {edited, private, linked}
+    assert {name for name in first if again[name] != first[name]} == {edited, private, linked, fifo}
     assert _manifest(out) == _manifest(fresh)
     assert all((out / name).stat().st_mode & 0o777 == 0o644 and not (out / name).is_symlink()
-               for name in (edited, private, linked))
+               for name in (edited, private, linked, fifo))
 
 
 def test_a_stalled_disk_holds_the_renderer_back_instead_of_piling_up_text(tmp_path, monkeypatch):

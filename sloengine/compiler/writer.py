@@ -154,9 +154,11 @@ class Stage(NamedTuple):
 
 
 def _unchanged(previous: Path, data: bytes) -> bool:
-    """Whether ``previous`` is a regular file of ours (mode 0644, not a symlink) holding exactly ``data``."""
+    """Whether ``previous`` is a regular file of ours (mode 0644, not a symlink) holding exactly ``data``. (Opened
+    without following a symlink, and without waiting should a FIFO stand there.)"""
     try:
-        with open(previous, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NOFOLLOW)) as handle:
+        with open(previous, "rb",
+                  opener=lambda name, flags: os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK)) as handle:
             status = os.fstat(handle.fileno())
             if (not stat.S_ISREG(status.st_mode) or status.st_size != len(data)
                     or stat.S_IMODE(status.st_mode) != FILE_MODE):
