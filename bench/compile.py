@@ -152,7 +152,7 @@ def run(slos: int, work: Path, catalogue: str = "varied") -> dict:
     mark = time.perf_counter()
     # As `sloengine generate` does it: files are written on a thread as they are rendered, into a new
     # generation of the output directory that is swapped in at the end.
-    written, _ = write_catalog(work / "out", result.catalog)
+    written = write_catalog(work / "out", result.catalog).written
     timings["compile_and_write"] = time.perf_counter() - mark
     total = time.perf_counter() - started
     cpu_after, ticks_after = cpu_seconds(), host_ticks()
@@ -190,7 +190,7 @@ def regenerate(out: Path, catalog: Catalog) -> dict:
     inodes = {path: path.lstat().st_ino for path in out.rglob("*") if path.is_file()}
     cpu_before = cpu_seconds()
     started = time.perf_counter()
-    written, _ = write_catalog(out, catalog)
+    written = write_catalog(out, catalog).written
     seconds = time.perf_counter() - started
     cpu_after = cpu_seconds()
     return {"seconds": round(seconds, 2), "files": len(written),

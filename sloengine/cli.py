@@ -340,11 +340,12 @@ def generate(paths: tuple[Path, ...], out: Path, fmt: str, tenant: str | None, p
         click.secho("warning: agreements' breach-risk rules are not split into tiers yet: run "
                     f"{c.rules_file(c.AGREEMENTS_FILE_STEM)} where every cluster's counters can be read", fg="yellow",
                     err=True)
-    written, removed = write_catalog(out, catalog, OutputFormat(fmt), dashboards=not no_dashboards, rulers=rulers,
-                                     split=topology)
+    written, removed, unchanged = write_catalog(out, catalog, OutputFormat(fmt), dashboards=not no_dashboards,
+                                                rulers=rulers, split=topology)
     for path in removed:
         click.echo(printable(f"removed stale {path}"), err=True)
-    click.echo(printable(f"wrote {len(written)} files for {len(catalog.slos)} SLOs to {out}"), err=True)
+    kept = f" ({unchanged} unchanged, kept as they were)" if unchanged else ""
+    click.echo(printable(f"wrote {len(written)} files for {len(catalog.slos)} SLOs to {out}{kept}"), err=True)
 
 
 def _topology(split: str | None, clusters: str | None, label: str, interval: int) -> Topology | None:

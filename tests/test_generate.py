@@ -112,6 +112,30 @@ def test_generate_removes_rules_of_a_service_that_is_gone(tmp_path):
         "hand-made.json", "sloengine-homepage.json", "sloengine-overview.json"]
 
 
+def test_generating_again_keeps_the_unchanged_files_and_says_how_many(tmp_path):
+    """A second run over the same specs keeps every file as it was (same inode); after one objective changed,
+    only that service's files are new."""
+    specs, out = tmp_path / "specs", tmp_path / "out"
+    shutil.copytree(EXAMPLES, specs)
+
+    def generate() -> tuple[str, dict[str, int]]:
+        done = CliRunner().invoke(main, ["generate", str(specs), "--out", str(out)])
+        assert done.exit_code == 0, done.output
+        return done.output, {p.relative_to(out).as_posix(): p.stat().st_ino for p in out.rglob("*") if p.is_file()}
+
+    said, first = generate()
+    assert "unchanged" not in said
+    said, again = generate()
+    assert again == first and f"wrote {len(first)} files" in said
+    assert f"({len(first)} unchanged, kept as they were)" in said
+    probe = specs / "homepage-probe.yaml"
+    probe.write_text(probe.read_text().replace("objective: 99.5", "objective: 99.4"))
+    said, edited = generate()
+    changed = sorted(name for name in edited if edited[name] != first.get(name))
+    assert changed and all("homepage" in name for name in changed), changed
+    assert f"({len(edited) - len(changed)} unchanged, kept as they were)" in said
+
+
 @pytest.mark.parametrize("calendar", ["week", "month", "quarter"])
 def test_every_subquery_stays_under_promtools_sample_limit(tmp_path, calendar):
     """promtool test rules lets a query load 10,000 samples; a subquery loads one per step at least."""

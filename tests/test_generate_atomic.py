@@ -100,7 +100,7 @@ def test_files_that_are_not_ours_are_kept_and_our_stale_files_dropped(tmp_path):
                                         "specs and regenerate.\ngroups: []\n"})
     (out / "rules" / "mine.yml").write_text("groups: []\n")
     (out / "README").write_text("hand-written\n")
-    written, removed = write(out, {"rules/new.rules.yml": "groups: []\n"})
+    _, removed, _ = write(out, {"rules/new.rules.yml": "groups: []\n"})
     assert [p.name for p in removed] == ["gone.rules.yml"]
     assert sorted(_manifest(out)) == ["README", "rules/mine.yml", "rules/new.rules.yml"]
     assert (out / "README").read_text() == "hand-written\n"

@@ -110,7 +110,7 @@ def test_two_processes_write_what_one_writes(varied: tuple[Catalog, dict[str, st
     monkeypatch.setattr(generate, "PARALLEL_SLOS", 10)
     monkeypatch.setenv("SLOENGINE_WORKERS", "2")
     out = tmp_path / "out"
-    written, _ = write_catalog(out, catalog)
+    written = write_catalog(out, catalog).written
     on_disk = {p.relative_to(out).as_posix(): p.read_text(encoding="utf-8") for p in out.rglob("*") if p.is_file()}
     assert on_disk == serial
     assert sorted(p.relative_to(out).as_posix() for p in written) == sorted(serial)

@@ -30,7 +30,7 @@ from .rulefiles import HEADER, render_prometheus_rule, render_rule_file
 from .rulers import RulerOptions, gmp_file, mimir_file, thanos_file, vmalert_file, vmrule_file
 from .rules import Intervals, RuleGroup, compile_calendars, compile_slo
 from .split import Topology, split_files
-from .writer import Backlog, Generation, Placed, Stage, place
+from .writer import Backlog, Committed, Generation, Placed, Stage, place
 
 #: From this many SLOs on, a share of the services is compiled in a second process.
 PARALLEL_SLOS = 1000
@@ -319,10 +319,10 @@ def stale_files(out: Path, keep: Collection[str]) -> list[Path]:
     return sorted(found)
 
 
-def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str | Placed]]) -> tuple[list[Path], list[Path]]:
+def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str | Placed]]) -> Committed:
     """Replace ``out`` with a new generation holding ``files`` (a mapping, or a stream from :func:`render_iter`
     whose staged entries went to :attr:`Generation.stage`): the files of the new generation, our files an earlier
-    run wrote and this one does not are dropped, anything else in ``out`` is kept; returns (written, removed)."""
+    run wrote and this one does not are dropped, anything else in ``out`` is kept."""
     with Generation(out) as generation:
         generation.write(files)
         return generation.commit(lambda path: generated_here(generation.out, path))
@@ -330,8 +330,7 @@ def write(out: Path, files: Mapping[str, str] | Iterable[tuple[str, str | Placed
 
 def write_catalog(out: Path, catalog: Catalog, fmt: OutputFormat = OutputFormat.PROMETHEUS,
                   intervals: Intervals = Intervals(), *, dashboards: bool = True,
-                  rulers: RulerOptions = RulerOptions(), split: Topology | None = None
-                  ) -> tuple[list[Path], list[Path]]:
+                  rulers: RulerOptions = RulerOptions(), split: Topology | None = None) -> Committed:
     """What ``sloengine generate`` does: render everything for ``catalog`` and swap it into ``out`` as one
     generation (a forked worker writes its share of the files into the new generation itself)."""
     with Generation(out) as generation:

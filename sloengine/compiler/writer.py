@@ -135,11 +135,13 @@ def exchange(a: Path, b: Path) -> bool:
 
 class Placed:
     """A file already written to its place in a :class:`Generation`'s private directory (by a forked worker);
-    it stands where a file's text would in the stream :meth:`Generation.write` takes. ``len()`` is its size."""
+    it stands where a file's text would in the stream :meth:`Generation.write` takes. ``len()`` is its size;
+    ``unchanged``: it is the output directory's file, reused (:func:`place`)."""
 
-    def __init__(self, path: Path, size: int) -> None:
+    def __init__(self, path: Path, size: int, unchanged: bool = False) -> None:
         self.path = Path(path)
         self.size = size
+        self.unchanged = unchanged
 
     def __len__(self) -> int:
         return self.size
@@ -186,13 +188,22 @@ def place(stage: Stage, relative: str, text: str, made: set[Path] | None = None)
     if stage.previous is not None and _unchanged(stage.previous / relative, data):
         try:
             os.link(stage.previous / relative, target)
-            return Placed(target, len(text))
+            return Placed(target, len(text), unchanged=True)
         except OSError:
             pass  # a filesystem without hard links, or the file just went: write it
     with open(target, "wb") as handle:
         handle.write(data)
         os.fchmod(handle.fileno(), FILE_MODE)
     return Placed(target, len(text))
+
+
+class Committed(NamedTuple):
+    """What :meth:`Generation.commit` did, as paths under the output directory."""
+
+    written: list[Path]
+    removed: list[Path]
+    #: How many of the written files are the output directory's own, reused because their text did not change.
+    unchanged: int
 
 
 class Generation:
@@ -220,6 +231,7 @@ class Generation:
         #: Where workers write their share of the files (:func:`place`).
         self.stage = Stage(self.path, self.out if self.out.is_dir() else None)
         self._written: list[str] = []
+        self._unchanged = 0
         self._done = False
 
     def __enter__(self) -> Generation:
@@ -237,14 +249,15 @@ class Generation:
             backlog = Backlog(pool)
             pending: list[Future[Placed]] = []
             for relative, text in items:
-                if not isinstance(text, Placed):
+                if isinstance(text, Placed):
+                    self._unchanged += text.unchanged
+                else:
                     pending.append(backlog.submit(place, self.stage, relative, text, made))
                 self._written.append(relative)
-            for future in pending:
-                future.result()
+            self._unchanged += sum(future.result().unchanged for future in pending)
 
-    def commit(self, is_stale: Callable[[Path], bool]) -> tuple[list[Path], list[Path]]:
-        """Swap the new generation in; returns (written, removed) as paths under the output directory."""
+    def commit(self, is_stale: Callable[[Path], bool]) -> Committed:
+        """Swap the new generation in."""
         written = set(self._written)
         removed: list[Path] = []
         if self.out.is_dir():
@@ -270,7 +283,7 @@ class Generation:
             os.rename(self.path, self.out)
         self._done = True
         self.close()
-        return sorted(self.out / relative for relative in written), removed
+        return Committed(sorted(self.out / relative for relative in written), removed, self._unchanged)
 
     @staticmethod
     def _carry(source: Path, target: Path) -> None:
