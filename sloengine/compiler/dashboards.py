@@ -721,14 +721,13 @@ def _links_ok(catalog: Catalog) -> bool:
     return all(service_uid(s) == UID_PREFIX + s for s in {slo.service for slo in catalog.slos})
 
 
-def status_table(catalog: Catalog, scope: TableScope, title: str, height: int,
-                 views: Sequence[SloView] | None = None, firing: str | None = None) -> Draft:
+def status_table(catalog: Catalog, scope: TableScope, title: str, height: int, views: Sequence[SloView],
+                 firing: str) -> Draft:
     """Every SLO in ``scope`` with its objective, SLI and budget over its window, burn rate, firing alerts and
-    status; sorted worst first (click a header to re-sort), the status and budget cells coloured. ``views`` (of
-    the catalogue's SLOs) and ``firing`` (:func:`_firing` of them), when the caller has them already."""
-    views = _views(catalog) if views is None else views
+    status; sorted worst first (click a header to re-sort), the status and budget cells coloured. ``views``: of
+    the catalogue's SLOs; ``firing``: :func:`_firing` of them (the dashboard's annotation shows it too)."""
     statuses = _status_series(views, scope)
-    columns = _status_columns(views, scope, statuses, _firing(views, scope) if firing is None else firing)
+    columns = _status_columns(views, scope, statuses, firing)
     values: dict[Hole, Json] = {
         TITLE: title,
         DESCRIPTION: "Instant values over each SLO's own window; grouped SLIs show their worst group. "
@@ -1179,10 +1178,9 @@ def _latency_shape(target: float) -> Shape:
         .with_target(_target(EXPRS[1], ref(), legend=LEGENDS[1])))
 
 
-def slo_panels(slo: SLO, view: SloView | None = None) -> list[Draft]:
-    """The panels of one SLO's row, in reading order: state, burn, then traffic (``view``: the SLO's, when the
-    caller has it already)."""
-    view = SloView.of(slo) if view is None else view
+def slo_panels(view: SloView) -> list[Draft]:
+    """The panels of one SLO's row, in reading order: state, burn, then traffic."""
+    slo = view.slo
     extras = []
     if isinstance(slo.window, CalendarWindow) and view.counts:
         extras.append(period_to_date_panel(view))
@@ -1297,7 +1295,7 @@ def service_dashboard(catalog: Catalog, service: str, end: str = "") -> str:
                            firing)]
     for view in views:
         drafts.append(row(view.slo))
-        drafts.extend(slo_panels(view.slo, view))
+        drafts.extend(slo_panels(view))
     return _service_board().render({
         TITLE: f"SLOs: {service}",
         TIMEZONE: _service_timezone(slos),

@@ -475,13 +475,11 @@ class SeverityLayers:
         return tuple(labels)
 
 
-def _severity_layers(slo: SLO, service: Service, severity: AlertSeverity,
-                     layers: AlertLayers | None = None) -> SeverityLayers:
+def _severity_layers(slo: SLO, severity: AlertSeverity, layers: AlertLayers) -> SeverityLayers:
     """The labels under a burn alert's own (the ``severity`` and ``team`` defaults, the spec's labels, the user's
     alert labels and those of the severity) with sloengine's own over them, and the user's annotations over the
     generated ones, each merged: the same for all of an SLO's conditions of one severity, so merged once for
-    them (``layers``: the SLO's, when the caller has them)."""
-    layers = AlertLayers.of(slo, service) if layers is None else layers
+    them (``layers``: the SLO's)."""
     page = severity is AlertSeverity.PAGE
     name = severity.value
     # The user's labels may override severity and team, never the labels routing and the alert tests key on.
@@ -530,9 +528,9 @@ def _objective_words(slo: SLO) -> str:
 _OURS = f"{c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}"
 
 
-def _burn_alert(slo: SLO, cond: BurnRateAlert, layers: SeverityLayers, objective: str | None = None) -> AlertingRule:
+def _burn_alert(slo: SLO, cond: BurnRateAlert, layers: SeverityLayers, objective: str) -> AlertingRule:
     """The alert of one burn-rate condition; ``layers`` are :func:`_severity_layers` of its severity,
-    ``objective`` :func:`_objective_words` of the SLO (when the caller has them)."""
+    ``objective`` :func:`_objective_words` of the SLO."""
     words = _condition_words(cond)
     factor = words.factor
     expr = (
@@ -543,7 +541,7 @@ def _burn_alert(slo: SLO, cond: BurnRateAlert, layers: SeverityLayers, objective
         expr += (f" and ignoring ({_OURS}) "
                  f"({series(c.METRIC_TOTAL, slo, words.long)} >= {slo.alerting.min_events})")
     summary = f"{slo.id}{words.summary}"
-    description = f"{_objective_words(slo) if objective is None else objective}{words.description}"
+    description = f"{objective}{words.description}"
     generated = _literal((("description", description), ("summary", summary)))
     return AlertingRule(
         alert=alert_name(slo),
@@ -563,7 +561,7 @@ CONDITION_LABELS = ("alertname", "alertstate", c.LABEL_LONG_WINDOW, c.LABEL_SHOR
 _CONDITION_LABELS_TEXT = ", ".join(CONDITION_LABELS)
 
 
-def escalation_alerts(slo: SLO, layers: AlertLayers | None = None) -> list[AlertingRule]:
+def escalation_alerts(slo: SLO, layers: AlertLayers) -> list[AlertingRule]:
     """One alert per level beyond L1: the SLO's page has been firing for the level's delay.
 
     Alertmanager has no acknowledgement, so "unresolved for 30 minutes" is
@@ -571,7 +569,7 @@ def escalation_alerts(slo: SLO, layers: AlertLayers | None = None) -> list[Alert
     page's conditions keeps it going (they are merged, so the escalation does
     not restart when the 1h condition hands over to the 6h one); the page's
     labels (team, severity, the SLI's groups, the user's page labels) carry
-    over, and ``escalation_level`` names the level to route to. ``layers``: the SLO's, when the caller has them.
+    over, and ``escalation_level`` names the level to route to. ``layers``: the SLO's.
     """
     policy = slo.escalation
     if policy is None or not policy.escalations or not slo.alerting.enabled:
@@ -582,9 +580,7 @@ def escalation_alerts(slo: SLO, layers: AlertLayers | None = None) -> list[Alert
     firing = (f"ALERTS{{alertname={quote(alert_name(slo))},alertstate=\"firing\","
               f"{slo_matchers_head(slo.service, slo.name)[1:]},{c.LABEL_ESCALATION_LEVEL}={quote(FIRST_LEVEL)}}}")
     expr = f"max without ({_CONDITION_LABELS_TEXT}) ({firing})"
-    mine = _literal(slo_labels(slo)) if layers is None else layers.mine
-    user = _merge(_user(slo, slo.alerting.annotations) if layers is None else layers.annotations,
-                  _user(slo, slo.alerting.page_annotations))
+    user = _merge(layers.annotations, _user(slo, slo.alerting.page_annotations))
     out = []
     for level in policy.escalations:
         waited = window_name(level.after_seconds) if level.after_seconds else "0s"
@@ -597,14 +593,14 @@ def escalation_alerts(slo: SLO, layers: AlertLayers | None = None) -> list[Alert
             alert=c.ALERT_ESCALATION,
             expr=checked(expr),
             for_seconds=level.after_seconds,
-            labels=_merge(mine, _literal(((c.LABEL_ESCALATION_LEVEL, level.level),))),
+            labels=_merge(layers.mine, _literal(((c.LABEL_ESCALATION_LEVEL, level.level),))),
             # The generated annotations over the user's (already sorted: without any of the user's, the result).
             annotations=_merge(user, generated) if user else generated,
         ))
     return out
 
 
-def _exhausted_alert(slo: SLO, service: Service, layers: AlertLayers | None = None) -> AlertingRule:
+def _exhausted_alert(slo: SLO, layers: AlertLayers) -> AlertingRule:
     window = slo_window_names(slo)[0]
     expr = (f"max without ({c.LABEL_WINDOW}, {c.LABEL_WINDOW_SOURCE}) "
             f"({series(c.METRIC_BUDGET_REMAINING, slo, window)} <= 0)")
@@ -612,14 +608,13 @@ def _exhausted_alert(slo: SLO, service: Service, layers: AlertLayers | None = No
         alert=c.ALERT_EXHAUSTED,
         expr=checked(expr),
         for_seconds=c.SLOW_INTERVAL_SECONDS,
-        labels=(AlertLayers.of(slo, service) if layers is None else layers).ticket_labels((c.LABEL_WINDOW, window)),
+        labels=layers.ticket_labels((c.LABEL_WINDOW, window)),
         annotations=_literal((("summary", f"{slo.id} has spent its whole error budget over {window}"),)),
     )
 
 
-def _no_data_alert(slo: SLO, service: Service, layers: AlertLayers | None = None,
-                   queries: EventQueries | None = None) -> AlertingRule:
-    presence = (EventQueries(slo.sli) if queries is None else queries).presence()
+def _no_data_alert(slo: SLO, layers: AlertLayers, queries: EventQueries) -> AlertingRule:
+    presence = queries.presence()
     if presence is None:
         shortest = window_name(rolling_windows(slo)[0])
         expr = f"absent_over_time({series(c.METRIC_ERROR_RATIO, slo, shortest)}[15m])"
@@ -629,7 +624,7 @@ def _no_data_alert(slo: SLO, service: Service, layers: AlertLayers | None = None
         alert=c.ALERT_NO_DATA,
         expr=checked(expr),
         for_seconds=5 * 60,
-        labels=(AlertLayers.of(slo, service) if layers is None else layers).ticket_labels(),
+        labels=layers.ticket_labels(),
         annotations=_literal((("summary", f"{slo.id} has no SLI data: its series are absent, so its availability "
                                           "is unknown"),)),
     )
@@ -687,13 +682,13 @@ def budget_alerts(slo: SLO, service: Service,
     ticket: SeverityLayers | None = None
     for cond in slo.alerting.conditions:
         if cond.severity is AlertSeverity.PAGE:
-            page = page or _severity_layers(slo, service, cond.severity, layers)
+            page = page or _severity_layers(slo, cond.severity, layers)
             fast.append(_burn_alert(slo, cond, page, objective))
         else:
-            ticket = ticket or _severity_layers(slo, service, cond.severity, layers)
+            ticket = ticket or _severity_layers(slo, cond.severity, layers)
             slow.append(_burn_alert(slo, cond, ticket, objective))
     fast.extend(escalation_alerts(slo, layers))
-    slow.append(_exhausted_alert(slo, service, layers))
+    slow.append(_exhausted_alert(slo, layers))
     return fast, slow
 
 
@@ -753,7 +748,7 @@ def compile_slo(slo: SLO, service: Service, intervals: Intervals = Intervals(), 
     pages, tickets = budget_alerts(slo, service, layers)
     fast.extend(pages)
     slow.extend(tickets)
-    slow.append(_no_data_alert(slo, service, layers, queries))
+    slow.append(_no_data_alert(slo, layers, queries))
     missing = _bucket_missing_alert(slo, service, layers, queries)
     if missing is not None:
         slow.append(missing)
